@@ -1,0 +1,392 @@
+"""Checkpoints: our directory format (JSON config + safetensors) and the official ``.pth`` import.
+
+Our format is a directory::
+
+    config.json                 format tag, GALIP config, CLIP config (architecture and where its
+                                weights come from), training metadata, package version
+    generator.safetensors       generator weights
+    discriminator.safetensors   feature extractor + quality assessor (optional for inference)
+    clip.safetensors            CLIP weights, only when they do not come from a pretrained source
+
+Directories are written atomically: into a temporary sibling, then renamed into place, so a
+process killed while saving leaves the previous checkpoint intact.
+
+Official GALIP files (``pre_coco.pth``, ``pre_cc12m.pth``: ``{'model': {'netG', 'netD', 'netC'}}``,
+keys possibly prefixed ``module.``, CLIP tensors possibly fp16) load through :data:`OFFICIAL_KEY_TABLE`
+with ``torch.load(weights_only=True)``: every key is mapped or listed in :data:`OFFICIAL_IGNORED_KEYS`.
+No code from a checkpoint is ever executed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from . import __version__
+from .clip_backbone import ClipBackbone, ClipError
+from .config import ClipConfig, GALIPConfig
+from .nets import GALIP
+
+FORMAT = "galip-studio"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+GENERATOR_FILE = "generator.safetensors"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+CLIP_WEIGHTS_FILE = "clip.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint could not be read; the message names the file, the problem and the fix."""
+
+
+# ---------------------------------------------------------------------------------------- atomic I/O
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary directory that replaces ``target`` only if the block finishes.
+
+    The old ``target`` (if any) is moved aside, the new one renamed in, then the old one removed;
+    a crash at any point leaves a complete checkpoint at ``target`` or at ``target.old``.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        old = target.with_name(target.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old.exists():
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _dtype_from_name(name: str | None) -> torch.dtype | None:
+    if name is None:
+        return None
+    table = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if name not in table:
+        raise CheckpointError(f"unsupported weight dtype {name!r}; use one of {sorted(table)}")
+    return table[name]
+
+
+def _tensors(module: torch.nn.Module, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in module.state_dict().items():
+        v = v.detach().cpu().contiguous()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        out[k] = v
+    return out
+
+
+# ---------------------------------------------------------------------------------------- our format
+def save_checkpoint(
+    model: GALIP,
+    directory: str | os.PathLike,
+    *,
+    training: dict[str, Any] | None = None,
+    dtype: str | None = None,
+    include_discriminator: bool = True,
+    include_clip_weights: bool | None = None,
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
+    """Save ``model`` as a checkpoint directory (atomically).
+
+    Args:
+        training: metadata stored under ``"training"`` in config.json (data, steps, metrics, ...).
+        dtype: store floating weights as ``"float16"``/``"bfloat16"`` (e.g. for a small bundled
+            model); loading always gives float32 modules.
+        include_discriminator: also store the discriminator (needed to resume or fine-tune).
+        include_clip_weights: store the CLIP weights; by default only when the CLIP config names no
+            pretrained source (random or in-house CLIPs). Towers that an installed package
+            provides (MiniLM) are never copied.
+        extra_files: more files to write into the directory (name -> bytes).
+    """
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    torch_dtype = _dtype_from_name(dtype)
+    clip = model.clip
+    if include_clip_weights is None:
+        include_clip_weights = clip.config.pretrained is None
+    clip_cfg = clip.to_config_dict()
+    if include_clip_weights:
+        clip_cfg["pretrained"] = None
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "galip": model.config.to_dict(),
+        "clip": clip_cfg,
+        "weights_dtype": dtype or "float32",
+        "files": {
+            "generator": GENERATOR_FILE,
+            "discriminator": DISCRIMINATOR_FILE if include_discriminator else None,
+            "clip": CLIP_WEIGHTS_FILE if include_clip_weights else None,
+        },
+        "training": training or {},
+    }
+    with atomic_directory(directory) as tmp:
+        save_file(_tensors(model.generator, torch_dtype), str(tmp / GENERATOR_FILE))
+        if include_discriminator:
+            save_file(_tensors(model.discriminator, torch_dtype), str(tmp / DISCRIMINATOR_FILE))
+        if include_clip_weights:
+            save_file(clip.weights_to_save(torch_dtype), str(tmp / CLIP_WEIGHTS_FILE))
+        for name, data in (extra_files or {}).items():
+            (tmp / name).write_bytes(data)
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    return directory
+
+
+def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate ``config.json`` of a checkpoint directory."""
+    directory = Path(directory)
+    if not directory.exists():
+        raise CheckpointError(f"checkpoint not found: {directory}")
+    if directory.is_file():
+        hint = " (an official GALIP .pth? use --official / GALIPPipeline.from_official)" if directory.suffix in (".pth", ".pt") else ""
+        raise CheckpointError(f"{directory} is a file; a GALIP Studio checkpoint is a directory with {CONFIG_FILE}{hint}")
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{directory} has no {CONFIG_FILE}; it is not a GALIP Studio checkpoint directory")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a GALIP Studio config (missing \"format\": \"{FORMAT}\")")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has format version {config['format_version']}, newer than this galip-studio "
+            f"({FORMAT_VERSION}); upgrade galip-studio"
+        )
+    return config
+
+
+def _load_into(module: torch.nn.Module, path: Path, what: str) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise CheckpointError(f"{what} weights missing: {path}")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from e
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        detail = []
+        if missing:
+            detail.append(f"missing keys {missing[:4]}{' ...' if len(missing) > 4 else ''}")
+        if unexpected:
+            detail.append(f"unexpected keys {unexpected[:4]}{' ...' if len(unexpected) > 4 else ''}")
+        if wrong:
+            k = wrong[0]
+            detail.append(f"shape mismatch at {k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}")
+        raise CheckpointError(f"{what} weights in {path} do not match the architecture in {CONFIG_FILE}: " + "; ".join(detail))
+    ref = next(iter(expected.values()), None)
+    dtype = ref.dtype if ref is not None else torch.float32
+    module.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True)
+
+
+def load_checkpoint(
+    directory: str | os.PathLike, *, clip_weights: str | None = None, load_discriminator: bool = True
+) -> tuple[GALIP, dict[str, Any]]:
+    """Load a checkpoint directory; returns ``(model, config_dict)`` with float32 modules on the CPU.
+
+    ``clip_weights`` overrides where the CLIP weights come from (a local file or an open_clip tag),
+    for checkpoints that reference a pretrained CLIP, e.g. ``"openai"`` on a machine without network.
+    """
+    directory = Path(directory)
+    config = read_config(directory)
+    try:
+        galip_cfg = GALIPConfig.from_dict(config["galip"])
+        clip_cfg = ClipConfig.from_dict(config["clip"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{directory / CONFIG_FILE} has an invalid model config: {e}") from e
+    files = config.get("files", {})
+    clip_file = files.get("clip")
+    if clip_weights is not None:
+        clip_cfg.pretrained = clip_weights
+        clip_file = None
+    elif clip_file is None and clip_cfg.pretrained is None:
+        raise CheckpointError(f"{directory} stores no CLIP weights and names no source; pass clip_weights=PATH")
+    try:
+        clip = ClipBackbone.from_config(clip_cfg)
+    except ClipError as e:
+        raise CheckpointError(f"cannot build the CLIP of {directory}: {e}") from e
+    model = GALIP(galip_cfg, clip)
+    if clip_file is not None:
+        _load_clip(clip, directory / clip_file)
+    _load_into(model.generator, directory / files.get("generator", GENERATOR_FILE), "generator")
+    if load_discriminator and files.get("discriminator"):
+        _load_into(model.discriminator, directory / files["discriminator"], "discriminator")
+    model.eval()
+    return model, config
+
+
+def _load_clip(clip: ClipBackbone, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    try:
+        clip.load_saved_weights(load_file(str(path)), str(path))
+    except ClipError as e:
+        raise CheckpointError(str(e)) from e
+    except Exception as e:  # missing or unreadable file
+        raise CheckpointError(f"CLIP weights {path} could not be read: {e}") from e
+
+
+# ---------------------------------------------------------------------------------------- official
+# One explicit table from the official state-dict keys (networks netG/netD/netC, ``module.``
+# stripped) to ours. Sub-module names inside the blocks are the official ones, so most rules are
+# prefix renames. A key must match exactly one rule or one ignored pattern, or the import fails.
+OFFICIAL_KEY_TABLE: list[tuple[str, str]] = [
+    (r"netG\.fc_code\.(weight|bias)", r"generator.bridge.fc_code.\1"),
+    (r"netG\.mapping\.fc_prompt\.(weight|bias)", r"generator.prompt_predictor.fc.\1"),
+    (r"netG\.mapping\.FBlocks\.(\d+)\.(.+)", r"generator.bridge.fusion_blocks.\1.\2"),
+    (r"netG\.mapping\.conv_fuse\.(weight|bias)", r"generator.bridge.conv_fuse.\1"),
+    (r"netG\.mapping\.conv\.(weight|bias)", r"generator.bridge.conv_out.\1"),
+    (
+        r"netG\.mapping\.CLIP_ViT\.(class_embedding|positional_embedding|ln_pre\..+|transformer\.resblocks\..+)",
+        r"clip.model.visual.\1",
+    ),
+    (r"netG\.GBlocks\.(\d+)\.(.+)", r"generator.image_generator.blocks.\1.\2"),
+    (r"netG\.to_rgb\.1\.(weight|bias)", r"generator.image_generator.to_rgb.1.\1"),
+    (r"netD\.DBlocks\.(\d+)\.(gamma|beta|conv_r\.[02]\.weight)", r"discriminator.feature_extractor.blocks.\1.\2"),
+    (r"netD\.main\.(.+)", r"discriminator.feature_extractor.main.\1"),
+    (r"netC\.joint_conv\.([02])\.weight", r"discriminator.quality_assessor.joint_conv.\1.weight"),
+]
+
+# Official keys we deliberately do not load, and why.
+OFFICIAL_IGNORED_KEYS: list[tuple[str, str]] = [
+    (r"netG\.mapping\.CLIP_ViT\.conv1\.weight", "the generator never calls CLIP's patch embedding"),
+    (r"netD\.DBlocks\.\d+\.conv_s\.(weight|bias)", "registered but unused by the official D_Block (768 -> 768)"),
+]
+
+
+def map_official_key(key: str) -> str | None:
+    """Our key for an official ``net.key`` name; ``None`` if deliberately ignored.
+
+    Raises :class:`CheckpointError` for a key the table does not know.
+    """
+    for pattern, _why in OFFICIAL_IGNORED_KEYS:
+        if re.fullmatch(pattern, key):
+            return None
+    for pattern, template in OFFICIAL_KEY_TABLE:
+        m = re.fullmatch(pattern, key)
+        if m:
+            return m.expand(template)
+    raise CheckpointError(f"unknown key {key!r} in the official checkpoint (not in the import table)")
+
+
+def _read_official(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    if not path.is_file():
+        raise CheckpointError(f"official checkpoint not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (neither a torch zip archive nor a pickle)")
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e) or "GLOBAL" in str(e):
+            reason = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), "")
+            raise CheckpointError(
+                f"{path} contains objects other than plain tensors and containers; refusing to unpickle it "
+                f"(galip-studio never executes code from a checkpoint). {reason}"
+            ) from e
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {str(e).splitlines()[0]}") from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {e}") from e
+    nets = obj.get("model", obj) if isinstance(obj, dict) else None
+    if not isinstance(nets, dict) or "netG" not in nets:
+        keys = list(obj)[:6] if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(
+            f"{path} is not an official GALIP checkpoint: expected {{'model': {{'netG', 'netD', 'netC'}}}}, found {keys}"
+        )
+    out = {}
+    for net in ("netG", "netD", "netC"):
+        state = nets.get(net)
+        if state is None:
+            continue
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError(f"{path}: {net} is not a state dict of tensors")
+        if state and next(iter(state)).startswith("module."):
+            state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
+        out[net] = state
+    return out
+
+
+def official_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
+    """Read an official file and translate it: ``(our_state, ignored_keys, networks_present)``."""
+    nets = _read_official(Path(path))
+    ours: dict[str, torch.Tensor] = {}
+    ignored: list[str] = []
+    for net, state in nets.items():
+        for key, value in state.items():
+            target = map_official_key(f"{net}.{key}")
+            if target is None:
+                ignored.append(f"{net}.{key}")
+            else:
+                ours[target] = value
+    return ours, ignored, list(nets)
+
+
+def load_official(
+    path: str | os.PathLike, clip: ClipBackbone | ClipConfig, galip_config: GALIPConfig | None = None
+) -> tuple[GALIP, dict[str, Any]]:
+    """Import an official GALIP ``.pth`` into our modules, strictly.
+
+    ``clip`` provides the text tower and the parts of the image tower the file does not carry
+    (patch embedding, ln_post, proj); the generator's frozen ViT trunk is taken from the file.
+    Returns ``(model, report)``; the report lists ignored keys and which networks were present.
+    """
+    path = Path(path)
+    state, ignored, present = official_state_dict(path)
+    if isinstance(clip, ClipConfig):
+        clip = ClipBackbone.from_config(clip)
+    model = GALIP(galip_config or GALIPConfig(), clip)
+    expected = model.state_dict()
+    required = {k for k in expected if k.startswith("generator.")}
+    required |= {k for k in expected if k.startswith("clip.model.visual.") and re.match(
+        r"clip\.model\.visual\.(class_embedding|positional_embedding|ln_pre\.|transformer\.resblocks\.)", k)}
+    if "netD" in present:
+        required |= {k for k in expected if k.startswith("discriminator.feature_extractor.")}
+    if "netC" in present:
+        required |= {k for k in expected if k.startswith("discriminator.quality_assessor.")}
+    missing = sorted(required - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} does not match the GALIP architecture: missing {missing[:4]}"
+            f"{' ...' if len(missing) > 4 else ''} ({len(missing)} in all), unexpected {unexpected[:4]}"
+        )
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise CheckpointError(
+                f"{path}: shape of {key} is {tuple(value.shape)} but this architecture needs "
+                f"{tuple(expected[key].shape)} (wrong CLIP or GALIP config for this file?)"
+            )
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False)
+    model.eval()
+    report = {"source": str(path), "networks": present, "ignored_keys": ignored}
+    return model, report
+

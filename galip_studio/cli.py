@@ -1,0 +1,210 @@
+"""The ``galip-studio`` command.
+
+Every sub-command has ``--help``; errors print one line (``galip-studio: error: ...``) and exit
+non-zero. Heavy imports happen inside the commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import __version__
+
+
+class CLIError(Exception):
+    """An error to report as one line, with exit status 1."""
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """Options that choose which model to load (shared by every command that generates)."""
+    g = parser.add_argument_group("model")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", "-c", metavar="DIR", help="a GALIP Studio checkpoint directory (default: the bundled model)")
+    src.add_argument("--official", metavar="PTH", help="an official GALIP checkpoint (pre_coco.pth / pre_cc12m.pth)")
+    src.add_argument("--preset", metavar="NAME", help="a randomly initialised model of a preset (for smoke tests and benchmarks)")
+    g.add_argument(
+        "--clip-weights",
+        metavar="PATH|TAG",
+        help="CLIP weights: a local file (e.g. OpenAI's ViT-B-32.pt) or an open_clip tag such as 'openai' (needs a network)",
+    )
+    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
+    g.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None, help="compute dtype (default float32)")
+
+
+def load_pipeline(args: argparse.Namespace):
+    """Build a :class:`GALIPPipeline` from :func:`add_model_args` options."""
+    import torch
+
+    from .pipeline import GALIPPipeline
+
+    dtype = getattr(torch, args.dtype) if getattr(args, "dtype", None) else None
+    if args.official:
+        return GALIPPipeline.from_official(args.official, clip=args.clip_weights or "openai", device=args.device, dtype=dtype)
+    if args.preset:
+        return GALIPPipeline.from_preset(args.preset, device=args.device, dtype=dtype)
+    return GALIPPipeline.from_pretrained(args.checkpoint, clip_weights=args.clip_weights, device=args.device, dtype=dtype)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+# ------------------------------------------------------------------------------------------ commands
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .export import make_grid, save_png
+
+    pipe = load_pipeline(args)
+    t0 = time.perf_counter()
+    out = pipe(
+        args.prompts,
+        num_images=args.num_images,
+        seed=args.seed,
+        seeds=args.seeds,
+        truncation=args.truncation,
+        batch_size=args.batch_size,
+    )
+    elapsed = time.perf_counter() - t0
+    recipe = {
+        "kind": "generate",
+        "model": pipe.metadata.get("path") or pipe.metadata.get("training", {}).get("preset"),
+        "prompts": list(args.prompts),
+        "seeds": out.seeds[: len(out.seeds) // len(args.prompts)],
+        "truncation": args.truncation,
+        "galip_studio": __version__,
+    }
+    target = Path(args.out)
+    if target.suffix.lower() == ".png":
+        nrow = args.nrow or len(out.seeds) // len(args.prompts)
+        save_png(make_grid(out.images, nrow=nrow), target, recipe)
+        written = str(target)
+    else:
+        target.mkdir(parents=True, exist_ok=True)
+        for i, (im, seed) in enumerate(zip(out.images, out.seeds)):
+            save_png(im, target / f"{i:03d}_seed{seed}.png", dict(recipe, seeds=[seed], prompts=[out.prompts[i]]))
+        written = f"{len(out.images)} images in {target}/"
+    per = elapsed / max(1, len(out.images))
+    print(f"wrote {written} ({len(out.images)} images, {per * 1000:.0f} ms/image, seeds {out.seeds[0]}..{out.seeds[-1]})")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    target = Path(args.checkpoint)
+    if target.suffix in (".pth", ".pt") and target.is_file():
+        args.official, args.checkpoint = str(target), None
+    else:
+        args.official = None
+    args.preset = None
+    pipe = load_pipeline(args)
+    info = pipe.describe()
+    if args.json:
+        _print_json(info)
+        return 0
+    clip = info["clip"]
+    print(f"GALIP model: {info['path']}")
+    print(f"  output        {info['image_size']}x{info['image_size']} px, noise {info['z_dim']}-d")
+    print(
+        f"  CLIP          {clip['name']}: ViT width {clip['width']}, {clip['depth']} blocks, grid {clip['grid'][0]}x{clip['grid'][1]}, "
+        f"{clip['image_size'][0]} px, sentence {clip['sentence_dim']}-d; weights: {clip['weights']}"
+    )
+    print(f"                taps after blocks {clip['tap_layers']}, prompts in blocks {clip['prompt_layers']}, {clip['preprocess']} preprocessing")
+    print("  parameters")
+    for name, n in info["parameters"].items():
+        print(f"    {name:<18}{n:>14,}")
+    training = info["training"]
+    if training:
+        print("  training")
+        for k, v in training.items():
+            text = json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v)
+            print(f"    {k:<18}{text[:100]}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .checkpoint import save_checkpoint
+    from .pipeline import GALIPPipeline
+
+    pipe = GALIPPipeline.from_preset(args.preset, seed=args.seed, device="cpu")
+    save_checkpoint(pipe.model, args.out, training={"preset": args.preset, "random_init_seed": args.seed, "steps": 0})
+    print(f"wrote a randomly initialised '{args.preset}' checkpoint to {args.out} (untrained: images are noise)")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ parser
+def _seed_list(text: str) -> list[int]:
+    return [int(s) for s in text.replace(",", " ").split()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .config import preset_names
+
+    parser = argparse.ArgumentParser(
+        prog="galip-studio",
+        description="GALIP (Generative Adversarial CLIPs) text-to-image GAN: generate, explore, train.",
+    )
+    parser.add_argument("--version", action="version", version=f"galip-studio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("generate", help="generate images from prompts", description="Generate images from one or more prompts.")
+    p.add_argument("prompts", nargs="+", metavar="PROMPT", help="text prompt(s); each gets -n images")
+    p.add_argument("-n", "--num-images", type=int, default=8, help="images per prompt (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="first seed; image k uses seed+k (default 0)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="explicit seeds (overrides --seed and -n)")
+    p.add_argument("--truncation", type=float, default=1.0, help="noise truncation psi in [0, 1] (default 1: none)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    p.add_argument("--out", "-o", default="galip.png", help="a .png path for one grid, or a folder for separate images")
+    p.add_argument("--nrow", type=int, default=None, help="images per grid row (default: -n)")
+    add_model_args(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser(
+        "info", help="show a model's architecture, parameter counts and training metadata", description="Describe a checkpoint."
+    )
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint directory or an official .pth")
+    p.add_argument("--clip-weights", metavar="PATH|TAG", help="CLIP weights for checkpoints that reference pretrained CLIP weights")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "init",
+        help="write a randomly initialised checkpoint of a preset",
+        description="Write an untrained checkpoint (random weights, CLIP included) of a preset: a starting point for "
+        "training from scratch, and a model for smoke tests.",
+    )
+    p.add_argument("out", metavar="DIR")
+    p.add_argument("--preset", default="tiny", choices=preset_names())
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_init)
+    return parser
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from .checkpoint import CheckpointError
+    from .clip_backbone import ClipError
+
+    return (CLIError, CheckpointError, ClipError, ValueError, FileNotFoundError, PermissionError, OSError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("galip-studio: interrupted", file=sys.stderr)
+        return 130
+    except _known_errors() as e:
+        print(f"galip-studio: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

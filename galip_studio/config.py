@@ -1,0 +1,195 @@
+"""Model configuration: dataclasses for GALIP and its CLIP, and named presets.
+
+A GALIP model is fully described by a :class:`GALIPConfig` (the trainable networks) and a
+:class:`ClipConfig` (which frozen CLIP it is built around). Everything that depends on the CLIP
+(sentence width, ViT width, patch grid, number of prompts and feature taps) is read off the CLIP
+itself, so one config works over any open_clip ViT.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# Official GALIP (ViT-B/32, 12 blocks): discriminator taps after blocks 1, 4, 8 (0-based) and one
+# learned prompt appended in each of blocks 1..8.
+OFFICIAL_TAP_LAYERS = (1, 4, 8)
+OFFICIAL_PROMPT_LAYERS = tuple(range(1, 9))
+OFFICIAL_DEPTH = 12
+
+
+def _scaled_index(official_index: int, depth: int) -> int:
+    """Map a 0-based block index of the 12-block official ViT to the same relative depth."""
+    return max(0, int((official_index + 1) * depth / OFFICIAL_DEPTH + 0.5) - 1)
+
+
+def default_tap_layers(depth: int) -> tuple[int, ...]:
+    """Discriminator feature taps: the official 1/4/8 of 12, scaled to ``depth`` (distinct, sorted)."""
+    if depth == OFFICIAL_DEPTH:
+        return OFFICIAL_TAP_LAYERS
+    return tuple(sorted({min(_scaled_index(i, depth), depth - 1) for i in OFFICIAL_TAP_LAYERS}))
+
+
+def default_prompt_layers(depth: int) -> tuple[int, ...]:
+    """Blocks that receive a prompt token: the official 1..8 of 12, scaled to ``depth``."""
+    if depth == OFFICIAL_DEPTH:
+        return OFFICIAL_PROMPT_LAYERS
+    first = 1 if depth > 1 else 0
+    last = max(first, min(_scaled_index(OFFICIAL_PROMPT_LAYERS[-1], depth), depth - 1))
+    return tuple(range(first, last + 1))
+
+
+@dataclass
+class ClipConfig:
+    """Which frozen CLIP the model is built around, and how GALIP uses it.
+
+    Attributes:
+        name: an open_clip model name (``"ViT-B-32-quickgelu"``); ignored when ``arch`` is given.
+        arch: a full open_clip model config (``embed_dim``, ``vision_cfg``, ``text_cfg``, ...) for
+            models open_clip does not know by name (tiny test models, the bundled mini-CLIP).
+        pretrained: an open_clip pretrained tag (``"openai"``, needs a network) or a local weights
+            file. ``None`` means random initialisation, or weights stored with a checkpoint.
+        tap_layers: 0-based ViT blocks whose patch tokens feed the discriminator; ``None`` scales
+            the official (1, 4, 8) of 12 to the model's depth.
+        prompt_layers: 0-based ViT blocks that get one generator prompt each; ``None`` scales the
+            official 1..8 of 12 to the model's depth.
+        preprocess: ``"official"`` replicates GALIP's double de-normalisation (pixels squeezed into
+            [0.5, 1], nearest resize; needed for the official weights), ``"standard"`` is the usual
+            CLIP normalisation with an antialiased bilinear resize (for new models).
+    """
+
+    name: str | None = "ViT-B-32-quickgelu"
+    arch: dict[str, Any] | None = None
+    pretrained: str | None = None
+    tap_layers: tuple[int, ...] | None = None
+    prompt_layers: tuple[int, ...] | None = None
+    preprocess: str = "official"
+
+    def __post_init__(self) -> None:
+        if self.preprocess not in ("official", "standard"):
+            raise ValueError(f"preprocess must be 'official' or 'standard', got {self.preprocess!r}")
+        if self.name is None and self.arch is None:
+            raise ValueError("ClipConfig needs an open_clip model name or an arch dict")
+        if self.tap_layers is not None:
+            self.tap_layers = tuple(int(i) for i in self.tap_layers)
+        if self.prompt_layers is not None:
+            self.prompt_layers = tuple(int(i) for i in self.prompt_layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for key in ("tap_layers", "prompt_layers"):
+            if d[key] is not None:
+                d[key] = list(d[key])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ClipConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown CLIP config fields: {sorted(unknown)}")
+        return cls(**copy.deepcopy(d))
+
+
+@dataclass
+class GALIPConfig:
+    """The trainable GALIP networks. Widths tied to the CLIP are derived from it at build time.
+
+    Defaults are the official values (spec section 1.1).
+    """
+
+    img_size: int = 224  # generator output side; 224 (official) or a power of two
+    z_dim: int = 100  # noise size
+    ngf: int = 64  # generator base width: G-block channels are ngf * min(2**i, 8)
+    code_channels: int = 64  # bridge code channels (fc_code output, fusion blocks)
+    code_mid: int = 32  # inner width of the fusion blocks
+    n_fusion_blocks: int = 4
+    clip_residual: float = 0.1  # weight of the CLIP-ViT output added to the bridge feature
+    ndf: int = 64  # discriminator: ClipFeatureExtractor ends at ndf*8 channels, QualityAssessor hidden ndf*2
+
+    def __post_init__(self) -> None:
+        if self.img_size < 16:
+            raise ValueError(f"img_size must be at least 16, got {self.img_size}")
+        pow2 = self.img_size & (self.img_size - 1) == 0
+        if not pow2 and self.img_size != 224:
+            raise ValueError(f"img_size must be 224 or a power of two (64, 128, 256, ...), got {self.img_size}")
+
+    def gblock_schedule(self) -> list[tuple[int, int, int]]:
+        """(in_channels, out_channels, target_size) of each G-block, as the official rule gives.
+
+        Channels are ``ngf * min(2**i, 8)`` for i in 0..log2(S)-2, reversed and paired, where S is
+        the output side rounded up to a power of two. Target sizes double from 8; the last block
+        resizes to ``img_size`` (so 224 gives 8, 16, 32, 64, 128, 224).
+        """
+        side = 1 << (self.img_size - 1).bit_length()
+        n = side.bit_length() - 1  # log2(side)
+        chans = [self.ngf * min(2**i, 8) for i in range(n - 1)][::-1]
+        pairs = list(zip(chans[:-1], chans[1:]))
+        sizes = [8 * 2**i for i in range(len(pairs))]
+        sizes[-1] = self.img_size
+        return [(cin, cout, s) for (cin, cout), s in zip(pairs, sizes)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GALIPConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown GALIP config fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+@dataclass
+class Preset:
+    """A named pair of configs (``--preset NAME`` on the command line)."""
+
+    name: str
+    description: str
+    galip: GALIPConfig
+    clip: ClipConfig
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+# A tiny random CLIP for tests and quick experiments: 56 px, patch 8 (a 7x7 grid like ViT-B/32),
+# width 32, 4 blocks; text tower 2 blocks over the usual BPE vocabulary.
+TINY_CLIP_ARCH: dict[str, Any] = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 56, "patch_size": 8, "width": 32, "layers": 4, "head_width": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+}
+
+
+def _presets() -> dict[str, Preset]:
+    return {
+        "official-224": Preset(
+            name="official-224",
+            description="The paper's model: OpenAI CLIP ViT-B/32 (QuickGELU), 224 px output.",
+            galip=GALIPConfig(),
+            clip=ClipConfig(name="ViT-B-32-quickgelu", pretrained="openai", preprocess="official"),
+        ),
+        "tiny": Preset(
+            name="tiny",
+            description="A tiny random-initialised model for tests and smoke runs (32 px).",
+            galip=GALIPConfig(img_size=32, z_dim=16, ngf=8, code_channels=16, code_mid=8, ndf=8),
+            clip=ClipConfig(name=None, arch=copy.deepcopy(TINY_CLIP_ARCH), preprocess="standard"),
+        ),
+    }
+
+
+PRESETS_REGISTRY = _presets
+
+
+def get_preset(name: str) -> Preset:
+    """Return a fresh copy of the named preset (configs are mutable dataclasses)."""
+    presets = PRESETS_REGISTRY()
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(presets))}")
+    return presets[name]
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS_REGISTRY())

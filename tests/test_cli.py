@@ -1,0 +1,60 @@
+"""The galip-studio command: generate, info, init; --help everywhere; one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from galip_studio.cli import build_parser, main
+from galip_studio.export import RECIPE_KEY
+
+
+def test_generate_grid_with_recipe(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "grid.png"
+    rc = main(["generate", "a red apple", "-n", "3", "--seed", "5", "--checkpoint", str(tiny_checkpoint), "--out", str(out)])
+    assert rc == 0
+    im = Image.open(out)
+    assert im.size == (3 * 32 + 4 * 2, 32 + 2 * 2)
+    recipe = json.loads(im.text[RECIPE_KEY])
+    assert recipe["prompts"] == ["a red apple"] and recipe["seeds"] == [5, 6, 7]
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_generate_separate_files_and_info(tmp_path, tiny_checkpoint, capsys):
+    rc = main(["generate", "a", "b", "-n", "2", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "imgs")])
+    assert rc == 0
+    assert len(list((tmp_path / "imgs").glob("*.png"))) == 4
+    assert main(["info", str(tiny_checkpoint), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert info["image_size"] == 32 and info["training"] == {"note": "test"}
+
+
+def test_init_writes_loadable_checkpoint(tmp_path, capsys):
+    assert main(["init", str(tmp_path / "new"), "--preset", "tiny"]) == 0
+    assert main(["info", str(tmp_path / "new")]) == 0
+    assert "generator" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
+    assert main(["generate", "x", "--checkpoint", str(tmp_path / "nope")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("galip-studio: error:") and "\n" not in err
+    assert main(["info", str(tmp_path)]) == 1
+    assert "config.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["generate", "info", "init"])
+def test_help_for_each_command(command):
+    parser = build_parser()
+    with pytest.raises(SystemExit) as e:
+        parser.parse_args([command, "--help"])
+    assert e.value.code == 0
+
+
+def test_console_script_runs():
+    r = subprocess.run([sys.executable, "-m", "galip_studio.cli", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "generate" in r.stdout
