@@ -1,0 +1,37 @@
+"""CLIP score and Fréchet distance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from galip_studio.metrics import clip_frechet_distance, clip_score, frechet_distance
+
+
+def test_frechet_distance_of_known_gaussians():
+    mu = np.zeros(3)
+    assert frechet_distance(mu, np.eye(3), mu, np.eye(3)) == pytest.approx(0, abs=1e-8)
+    # N(0, I) vs N(m, 4I): |m|^2 + 3 + 12 - 2 * 3 * 2
+    m = np.array([1.0, 2.0, 2.0])
+    assert frechet_distance(mu, np.eye(3), m, 4 * np.eye(3)) == pytest.approx(9 + 3, abs=1e-6)
+
+
+def test_clip_frechet_distance_same_vs_shifted():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(400, 4)), rng.normal(size=(400, 4))
+    assert clip_frechet_distance(a, b) < 0.2 < clip_frechet_distance(a, b + 1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        clip_frechet_distance(a[:1], b)
+
+
+def test_clip_score_is_cosine(tiny_model):
+    clip = tiny_model.clip
+    images = torch.rand(3, 3, 32, 32) * 2 - 1
+    s = clip_score(clip, images, ["a red apple", "a cat", "a dog"])
+    img = torch.nn.functional.normalize(clip.encode_image(images), dim=-1)
+    txt = torch.nn.functional.normalize(clip.encode_text(["a red apple", "a cat", "a dog"]), dim=-1)
+    torch.testing.assert_close(s, (img * txt).sum(-1))
+    assert clip_score(clip, images, ["one prompt"]).shape == (3,)
+    with pytest.raises(ValueError, match="texts"):
+        clip_score(clip, images, ["a", "b"])
