@@ -7,6 +7,7 @@ non-zero. Heavy imports happen inside the commands so ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -136,8 +137,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------ parser
-def _seed_list(text: str) -> list[int]:
-    return [int(s) for s in text.replace(",", " ").split()]
+# Modules that add more sub-commands: each has ``add_parsers(subparsers)`` and keeps its heavy
+# imports inside the command functions.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="tiny", choices=preset_names())
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_init)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parsers(sub)
     return parser
 
 
