@@ -1,0 +1,1 @@
+"""Dataset builders that turn open-licensed art into image–caption folders for training."""
