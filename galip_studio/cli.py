@@ -139,7 +139,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ parser
 # Modules that add more sub-commands: each has ``add_parsers(subparsers)`` and keeps its heavy
 # imports inside the command functions.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "galip_studio.datasets",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

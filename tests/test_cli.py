@@ -58,3 +58,9 @@ def test_help_for_each_command(command):
 def test_console_script_runs():
     r = subprocess.run([sys.executable, "-m", "galip_studio.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "generate" in r.stdout
+
+
+def test_data_emoji_is_wired():
+    parser = build_parser()
+    args = parser.parse_args(["data", "emoji", "/tmp/out", "--limit", "3"])
+    assert args.builder == "emoji" and callable(args.func)
