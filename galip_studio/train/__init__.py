@@ -1,0 +1,37 @@
+"""Training GALIP on your own image-caption folders (``galip-studio train``).
+
+    from galip_studio.train import TrainConfig, Trainer
+    result = Trainer(TrainConfig(data_dir="data/emoji/train", out="runs/emoji", steps=2000)).run()
+
+Modules: :mod:`.data` (layouts, scan report, dataset, sharded sampler), :mod:`.losses` (the
+objective), :mod:`.trainer` (the loop), :mod:`.evaluate` (CLIP score, CLIP Fréchet distance,
+Inception FID), :mod:`.rundir` (run directory), :mod:`.runtime` (device, precision, torchrun),
+:mod:`.config` (settings), :mod:`.cli` (the commands). Imports are lazy so the CLI stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "TrainConfig": ".config",
+    "resolve_train_config": ".config",
+    "Trainer": ".trainer",
+    "TrainResult": ".trainer",
+    "StepInfo": ".trainer",
+    "NonFiniteLossError": ".trainer",
+    "LossConfig": ".losses",
+    "scan_dataset": ".data",
+    "ImageCaptionDataset": ".data",
+    "Evaluator": ".evaluate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module 'galip_studio.train' has no attribute {name!r}")

@@ -1,0 +1,224 @@
+"""``galip-studio train`` and ``galip-studio eval``.
+
+Training options left out on the command line take the preset's training defaults, then the
+:class:`~galip_studio.train.config.TrainConfig` defaults; when resuming, the run's saved settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+S = argparse.SUPPRESS  # options not given stay out of the namespace, so saved/preset settings apply
+
+
+def _add_train_parser(sub: Any) -> None:
+    from ..config import preset_names
+    from .config import BEST_METRICS, DEFAULT_PRESET
+    from .data import LAYOUTS
+    from .runtime import AMP_CHOICES
+
+    p = sub.add_parser(
+        "train",
+        help="train or fine-tune GALIP on a folder of images with captions",
+        description="Train GALIP on DATA_DIR: images with same-name .txt captions (one per line), a metadata.jsonl "
+        "(file_name, text), or the official GALIP/DF-GAN layout (filenames.pickle + text/). Writes config.json, "
+        "log.jsonl, samples/ and checkpoints/ (latest, best) under --out. Ctrl-C saves a checkpoint and stops; "
+        "--resume latest continues exactly. Multi-GPU / multi-node: launch with torchrun.",
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR", help="the image-caption folder")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="run directory (e.g. runs/emoji)")
+    p.add_argument("--check", action="store_true", help="scan the data, print what is usable and what is skipped, and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved settings and the data report, and exit")
+
+    g = p.add_argument_group("data")
+    g.add_argument("--layout", choices=LAYOUTS, default=S, help="data layout (default auto: official, metadata.jsonl, then folder)")
+    g.add_argument("--split", default=S, help="official layout: which filenames.pickle (default train)")
+    g.add_argument("--real-size", type=int, default=S, help="side of real images (default: 256 for 224 px models, else the output size)")
+    g.add_argument("--resize-ratio", type=float, default=S, help="shorter side is resized to size x this before the random crop (default 76/64)")
+    g.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=S, help="no random horizontal flips")
+    g.add_argument("--no-verify", dest="verify_images", action="store_const", const=False, default=S,
+                   help="do not open every image before training (faster start on huge folders)")
+    g.add_argument("--workers", type=int, default=S, help="data loader processes per training process (default: 0 on CPU, 4 on GPU)")
+
+    g = p.add_argument_group("model")
+    g.add_argument("--preset", choices=preset_names(), default=S, help=f"architecture to train from scratch (default {DEFAULT_PRESET})")
+    g.add_argument("--clip", metavar="DIR", default=S, help="a CLIP directory written by ClipBackbone.save_pretrained (replaces the preset's CLIP)")
+    g.add_argument("--clip-model", metavar="NAME", default=S, help="an open_clip ViT by name, e.g. ViT-B-16 (replaces the preset's CLIP)")
+    g.add_argument("--clip-weights", metavar="TAG|PATH", default=S,
+                   help="CLIP weights: an open_clip tag ('openai', needs a network), a local file, or 'random'")
+    g.add_argument("--clip-preprocess", choices=["official", "standard"], default=S,
+                   help="CLIP input transform (official: GALIP's [0.5, 1] quirk, for the paper's weights)")
+    g.add_argument("--init", metavar="CHECKPOINT", default=S,
+                   help="fine-tune: start from one of our checkpoint directories or an official .pth (with --clip-weights)")
+    g.add_argument("--img-size", type=int, default=S, help="generator output size (224 or a power of two)")
+    g.add_argument("--ngf", type=int, default=S, help="generator base width")
+    g.add_argument("--ndf", type=int, default=S, help="discriminator base width")
+    g.add_argument("--z-dim", type=int, default=S, help="noise size")
+
+    g = p.add_argument_group("objective (paper defaults)")
+    g.add_argument("--lr-g", type=float, default=S, help="generator learning rate (1e-4)")
+    g.add_argument("--lr-d", type=float, default=S, help="discriminator + quality assessor learning rate (4e-4)")
+    g.add_argument("--beta1", type=float, default=S, help="Adam beta1 (0.0)")
+    g.add_argument("--beta2", type=float, default=S, help="Adam beta2 (0.9)")
+    g.add_argument("--sim-weight", type=float, default=S, help="weight of the CLIP text-image similarity in the G loss (4.0)")
+    g.add_argument("--gp-weight", type=float, default=S, help="MA-GP weight k (2.0)")
+    g.add_argument("--gp-power", type=float, default=S, help="MA-GP power p (6.0)")
+
+    g = p.add_argument_group("schedule")
+    g.add_argument("--batch-size", type=int, default=S, help="images per step and process (default 32)")
+    length = g.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=S, help="total optimizer steps (default: until Ctrl-C)")
+    length.add_argument("--epochs", type=float, default=S, help="total epochs (alternative to --steps)")
+    g.add_argument("--seed", type=int, default=S, help="seed of initialisation, data order and noise (default 100)")
+    g.add_argument("--resume", metavar="latest|auto|DIR", default=S,
+                   help="continue the run in --out (latest), continue if it has a checkpoint else start (auto), or a checkpoint")
+
+    g = p.add_argument_group("precision and speed")
+    g.add_argument("--device", default=S, help="cpu, cuda, cuda:1 (default: cuda if available); under torchrun each process takes cuda:LOCAL_RANK")
+    g.add_argument("--amp", choices=AMP_CHOICES, default=S,
+                   help="mixed precision: auto (fp16 with loss scaling on GPU, bf16 on CPUs with native bf16, else none)")
+    g.add_argument("--threads", type=int, default=S, help="CPU threads per process (default: torch's choice)")
+    g.add_argument("--channels-last", action="store_const", const=True, default=S, help="channels-last generator (can be faster on GPU)")
+    g.add_argument("--text-cache-size", type=int, default=S, help="sentence vectors kept in memory (default 200000)")
+
+    g = p.add_argument_group("outputs")
+    g.add_argument("--log-every", type=int, default=S, help="steps between log lines (default 10)")
+    g.add_argument("--sample-every", type=int, default=S, help="steps between sample grids, 0 = never (default 500)")
+    g.add_argument("--sample-captions", type=int, default=S, help="rows of the sample grid: fixed captions (default 8)")
+    g.add_argument("--sample-noise", type=int, default=S, help="columns of the sample grid: fixed noise vectors (default 8)")
+    g.add_argument("--save-every", type=int, default=S, help="steps between checkpoints, 0 = only at the end (default 1000)")
+    g.add_argument("--keep-last", type=int, default=S, help="step checkpoints kept besides the best (default 3)")
+    g.add_argument("--eval-every", type=int, default=S, help="steps between evaluations, 0 = never (default: every checkpoint)")
+    g.add_argument("--eval-images", type=int, default=S, help="images per evaluation (default 256)")
+    g.add_argument("--eval-batch-size", type=int, default=S, help="batch size of evaluation (default: --batch-size)")
+    g.add_argument("--eval-data", metavar="DIR", default=S, help="evaluate on another folder (default: the training data)")
+    g.add_argument("--best-metric", choices=sorted(BEST_METRICS), default=S, help="metric that picks checkpoints/best (default clip_fd)")
+    g.add_argument("--inception-weights", metavar="PATH", default=S, help="torchvision inception_v3 state dict: adds Inception FID")
+    g.add_argument("--no-tensorboard", dest="tensorboard", action="store_const", const=False, default=S, help="no TensorBoard events")
+    g.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=S, help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def _add_eval_parser(sub: Any) -> None:
+    from .data import LAYOUTS
+
+    p = sub.add_parser(
+        "eval",
+        help="score a checkpoint on an image-caption folder (CLIP score, CLIP Frechet distance, FID)",
+        description="Generate one image per real image of DATA_DIR from its caption and report the CLIP score, the "
+        "Frechet distance between real and generated CLIP image embeddings and, with --inception-weights, Inception FID.",
+    )
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint directory (e.g. runs/NAME/checkpoints/best) or an official .pth")
+    p.add_argument("data_dir", metavar="DATA_DIR")
+    p.add_argument("--images", type=int, default=1024, help="number of real/generated images (default 1024)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0, help="chooses the images and the noise (default 0)")
+    p.add_argument("--layout", choices=LAYOUTS, default="auto")
+    p.add_argument("--split", default="test", help="official layout: which filenames.pickle (default test)")
+    p.add_argument("--real-size", type=int, default=None, help="side of real images (default: as in training)")
+    p.add_argument("--inception-weights", metavar="PATH", help="torchvision inception_v3 state dict: adds Inception FID")
+    p.add_argument("--clip-weights", metavar="TAG|PATH", help="CLIP weights for checkpoints that reference pretrained CLIP weights")
+    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_eval)
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``train`` and ``eval`` on the ``galip-studio`` sub-command parser."""
+    _add_train_parser(sub)
+    _add_eval_parser(sub)
+
+
+NON_SETTINGS = ("command", "func", "check", "dry_run")
+
+
+def _explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k not in NON_SETTINGS}
+
+
+def _saved_settings(out: str, resume: str | None) -> dict[str, Any] | None:
+    """The settings a resumed run was started with (``None`` when starting fresh)."""
+    from .rundir import RunDirectory
+
+    if not resume:
+        return None
+    run = RunDirectory(out)
+    if resume == "auto" and run.latest() is None:
+        return None
+    if not run.config_path.is_file():
+        return None
+    return json.loads(run.config_path.read_text())["train"]
+
+
+def _model_img_size(cfg: Any) -> int:
+    from ..checkpoint import read_config
+    from ..config import get_preset
+
+    if cfg.init:
+        return 224 if Path(cfg.init).is_file() else int(read_config(cfg.init)["galip"]["img_size"])
+    return cfg.img_size or get_preset(cfg.preset).galip.img_size
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..cli import CLIError
+    from .config import resolve_train_config
+    from .data import scan_dataset
+    from .trainer import NonFiniteLossError, Trainer, default_real_size
+
+    explicit = _explicit_settings(args)
+    if args.check:
+        _, report = scan_dataset(args.data_dir, explicit.get("layout", "auto"), explicit.get("split", "train"))
+        print(report.format(max_examples=20))
+        return 0 if report.usable else 1
+    cfg = resolve_train_config(explicit, _saved_settings(args.out, explicit.get("resume")))
+    if args.dry_run:
+        print(json.dumps(cfg.to_dict(), indent=2))
+        _, report = scan_dataset(cfg.data_dir, cfg.layout, cfg.split, verify=cfg.verify_images)
+        print(report.format())
+        size = _model_img_size(cfg)
+        print(f"images: {size} px generator output, real images at {cfg.real_size or default_real_size(size)} px")
+        return 0
+    try:
+        result = Trainer(cfg).run()
+    except NonFiniteLossError as e:
+        raise CLIError(str(e)) from e
+    where = result.last_checkpoint
+    print(f"{result.status} at step {result.steps}: latest checkpoint {where}"
+          + (f", best {result.best_checkpoint}" if result.best_checkpoint else ""))
+    return 0 if result.status == "finished" else 130
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..checkpoint import load_checkpoint, load_official
+    from ..config import ClipConfig
+    from .data import ImageCaptionDataset, ImageTransform, scan_dataset
+    from .evaluate import EvalConfig, evaluate_checkpoint, summarize
+    from .runtime import resolve_device
+    from .trainer import default_real_size
+
+    path = Path(args.checkpoint)
+    if path.is_file():
+        clip = ClipConfig(name="ViT-B-32-quickgelu", pretrained=args.clip_weights or "openai", preprocess="official")
+        model, _ = load_official(path, clip)
+        real_size = None
+    else:
+        model, config = load_checkpoint(path, clip_weights=args.clip_weights, load_discriminator=False)
+        real_size = config.get("training", {}).get("real_size")
+    samples, report = scan_dataset(args.data_dir, args.layout, args.split)
+    if not args.json:
+        print(report.format())
+    size = args.real_size or real_size or default_real_size(model.config.img_size)
+    dataset = ImageCaptionDataset(samples, ImageTransform(size, flip=False))
+    with torch.inference_mode():
+        result = evaluate_checkpoint(model, dataset, EvalConfig(args.images, args.batch_size, args.seed),
+                                     resolve_device(args.device), args.inception_weights)
+    if args.json:
+        print(json.dumps({"checkpoint": str(path), "data": str(args.data_dir), **result}, indent=2))
+    else:
+        print(summarize(result))
+    return 0

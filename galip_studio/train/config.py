@@ -1,0 +1,157 @@
+"""Training settings: one dataclass, resolved from defaults, a preset's training defaults, a resumed
+run's saved settings and explicit command-line options (in that order of precedence, lowest first)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import get_preset
+from .data import LAYOUTS, OFFICIAL_RESIZE_RATIO
+from .losses import LossConfig
+from .runtime import AMP_CHOICES
+
+DEFAULT_PRESET = "small-64"
+BEST_METRICS = {"clip_fd": "min", "clip_score": "max", "fid": "min"}
+# Settings that may differ when resuming without breaking an exact continuation.
+RESUME_OVERRIDABLE = frozenset(
+    {
+        "steps", "epochs", "log_every", "sample_every", "save_every", "keep_last", "eval_every", "eval_images",
+        "eval_batch_size", "inception_weights", "workers", "threads", "progress", "tensorboard", "resume",
+        "clip_weights", "device", "text_cache_size",
+    }
+)
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run (``galip-studio train --help`` documents each)."""
+
+    data_dir: str
+    out: str
+    # data
+    layout: str = "auto"
+    split: str = "train"
+    real_size: int | None = None  # side of real images; None: 256 for a 224 px model (official), else the output size
+    resize_ratio: float = OFFICIAL_RESIZE_RATIO
+    flip: bool = True
+    verify_images: bool = True
+    workers: int | None = None  # None: 0 on CPU, up to 4 per process on GPU
+    # model
+    preset: str = DEFAULT_PRESET
+    clip: str | None = None  # a CLIP directory written by ClipBackbone.save_pretrained
+    clip_model: str | None = None  # an open_clip model name (replaces the preset's CLIP)
+    clip_weights: str | None = None  # open_clip tag, local weights file, or "random"
+    clip_preprocess: str | None = None  # "official" or "standard" (default: the preset's / standard)
+    init: str | None = None  # fine-tune from our checkpoint directory or an official .pth
+    img_size: int | None = None
+    ngf: int | None = None
+    ndf: int | None = None
+    z_dim: int | None = None
+    # objective and optimizers (paper defaults)
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    sim_weight: float = 4.0
+    gp_weight: float = 2.0
+    gp_power: float = 6.0
+    # schedule
+    batch_size: int = 32  # per process
+    steps: int | None = None  # total optimizer steps; with neither steps nor epochs: until Ctrl-C
+    epochs: float | None = None
+    seed: int = 100
+    # precision and speed
+    device: str | None = None
+    amp: str = "auto"
+    threads: int | None = None
+    channels_last: bool = False
+    text_cache_size: int = 200_000
+    scaler_min: float = 64.0  # fp16: a loss scale below this is reset to 16384 (official)
+    # outputs
+    log_every: int = 10
+    sample_every: int = 500
+    sample_captions: int = 8
+    sample_noise: int = 8
+    save_every: int = 1000
+    keep_last: int = 3
+    eval_every: int | None = None  # None: at every checkpoint; 0: never
+    eval_images: int = 256
+    eval_batch_size: int | None = None
+    eval_data: str | None = None  # default: the training data
+    best_metric: str = "clip_fd"
+    inception_weights: str | None = None
+    tensorboard: bool = True
+    progress: bool = True
+    resume: str | None = None  # "latest", "auto" or a checkpoint directory
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        if self.amp not in AMP_CHOICES:
+            raise ValueError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
+        if self.best_metric not in BEST_METRICS:
+            raise ValueError(f"best metric must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
+        if self.clip_preprocess not in (None, "official", "standard"):
+            raise ValueError(f"clip preprocess must be 'official' or 'standard', got {self.clip_preprocess!r}")
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError("give --steps or --epochs, not both")
+        if self.clip is not None and self.clip_model is not None:
+            raise ValueError("give --clip DIR or --clip-model NAME, not both")
+        positive = {"batch_size": self.batch_size, "log_every": self.log_every, "sample_captions": self.sample_captions,
+                    "sample_noise": self.sample_noise, "eval_images": self.eval_images}
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        for name in ("sample_every", "save_every", "keep_last"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (off) or positive")
+        if self.best_metric == "fid" and not self.inception_weights:
+            raise ValueError("--best-metric fid needs --inception-weights")
+
+    @property
+    def loss(self) -> LossConfig:
+        return LossConfig(sim_weight=self.sim_weight, gp_weight=self.gp_weight, gp_power=self.gp_power)
+
+    @property
+    def effective_eval_every(self) -> int:
+        return self.save_every if self.eval_every is None else self.eval_every
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {sorted(unknown)}")
+        return cls(**d)
+
+
+def resolve_train_config(explicit: dict[str, Any], saved: dict[str, Any] | None = None) -> TrainConfig:
+    """Merge settings: field defaults < the preset's ``training`` dict < ``saved`` (a resumed run's
+    config) < ``explicit`` (options given on the command line or by the caller).
+
+    When resuming, explicit options that would change the model, the data or the objective are
+    refused: an exact continuation needs the same settings.
+    """
+    merged: dict[str, Any] = {}
+    if saved is not None:
+        changed = sorted(
+            k for k, v in explicit.items() if k not in RESUME_OVERRIDABLE | {"data_dir", "out"} and saved.get(k) != v
+        )
+        if changed:
+            raise ValueError(
+                f"cannot change {', '.join(changed)} when resuming (the run was started with "
+                + ", ".join(f"{k}={saved.get(k)!r}" for k in changed)
+                + "); start a new run with --init CHECKPOINT to fine-tune with new settings"
+            )
+        merged.update(saved)
+        if "steps" in explicit or "epochs" in explicit:
+            merged["steps"], merged["epochs"] = None, None
+    else:
+        merged.update(get_preset(explicit.get("preset", DEFAULT_PRESET)).training)
+    merged.update(explicit)
+    return TrainConfig.from_dict(merged)

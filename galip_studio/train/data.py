@@ -1,0 +1,504 @@
+"""Image–caption data for training: three folder layouts, a scan report, and robust fetching.
+
+Layouts (detected in this order, or forced with ``layout=``):
+
+* ``official``: the GALIP/DF-GAN packages. ``<root>/<split>/filenames.pickle`` lists keys (a pickled
+  list of strings, read without executing anything), captions are ``<root>/text/<key>.txt`` (one per
+  line) and images ``<key>.jpg`` under ``images/``, ``CUB_200_2011/images/``, ``images/train2014/``,
+  ... For CUB, ``CUB_200_2011/bounding_boxes.txt`` crops each bird as the official code does.
+* ``metadata``: ``metadata.jsonl`` files (one JSON object a line with ``file_name``, relative to the
+  metadata file, and ``text``, a string or a list of strings).
+* ``folder``: every image (any depth) with a same-name ``.txt`` beside it, one caption per line.
+
+Samples with an unreadable image or a missing/empty caption are skipped and counted in a
+:class:`DataReport`. Each fetch draws one caption at random, a random crop of the image resized so its
+shorter side is ``int(S * 76 / 64)`` (spec section 3.4), and an optional horizontal flip. All of this
+randomness comes from ``(seed, epoch, index)``, so the data of a step does not depend on the number of
+loader workers or on whether the run was resumed. An image that fails to load mid-run is replaced by
+another sample (chosen from the same seed) and reported with the batch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+LAYOUTS = ("auto", "folder", "metadata", "official")
+# Where the official packages keep images, relative to the data root.
+OFFICIAL_IMAGE_DIRS = (
+    "images",
+    "CUB_200_2011/images",
+    "images/train2014",
+    "images/val2014",
+    "images/train2014/jpg",
+    "images/val2014/jpg",
+    ".",
+)
+# Official resize rule: the shorter side goes to int(S * 76 / 64) before a random S crop.
+OFFICIAL_RESIZE_RATIO = 76 / 64
+LOAD_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+class DataError(ValueError):
+    """The training data cannot be used; the message names the folder or file and the fix."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image and its captions. ``box`` is a CUB bounding box ``(x, y, w, h)`` to crop around."""
+
+    image: Path
+    captions: tuple[str, ...]
+    box: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class DataReport:
+    """What a scan found: usable samples and, per kind of problem, the files concerned."""
+
+    root: str
+    layout: str
+    usable: int = 0
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, kind: str, detail: str) -> None:
+        self.problems.setdefault(kind, []).append(detail)
+
+    @property
+    def skipped(self) -> int:
+        return sum(len(v) for v in self.problems.values())
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(v) for k, v in sorted(self.problems.items())}
+
+    def to_dict(self, max_examples: int = 20) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "layout": self.layout,
+            "usable": self.usable,
+            "skipped": self.counts(),
+            "examples": {k: v[:max_examples] for k, v in sorted(self.problems.items())},
+        }
+
+    def format(self, max_examples: int = 5) -> str:
+        lines = [f"data: {self.root} ({self.layout} layout): {self.usable} usable image-caption samples"]
+        if not self.problems:
+            lines.append("  nothing skipped")
+        for kind, items in sorted(self.problems.items()):
+            lines.append(f"  skipped {len(items)}: {kind}")
+            lines.extend(f"    {item}" for item in items[:max_examples])
+            if len(items) > max_examples:
+                lines.append(f"    ... and {len(items) - max_examples} more")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------- scanning
+def read_captions(text: str) -> tuple[str, ...]:
+    """Non-empty, stripped lines of a caption file (DF-GAN's '\\ufffd\\ufffd' artefacts become spaces)."""
+    lines = (ln.replace("\ufffd\ufffd", " ").strip() for ln in text.splitlines())
+    return tuple(ln for ln in lines if ln)
+
+
+def _read_caption_file(path: Path, report: DataReport) -> tuple[str, ...] | None:
+    if not path.is_file():
+        report.add("missing caption", str(path))
+        return None
+    try:
+        captions = read_captions(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError as e:
+        report.add("unreadable caption", f"{path}: {e}")
+        return None
+    if not captions:
+        report.add("empty caption", str(path))
+        return None
+    return captions
+
+
+def image_readable(path: Path) -> str | None:
+    """``None`` when ``path`` opens as an image (header and structure check), else the reason."""
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except LOAD_ERRORS as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+class _NoCodeUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and strings only: any class or function reference is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: filenames.pickle must be a list of strings")
+
+
+def load_filenames_pickle(path: str | Path) -> list[str]:
+    """Read an official ``filenames.pickle`` (a list of keys) without executing code."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            obj = _NoCodeUnpickler(io.BytesIO(fh.read()), encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+        raise DataError(f"{path} is not a pickled list of file names: {e}") from e
+    if not isinstance(obj, (list, tuple)):
+        raise DataError(f"{path} holds a {type(obj).__name__}, expected a list of file names")
+    keys = []
+    for item in obj:
+        if isinstance(item, bytes):
+            item = item.decode("utf-8", errors="replace")
+        if not isinstance(item, str):
+            raise DataError(f"{path} holds a {type(item).__name__} entry, expected strings")
+        keys.append(item)
+    return keys
+
+
+def _cub_boxes(root: Path) -> dict[str, tuple[float, float, float, float]]:
+    """CUB bounding boxes by key (``001.Black_footed_Albatross/..._0046_18``), if the files exist."""
+    base = root / "CUB_200_2011"
+    images, boxes = base / "images.txt", base / "bounding_boxes.txt"
+    if not (images.is_file() and boxes.is_file()):
+        return {}
+    names = dict(line.split(maxsplit=1) for line in images.read_text().splitlines() if line.strip())
+    out = {}
+    for line in boxes.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[0] in names:
+            key = names[parts[0]].strip().rsplit(".", 1)[0]
+            out[key] = tuple(float(v) for v in parts[1:])  # type: ignore[assignment]
+    return out
+
+
+def _official_pickle(root: Path, split: str) -> Path | None:
+    for candidate in (root / split / "filenames.pickle", root / "filenames.pickle"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _find_official_image(root: Path, key: str) -> Path | None:
+    for folder in OFFICIAL_IMAGE_DIRS:
+        for ext in (".jpg", ".jpeg", ".png"):
+            path = root / folder / f"{key}{ext}"
+            if path.is_file():
+                return path
+    return None
+
+
+def _scan_official(root: Path, split: str, report: DataReport) -> list[tuple[Path, tuple[str, ...], Any]]:
+    pickle_path = _official_pickle(root, split)
+    assert pickle_path is not None
+    boxes = _cub_boxes(root)
+    found = []
+    for key in load_filenames_pickle(pickle_path):
+        image = _find_official_image(root, key)
+        if image is None:
+            report.add("missing image", f"{key} (looked in {', '.join(OFFICIAL_IMAGE_DIRS)} under {root})")
+            continue
+        captions = _read_caption_file(root / "text" / f"{key}.txt", report)
+        if captions is not None:
+            found.append((image, captions, boxes.get(key)))
+    return found
+
+
+def _visible_files(root: Path, pattern: str) -> Iterator[Path]:
+    for path in sorted(root.rglob(pattern)):
+        if not any(part.startswith(".") for part in path.relative_to(root).parts):
+            yield path
+
+
+def _scan_metadata(root: Path, report: DataReport) -> list[tuple[Path, tuple[str, ...], Any]]:
+    found = []
+    for meta in _visible_files(root, "metadata.jsonl"):
+        for n, line in enumerate(meta.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as e:
+                report.add("bad metadata line", f"{meta}:{n}: {e}")
+                continue
+            if not isinstance(entry, dict) or not isinstance(entry.get("file_name"), str):
+                report.add("bad metadata line", f"{meta}:{n}: no \"file_name\"")
+                continue
+            image = meta.parent / entry["file_name"]
+            if not image.is_file():
+                report.add("missing image", f"{image} ({meta}:{n})")
+                continue
+            text = entry.get("text")
+            if text is None:
+                report.add("missing caption", f"{image} ({meta}:{n}: no \"text\")")
+                continue
+            texts = [text] if isinstance(text, str) else text if isinstance(text, list) else []
+            captions = tuple(c for t in texts if isinstance(t, str) for c in read_captions(t))
+            if not captions:
+                report.add("empty caption", f"{image} ({meta}:{n})")
+                continue
+            found.append((image, captions, None))
+    return found
+
+
+def _scan_folder(root: Path, report: DataReport) -> list[tuple[Path, tuple[str, ...], Any]]:
+    found = []
+    images = set()
+    for path in _visible_files(root, "*"):
+        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
+            images.add(path.with_suffix(""))
+            captions = _read_caption_file(path.with_suffix(".txt"), report)
+            if captions is not None:
+                found.append((path, captions, None))
+    for txt in _visible_files(root, "*.txt"):
+        if txt.with_suffix("") not in images and txt.name.lower() not in ("license.txt", "licenses.txt", "readme.txt"):
+            report.add("caption without image", str(txt))
+    return found
+
+
+def detect_layout(root: str | Path, split: str = "train") -> str:
+    root = Path(root)
+    if _official_pickle(root, split) is not None:
+        return "official"
+    if (root / "metadata.jsonl").is_file() or next(_visible_files(root, "metadata.jsonl"), None) is not None:
+        return "metadata"
+    return "folder"
+
+
+def scan_dataset(
+    root: str | Path, layout: str = "auto", split: str = "train", verify: bool = True
+) -> tuple[list[Sample], DataReport]:
+    """Find the usable samples under ``root`` and report what was skipped.
+
+    ``verify`` opens every image (header and structure, not a full decode) so that broken files are
+    reported before training starts; files that break later are handled at fetch time.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder not found: {root}")
+    if layout not in LAYOUTS:
+        raise DataError(f"unknown data layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if layout == "auto":
+        layout = detect_layout(root, split)
+    report = DataReport(root=str(root), layout=layout)
+    if layout == "official":
+        if _official_pickle(root, split) is None:
+            raise DataError(f"{root} has no {split}/filenames.pickle (official GALIP/DF-GAN layout)")
+        found = _scan_official(root, split, report)
+    elif layout == "metadata":
+        found = _scan_metadata(root, report)
+    else:
+        found = _scan_folder(root, report)
+    samples = []
+    for image, captions, box in found:
+        if verify:
+            problem = image_readable(image)
+            if problem is not None:
+                report.add("unreadable image", f"{image}: {problem}")
+                continue
+        samples.append(Sample(image=image, captions=captions, box=box))
+    report.usable = len(samples)
+    return samples, report
+
+
+# ---------------------------------------------------------------------------------------- images
+def load_rgb(path: Path, box: tuple[float, float, float, float] | None = None) -> Image.Image:
+    """Decode an image as RGB; transparency is composited on white. ``box`` crops as DF-GAN does for CUB."""
+    with Image.open(path) as im:
+        im.load()
+        has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+        if has_alpha:
+            rgba = im.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            rgb = Image.alpha_composite(white, rgba).convert("RGB")
+        else:
+            rgb = im.convert("RGB")
+    if box is not None:
+        width, height = rgb.size
+        r = int(max(box[2], box[3]) * 0.75)
+        cx, cy = int((2 * box[0] + box[2]) / 2), int((2 * box[1] + box[3]) / 2)
+        rgb = rgb.crop((max(0, cx - r), max(0, cy - r), min(width, cx + r), min(height, cy + r)))
+    return rgb
+
+
+def resize_shorter(image: Image.Image, side: int) -> Image.Image:
+    """Resize so the shorter side is ``side`` (bilinear with antialiasing, like torchvision's Resize)."""
+    w, h = image.size
+    if min(w, h) == side:
+        return image
+    if w <= h:
+        size = (side, max(side, int(side * h / w)))
+    else:
+        size = (max(side, int(side * w / h)), side)
+    return image.resize(size, Image.BILINEAR)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> ``[3, H, W]`` float32 in [-1, 1]."""
+    arr = np.asarray(image, dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+
+
+@dataclass(frozen=True)
+class ImageTransform:
+    """Spec section 3.4: shorter side to ``int(size * resize_ratio)``, crop ``size`` (random when
+    training, centred otherwise), optional horizontal flip."""
+
+    size: int
+    resize_ratio: float = OFFICIAL_RESIZE_RATIO
+    flip: bool = True
+
+    def __post_init__(self) -> None:
+        if self.size < 8:
+            raise ValueError(f"image size must be at least 8, got {self.size}")
+        if self.resize_ratio < 1.0:
+            raise ValueError(f"resize_ratio must be at least 1, got {self.resize_ratio}")
+
+    def __call__(self, image: Image.Image, rng: np.random.Generator | None) -> torch.Tensor:
+        s = self.size
+        image = resize_shorter(image, int(s * self.resize_ratio))
+        w, h = image.size
+        if rng is None:
+            left, top = (w - s) // 2, (h - s) // 2
+        else:
+            top, left = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
+        image = image.crop((left, top, left + s, top + s))
+        if rng is not None and self.flip and rng.random() < 0.5:
+            image = image.transpose(Image.FLIP_LEFT_RIGHT)
+        return to_tensor(image)
+
+
+# ---------------------------------------------------------------------------------------- dataset
+@dataclass
+class Batch:
+    """A collated batch: images ``[B, 3, S, S]`` in [-1, 1], one caption each, dataset indices of the
+    samples used, and files that failed to load and were replaced."""
+
+    images: torch.Tensor
+    captions: list[str]
+    indices: list[int]
+    failed: list[str]
+
+    def pin_memory(self) -> "Batch":
+        self.images = self.images.pin_memory()
+        return self
+
+
+def collate(items: Sequence[dict[str, Any]]) -> Batch:
+    return Batch(
+        images=torch.stack([it["image"] for it in items]),
+        captions=[it["caption"] for it in items],
+        indices=[it["index"] for it in items],
+        failed=[path for it in items for path in it["failed"]],
+    )
+
+
+class ImageCaptionDataset(Dataset):
+    """Samples as tensors with one caption each.
+
+    Training keys are ``(index, epoch)``: the caption, crop and flip are drawn from
+    ``(seed, epoch, index)``. An integer key gives the deterministic evaluation view (centre crop, no
+    flip, first caption).
+    """
+
+    def __init__(self, samples: Sequence[Sample], transform: ImageTransform, seed: int = 0, max_retries: int = 10):
+        if not samples:
+            raise DataError("no usable image-caption samples")
+        self.samples = list(samples)
+        self.transform = transform
+        self.seed = seed
+        self.max_retries = max_retries
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def sample_rng(self, index: int, epoch: int, attempt: int = 0) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch, index, attempt])
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index, epoch = (key, None) if isinstance(key, (int, np.integer)) else key
+        index = int(index)
+        failed: list[str] = []
+        for attempt in range(self.max_retries + 1):
+            sample = self.samples[index]
+            rng = None if epoch is None else self.sample_rng(index, epoch, attempt)
+            try:
+                image = load_rgb(sample.image, sample.box)
+            except LOAD_ERRORS as e:
+                failed.append(f"{sample.image}: {type(e).__name__}: {e}")
+                index = (index + 1) % len(self.samples) if rng is None else int(rng.integers(len(self.samples)))
+                continue
+            caption = sample.captions[0] if rng is None else sample.captions[int(rng.integers(len(sample.captions)))]
+            return {"image": self.transform(image, rng), "caption": caption, "index": index, "failed": failed}
+        raise DataError(f"{len(failed)} images in a row failed to load; last: {failed[-1]}")
+
+
+class ShardedBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Batches of ``(index, epoch)`` keys for one rank of ``world_size``.
+
+    Each epoch is a permutation drawn from ``seed + epoch``; step k of the epoch uses the global batch
+    ``perm[k*B*W : (k+1)*B*W]`` and rank r takes its slice ``[r*B : (r+1)*B]``, so together the ranks
+    see exactly what one process with batch ``B*W`` would, and samples left over at the end of an
+    epoch are dropped. :meth:`set_position` chooses the epoch and the first step (for resuming).
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, world_size: int = 1, rank: int = 0, seed: int = 0):
+        if batch_size < 1:
+            raise ValueError("batch size must be at least 1")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.world_size = world_size
+        self.rank = rank
+        self.seed = seed
+        self.epoch = 0
+        self.start_step = 0
+        if self.steps_per_epoch < 1:
+            raise DataError(
+                f"{num_samples} usable samples are fewer than one global batch ({batch_size} x {world_size} "
+                f"processes); lower --batch-size or add data"
+            )
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.num_samples // (self.batch_size * self.world_size)
+
+    def set_position(self, epoch: int, start_step: int = 0) -> None:
+        if not 0 <= start_step <= self.steps_per_epoch:
+            raise ValueError(f"start step {start_step} outside the epoch (0..{self.steps_per_epoch})")
+        self.epoch, self.start_step = epoch, start_step
+
+    def epoch_order(self, epoch: int) -> list[int]:
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        return torch.randperm(self.num_samples, generator=generator).tolist()
+
+    def global_batch(self, epoch: int, step: int) -> list[int]:
+        """Dataset indices of all ranks' samples at ``step`` of ``epoch``, rank 0 first."""
+        n = self.batch_size * self.world_size
+        return self.epoch_order(epoch)[step * n : (step + 1) * n]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        order = self.epoch_order(self.epoch)
+        n, b = self.batch_size * self.world_size, self.batch_size
+        for step in range(self.start_step, self.steps_per_epoch):
+            chunk = order[step * n : (step + 1) * n][self.rank * b : (self.rank + 1) * b]
+            yield [(i, self.epoch) for i in chunk]
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch - self.start_step
+
+
+def fixed_captions(samples: Sequence[Sample], count: int) -> list[str]:
+    """``count`` captions spread evenly over the dataset (first caption of each), for sample grids."""
+    if not samples:
+        return []
+    count = min(count, len(samples))
+    step = len(samples) / count
+    return [samples[int(math.floor(i * step))].captions[0] for i in range(count)]

@@ -1,0 +1,164 @@
+"""Evaluation: CLIP score, Fréchet distance in CLIP image-feature space and (with user-supplied
+Inception weights) Inception FID, between real images of a dataset and images generated from
+their captions.
+
+The real images (centre crop, first caption) and the noise are fixed by a seed, so evaluations during
+a run compare like with like; real-image features are computed once. CLIP measures use the model's
+own CLIP and preprocessing (:mod:`galip_studio.metrics`).
+
+Inception FID follows the official evaluation's recipe (spec section 3.6): images mapped to
+[0, 1], bilinearly resized to 299, scaled to [-1, 1], 2048-d pool features of torchvision's
+``inception_v3`` with the weights you give (a state dict file). Absolute values match published
+FIDs only with the same weights, reference statistics and image counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..metrics import clip_frechet_distance, clip_image_embeddings, clip_score, frechet_distance, feature_statistics
+from ..nets import GALIP
+from .data import ImageCaptionDataset
+
+EncodeFn = Callable[[Sequence[str]], torch.Tensor]
+
+
+def load_inception(path: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Module:
+    """torchvision ``inception_v3`` with a local state dict (``.pth`` read with ``weights_only=True``,
+    or ``.safetensors``), returning 2048-d pool features."""
+    from torchvision.models import inception_v3
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Inception weights not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} is not a state dict of tensors (torchvision inception_v3 weights)")
+    model = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("AuxLogits.")]
+    if missing or unexpected:
+        raise ValueError(
+            f"{path} does not fit torchvision's inception_v3: missing {missing[:4]}, unexpected {unexpected[:4]}"
+        )
+    model.fc = nn.Identity()
+    model.AuxLogits = None
+    model.aux_logits = False
+    return model.eval().requires_grad_(False).to(device)
+
+
+@torch.no_grad()
+def inception_features(model: nn.Module, images: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
+    """2048-d pool features ``[N, 2048]`` of images in [-1, 1]."""
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, images.shape[0], batch_size):
+        x = images[i : i + batch_size].to(device, torch.float32).clamp(-1, 1) * 0.5 + 0.5
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False) * 2 - 1
+        out.append(model(x).float().cpu())
+    return torch.cat(out)
+
+
+@dataclass
+class EvalConfig:
+    images: int = 256
+    batch_size: int = 32
+    seed: int = 0
+
+
+class Evaluator:
+    """Scores a generator against a fixed set of real images and their captions."""
+
+    def __init__(
+        self,
+        dataset: ImageCaptionDataset,
+        clip: Any,
+        config: EvalConfig,
+        inception: nn.Module | None = None,
+    ):
+        if config.images < 2:
+            raise ValueError("evaluation needs at least 2 images")
+        n = min(config.images, len(dataset))
+        if n < 2:
+            raise ValueError("evaluation needs at least 2 usable images")
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(config.seed))[:n].tolist()
+        items = [dataset[i] for i in order]
+        self.config = config
+        self.clip = clip
+        self.inception = inception
+        self.reals = torch.stack([it["image"] for it in items])
+        self.captions = [it["caption"] for it in items]
+        self.real_embeddings = clip_image_embeddings(clip, self.reals, config.batch_size)
+        self.real_inception = inception_features(inception, self.reals, config.batch_size) if inception is not None else None
+
+    def noise(self, z_dim: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.config.seed + 1)
+        return torch.randn(len(self.captions), z_dim, generator=g)
+
+    @torch.no_grad()
+    def generate(self, generator: nn.Module, encode: EncodeFn, z_dim: int, autocast=contextlib.nullcontext) -> torch.Tensor:
+        """Fakes ``[N, 3, S, S]`` in [-1, 1] for the fixed captions and noise (float32, CPU)."""
+        device = next(generator.parameters()).device
+        z = self.noise(z_dim)
+        chunks = []
+        bs = self.config.batch_size
+        for i in range(0, len(self.captions), bs):
+            s = encode(self.captions[i : i + bs]).to(device)
+            with autocast():
+                fake = generator(z[i : i + bs].to(device), s)
+            chunks.append(torch.nan_to_num(fake.float().clamp(-1, 1)).cpu())
+        return torch.cat(chunks)
+
+    def __call__(self, generator: nn.Module, encode: EncodeFn, z_dim: int, autocast=contextlib.nullcontext) -> dict[str, float]:
+        fakes = self.generate(generator, encode, z_dim, autocast)
+        sentences = torch.cat([encode(self.captions[i : i + 256]).cpu() for i in range(0, len(self.captions), 256)])
+        fake_embeddings = clip_image_embeddings(self.clip, fakes, self.config.batch_size)
+        result = {
+            "clip_score": float(clip_score(self.clip, fakes, sentences, self.config.batch_size).mean()),
+            "clip_score_real": float(clip_score(self.clip, self.reals, sentences, self.config.batch_size).mean()),
+            "clip_fd": clip_frechet_distance(self.real_embeddings, fake_embeddings),
+            "eval_images": len(self.captions),
+        }
+        if self.inception is not None and self.real_inception is not None:
+            fake_inception = inception_features(self.inception, fakes, self.config.batch_size)
+            result["fid"] = frechet_distance(*feature_statistics(self.real_inception), *feature_statistics(fake_inception))
+        return result
+
+
+def evaluate_checkpoint(
+    model: GALIP,
+    dataset: ImageCaptionDataset,
+    config: EvalConfig,
+    device: torch.device | str = "cpu",
+    inception_weights: str | None = None,
+) -> dict[str, float]:
+    """Evaluate a loaded model on a dataset (the ``galip-studio eval`` command)."""
+    device = torch.device(device)
+    model = model.to(device).eval()
+    inception = load_inception(inception_weights, device) if inception_weights else None
+    evaluator = Evaluator(dataset, model.clip, config, inception)
+    encode = model.clip.encode_text
+    return evaluator(model.generator, lambda caps: encode(list(caps)), model.config.z_dim)
+
+
+def summarize(result: dict[str, Any]) -> str:
+    parts = [f"CLIP score {result['clip_score']:.4f} (real images {result['clip_score_real']:.4f})",
+             f"CLIP FD {result['clip_fd']:.4f}"]
+    if "fid" in result:
+        parts.append(f"FID {result['fid']:.2f}")
+    return ", ".join(parts) + f" over {result['eval_images']} images"

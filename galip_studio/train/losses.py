@@ -1,0 +1,154 @@
+"""GALIP's training objective (spec section 3.1), as pure functions of the networks' outputs.
+
+Discriminator step, with D(f, s) = QualityAssessor(ClipFeatureExtractor(f), s) over CLIP features f:
+
+    L_D = mean(relu(1 - D(f_real, s)))                              real, matched
+        + ( mean(relu(1 + D(f_fake, s)))                            fake (features detached)
+          + mean(relu(1 + D(f_real, roll(s))) ) / 2                 real, mismatched: sample i gets s_{i+1}
+        + k * mean(||grad_(f_real, s) D(f_real, s)||^p)             MA-GP, k = 2, p = 6, real matched pairs
+
+Generator step, with the just-updated D and the CLIP image embedding e_fake of the same fakes:
+
+    L_G = -mean(D(f_fake, s)) - lambda * mean(cos(e_fake, s))       lambda = 4
+
+The three discriminator terms are computed in one batched forward (D has no cross-sample
+operations, so this equals three separate calls). Losses are accumulated in float32 whatever the
+autocast dtype of the forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable, ContextManager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+AutocastFactory = Callable[[], ContextManager]
+
+
+@dataclass
+class LossConfig:
+    """Hyper-parameters of the objective; defaults are the paper's."""
+
+    sim_weight: float = 4.0  # lambda: weight of the CLIP text-image similarity in L_G
+    gp_weight: float = 2.0  # k of MA-GP
+    gp_power: float = 6.0  # p of MA-GP
+
+
+@dataclass
+class DiscriminatorLosses:
+    total: torch.Tensor
+    real: torch.Tensor
+    fake: torch.Tensor
+    mismatch: torch.Tensor
+    gp: torch.Tensor
+
+    def items(self) -> dict[str, float]:
+        return {
+            "loss_d": float(self.total.detach()),
+            "loss_d_real": float(self.real.detach()),
+            "loss_d_fake": float(self.fake.detach()),
+            "loss_d_mismatch": float(self.mismatch.detach()),
+            "loss_gp": float(self.gp.detach()),
+        }
+
+
+@dataclass
+class GeneratorLosses:
+    total: torch.Tensor
+    adversarial: torch.Tensor
+    clip_similarity: torch.Tensor
+
+    def items(self) -> dict[str, float]:
+        return {"loss_g": float(self.total.detach()), "loss_g_adv": float(self.adversarial.detach()), "clip_sim": float(self.clip_similarity.detach())}
+
+
+def hinge_real(out: torch.Tensor) -> torch.Tensor:
+    """``mean(relu(1 - out))``: the hinge loss on pairs D should call real."""
+    return F.relu(1.0 - out.float()).mean()
+
+
+def hinge_fake(out: torch.Tensor) -> torch.Tensor:
+    """``mean(relu(1 + out))``: the hinge loss on pairs D should call fake."""
+    return F.relu(1.0 + out.float()).mean()
+
+
+def mismatched(sentence: torch.Tensor) -> torch.Tensor:
+    """Sentences rolled by one along the batch (sample i gets sentence i+1, the last the first), detached."""
+    return torch.roll(sentence, shifts=-1, dims=0).detach()
+
+
+def ma_gp(
+    out: torch.Tensor,
+    features: torch.Tensor,
+    sentence: torch.Tensor,
+    weight: float = 2.0,
+    power: float = 6.0,
+    grad_scale: float | None = None,
+) -> torch.Tensor:
+    """Matching-aware gradient penalty ``weight * mean(||(dD/df, dD/ds)||^power)``.
+
+    ``out`` is D on real matched pairs; ``features`` and ``sentence`` are the leaves it was computed
+    from (``requires_grad=True``). Gradients are flattened per sample and concatenated before the
+    norm. With fp16 loss scaling, pass the scaler's scale: the gradients are taken of the scaled output
+    (so they do not underflow) and divided by ``scale + 1e-8`` before the norm, as the official code.
+    The power is applied to the squared norm (``(sum g^2)^(power/2)``), which equals ``||g||^power``
+    and stays differentiable where a gradient is zero.
+    """
+    target = out if grad_scale is None else out * grad_scale
+    grads = torch.autograd.grad(
+        outputs=target, inputs=(features, sentence), grad_outputs=torch.ones_like(target), create_graph=True
+    )
+    flat = torch.cat([g.reshape(g.shape[0], -1).float() for g in grads], dim=1)
+    if grad_scale is not None:
+        flat = flat * (1.0 / (grad_scale + 1e-8))
+    squared_norm = flat.pow(2).sum(dim=1)
+    return weight * squared_norm.pow(power / 2).mean()
+
+
+def discriminator_loss(
+    discriminator: nn.Module,
+    real_features: torch.Tensor,
+    fake_features: torch.Tensor,
+    sentence: torch.Tensor,
+    config: LossConfig,
+    autocast: AutocastFactory = contextlib.nullcontext,
+    grad_scale: float | None = None,
+) -> DiscriminatorLosses:
+    """L_D for one batch (spec 3.1 step 2). Fake features are detached here; real features and the
+    sentence become fresh leaves so MA-GP can differentiate D with respect to them."""
+    real = real_features.detach().requires_grad_(True)
+    sent = sentence.detach().float().requires_grad_(True)
+    b = real.shape[0]
+    with autocast():
+        out = discriminator(
+            torch.cat([real, real, fake_features.detach().to(real.dtype)]),
+            torch.cat([sent, mismatched(sent), sent]),
+        )
+    out_real, out_mismatch, out_fake = out.split(b)
+    loss_real = hinge_real(out_real)
+    loss_mismatch = hinge_fake(out_mismatch)
+    loss_fake = hinge_fake(out_fake)
+    gp = ma_gp(out_real, real, sent, config.gp_weight, config.gp_power, grad_scale)
+    total = loss_real + (loss_fake + loss_mismatch) / 2 + gp
+    return DiscriminatorLosses(total=total, real=loss_real, fake=loss_fake, mismatch=loss_mismatch, gp=gp)
+
+
+def generator_loss(
+    discriminator: nn.Module,
+    fake_features: torch.Tensor,
+    fake_embedding: torch.Tensor,
+    sentence: torch.Tensor,
+    config: LossConfig,
+    autocast: AutocastFactory = contextlib.nullcontext,
+) -> GeneratorLosses:
+    """L_G for one batch (spec 3.1 step 3): ``-mean(D(f_fake, s)) - lambda * mean(cos(e_fake, s))``."""
+    with autocast():
+        out = discriminator(fake_features, sentence)
+    adversarial = -out.float().mean()
+    similarity = F.cosine_similarity(fake_embedding.float(), sentence.float(), dim=-1).mean()
+    total = adversarial - config.sim_weight * similarity
+    return GeneratorLosses(total=total, adversarial=adversarial, clip_similarity=similarity)
