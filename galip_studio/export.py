@@ -1,19 +1,49 @@
-"""Image grids and files.
+"""Image grids and files: PNG grids (with captions), GIF and MP4 animations, and their recipes.
 
-PNG grids can carry a recipe (a JSON-serialisable dict) in a ``tEXt`` chunk named ``galip-recipe``.
+Every export can carry a **recipe** (a JSON-serialisable dict that says how to make the images
+again; see ``explore.py``). It travels
+
+* in a PNG ``tEXt`` chunk named ``galip-recipe`` (:data:`RECIPE_KEY`),
+* in the GIF comment extension,
+* in the MP4 ``comment`` metadata tag,
+* and, for every format, in a JSON sidecar next to the file: ``NAME.EXT.json`` (``walk.mp4`` →
+  ``walk.mp4.json``), so a GIF and an MP4 of the same name do not overwrite each other's recipe.
+
+:func:`load_recipe` reads it back from any of them. Files are written atomically (a temporary file
+in the same folder, then a rename), so an interrupted export leaves nothing half-written.
+
+GIF timing is stored in 1/100 s: :func:`gif_durations` spreads the rounding over the frames so the
+total play time is exact (24 fps plays as 40, 40, 40, 40, 40, 50 ms, repeating); browsers slow
+down frames shorter than 20 ms, so GIFs are limited to 50 fps. Every frame is kept (none merged),
+each with its own 256-colour palette. MP4 files are H.264
+``yuv420p`` with the index at the front (``+faststart``), which browsers play; odd widths or
+heights are padded by repeating the edge pixels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import re
+import subprocess
+import uuid
+from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-from PIL import Image, PngImagePlugin
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+
+from .latent import pingpong_order
 
 RECIPE_KEY = "galip-recipe"
+SIDECAR_SUFFIX = ".json"
+GIF_MAX_FPS = 50.0
+ANIMATION_SUFFIXES = (".gif", ".mp4")
+
+Frames = Sequence[Image.Image] | np.ndarray
 
 
 def make_grid(images: Sequence[Image.Image], nrow: int | None = None, padding: int = 2, background=(255, 255, 255)) -> Image.Image:
@@ -36,12 +66,339 @@ def make_grid(images: Sequence[Image.Image], nrow: int | None = None, padding: i
     return grid
 
 
-def save_png(image: Image.Image, path: str | os.PathLike, recipe: dict[str, Any] | None = None) -> Path:
-    """Save a PNG, with ``recipe`` (if given) as JSON in a ``galip-recipe`` text chunk."""
-    path = Path(path)
+# ------------------------------------------------------------------------------------------ captions
+def _fit_text(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
+    """``text``, cut with an ellipsis so that it fits in ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…" if text else ""
+
+
+def grid_image(
+    images: Sequence[Image.Image],
+    cols: int,
+    *,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    padding: int = 2,
+    background=(255, 255, 255),
+    text_color=(0, 0, 0),
+    font_size: int | None = None,
+) -> Image.Image:
+    """A grid with ``cols`` images per row and optional captions.
+
+    ``row_labels`` (one per row) are written in a strip under each row, left-aligned across the whole
+    width; ``col_labels`` (one per column) in a strip under the grid, centred under each column.
+    Labels too long for their space are cut with an ellipsis. With no (non-empty) labels this is
+    :func:`make_grid`.
+    """
+    if not images:
+        raise ValueError("no images to put in a grid")
+    if cols < 1:
+        raise ValueError("a grid needs at least one column")
+    rows = math.ceil(len(images) / cols)
+    row_labels = list(row_labels or [])
+    col_labels = list(col_labels or [])
+    if row_labels and len(row_labels) != rows:
+        raise ValueError(f"{rows} grid rows but {len(row_labels)} row labels")
+    if col_labels and len(col_labels) != cols:
+        raise ValueError(f"{cols} grid columns but {len(col_labels)} column labels")
+    has_rows, has_cols = any(row_labels), any(col_labels)
+    if not (has_rows or has_cols):
+        return make_grid(images, nrow=cols, padding=padding, background=background)
+    w, h = images[0].size
+    if any(im.size != (w, h) for im in images):
+        raise ValueError("all images in a grid must have the same size")
+    size = font_size or max(8, min(20, h // 6))
+    font = ImageFont.load_default(size=size)
+    strip = size + 4
+    cell_h = h + (strip if has_rows else 0)
+    width = cols * w + (cols + 1) * padding
+    out = Image.new("RGB", (width, padding + rows * (cell_h + padding) + (strip if has_cols else 0)), background)
+    draw = ImageDraw.Draw(out)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        out.paste(im.convert("RGB"), (padding + c * (w + padding), padding + r * (cell_h + padding)))
+    if has_rows:
+        for r, label in enumerate(row_labels):
+            y = padding + r * (cell_h + padding) + h + 1
+            draw.text((padding, y), _fit_text(draw, label, font, width - 2 * padding), fill=text_color, font=font)
+    if has_cols:
+        y = padding + rows * (cell_h + padding)
+        for c, label in enumerate(col_labels):
+            text = _fit_text(draw, label, font, w + padding)
+            x = padding + c * (w + padding) + (w - draw.textlength(text, font=font)) / 2
+            draw.text((x, y), text, fill=text_color, font=font)
+    return out
+
+
+def resize_images(images: Sequence[Image.Image], size: int | None) -> list[Image.Image]:
+    """Scale square images to ``size`` x ``size`` pixels (Lanczos); ``None`` keeps them as they are."""
+    if size is None:
+        return list(images)
+    if size < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size}")
+    return [im if im.size == (size, size) else im.resize((size, size), Image.Resampling.LANCZOS) for im in images]
+
+
+# ------------------------------------------------------------------------------------------ writing files
+@contextlib.contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix) that replaces ``path`` when the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Created by the writer itself (not mkstemp), so the file gets the usual permissions.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _recipe_json(recipe: dict[str, Any]) -> str:
+    try:
+        return json.dumps(recipe, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"the recipe cannot be written as JSON ({e}); keep it to plain numbers, strings, lists and dicts") from e
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """Where the JSON sidecar of an exported file lives: ``NAME.EXT.json``."""
+    path = Path(path)
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def write_sidecar(path: str | os.PathLike, recipe: dict[str, Any]) -> Path:
+    """Write ``recipe`` as indented JSON to the sidecar of ``path`` (atomically); returns its path."""
+    target = sidecar_path(path)
+    text = json.dumps(json.loads(_recipe_json(recipe)), indent=2, sort_keys=True) + "\n"
+    with _atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target
+
+
+def save_png(image: Image.Image, path: str | os.PathLike, recipe: dict[str, Any] | None = None, *, sidecar: bool = False) -> Path:
+    """Save a PNG, with ``recipe`` (if given) as JSON in a ``galip-recipe`` text chunk (and in a
+    sidecar ``NAME.png.json`` when ``sidecar``)."""
+    path = Path(path)
     info = PngImagePlugin.PngInfo()
     if recipe is not None:
-        info.add_text(RECIPE_KEY, json.dumps(recipe, sort_keys=True))
-    image.save(path, format="PNG", pnginfo=info)
+        info.add_text(RECIPE_KEY, _recipe_json(recipe))
+    with _atomic_path(path) as tmp:
+        image.save(tmp, format="PNG", pnginfo=info)
+    if recipe is not None and sidecar:
+        write_sidecar(path, recipe)
     return path
+
+
+def _frame_array(frames: Frames) -> np.ndarray:
+    """Frames as one ``[N, H, W, 3]`` uint8 array (all frames must have the same size)."""
+    if isinstance(frames, np.ndarray):
+        arr = frames
+    else:
+        if not frames:
+            raise ValueError("no frames to write")
+        if len({im.size for im in frames}) != 1:
+            raise ValueError("all frames of an animation must have the same size")
+        arr = np.stack([np.asarray(im.convert("RGB")) for im in frames])
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8 or arr.shape[0] == 0:
+        raise ValueError(f"frames must be PIL images or a uint8 array [N, H, W, 3], got {arr.dtype} {arr.shape}")
+    return arr
+
+
+def _check_fps(fps: float, maximum: float, fmt: str) -> float:
+    fps = float(fps)
+    if not (math.isfinite(fps) and 0 < fps <= maximum):
+        hint = "; use MP4 for faster frame rates" if fmt == "GIF" else ""
+        raise ValueError(f"{fmt} fps must be in (0, {maximum:g}], got {fps:g}{hint}")
+    return fps
+
+
+def gif_durations(frames: int, fps: float) -> list[int]:
+    """Per-frame GIF delays in ms (multiples of 10, as GIF stores 1/100 s) whose running total stays
+    within 5 ms of ``k * 1000 / fps``: the play time is exact and each delay is within 10 ms of ideal."""
+    fps = _check_fps(fps, GIF_MAX_FPS, "GIF")
+    ends = [round((k + 1) * 100 / fps) for k in range(frames)]
+    return [10 * (end - start) for start, end in zip([0] + ends[:-1], ends)]
+
+
+def _encode_gif(arr: np.ndarray, durations: Sequence[int], loop: bool, comment: str | None) -> bytes:
+    """GIF bytes for frames ``[N, H, W, 3]``: every frame stored whole, with its own delay and its
+    own adaptive 256-colour palette (a local colour table, as Pillow quantises GIF frames).
+
+    Pillow's ``save_all`` (what imageio's GIF writer calls) merges a frame identical to the one
+    before it into one longer frame; a walk must keep the frame count it asked for, so the frames go
+    through Pillow's GIF encoder (``getheader``/``getdata``) one by one. (One palette shared by all
+    frames was tried: on varied frames it had 3x the colour error.)
+    """
+    from PIL import GifImagePlugin
+
+    frames = [Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE, colors=256) for f in arr]
+    info: dict[str, Any] = {"duration": durations[0]}  # marks the file GIF89a (frame delays)
+    if loop:
+        info["loop"] = 0
+    if comment:
+        info["comment"] = comment
+    chunks, _ = GifImagePlugin.getheader(frames[0], info=info)
+    for frame, ms in zip(frames, durations):
+        chunks += GifImagePlugin.getdata(frame, duration=ms, include_color_table=True)
+    return b"".join(chunks) + b";"
+
+
+def save_gif(
+    frames: Frames,
+    path: str | os.PathLike,
+    fps: float = 24.0,
+    *,
+    loop: bool = True,
+    pingpong: bool = False,
+    recipe: dict[str, Any] | None = None,
+    sidecar: bool = True,
+) -> Path:
+    """Write an animated GIF, every frame kept (see :func:`_encode_gif`).
+
+    Args:
+        frames: PIL images or a uint8 array ``[N, H, W, 3]``.
+        fps: frames per second, at most 50 (see :func:`gif_durations`).
+        loop: play forever (``True``) or once.
+        pingpong: play forward then back (``0 .. n-1, n-2 .. 1``).
+        recipe: stored in the GIF comment and (``sidecar``) in ``NAME.gif.json``.
+    """
+    arr = _frame_array(frames)
+    if pingpong:
+        arr = arr[pingpong_order(arr.shape[0])]
+    data = _encode_gif(arr, gif_durations(arr.shape[0], fps), loop, _recipe_json(recipe) if recipe is not None else None)
+    path = Path(path)
+    with _atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    if recipe is not None and sidecar:
+        write_sidecar(path, recipe)
+    return path
+
+
+def save_mp4(
+    frames: Frames,
+    path: str | os.PathLike,
+    fps: float = 24.0,
+    *,
+    quality: float = 8.0,
+    pingpong: bool = False,
+    recipe: dict[str, Any] | None = None,
+    sidecar: bool = True,
+) -> Path:
+    """Write an H.264 ``yuv420p`` MP4 that browsers play (via imageio-ffmpeg).
+
+    Args:
+        frames: PIL images or a uint8 array ``[N, H, W, 3]``; odd sizes are padded to even.
+        fps: frames per second (any positive rate; 24000/1001-style rates are kept as fractions).
+        quality: 1 (smallest) to 10 (best); maps to x264 CRF ``int(51 * (1 - quality / 10))``.
+        pingpong: play forward then back.
+        recipe: stored in the ``comment`` tag and (``sidecar``) in ``NAME.mp4.json``.
+    """
+    import imageio_ffmpeg
+
+    arr = _frame_array(frames)
+    fps = _check_fps(fps, 1000.0, "MP4")
+    if not 1 <= quality <= 10:
+        raise ValueError(f"MP4 quality must be between 1 and 10, got {quality}")
+    if pingpong:
+        arr = arr[pingpong_order(arr.shape[0])]
+    pad_h, pad_w = arr.shape[1] % 2, arr.shape[2] % 2
+    if pad_h or pad_w:
+        arr = np.pad(arr, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    params = ["-movflags", "+faststart"]
+    if recipe is not None:
+        params += ["-metadata", "comment=" + _recipe_json(recipe)]
+    path = Path(path)
+    with _atomic_path(path) as tmp:
+        writer = imageio_ffmpeg.write_frames(
+            str(tmp),
+            (arr.shape[2], arr.shape[1]),
+            fps=Fraction(fps).limit_denominator(1001),
+            quality=float(quality),
+            codec="libx264",
+            pix_fmt_out="yuv420p",
+            macro_block_size=1,
+            output_params=params,
+            ffmpeg_log_level="error",
+        )
+        writer.send(None)
+        for frame in arr:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+    if recipe is not None and sidecar:
+        write_sidecar(path, recipe)
+    return path
+
+
+def save_animation(frames: Frames, path: str | os.PathLike, fps: float = 24.0, **kwargs: Any) -> Path:
+    """:func:`save_gif` or :func:`save_mp4` by the file's suffix (``quality`` only applies to MP4,
+    ``loop`` only to GIF: an MP4's looping is up to the player)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".gif":
+        kwargs.pop("quality", None)
+        return save_gif(frames, path, fps, **kwargs)
+    if suffix == ".mp4":
+        kwargs.pop("loop", None)
+        return save_mp4(frames, path, fps, **kwargs)
+    raise ValueError(f"cannot write an animation to {str(path)!r}: use a .gif or .mp4 file name")
+
+
+# ------------------------------------------------------------------------------------------ reading recipes
+def _parse_recipe(text: str | bytes, source: str) -> dict[str, Any]:
+    try:
+        recipe = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"the recipe in {source} is not valid JSON ({e})") from e
+    if not isinstance(recipe, dict) or "kind" not in recipe:
+        raise ValueError(f"{source} does not hold a GALIP Studio recipe (a JSON object with a 'kind')")
+    return recipe
+
+
+def _mp4_comment(path: Path) -> str | None:
+    """The ``comment`` tag of a video, read with imageio-ffmpeg's ffmpeg (``None`` when absent)."""
+    import imageio_ffmpeg
+
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    for line in out.splitlines():
+        if line.startswith("comment="):
+            return re.sub(r"\\(.)", r"\1", line[len("comment=") :])
+    return None
+
+
+def _embedded_recipe(path: Path) -> str | bytes | None:
+    suffix = path.suffix.lower()
+    if suffix in (".png", ".gif"):
+        try:
+            with Image.open(path) as im:
+                info = im.text if suffix == ".png" else im.info  # type: ignore[attr-defined]
+                return info.get(RECIPE_KEY if suffix == ".png" else "comment")
+        except (OSError, SyntaxError) as e:
+            raise ValueError(f"cannot read {path} as an image ({e})") from e
+    if suffix == ".mp4":
+        return _mp4_comment(path)
+    return None
+
+
+def load_recipe(path: str | os.PathLike) -> dict[str, Any]:
+    """The recipe of an exported file: a ``.json`` recipe itself, a PNG's text chunk, a GIF's comment
+    or an MP4's comment tag, else the ``NAME.EXT.json`` sidecar."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.suffix.lower() == ".json":
+        return _parse_recipe(path.read_text(encoding="utf-8"), str(path))
+    embedded = _embedded_recipe(path)
+    if embedded:
+        return _parse_recipe(embedded, str(path))
+    side = sidecar_path(path)
+    if side.is_file():
+        return _parse_recipe(side.read_text(encoding="utf-8"), str(side))
+    raise ValueError(
+        f"no recipe found for {path}: it carries none and there is no sidecar {side.name}; "
+        "only files exported by GALIP Studio (or their .json sidecars) can be re-rendered"
+    )
