@@ -141,6 +141,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 # imports inside the command functions.
 COMMAND_MODULES: tuple[str, ...] = (
     "galip_studio.datasets",
+    "galip_studio.latent_cli",
     "galip_studio.train.cli",
 )
 

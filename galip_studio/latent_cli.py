@@ -1,0 +1,237 @@
+"""``galip-studio interpolate | blend | walk | render``: the latent-space tools on the command line.
+
+Each command renders through :mod:`galip_studio.explore` and saves with its recipe (embedded and in
+a ``NAME.EXT.json`` sidecar); ``render`` makes a saved result again from its file or recipe.
+Sizes are bounded by ``explore.DEFAULT_LIMITS``; ``--no-limits`` lifts the bounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .cli import add_model_args, load_pipeline
+
+_PATHS = ("keyframes", "spline", "circle", "random")
+_EASINGS = ("linear", "smoothstep", "cosine")
+
+
+# ------------------------------------------------------------------------------------------ shared
+def _limits(args: argparse.Namespace):
+    from .explore import DEFAULT_LIMITS, NO_LIMITS
+
+    return NO_LIMITS if args.no_limits else DEFAULT_LIMITS
+
+
+def _add_truncation_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--truncation", type=float, default=1.0, help="noise truncation psi in [0, 1] (default 1: none)")
+
+
+def _add_output_args(
+    p: argparse.ArgumentParser, kinds: str, default_out: str | None, *, grid: bool, animation: bool, recorded: bool = False
+) -> None:
+    """Output, batching, limits and model options. ``recorded``: defaults come from the recipe (``render``)."""
+    g = p.add_argument_group("output")
+    if default_out is None:
+        g.add_argument("--out", "-o", required=True, help=f"output file: {kinds}")
+    else:
+        g.add_argument("--out", "-o", default=default_out, help=f"output file: {kinds} (default {default_out}); the recipe goes into NAME.EXT.json too")
+    default = "as exported" if recorded else "the model's size"
+    g.add_argument("--size", type=int, default=None, metavar="PX", help=f"scale every image to PX x PX pixels (default: {default})")
+    if animation:
+        default = "as exported, else 8" if recorded else "8"
+        g.add_argument("--quality", type=float, default=None if recorded else 8.0, help=f"MP4 quality, 1 (small) to 10 (best) (default {default})")
+    if grid:
+        g.add_argument("--no-captions", action="store_true", help="leave out the row/column captions")
+    default = "as recorded; another size can change the last bits" if recorded else "8"
+    g.add_argument("--batch-size", type=int, default=None if recorded else 8, help=f"images per forward pass (default {default})")
+    g.add_argument("--no-limits", action="store_true", help="lift the bounds on steps, grid size, frames, fps and size")
+    add_model_args(p)
+
+
+def _run(args: argparse.Namespace, make: Callable[[Any, Any], Any], animation: bool, pipe=None) -> int:
+    """Check the output name, load the model, render with ``make(pipe, limits)``, save, report."""
+    from .explore import check_output, save_render
+
+    out = check_output(args.out, animation)
+    limits = _limits(args)
+    pipe = pipe or load_pipeline(args)
+    t0 = time.perf_counter()
+    render = make(pipe, limits)
+    elapsed = time.perf_counter() - t0
+    saved = dict(size=args.size, limits=limits)
+    if render.is_animation:
+        saved.update(quality=getattr(args, "quality", 8.0), fps=getattr(args, "fps", None))
+    else:
+        saved.update(captions=not getattr(args, "no_captions", False))
+    save_render(render, out, **saved)
+    n = render.images.shape[0]
+    print(f"wrote {out} ({n} images, {elapsed / max(1, n) * 1000:.0f} ms/image; recipe in {out.name}.json)")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ commands
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from .explore import interpolation_grid
+
+    return _run(
+        args,
+        lambda pipe, limits: interpolation_grid(
+            pipe, args.prompt_a, args.prompt_b, steps=args.steps, seeds=args.seeds, interp=args.interp,
+            easing=args.easing, truncation=args.truncation, batch_size=args.batch_size, limits=limits,
+        ),
+        animation=False,
+    )
+
+
+def cmd_blend(args: argparse.Namespace) -> int:
+    from .explore import blend_grid
+
+    return _run(
+        args,
+        lambda pipe, limits: blend_grid(
+            pipe, args.prompts, rows=args.grid, cols=args.cols, seed=args.seed, truncation=args.truncation,
+            batch_size=args.batch_size, limits=limits,
+        ),
+        animation=False,
+    )
+
+
+def cmd_walk(args: argparse.Namespace) -> int:
+    from .explore import walk
+
+    path = args.path
+    if path is None:
+        # One prompt and one seed give nothing to move between: loop around a circle, or wander.
+        still = len(args.prompts) == 1 and len(args.seeds) == 1
+        path = ("circle" if args.loop else "random") if still else "keyframes"
+
+    def make(pipe, limits):
+        return walk(
+            pipe, args.prompts, frames=args.frames, seeds=args.seeds, path=path, loop=args.loop,
+            pingpong=args.pingpong, easing=args.easing, sentence_interp=args.sentence_interp,
+            noise_interp=args.noise_interp, step_size=args.step_size, truncation=args.truncation, fps=args.fps,
+            retime=args.retime, retime_density=args.retime_density, batch_size=args.batch_size, limits=limits,
+        )
+
+    return _run(args, make, animation=True)
+
+
+def _pipeline_for_recipe(args: argparse.Namespace, recipe: dict[str, Any]):
+    """The model named on the command line, else the one the recipe names."""
+    if args.checkpoint or args.official or args.preset:
+        return load_pipeline(args)
+    model = recipe.get("model")
+    if not isinstance(model, dict):  # `galip-studio generate` records a path or a preset name
+        from .config import preset_names
+
+        preset = isinstance(model, str) and model in preset_names() and not Path(model).exists()
+        model = {"source": "preset" if preset else "checkpoint", "id": model}
+    source, ident = model.get("source"), model.get("id")
+    if source == "preset" and ident:
+        import torch
+
+        from .pipeline import GALIPPipeline
+
+        dtype = getattr(torch, args.dtype) if args.dtype else None
+        return GALIPPipeline.from_preset(ident, seed=int(model.get("seed", 0)), device=args.device, dtype=dtype)
+    if source == "checkpoint" and ident:
+        args.checkpoint = ident
+    elif source == "official" and ident:
+        args.official = ident
+    else:
+        raise ValueError("the recipe does not say which model made it: choose one with --checkpoint, --official or --preset")
+    return load_pipeline(args)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .explore import render_recipe
+    from .export import load_recipe
+
+    recipe = load_recipe(args.source)
+    exported = recipe.get("export") or {}
+    args.size = args.size if args.size is not None else exported.get("size")
+    args.quality = args.quality if args.quality is not None else exported.get("quality", 8.0)
+    args.fps = exported.get("fps")
+    args.no_captions = args.no_captions or exported.get("captions") is False
+    batch = args.batch_size
+    return _run(
+        args,
+        lambda pipe, limits: render_recipe(recipe, pipe, limits=limits, batch_size=batch),
+        animation=recipe.get("kind") == "walk",
+        pipe=_pipeline_for_recipe(args, recipe),
+    )
+
+
+# ------------------------------------------------------------------------------------------ parsers
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add ``interpolate``, ``blend``, ``walk`` and ``render`` to the ``galip-studio`` command."""
+    p = sub.add_parser(
+        "interpolate",
+        help="a prompt A -> B interpolation grid (rows = steps, columns = seeds)",
+        description="Interpolate between the sentence vectors of two prompts. Rows are interpolation steps "
+        "(first row A, last row B), columns are seeds.",
+    )
+    p.add_argument("prompt_a", metavar="A")
+    p.add_argument("prompt_b", metavar="B")
+    p.add_argument("--steps", type=int, default=8, help="interpolation steps, i.e. rows (default 8)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="one column per seed (default 0 1 2 3)")
+    p.add_argument("--interp", choices=["lerp", "slerp"], default="lerp", help="interpolation of the sentence vectors (default lerp)")
+    p.add_argument("--easing", choices=_EASINGS, default="linear", help="spacing of the steps (default linear)")
+    _add_truncation_arg(p)
+    _add_output_args(p, ".png", "interpolation.png", grid=True, animation=False)
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser(
+        "blend",
+        help="the four-corner blend grid of four prompts (the paper's Figure 7)",
+        description="Blend four prompts bilinearly over a grid: A top-left, B top-right, C bottom-left, "
+        "D bottom-right; one seed for the whole grid.",
+    )
+    p.add_argument("prompts", nargs=4, metavar="PROMPT", help="A B C D")
+    p.add_argument("--grid", type=int, default=5, help="rows of the grid (default 5)")
+    p.add_argument("--cols", type=int, default=None, help="columns (default: as many as rows)")
+    p.add_argument("--seed", type=int, default=0, help="the noise seed (default 0)")
+    _add_truncation_arg(p)
+    _add_output_args(p, ".png", "blend.png", grid=True, animation=False)
+    p.set_defaults(func=cmd_blend)
+
+    p = sub.add_parser(
+        "walk",
+        help="a walk through the latent space, as MP4, GIF or a PNG contact sheet",
+        description="Walk through the prompts' sentence vectors and the seeds' noise. Paths: keyframes "
+        "(seed to seed, slerp), spline (smooth through the seeds), circle (a great-circle loop from the first "
+        "seed), random (a random walk from the first seed).",
+    )
+    p.add_argument("prompts", nargs="+", metavar="PROMPT", help="one or more prompts (keyframes of the sentence path)")
+    p.add_argument("--frames", type=int, default=60, help="frames to render (default 60)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="noise keyframes (default 0)")
+    p.add_argument(
+        "--path", choices=_PATHS, default=None,
+        help="noise path (default: keyframes; with one prompt and one seed: circle with --loop, else random)",
+    )
+    p.add_argument("--loop", action="store_true", help="close the path so the animation loops seamlessly")
+    p.add_argument("--pingpong", action="store_true", help="play forward then back")
+    p.add_argument("--easing", choices=_EASINGS, default="linear", help="time within each segment (default linear)")
+    p.add_argument("--sentence-interp", choices=["lerp", "slerp"], default="lerp", help="between prompts (default lerp)")
+    p.add_argument("--noise-interp", choices=["lerp", "slerp"], default="slerp", help="between seeds on keyframe paths (default slerp)")
+    p.add_argument("--step-size", type=float, default=0.2, help="random walk: share of fresh noise per frame, (0, 1] (default 0.2)")
+    _add_truncation_arg(p)
+    p.add_argument("--fps", type=float, default=24.0, help="frames per second (default 24; GIF at most 50)")
+    p.add_argument("--retime", choices=["clip", "pixel"], default=None, help="space frames evenly by CLIP or pixel distance")
+    p.add_argument("--retime-density", type=int, default=4, help="dense samples per frame when re-timing (default 4)")
+    _add_output_args(p, ".mp4, .gif or .png (a contact sheet)", "walk.mp4", grid=False, animation=True)
+    p.set_defaults(func=cmd_walk)
+
+    p = sub.add_parser(
+        "render",
+        help="render a saved result again from its PNG/GIF/MP4 or recipe JSON",
+        description="Read the recipe of a file exported by GALIP Studio (PNG text chunk, GIF comment, MP4 tag or "
+        "NAME.EXT.json sidecar, or a recipe .json) and make the same images again. The model is the one the "
+        "recipe names unless --checkpoint/--official/--preset is given.",
+    )
+    p.add_argument("source", metavar="FILE", help="recipe.json, or a .png/.gif/.mp4 exported by GALIP Studio")
+    _add_output_args(p, ".png for grids; .png, .gif or .mp4 for walks", None, grid=True, animation=True, recorded=True)
+    p.set_defaults(func=cmd_render)
