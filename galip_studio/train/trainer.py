@@ -323,7 +323,7 @@ class Trainer:
         if self.scalers is None or self.nonfinite_streak > FP16_NONFINITE_PATIENCE:
             latest = self.run_dir.latest()
             raise NonFiniteLossError(
-                f"the {name} loss became {float(loss)} at step {self.step + 1}; training stopped without saving. "
+                f"the {name} loss became {float(loss.detach())} at step {self.step + 1}; training stopped without saving. "
                 f"The last good checkpoint is {latest or '(none yet)'}. Try lower learning rates (--lr-g/--lr-d), "
                 f"--amp none, then --resume latest (or restart)."
             )

@@ -1,0 +1,216 @@
+"""End-to-end training on CPU with the tiny model: outputs, exact resume, robustness, evaluation."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from galip_studio.cli import main
+from galip_studio.pipeline import GALIPPipeline
+from galip_studio.train import NonFiniteLossError, TrainConfig, Trainer, resolve_train_config
+from galip_studio.train.rundir import TRAIN_STATE_FILE, read_log
+
+from test_train_data import make_folder
+
+QUICK = ["--preset", "tiny", "--batch-size", "4", "--amp", "none", "--no-progress", "--sample-captions", "2",
+         "--sample-noise", "2", "--eval-images", "6", "--threads", "2"]
+
+
+def quick_config(data: Path, out: Path, **kw) -> TrainConfig:
+    settings = dict(preset="tiny", batch_size=4, amp="none", progress=False, sample_every=0, eval_every=0, save_every=0,
+                    log_every=1, threads=2)
+    settings.update(kw)
+    return resolve_train_config({"data_dir": str(data), "out": str(out), **settings})
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("train") / "data", n=12)
+
+
+def test_cli_run_writes_log_samples_checkpoints_and_evaluates(tmp_path, data, capsys):
+    run = tmp_path / "run"
+    rc = main(["train", str(data), "--out", str(run), *QUICK, "--steps", "4", "--log-every", "1",
+               "--save-every", "2", "--sample-every", "2", "--keep-last", "1"])
+    assert rc == 0
+    records = read_log(run / "log.jsonl")
+    steps = [r for r in records if "event" not in r]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4]
+    for key in ("loss_d", "loss_d_real", "loss_d_fake", "loss_d_mismatch", "loss_gp", "loss_g", "loss_g_adv", "clip_sim", "images_per_s"):
+        assert all(math.isfinite(r[key]) for r in steps), key
+    evals = [r for r in records if r.get("event") == "eval"]
+    assert [r["step"] for r in evals] == [2, 4] and all("clip_fd" in r and "clip_score" in r for r in evals)
+    assert records[-1] == {**records[-1], "event": "stop", "status": "finished", "step": 4}
+    assert {p.name for p in (run / "samples").iterdir()} >= {"real.png", "captions.txt", "step_000000.png", "step_000002.png", "step_000004.png"}
+
+    ckpts = run / "checkpoints"
+    assert (ckpts / "latest").resolve() == (ckpts / "step_000004").resolve()
+    best = (ckpts / "best").resolve()
+    kept = {p.name for p in ckpts.iterdir() if p.name.startswith("step_")}
+    assert kept == {"step_000004", best.name}  # keep-last 1, plus the best
+    state = torch.load(ckpts / "latest" / TRAIN_STATE_FILE, weights_only=True)
+    assert state["step"] == 4 and set(state) >= {"optimizer_g", "optimizer_d", "epoch", "epoch_step"}
+    settings = json.loads((run / "config.json").read_text())
+    assert settings["train"]["steps"] == 4 and settings["train"]["lr_d"] == 4e-4 and settings["data"]["usable"] == 12
+
+    pipe = GALIPPipeline.from_pretrained(ckpts / "latest", device="cpu")
+    assert pipe.describe()["training"]["step"] == 4
+    assert pipe("a red square", num_images=1, seed=0).images[0].size == (32, 32)
+    GALIPPipeline.from_pretrained(ckpts / "best", device="cpu")
+
+    capsys.readouterr()
+    assert main(["eval", str(ckpts / "latest"), str(data), "--images", "6", "--json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["eval_images"] == 6 and -1 <= result["clip_score"] <= 1 and result["clip_fd"] >= 0
+
+    assert main(["train", str(data), "--out", str(run), *QUICK, "--steps", "2"]) == 1
+    assert "already holds checkpoints" in capsys.readouterr().err
+
+
+def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    return {**load_file(str(ckpt / "generator.safetensors")), **{"D." + k: v for k, v in load_file(str(ckpt / "discriminator.safetensors")).items()}}
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, data):
+    straight = Trainer(quick_config(data, tmp_path / "a", steps=5)).run()
+    assert straight.status == "finished" and straight.steps == 5
+    first = Trainer(quick_config(data, tmp_path / "b", steps=2)).run()  # 3 steps per epoch: stops mid-epoch
+    assert first.steps == 2
+    saved = json.loads((tmp_path / "b" / "config.json").read_text())["train"]
+    resumed = Trainer(resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "b"), "resume": "latest", "steps": 5}, saved)).run()
+    assert resumed.steps == 5 and resumed.epoch == 1
+
+    a, b = _weights(straight.last_checkpoint), _weights(resumed.last_checkpoint)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
+    sa = torch.load(straight.last_checkpoint / TRAIN_STATE_FILE, weights_only=True)
+    sb = torch.load(resumed.last_checkpoint / TRAIN_STATE_FILE, weights_only=True)
+    for opt in ("optimizer_g", "optimizer_d"):
+        for pa, pb in zip(sa[opt]["state"].values(), sb[opt]["state"].values()):
+            assert torch.equal(pa["exp_avg"], pb["exp_avg"]) and torch.equal(pa["exp_avg_sq"], pb["exp_avg_sq"])
+    assert (sa["epoch"], sa["epoch_step"]) == (sb["epoch"], sb["epoch_step"]) == (1, 2)
+    # a first run's log continues in the same file
+    assert [r["step"] for r in read_log(tmp_path / "b" / "log.jsonl") if "event" not in r] == [1, 2, 3, 4, 5]
+
+
+def test_resume_refuses_settings_that_break_continuation(tmp_path):
+    saved = TrainConfig(data_dir="d", out="o").to_dict()
+    with pytest.raises(ValueError, match="cannot change lr_g"):
+        resolve_train_config({"data_dir": "d", "out": "o", "resume": "latest", "lr_g": 1.0}, saved)
+    cfg = resolve_train_config({"data_dir": "d", "out": "o", "resume": "latest", "steps": 9, "save_every": 5}, saved)
+    assert cfg.steps == 9 and cfg.save_every == 5
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, data):
+    def poison(info):
+        if info.step == 3:  # after the step-2 checkpoint
+            with torch.no_grad():
+                next(info.trainer.model.generator.parameters()).fill_(float("nan"))
+
+    with pytest.raises(NonFiniteLossError, match="step 4.*step_000002"):
+        Trainer(quick_config(data, tmp_path / "run", steps=6, save_every=2), callbacks=[poison]).run()
+    latest = tmp_path / "run" / "checkpoints" / "latest"
+    assert latest.resolve().name == "step_000002"
+    assert all(torch.isfinite(t).all() for t in _weights(latest).values())
+    assert read_log(tmp_path / "run" / "log.jsonl")[-1]["status"] == "non-finite loss"
+
+
+def _cli(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "galip_studio.cli", *args]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path, data):
+    run = tmp_path / "run"
+    args = ["train", str(data), "--out", str(run), *QUICK, "--log-every", "1", "--save-every", "0", "--sample-every", "0", "--eval-every", "0"]
+    proc = subprocess.Popen(_cli(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            if (run / "log.jsonl").exists() and any("event" not in r for r in read_log(run / "log.jsonl")):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"training ended early: {proc.communicate()}")
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "--resume latest" in err and "Traceback" not in err
+    last = max(r["step"] for r in read_log(run / "log.jsonl") if "event" not in r)
+    latest = run / "checkpoints" / "latest"
+    assert json.loads((latest / "config.json").read_text())["training"]["step"] == last
+    GALIPPipeline.from_pretrained(latest, device="cpu")
+
+
+KILL_WHILE_SAVING = """
+import os, signal, sys
+import safetensors.torch
+from galip_studio.train import Trainer, resolve_train_config
+
+real_save = safetensors.torch.save_file
+
+def save_then_die(tensors, filename, metadata=None):
+    if ".step_000004" in str(filename):
+        with open(filename, "wb") as fh:
+            fh.write(b"half a file")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_save(tensors, filename, metadata)
+
+safetensors.torch.save_file = save_then_die
+cfg = resolve_train_config(dict(data_dir=sys.argv[1], out=sys.argv[2], preset="tiny", batch_size=4, amp="none", progress=False,
+                                sample_every=0, eval_every=0, save_every=2, steps=4, threads=2))
+Trainer(cfg).run()
+"""
+
+
+def test_process_killed_while_saving_leaves_previous_checkpoint(tmp_path, data):
+    run = tmp_path / "run"
+    script = tmp_path / "kill.py"
+    script.write_text(textwrap.dedent(KILL_WHILE_SAVING))
+    proc = subprocess.run([sys.executable, str(script), str(data), str(run)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    ckpts = run / "checkpoints"
+    assert any(p.name.startswith(".step_000004.tmp-") for p in ckpts.iterdir())  # the partial write
+    assert not (ckpts / "step_000004").exists()
+    assert (ckpts / "latest").resolve().name == "step_000002"
+    GALIPPipeline.from_pretrained(ckpts / "latest", device="cpu")
+    saved = json.loads((run / "config.json").read_text())["train"]
+    result = Trainer(resolve_train_config({"data_dir": str(data), "out": str(run), "resume": "latest"}, saved)).run()
+    assert result.steps == 4 and result.last_checkpoint.name == "step_000004"
+    assert not any(p.name.startswith(".") for p in ckpts.iterdir())
+
+
+def test_dry_run_prints_settings_without_training(tmp_path, data, capsys):
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--preset", "tiny", "--lr-g", "2e-4", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    settings = json.loads(out[: out.index("\n}") + 2])
+    assert settings["lr_g"] == 2e-4 and settings["lr_d"] == 4e-4 and settings["preset"] == "tiny"
+    assert "12 usable" in out and "real images at 32 px" in out
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow  # builds and runs a full Inception-v3
+def test_eval_with_inception_weights_reports_fid(tmp_path, tiny_checkpoint, data, capsys):
+    from torchvision.models import inception_v3
+
+    torch.manual_seed(0)
+    weights = tmp_path / "inception.pth"
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), weights)
+    assert main(["eval", str(tiny_checkpoint), str(data), "--images", "3", "--json", "--inception-weights", str(weights)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert math.isfinite(result["fid"]) and result["fid"] >= 0 and result["eval_images"] == 3
+    torch.save({"not": torch.zeros(1)}, weights)
+    assert main(["eval", str(tiny_checkpoint), str(data), "--images", "3", "--inception-weights", str(weights)]) == 1
