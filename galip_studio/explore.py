@@ -206,15 +206,26 @@ def _encode(pipe: GALIPPipeline, prompts: Sequence[str]) -> torch.Tensor:
 
 
 def _synthesize(
-    pipe: GALIPPipeline, noise: torch.Tensor, sentence: torch.Tensor, batch_size: int, progress: Progress | None
+    pipe: GALIPPipeline,
+    noise: torch.Tensor,
+    sentence: torch.Tensor,
+    batch_size: int,
+    progress: Progress | None,
+    done: int = 0,
+    total: int | None = None,
 ) -> torch.Tensor:
-    """All images, ``batch_size`` per forward pass, clamped to [-1, 1] (as ``pipe.generate`` does)."""
-    total = noise.shape[0]
+    """All images, ``batch_size`` per forward pass, clamped to [-1, 1] (as ``pipe.generate`` does).
+
+    ``progress(done + k, total)`` is called after each batch (``done``/``total`` let several passes
+    share one progress bar).
+    """
+    n = noise.shape[0]
+    total = done + n if total is None else total
     chunks = []
-    for i in range(0, total, batch_size):
+    for i in range(0, n, batch_size):
         chunks.append(pipe.synthesize(noise[i : i + batch_size], sentence[i : i + batch_size], batch_size=batch_size))
         if progress is not None:
-            progress(min(i + batch_size, total), total)
+            progress(done + min(i + batch_size, n), total)
     return torch.cat(chunks).clamp(-1, 1)
 
 
@@ -484,15 +495,7 @@ def walk(
         raise ValueError("choose loop or pingpong, not both: a loop already returns to its start")
     if path == "random" and not 0.0 < float(step_size) <= 1.0:
         raise ValueError(f"step_size must be in (0, 1] (the share of fresh noise per frame), got {step_size}")
-    if path in ("circle", "random"):
-        if len(seeds) > 2:
-            raise ValueError(f"path={path!r} takes one or two seeds (start, direction), got {len(seeds)}")
-        if len(seeds) == 1:
-            seeds = [seeds[0], seeds[0] + 1 if seeds[0] < MAX_SEED else seeds[0] - 1]
-    elif len(prompts) == 1 and len(seeds) == 1:
-        raise ValueError(
-            "a walk through one prompt and one seed stands still: add a prompt or a seed, or use path='circle' or 'random'"
-        )
+    seeds = _walk_seeds(path, len(prompts), seeds)
     if retime is not None:
         latent.check_choice("retime space", retime, ("clip", "pixel"))
         if path == "random":
@@ -511,11 +514,13 @@ def walk(
         _encode(pipe, prompts), keyframe_noise, path, closed, easing, sentence_interp, noise_interp,
         float(step_size), float(truncation), seeds[1] if path == "random" else 0,
     )
+    done = 0
     if times is None and retime is not None:
+        done = frames * retime_density
         times = _retimed_progress(pipe, spec, frames, retime, retime_density, batch_size, progress)
     where = torch.tensor(times, dtype=torch.float64) if times is not None else latent.frame_progress(frames, closed)
     sentence, noise = spec.latents(where)
-    images = _synthesize(pipe, noise, sentence, batch_size, progress)
+    images = _synthesize(pipe, noise, sentence, batch_size, progress, done, done + frames)
     order = latent.pingpong_order(frames) if pingpong else list(range(frames))
     recipe = _recipe(
         pipe, "walk", prompts=prompts, seeds=seeds, frames=frames, path=path, loop=closed, pingpong=bool(pingpong),
@@ -530,6 +535,21 @@ def walk(
     )
 
 
+def _walk_seeds(path: str, n_prompts: int, seeds: list[int]) -> list[int]:
+    """The seeds a walk uses: circles and random walks take (start, second), the second defaulting
+    to ``start + 1``; keyframe and spline paths need something to move between."""
+    if path in ("circle", "random"):
+        if len(seeds) > 2:
+            raise ValueError(f"path={path!r} takes one or two seeds (start, direction), got {len(seeds)}")
+        if len(seeds) == 1:
+            seeds = [seeds[0], seeds[0] + 1 if seeds[0] < MAX_SEED else seeds[0] - 1]
+    elif n_prompts == 1 and len(seeds) == 1:
+        raise ValueError(
+            "a walk through one prompt and one seed stands still: add a prompt or a seed, or use path='circle' or 'random'"
+        )
+    return seeds
+
+
 def _retimed_progress(
     pipe: GALIPPipeline, spec: _WalkSpec, frames: int, space: str, density: int, batch_size: int, progress: Progress | None
 ) -> list[float]:
@@ -538,7 +558,7 @@ def _retimed_progress(
 
     dense = latent.frame_progress(frames * density, spec.closed)
     sentence, noise = spec.latents(dense)
-    images = _synthesize(pipe, noise, sentence, batch_size, progress)
+    images = _synthesize(pipe, noise, sentence, batch_size, progress, 0, frames * density + frames)
     steps = clip_steps(pipe.clip, images, spec.closed) if space == "clip" else pixel_steps(images, spec.closed)
     return retime_progress(dense, steps, frames, spec.closed)
 

@@ -274,7 +274,11 @@ def plot_path(measures: PathMeasures, size: tuple[int, int] = (720, 480)) -> Ima
         (f"pixel step (max/mean {measures.pixel_smoothness.max_over_mean:.2f})", {"pixel": measures.pixel_steps}),
     ]
     panels = [(t, s) for t, s in panels if s]
-    h = height // len(panels)
+    h = (height - 14) // len(panels)
     for k, (title, series) in enumerate(panels):
         _draw_panel(draw, (8, k * h + 4, width - 4, (k + 1) * h - 4), title, series, font)
+    last = len(measures.clip_scores) - 1
+    draw.text((56, height - 14), "frame 0", fill=(80, 80, 80), font=font)
+    right = f"frame {last}" + (" (steps: to the next frame, the last one back to frame 0)" if measures.closed else "")
+    draw.text((width - 12 - draw.textlength(right, font=font), height - 14), right, fill=(80, 80, 80), font=font)
     return image

@@ -137,6 +137,9 @@ def test_progress_is_reported_per_batch(pipe):
     seen = []
     explore.seed_grid(pipe, ["a", "b"], seeds=[0, 1, 2], batch_size=4, progress=lambda d, t: seen.append((d, t)))
     assert seen == [(4, 6), (6, 6)]
+    seen.clear()  # re-timing: the dense pass and the final pass share one count
+    explore.walk(pipe, ["a", "b"], frames=3, retime="pixel", retime_density=2, batch_size=4, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(4, 9), (6, 9), (9, 9)]
 
 
 # ------------------------------------------------------------------------------------------ recipes
