@@ -15,7 +15,7 @@ in the same folder, then a rename), so an interrupted export leaves nothing half
 GIF timing is stored in 1/100 s: :func:`gif_durations` spreads the rounding over the frames so the
 total play time is exact (24 fps plays as 40, 40, 40, 40, 40, 50 ms, repeating); browsers slow
 down frames shorter than 20 ms, so GIFs are limited to 50 fps. Every frame is kept (none merged),
-each with its own 256-colour palette. MP4 files are H.264
+each with its own 256-colour palette (fast octree quantisation by default). MP4 files are H.264
 ``yuv420p`` with the index at the front (``+faststart``), which browsers play; odd widths or
 heights are padded by repeating the edge pixels.
 """
@@ -42,6 +42,9 @@ RECIPE_KEY = "galip-recipe"
 SIDECAR_SUFFIX = ".json"
 GIF_MAX_FPS = 50.0
 ANIMATION_SUFFIXES = (".gif", ".mp4")
+# GIF colour quantisers: octree is ~250x faster than median cut on varied 224 px frames (2 ms vs
+# ~0.5 s a frame on 2 CPU cores) for ~20 % more colour error; median cut is there for final renders.
+GIF_QUANTIZERS = {"octree": Image.Quantize.FASTOCTREE, "mediancut": Image.Quantize.MEDIANCUT}
 
 Frames = Sequence[Image.Image] | np.ndarray
 
@@ -225,9 +228,10 @@ def gif_durations(frames: int, fps: float) -> list[int]:
     return [10 * (end - start) for start, end in zip([0] + ends[:-1], ends)]
 
 
-def _encode_gif(arr: np.ndarray, durations: Sequence[int], loop: bool, comment: str | None) -> bytes:
+def _encode_gif(arr: np.ndarray, durations: Sequence[int], loop: bool, comment: str | None, quantizer: str) -> bytes:
     """GIF bytes for frames ``[N, H, W, 3]``: every frame stored whole, with its own delay and its
-    own adaptive 256-colour palette (a local colour table, as Pillow quantises GIF frames).
+    own adaptive 256-colour palette (a local colour table), no dithering (which would shimmer
+    from frame to frame).
 
     Pillow's ``save_all`` (what imageio's GIF writer calls) merges a frame identical to the one
     before it into one longer frame; a walk must keep the frame count it asked for, so the frames go
@@ -236,7 +240,10 @@ def _encode_gif(arr: np.ndarray, durations: Sequence[int], loop: bool, comment: 
     """
     from PIL import GifImagePlugin
 
-    frames = [Image.fromarray(f).convert("P", palette=Image.Palette.ADAPTIVE, colors=256) for f in arr]
+    if quantizer not in GIF_QUANTIZERS:
+        raise ValueError(f"unknown GIF quantizer {quantizer!r}: choose one of {', '.join(GIF_QUANTIZERS)}")
+    method = GIF_QUANTIZERS[quantizer]
+    frames = [Image.fromarray(f).quantize(256, method=method, dither=Image.Dither.NONE) for f in arr]
     info: dict[str, Any] = {"duration": durations[0]}  # marks the file GIF89a (frame delays)
     if loop:
         info["loop"] = 0
@@ -257,6 +264,7 @@ def save_gif(
     pingpong: bool = False,
     recipe: dict[str, Any] | None = None,
     sidecar: bool = True,
+    quantizer: str = "octree",
 ) -> Path:
     """Write an animated GIF, every frame kept (see :func:`_encode_gif`).
 
@@ -266,11 +274,12 @@ def save_gif(
         loop: play forever (``True``) or once.
         pingpong: play forward then back (``0 .. n-1, n-2 .. 1``).
         recipe: stored in the GIF comment and (``sidecar``) in ``NAME.gif.json``.
+        quantizer: ``"octree"`` (fast, default) or ``"mediancut"`` (slower, a little truer colours).
     """
     arr = _frame_array(frames)
     if pingpong:
         arr = arr[pingpong_order(arr.shape[0])]
-    data = _encode_gif(arr, gif_durations(arr.shape[0], fps), loop, _recipe_json(recipe) if recipe is not None else None)
+    data = _encode_gif(arr, gif_durations(arr.shape[0], fps), loop, _recipe_json(recipe) if recipe is not None else None, quantizer)
     path = Path(path)
     with _atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -336,13 +345,14 @@ def save_mp4(
 
 def save_animation(frames: Frames, path: str | os.PathLike, fps: float = 24.0, **kwargs: Any) -> Path:
     """:func:`save_gif` or :func:`save_mp4` by the file's suffix (``quality`` only applies to MP4,
-    ``loop`` only to GIF: an MP4's looping is up to the player)."""
+    ``loop`` and ``quantizer`` only to GIF: an MP4's looping is up to the player)."""
     suffix = Path(path).suffix.lower()
     if suffix == ".gif":
         kwargs.pop("quality", None)
         return save_gif(frames, path, fps, **kwargs)
     if suffix == ".mp4":
         kwargs.pop("loop", None)
+        kwargs.pop("quantizer", None)
         return save_mp4(frames, path, fps, **kwargs)
     raise ValueError(f"cannot write an animation to {str(path)!r}: use a .gif or .mp4 file name")
 
