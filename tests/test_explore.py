@@ -268,3 +268,13 @@ def test_cli_errors_are_one_line(tiny_checkpoint, tmp_path, capsys):
     assert code == 0
     code, _, err = _run(capsys, "render", str(tmp_path / "nothing.png"), "--out", str(tmp_path / "y.png"))
     assert code == 1 and "no such file" in err
+
+
+def test_cli_render_reproduces_a_generate_grid(tiny_checkpoint, tmp_path, capsys):
+    first, again = tmp_path / "gen.png", tmp_path / "again.png"
+    code, _, _ = _run(capsys, "generate", "a red apple", "-n", "3", "--seed", "2", "--checkpoint", str(tiny_checkpoint), "--out", str(first))
+    assert code == 0
+    code, _, _ = _run(capsys, "render", str(first), "--no-captions", "--out", str(again))
+    assert code == 0
+    assert np.array_equal(iio.imread(first), iio.imread(again))
+    assert load_recipe(again)["kind"] == "seeds"
