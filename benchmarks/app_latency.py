@@ -1,0 +1,95 @@
+"""App latency: time from request to response through ``gradio_client`` against a launched app.
+
+    python benchmarks/app_latency.py                     # the bundled model (else the newest checkpoint, else tiny)
+    python benchmarks/app_latency.py --checkpoint DIR
+    python benchmarks/app_latency.py --preset tiny       # a random model of a preset
+
+Starts the app on 127.0.0.1 (the first free port from 7860) in this process, warms every action up once, then times
+``--repeats`` calls of each: one image (``/generate``), a 4x4 blend grid (``/blend``), one
+style-knob update (``/style_knob``) and a 48-frame GIF export (``/walk``, the app's default 256 px
+frames, GIF only). Prints median and min seconds per action: what a user waits for, queue and
+file transfer included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any, Callable
+
+import torch
+
+
+def load(args: argparse.Namespace):
+    """The pipeline to serve, and a name for it."""
+    from galip_studio.pipeline import GALIPPipeline
+    from galip_studio.ui.models import ModelLoadError, resolve_checkpoint
+
+    if args.preset:
+        return GALIPPipeline.from_preset(args.preset, device=args.device), f"preset {args.preset} (random weights)"
+    try:
+        path = resolve_checkpoint(args.checkpoint)
+    except ModelLoadError as e:
+        if args.checkpoint:
+            raise
+        print(f"note: {e}; using the tiny random preset")
+        return GALIPPipeline.from_preset("tiny", device=args.device), "preset tiny (random weights)"
+    return GALIPPipeline.from_pretrained(path, device=args.device), str(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", default=None)
+    src.add_argument("--preset", default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--gif-repeats", type=int, default=3, help="repeats of the 48-frame GIF export")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from gradio_client import Client
+
+    from galip_studio.ui.app import build_app, launch_app
+
+    pipe, name = load(args)
+    demo, url = launch_app(build_app(pipe), block=False, quiet=True)  # the first free port from 7860
+    try:
+        client = Client(url, verbose=False)
+        corners = ("a red apple", "a smiling sun", "a slice of pizza", "a green heart")
+        actions: list[tuple[str, Callable[[int], Any], int]] = [
+            ("one image (/generate)", lambda i: client.predict("a red apple", 1, i, 1.0, api_name="/generate"), args.repeats),
+            ("4x4 blend grid (/blend)", lambda i: client.predict(*corners, 4, i, 1.0, api_name="/blend"), args.repeats),
+            (
+                "style-knob update (/style_knob)",
+                lambda i: client.predict(*corners, 1.0, 0.1 * (i + 1), 0.3, 0.0, 0, 1.0, True, api_name="/style_knob"),
+                args.repeats,
+            ),
+            (
+                "48-frame GIF export (/walk)",
+                lambda i: client.predict(
+                    "a 3d emoji of a cat face\na smiling sun", f"{i}, {i + 1}", "keyframes", 48, 24, "loop", "cosine", 1.0,
+                    False, ["GIF"], 256, api_name="/walk",
+                ),
+                args.gif_repeats,
+            ),
+        ]
+        print(f"GALIP Studio app latency — model: {name}, {pipe.image_size} px, {pipe.device}, torch threads {torch.get_num_threads()}")
+        print(f"{'action':<34}{'median s':>10}{'min s':>10}  (over {args.repeats} / {args.gif_repeats} calls after 1 warm-up)")
+        for label, call, repeats in actions:
+            call(1000)  # warm-up: first-call costs (prompt encoding, allocations) do not count
+            times = []
+            for i in range(repeats):
+                t0 = time.perf_counter()
+                call(i)
+                times.append(time.perf_counter() - t0)
+            print(f"{label:<34}{statistics.median(times):>10.3f}{min(times):>10.3f}")
+    finally:
+        demo.close()
+
+
+if __name__ == "__main__":
+    main()
