@@ -65,7 +65,7 @@ def main() -> None:
             ("4x4 blend grid (/blend)", lambda i: client.predict(*corners, 4, i, 1.0, api_name="/blend"), args.repeats),
             (
                 "style-knob update (/style_knob)",
-                lambda i: client.predict(*corners, 1.0, 0.1 * (i + 1), 0.3, 0.0, 0, 1.0, True, api_name="/style_knob"),
+                lambda i: client.predict(*corners, 1.0, 0.1 * (i % 10 + 1), 0.3, 0.0, 0, 1.0, True, api_name="/style_knob"),
                 args.repeats,
             ),
             (
