@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -214,3 +213,14 @@ def test_eval_with_inception_weights_reports_fid(tmp_path, tiny_checkpoint, data
     assert math.isfinite(result["fid"]) and result["fid"] >= 0 and result["eval_images"] == 3
     torch.save({"not": torch.zeros(1)}, weights)
     assert main(["eval", str(tiny_checkpoint), str(data), "--images", "3", "--inception-weights", str(weights)]) == 1
+
+
+def test_init_fine_tunes_from_a_checkpoint(tmp_path, tiny_checkpoint, data):
+    # with zero learning rates the weights must stay exactly those of the checkpoint
+    result = Trainer(quick_config(data, tmp_path / "ft", steps=1, init=str(tiny_checkpoint), lr_g=0.0, lr_d=0.0)).run()
+    a, b = _weights(tiny_checkpoint), _weights(result.last_checkpoint)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    meta = json.loads((result.last_checkpoint / "config.json").read_text())["training"]
+    assert meta["init"] == str(tiny_checkpoint) and meta["init_kind"] == "checkpoint"
+    with pytest.raises(ValueError, match="architecture from the checkpoint"):
+        Trainer(quick_config(data, tmp_path / "ft2", steps=1, init=str(tiny_checkpoint), ngf=16)).run()

@@ -194,21 +194,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
-    from ..checkpoint import load_checkpoint, load_official
-    from ..config import ClipConfig
     from .data import ImageCaptionDataset, ImageTransform, scan_dataset
     from .evaluate import EvalConfig, evaluate_checkpoint, summarize
     from .runtime import resolve_device
-    from .trainer import default_real_size
+    from .trainer import default_real_size, load_model
 
     path = Path(args.checkpoint)
-    if path.is_file():
-        clip = ClipConfig(name="ViT-B-32-quickgelu", pretrained=args.clip_weights or "openai", preprocess="official")
-        model, _ = load_official(path, clip)
-        real_size = None
-    else:
-        model, config = load_checkpoint(path, clip_weights=args.clip_weights, load_discriminator=False)
-        real_size = config.get("training", {}).get("real_size")
+    model, info = load_model(path, args.clip_weights)
+    real_size = info.get("training", {}).get("real_size")
     samples, report = scan_dataset(args.data_dir, args.layout, args.split)
     if not args.json:
         print(report.format())

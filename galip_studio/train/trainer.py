@@ -36,7 +36,7 @@ from ..export import make_grid, save_png
 from ..nets import GALIP
 from ..pipeline import to_pil
 from .config import BEST_METRICS, TrainConfig
-from .data import DataReport, ImageCaptionDataset, ImageTransform, Sample, ShardedBatchSampler, collate, fixed_captions, scan_dataset
+from .data import DataReport, ImageCaptionDataset, ImageTransform, ShardedBatchSampler, collate, fixed_captions, scan_dataset
 from .evaluate import EvalConfig, Evaluator, load_inception, summarize
 from .losses import discriminator_loss, generator_loss
 from .rundir import TRAIN_STATE_FILE, RunDirectory, RunLogger, resolve_resume
@@ -107,6 +107,22 @@ class SentenceCache:
 
 
 # ------------------------------------------------------------------------------------------ model
+def load_model(path: str | os.PathLike, clip_weights: str | None = None) -> tuple[GALIP, dict[str, Any]]:
+    """Load our checkpoint directory or an official ``.pth`` (paired with CLIP ViT-B/32 weights
+    ``clip_weights``, default ``"openai"``; ``"random"`` for tests). For our checkpoints
+    ``clip_weights`` only matters when the checkpoint stores no CLIP weights.
+    Returns ``(model, info)``; ``info`` says what was loaded."""
+    path = Path(path)
+    weights = None if clip_weights == "random" else clip_weights
+    if path.is_file():
+        clip_cfg = ClipConfig(name="ViT-B-32-quickgelu", pretrained=weights if clip_weights else "openai", preprocess="official")
+        model, report = load_official(path, clip_cfg)
+        return model, {"init": str(path), "init_kind": "official", "networks": report["networks"]}
+    stores_clip = bool(read_config(path).get("files", {}).get("clip"))
+    model, saved = load_checkpoint(path, clip_weights=None if stores_clip else weights)
+    return model, {"init": str(path), "init_kind": "checkpoint", "training": saved.get("training", {})}
+
+
 def build_model(config: TrainConfig) -> tuple[GALIP, dict[str, Any]]:
     """A fresh model (preset + overrides, CLIP from a directory, an open_clip name or the preset),
     or one to fine-tune (``config.init``: our checkpoint directory or an official ``.pth``)."""
@@ -116,15 +132,10 @@ def build_model(config: TrainConfig) -> tuple[GALIP, dict[str, Any]]:
     if config.init:
         if overrides:
             raise ValueError(f"--init takes the architecture from the checkpoint; drop {', '.join(sorted(overrides))}")
-        path = Path(config.init)
-        if path.is_file():
-            clip_cfg = ClipConfig(name="ViT-B-32-quickgelu", pretrained=clip_weights if config.clip_weights else "openai", preprocess="official")
-            model, report = load_official(path, clip_cfg)
-            return model, {"init": str(path), "init_kind": "official", "networks": report["networks"]}
-        saved = read_config(path)
-        has_clip = bool(saved.get("files", {}).get("clip"))
-        model, saved = load_checkpoint(path, clip_weights=None if has_clip else clip_weights)
-        return model, {"init": str(path), "init_kind": "checkpoint", "init_step": saved.get("training", {}).get("step")}
+        model, info = load_model(config.init, config.clip_weights)
+        if "training" in info:
+            info["init_step"] = info.pop("training").get("step")
+        return model, info
     preset = get_preset(config.preset)
     galip_cfg = GALIPConfig.from_dict({**preset.galip.to_dict(), **overrides})
     if config.clip:
@@ -224,12 +235,9 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         state = None
         if resume_from is not None:
-            saved = read_config(resume_from)
-            has_clip = bool(saved.get("files", {}).get("clip"))
-            clip_weights = None if has_clip or cfg.clip_weights in (None, "random") else cfg.clip_weights
-            model, saved = load_checkpoint(resume_from, clip_weights=clip_weights)
+            model, info = load_model(resume_from, cfg.clip_weights)
             kept = ("init", "init_kind", "init_step", "preset", "clip", "clip_weights", "clip_dir")
-            self.source = {k: v for k, v in saved.get("training", {}).items() if k in kept}
+            self.source = {k: v for k, v in info["training"].items() if k in kept}
             self.source["resumed_from"] = str(resume_from)
             state = torch.load(resume_from / TRAIN_STATE_FILE, map_location="cpu", weights_only=True)
             if state.get("format") != TRAIN_STATE_FORMAT:
