@@ -183,3 +183,23 @@ def test_sharded_sampler_splits_global_batches_between_ranks():
     assert ranks[0].epoch_order(0) != ranks[0].epoch_order(1)
     with pytest.raises(DataError, match="fewer than one global batch"):
         ShardedBatchSampler(5, 3, world_size=2)
+
+
+def test_flip_exclude_never_flips_matching_captions(tmp_path):
+    root = tmp_path / "d"
+    root.mkdir()
+    arr = np.zeros((16, 16, 3), dtype="uint8")
+    arr[:, :8] = 255  # left half white: a flip moves it to the right
+    for name, caption in (("arrow", "arrow pointing left"), ("ball", "a ball")):
+        Image.fromarray(arr).save(root / f"{name}.png")
+        (root / f"{name}.txt").write_text(caption + "\n")
+    samples, _ = scan_dataset(root)
+    ds = ImageCaptionDataset(samples, ImageTransform(size=16, resize_ratio=1.0), flip_exclude="left|right")
+    assert ds.no_flip == {i for i, s in enumerate(samples) if "arrow" in s.captions[0]}
+    flipped = {s.captions[0]: 0 for s in samples}
+    for epoch in range(16):
+        for i, s in enumerate(samples):
+            flipped[s.captions[0]] += int(ds[(i, epoch)]["image"][0, 0, 0] < 0)  # top-left pixel no longer white
+    assert flipped["arrow pointing left"] == 0 and 0 < flipped["a ball"] < 16
+    with pytest.raises(DataError, match="regular expression"):
+        ImageCaptionDataset(samples, ImageTransform(size=16), flip_exclude="(")

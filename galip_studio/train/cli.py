@@ -39,6 +39,8 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--real-size", type=int, default=S, help="side of real images (default: 256 for 224 px models, else the output size)")
     g.add_argument("--resize-ratio", type=float, default=S, help="shorter side is resized to size x this before the random crop (default 76/64)")
     g.add_argument("--no-flip", dest="flip", action="store_const", const=False, default=S, help="no random horizontal flips")
+    g.add_argument("--flip-exclude", metavar="REGEX", default=S,
+                   help="never flip images with a caption matching this (case-insensitive), e.g. 'left|right|arrow|flag|keycap'")
     g.add_argument("--no-verify", dest="verify_images", action="store_const", const=False, default=S,
                    help="do not open every image before training (faster start on huge folders)")
     g.add_argument("--workers", type=int, default=S, help="data loader processes per training process (default: 0 on CPU, 4 on GPU)")

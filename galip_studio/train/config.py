@@ -36,6 +36,7 @@ class TrainConfig:
     real_size: int | None = None  # side of real images; None: 256 for a 224 px model (official), else the output size
     resize_ratio: float = OFFICIAL_RESIZE_RATIO
     flip: bool = True
+    flip_exclude: str | None = None  # regex: never flip samples with a matching caption
     verify_images: bool = True
     workers: int | None = None  # None: 0 on CPU, up to 4 per process on GPU
     # model

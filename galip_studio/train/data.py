@@ -24,6 +24,7 @@ import io
 import json
 import math
 import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -360,7 +361,7 @@ class ImageTransform:
         if self.resize_ratio < 1.0:
             raise ValueError(f"resize_ratio must be at least 1, got {self.resize_ratio}")
 
-    def __call__(self, image: Image.Image, rng: np.random.Generator | None) -> torch.Tensor:
+    def __call__(self, image: Image.Image, rng: np.random.Generator | None, allow_flip: bool = True) -> torch.Tensor:
         s = self.size
         image = resize_shorter(image, int(s * self.resize_ratio))
         w, h = image.size
@@ -369,7 +370,7 @@ class ImageTransform:
         else:
             top, left = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
         image = image.crop((left, top, left + s, top + s))
-        if rng is not None and self.flip and rng.random() < 0.5:
+        if rng is not None and rng.random() < 0.5 and self.flip and allow_flip:
             image = image.transpose(Image.FLIP_LEFT_RIGHT)
         return to_tensor(image)
 
@@ -404,16 +405,31 @@ class ImageCaptionDataset(Dataset):
 
     Training keys are ``(index, epoch)``: the caption, crop and flip are drawn from
     ``(seed, epoch, index)``. An integer key gives the deterministic evaluation view (centre crop, no
-    flip, first caption).
+    flip, first caption). ``flip_exclude`` is a regular expression: samples with a caption that
+    matches it (case-insensitive; e.g. ``left|right|arrow|flag``) are never flipped.
     """
 
-    def __init__(self, samples: Sequence[Sample], transform: ImageTransform, seed: int = 0, max_retries: int = 10):
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        transform: ImageTransform,
+        seed: int = 0,
+        max_retries: int = 10,
+        flip_exclude: str | None = None,
+    ):
         if not samples:
             raise DataError("no usable image-caption samples")
         self.samples = list(samples)
         self.transform = transform
         self.seed = seed
         self.max_retries = max_retries
+        try:
+            pattern = re.compile(flip_exclude, re.IGNORECASE) if flip_exclude else None
+        except re.error as e:
+            raise DataError(f"--flip-exclude {flip_exclude!r} is not a valid regular expression: {e}") from e
+        self.no_flip = frozenset(
+            i for i, smp in enumerate(self.samples) if pattern is not None and any(pattern.search(c) for c in smp.captions)
+        )
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -435,7 +451,8 @@ class ImageCaptionDataset(Dataset):
                 index = (index + 1) % len(self.samples) if rng is None else int(rng.integers(len(self.samples)))
                 continue
             caption = sample.captions[0] if rng is None else sample.captions[int(rng.integers(len(sample.captions)))]
-            return {"image": self.transform(image, rng), "caption": caption, "index": index, "failed": failed}
+            image_tensor = self.transform(image, rng, allow_flip=index not in self.no_flip)
+            return {"image": image_tensor, "caption": caption, "index": index, "failed": failed}
         raise DataError(f"{len(failed)} images in a row failed to load; last: {failed[-1]}")
 
 

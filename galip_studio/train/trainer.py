@@ -202,7 +202,7 @@ class Trainer:
         self.samples = samples
         self.real_size = cfg.real_size or default_real_size(self.model.config.img_size)
         self.transform = ImageTransform(self.real_size, cfg.resize_ratio, cfg.flip)
-        self.dataset = ImageCaptionDataset(samples, self.transform, seed=cfg.seed)
+        self.dataset = ImageCaptionDataset(samples, self.transform, seed=cfg.seed, flip_exclude=cfg.flip_exclude)
         self.sampler = ShardedBatchSampler(len(samples), cfg.batch_size, ctx.world_size, ctx.rank, cfg.seed)
         workers = cfg.workers
         if workers is None:
