@@ -142,6 +142,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 COMMAND_MODULES: tuple[str, ...] = (
     "galip_studio.datasets",
     "galip_studio.latent_cli",
+    "galip_studio.miniclip_cli",
     "galip_studio.ui.cli",
     "galip_studio.train.cli",
 )
