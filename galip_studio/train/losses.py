@@ -11,8 +11,8 @@ Generator step, with the just-updated D and the CLIP image embedding e_fake of t
 
     L_G = -mean(D(f_fake, s)) - lambda * mean(cos(e_fake, s))       lambda = 4
 
-The three discriminator terms are computed in one batched forward (D has no cross-sample
-operations, so this equals three separate calls). Losses are accumulated in float32 whatever the
+The mismatched and fake terms share one batched forward (D has no cross-sample operations, so
+this equals separate calls); the matched reals get their own, so that MA-GP differentiates only them. Losses are accumulated in float32 whatever the
 autocast dtype of the forward.
 """
 
@@ -124,11 +124,11 @@ def discriminator_loss(
     sent = sentence.detach().float().requires_grad_(True)
     b = real.shape[0]
     with autocast():
-        out = discriminator(
-            torch.cat([real, real, fake_features.detach().to(real.dtype)]),
-            torch.cat([sent, mismatched(sent), sent]),
-        )
-    out_real, out_mismatch, out_fake = out.split(b)
+        # Matched reals alone: MA-GP's double backward then runs over B samples, not 3B.
+        out_real = discriminator(real, sent)
+        out_mismatch, out_fake = discriminator(
+            torch.cat([real, fake_features.detach().to(real.dtype)]), torch.cat([mismatched(sent), sent])
+        ).split(b)
     loss_real = hinge_real(out_real)
     loss_mismatch = hinge_fake(out_mismatch)
     loss_fake = hinge_fake(out_fake)

@@ -144,12 +144,13 @@ def resolve_resume(run: RunDirectory, resume: str) -> Path | None:
 
 
 class RunLogger:
-    """Appends JSON lines to ``log.jsonl`` and, when tensorboard is installed, scalars to TensorBoard."""
+    """Writes JSON lines to ``log.jsonl`` (appending when resuming, else starting it afresh) and, when
+    tensorboard is installed, scalars to TensorBoard."""
 
-    def __init__(self, run: RunDirectory, tensorboard: bool = True):
+    def __init__(self, run: RunDirectory, tensorboard: bool = True, append: bool = True):
         self.path = run.log_path
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "a" if append else "w", encoding="utf-8")
         self._tb: Any = None
         if tensorboard:
             try:

@@ -534,7 +534,7 @@ class Trainer:
                 self.run_dir.clean_partial()
                 self._write_run_config()
                 self._setup_samples()
-                logger = RunLogger(self.run_dir, cfg.tensorboard)
+                logger = RunLogger(self.run_dir, cfg.tensorboard, append=resume_from is not None)
                 counts = self.model.parameter_counts()
                 self._print(
                     f"{'resuming at step ' + str(self.step) if resume_from else 'training from ' + str(self.source.get('init'))}: "
