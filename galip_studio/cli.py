@@ -103,6 +103,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     args.preset = None
     pipe = load_pipeline(args)
     info = pipe.describe()
+    if args.speed:
+        info["speed"] = [{"setting": k, "value": v, "why": why} for k, v, why in pipe.speed_report()]
     if args.json:
         _print_json(info)
         return 0
@@ -123,6 +125,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         for k, v in training.items():
             text = json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v)
             print(f"    {k:<18}{text[:100]}")
+    if args.speed:
+        print("  speed (inference path on this machine)")
+        for row in info["speed"]:
+            print(f"    {row['setting']:<18}{row['value']:<12}{row['why']}")
     return 0
 
 
@@ -142,8 +148,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 COMMAND_MODULES: tuple[str, ...] = (
     "galip_studio.datasets",
     "galip_studio.latent_cli",
-    "galip_studio.miniclip_cli",
     "galip_studio.ui.cli",
+    "galip_studio.miniclip_cli",
     "galip_studio.train.cli",
 )
 
@@ -178,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--speed", action="store_true", help="also list how images are computed here: fast-path choices, dtype, threads")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser(

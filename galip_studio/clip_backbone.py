@@ -23,7 +23,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -363,14 +363,21 @@ class ClipBackbone(nn.Module):
         in_dtype = feature.dtype
         dtype = self.dtype
         x = self._embed(feature.flatten(2).transpose(1, 2).to(dtype))
-        prompts = prompts.to(dtype)
+        x = self._run_prompted(x, prompts.to(dtype), self._block)
+        return self._to_grid(x[:, 1:]).to(in_dtype)
+
+    def _run_prompted(
+        self, x: torch.Tensor, prompts: torch.Tensor, block: Callable[[int, torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        """All ViT blocks over embedded tokens ``[B, N, width]``, ``block(i, x)`` running block i;
+        prompt k is appended for block ``prompt_layers[k]`` and its output dropped after it."""
         for i in range(self.depth):
             k = self._prompt_slot.get(i)
             if k is None:
-                x = self._block(i, x)
+                x = block(i, x)
             else:
-                x = self._block(i, torch.cat([x, prompts[:, k : k + 1]], dim=1))[:, :-1]
-        return self._to_grid(x[:, 1:]).to(in_dtype)
+                x = block(i, torch.cat([x, prompts[:, k : k + 1]], dim=1))[:, :-1]
+        return x
 
     def image_features(
         self, images: torch.Tensor, with_embedding: bool = True
