@@ -8,7 +8,7 @@
       samples/captions.txt        the fixed captions of the sample grids (one row each)
       samples/step_000500.png     generated grids, fixed noise (columns) x fixed captions (rows)
       checkpoints/step_000500/    our checkpoint format + training_state.pt (optimizers, position)
-      checkpoints/latest          -> step_XXXXXX (a relative symlink; a copy where symlinks fail)
+      checkpoints/latest          -> step_NNNNNN (a relative symlink; a copy where symlinks fail)
       checkpoints/best            -> the checkpoint with the best evaluation metric
 
 Both pointers load directly: ``GALIPPipeline.from_pretrained("runs/NAME/checkpoints/latest")``.
