@@ -144,9 +144,9 @@ def main() -> None:
         cases = [c for c in cases if "official" not in c["name"]]
     if torch.cuda.is_available():
         cases += cuda_cases()
-    from galip_studio.train.runtime import cpu_has_fast_bf16
+    from galip_studio.fast import cpu_has_native_bf16
 
-    native_bf16 = cpu_has_fast_bf16()
+    native_bf16 = cpu_has_native_bf16()
     if not native_bf16:  # emulated bf16 is tens of times slower: time a single step
         for case in cases:
             if case["amp"] == "bf16" and case.get("device", "cpu") == "cpu":

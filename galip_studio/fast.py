@@ -233,7 +233,7 @@ def speed_report(options: FastOptions | None, device: torch.device | str) -> lis
     device = torch.device(device)
     rows = [
         ("device", str(device), f"CPU capability {torch.backends.cpu.get_cpu_capability()}" if device.type == "cpu" else ""),
-        ("threads", str(torch.get_num_threads()), "torch.get_num_threads() (one per physical core)"),
+        ("threads", str(torch.get_num_threads()), "torch.get_num_threads()"),
         ("text cache", "on", "sentence vectors cached per prompt"),
     ]
     if options is None:

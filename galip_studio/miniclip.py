@@ -55,7 +55,8 @@ from PIL import Image
 from .checkpoint import atomic_directory
 from .clip_backbone import LOCAL_HF_MODELS, ClipBackbone, ClipError, resolve_hf_name
 from .config import ClipConfig, default_prompt_layers, default_tap_layers
-from .metrics import clip_image_embeddings
+from .fast import cpu_has_native_bf16
+from .metrics import clip_image_embeddings, recall_at_k
 from .train.data import load_rgb, scan_dataset
 
 # ----------------------------------------------------------------------------------------- architecture
@@ -405,16 +406,6 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> flo
     return 0.5 * base_lr * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX); Linux only."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` ``auto``/``bf16``/``fp32`` on ``device`` (None: plain fp32).
 
@@ -429,7 +420,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if device.type == "cpu" and cpu_supports_bf16() else None
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else None
 
 
 def hardware_info(device: torch.device, dtype: torch.dtype | None) -> dict[str, Any]:
@@ -449,7 +440,7 @@ def hardware_info(device: torch.device, dtype: torch.dtype | None) -> dict[str, 
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "cpu_bf16": cpu_supports_bf16(),
+        "cpu_bf16": cpu_has_native_bf16(),
         "autocast": str(dtype).removeprefix("torch.") if dtype is not None else "fp32",
     }
     if device.type == "cuda":
@@ -458,17 +449,6 @@ def hardware_info(device: torch.device, dtype: torch.dtype | None) -> dict[str, 
 
 
 # ----------------------------------------------------------------------------------------- evaluation
-def recall_at_k(
-    similarity: torch.Tensor, query_labels: torch.Tensor, gallery_labels: torch.Tensor, ks: Sequence[int] = (1, 5)
-) -> dict[int, float]:
-    """Fraction of queries with a same-label gallery item among their ``k`` most similar, per k."""
-    if similarity.shape[0] == 0 or similarity.shape[1] == 0:
-        return {k: float("nan") for k in ks}
-    top = similarity.topk(min(max(ks), similarity.shape[1]), dim=1).indices
-    hits = gallery_labels[top] == query_labels[:, None]
-    return {k: hits[:, :k].any(1).float().mean().item() for k in ks}
-
-
 def retrieval_metrics(
     image_emb: torch.Tensor, image_labels: torch.Tensor, text_emb: torch.Tensor, text_labels: torch.Tensor
 ) -> dict[str, float]:

@@ -21,7 +21,7 @@ from galip_studio.miniclip import (
     MiniClipTrainConfig,
     augment,
     autocast_dtype,
-    cpu_supports_bf16,
+    cpu_has_native_bf16,
     encode_captions,
     flip_allowed,
     load_caption_set,
@@ -212,7 +212,7 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
 def test_precision_choice_is_feature_detected():
     cpu = torch.device("cpu")
     assert autocast_dtype("fp32", cpu) is None and autocast_dtype("bf16", cpu) is torch.bfloat16
-    assert autocast_dtype("auto", cpu) is (torch.bfloat16 if cpu_supports_bf16() else None)
+    assert autocast_dtype("auto", cpu) is (torch.bfloat16 if cpu_has_native_bf16() else None)
     with pytest.raises(ValueError, match="precision"):
         autocast_dtype("fp8", cpu)
     with pytest.raises(ValueError):

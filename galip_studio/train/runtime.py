@@ -14,21 +14,9 @@ from typing import Any, Callable, ContextManager, Iterator
 import torch
 import torch.distributed as dist
 
+from ..fast import cpu_has_native_bf16
+
 AMP_CHOICES = ("auto", "none", "bf16", "fp16")
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX); without them
-    bf16 autocast is emulated and usually slower than float32."""
-    caps = getattr(torch.cpu, "get_capabilities", None)
-    if caps is not None:
-        c = caps()
-        return bool(c.get("avx512_bf16") or c.get("amx_bf16"))
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
@@ -39,7 +27,7 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     if amp == "auto":
         if device.type == "cuda":
             return "fp16"
-        return "bf16" if device.type == "cpu" and cpu_has_fast_bf16() else "none"
+        return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "none"
     if amp == "fp16" and device.type != "cuda":
         raise ValueError("--amp fp16 needs a CUDA device; on the CPU use --amp bf16 or none")
     return amp
