@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -57,6 +58,36 @@ def clip_score(
     return (img * F.normalize(txt, dim=-1)).sum(-1)
 
 
+def recall_at_k(
+    similarity: torch.Tensor, query_labels: torch.Tensor, gallery_labels: torch.Tensor, ks: Sequence[int] = (1, 5)
+) -> dict[int, float]:
+    """Fraction of queries with a same-label gallery item among their ``k`` most similar, per k."""
+    if similarity.shape[0] == 0 or similarity.shape[1] == 0:
+        return {k: float("nan") for k in ks}
+    top = similarity.topk(min(max(ks), similarity.shape[1]), dim=1).indices
+    hits = gallery_labels[top] == query_labels[:, None]
+    return {k: hits[:, :k].any(1).float().mean().item() for k in ks}
+
+
+
+def prompt_retrieval(
+    image_embeddings: torch.Tensor, captions: Sequence[str], caption_vectors: torch.Tensor, ks: Sequence[int] = (1, 5)
+) -> dict[int, float]:
+    """How often an image's own caption is among the ``k`` captions (of all distinct ``captions``)
+    closest to it in CLIP space: text-to-image faithfulness, R@k.
+
+    ``image_embeddings`` are L2-normalised ``[N, D]``; ``caption_vectors`` are the sentence vectors
+    ``[N, D]`` of ``captions`` (one per image; repeated captions count once as candidates).
+    """
+    first: dict[str, int] = {}
+    for i, caption in enumerate(captions):
+        first.setdefault(caption, i)
+    label = {caption: k for k, caption in enumerate(first)}
+    gallery = F.normalize(caption_vectors[list(first.values())].float(), dim=-1)
+    labels = torch.tensor([label[c] for c in captions])
+    return recall_at_k(image_embeddings.float() @ gallery.T, labels, torch.arange(len(first)), ks)
+
+
 def feature_statistics(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of ``[N, D]`` features (float64)."""
     x = np.asarray(features, dtype=np.float64)
@@ -72,7 +103,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
     sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
     diff = mu1 - mu2
-    covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    with warnings.catch_warnings():  # singular when there are fewer images than dimensions: handled below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        covmean = linalg.sqrtm(sigma1.dot(sigma2))
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
         covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))

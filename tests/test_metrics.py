@@ -35,3 +35,18 @@ def test_clip_score_is_cosine(tiny_model):
     assert clip_score(clip, images, ["one prompt"]).shape == (3,)
     with pytest.raises(ValueError, match="texts"):
         clip_score(clip, images, ["a", "b"])
+
+
+def test_prompt_retrieval_ranks_distinct_captions():
+    import torch.nn.functional as F
+
+    from galip_studio.metrics import prompt_retrieval
+
+    # three distinct captions (one repeated); each image points near a chosen caption's vector
+    vectors = torch.eye(4)[:, :4]
+    captions = ["a", "b", "c", "a"]
+    sentence = torch.stack([vectors[0], vectors[1], vectors[2], vectors[0]]) * 3  # not normalised
+    images = F.normalize(torch.stack([vectors[0], vectors[2] + 0.1 * vectors[1], vectors[2], vectors[0]]), dim=-1)
+    r = prompt_retrieval(images, captions, sentence, ks=(1, 2))
+    assert r[1] == 0.75  # image 1 ("b") is nearest to "c"
+    assert r[2] == 1.0  # ... and "b" is its second choice; the repeated "a" counts once

@@ -24,7 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..metrics import clip_frechet_distance, clip_image_embeddings, clip_score, frechet_distance, feature_statistics
+from ..metrics import (
+    clip_frechet_distance,
+    clip_image_embeddings,
+    clip_score,
+    feature_statistics,
+    frechet_distance,
+    prompt_retrieval,
+)
 from ..nets import GALIP
 from .data import ImageCaptionDataset
 
@@ -128,11 +135,18 @@ class Evaluator:
         fakes = self.generate(generator, encode, z_dim, autocast)
         sentences = torch.cat([encode(self.captions[i : i + 256]).cpu() for i in range(0, len(self.captions), 256)])
         fake_embeddings = clip_image_embeddings(self.clip, fakes, self.config.batch_size)
+        fake_r = prompt_retrieval(fake_embeddings, self.captions, sentences)
+        real_r = prompt_retrieval(self.real_embeddings, self.captions, sentences)
         result = {
             "clip_score": float(clip_score(self.clip, fakes, sentences, self.config.batch_size).mean()),
             "clip_score_real": float(clip_score(self.clip, self.reals, sentences, self.config.batch_size).mean()),
             "clip_fd": clip_frechet_distance(self.real_embeddings, fake_embeddings),
+            "prompt_r1": fake_r[1],
+            "prompt_r5": fake_r[5],
+            "prompt_r1_real": real_r[1],
+            "prompt_r5_real": real_r[5],
             "eval_images": len(self.captions),
+            "eval_captions": len(set(self.captions)),
         }
         if self.inception is not None and self.real_inception is not None:
             fake_inception = inception_features(self.inception, fakes, self.config.batch_size)
@@ -159,6 +173,10 @@ def evaluate_checkpoint(
 def summarize(result: dict[str, Any]) -> str:
     parts = [f"CLIP score {result['clip_score']:.4f} (real images {result['clip_score_real']:.4f})",
              f"CLIP FD {result['clip_fd']:.4f}"]
+    if "prompt_r1" in result:
+        parts.append(f"prompt retrieval R@1 {result['prompt_r1']:.3f} / R@5 {result['prompt_r5']:.3f} "
+                     f"(real images {result['prompt_r1_real']:.3f} / {result['prompt_r5_real']:.3f}, "
+                     f"among {result['eval_captions']} captions)")
     if "fid" in result:
         parts.append(f"FID {result['fid']:.2f}")
     return ", ".join(parts) + f" over {result['eval_images']} images"
