@@ -142,6 +142,31 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .checkpoint import read_config, save_checkpoint
+    from .train.trainer import load_model
+
+    source = Path(args.source)
+    model, info = load_model(source, args.clip_weights)
+    training = dict(info.get("training", {}))
+    training["converted_from"] = str(source)
+    if args.dtype != "float32":
+        training["converted_dtype"] = args.dtype
+    if info["init_kind"] == "official":
+        has_d = {"netD", "netC"} <= set(info["networks"])
+    else:
+        has_d = bool(read_config(source).get("files", {}).get("discriminator"))
+    include_d = has_d and not args.no_discriminator
+    if Path(args.out).exists() and not args.overwrite:
+        raise CLIError(f"{args.out} exists; pass --overwrite to replace it")
+    save_checkpoint(model, args.out, training=training, dtype=args.dtype, include_discriminator=include_d)
+    files = sorted(p for p in Path(args.out).iterdir() if p.is_file())
+    size = sum(p.stat().st_size for p in files) / 2**20
+    print(f"wrote {args.out} ({args.dtype} weights, {'with' if include_d else 'without'} discriminator, "
+          f"{size:.1f} MB: {', '.join(p.name for p in files)})")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ parser
 # Modules that add more sub-commands: each has ``add_parsers(subparsers)`` and keeps its heavy
 # imports inside the command functions.
@@ -197,6 +222,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="tiny", choices=preset_names())
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser(
+        "convert",
+        help="re-save a checkpoint (e.g. in fp16 without the discriminator, for release) or import an official .pth",
+        description="Load a GALIP Studio checkpoint directory or an official GALIP .pth and write it as a checkpoint "
+        "directory: optionally with fp16/bf16 weights (half the size; loading gives fp32 modules) and without the "
+        "discriminator (generation only; keep it to fine-tune). Training metadata is kept.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="a checkpoint directory or an official .pth")
+    p.add_argument("out", metavar="OUT_DIR")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16", help="stored weight dtype (default float16)")
+    p.add_argument("--no-discriminator", action="store_true", help="leave out the discriminator (generation only)")
+    p.add_argument("--clip-weights", metavar="PATH|TAG", help="CLIP weights for sources that reference pretrained CLIP weights")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
+    p.set_defaults(func=cmd_convert)
 
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_parsers(sub)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Official GALIP (ViT-B/32, 12 blocks): discriminator taps after blocks 1, 4, 8 (0-based) and one
@@ -163,7 +164,14 @@ TINY_CLIP_ARCH: dict[str, Any] = {
 }
 
 
+# Where the bundled checkpoints live (next to the package in a source checkout / editable install).
+CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+BUNDLED_CLIP_NAME = "miniclip-emoji-64"
+
+
 def _presets() -> dict[str, Preset]:
+    from .miniclip import NO_FLIP_PATTERN, miniclip_config  # lazy: miniclip imports this module
+
     return {
         "official-224": Preset(
             name="official-224",
@@ -188,6 +196,26 @@ def _presets() -> dict[str, Preset]:
             galip=GALIPConfig(img_size=64, ngf=32),
             clip=ClipConfig(name="ViT-B-32-quickgelu", pretrained="openai", preprocess="standard"),
             training={"batch_size": 32, "save_every": 1000, "sample_every": 500},
+        ),
+        # The bundled default model (checkpoints/galip-emoji-64): 64 px emoji over the bundled mini-CLIP
+        # (frozen all-MiniLM-L6-v2 text tower, 64 px ViT w192 L4 trained by `galip-studio train-clip`),
+        # half-width generator and discriminator. Runs offline; the training defaults are the settings
+        # the bundled model was trained with (`galip-studio data emoji` builds the data).
+        "emoji-64": Preset(
+            name="emoji-64",
+            description="The bundled model's architecture: 64 px emoji over the bundled mini-CLIP (offline).",
+            galip=GALIPConfig(img_size=64, ngf=32, ndf=32),
+            clip=miniclip_config(),
+            training={
+                "clip": str(CHECKPOINTS_DIR / BUNDLED_CLIP_NAME),
+                "batch_size": 32,
+                "resize_ratio": 1.0625,  # emoji art fills the frame: crop at most 1/16 away
+                "flip_exclude": NO_FLIP_PATTERN.pattern,
+                "save_every": 250,
+                "sample_every": 125,
+                "eval_images": 256,
+                "keep_last": 2,
+            },
         ),
     }
 

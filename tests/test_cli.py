@@ -47,7 +47,7 @@ def test_errors_are_one_line_and_nonzero(tmp_path, capsys):
     assert "config.json" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["generate", "info", "init"])
+@pytest.mark.parametrize("command", ["generate", "info", "init", "convert"])
 def test_help_for_each_command(command):
     parser = build_parser()
     with pytest.raises(SystemExit) as e:
@@ -64,3 +64,36 @@ def test_data_emoji_is_wired():
     parser = build_parser()
     args = parser.parse_args(["data", "emoji", "/tmp/out", "--limit", "3"])
     assert args.builder == "emoji" and callable(args.func)
+
+
+def test_convert_to_fp16_release_keeps_images(tmp_path, tiny_checkpoint, capsys):
+    """A release copy (fp16, no discriminator) is smaller and generates what the original does, to fp16 accuracy."""
+    import math
+
+    import torch
+
+    from galip_studio.checkpoint import read_config
+    from galip_studio.pipeline import GALIPPipeline
+
+    out = tmp_path / "release"
+    assert main(["convert", str(tiny_checkpoint), str(out), "--no-discriminator"]) == 0
+    assert "float16" in capsys.readouterr().out
+    config = read_config(out)
+    assert config["weights_dtype"] == "float16" and config["files"]["discriminator"] is None
+    assert not (out / "discriminator.safetensors").exists()
+    assert config["training"]["note"] == "test" and config["training"]["converted_from"] == str(tiny_checkpoint)
+    size = lambda d: sum(f.stat().st_size for f in d.iterdir() if f.suffix == ".safetensors")  # noqa: E731
+    assert size(out) < 0.6 * size(tiny_checkpoint)
+
+    kwargs = dict(seed=3, num_images=4, output_type="pt")
+    ref = GALIPPipeline.from_pretrained(tiny_checkpoint, fast=False)("a red apple", **kwargs).images
+    half = GALIPPipeline.from_pretrained(out, fast=False)("a red apple", **kwargs).images
+    mse = (ref.clamp(-1, 1) - half.clamp(-1, 1)).pow(2).mean().item()
+    assert mse > 0 and 10 * math.log10(4 / mse) > 35
+    assert torch.equal(half, GALIPPipeline.from_pretrained(out, fast=False)("a red apple", **kwargs).images)
+
+    # refuses to overwrite unless asked; a full-precision copy keeps the discriminator
+    assert main(["convert", str(tiny_checkpoint), str(out)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["convert", str(tiny_checkpoint), str(out), "--dtype", "float32", "--overwrite"]) == 0
+    assert read_config(out)["files"]["discriminator"] == "discriminator.safetensors"
