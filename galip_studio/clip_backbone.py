@@ -17,13 +17,14 @@ It is generic over width, depth, patch grid and image size; every parameter is f
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -102,6 +103,26 @@ def _load_weights_file(model: nn.Module, path: str) -> None:
         raise ClipError(f"could not load CLIP weights from {path}: {type(e).__name__}: {e}") from e
 
 
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers prints a loading progress bar and a load report (the MiniLM pooler is unused by
+    design) each time it loads a model; keep the console of every command clean."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
 def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]]:
     """Build the open_clip model, its tokenizer and the resolved architecture dict."""
     import open_clip
@@ -115,7 +136,8 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
         custom = "hf_model_name" in text_cfg or resolved.get("custom_text", False)
         kwargs = {k: v for k, v in resolved.items() if k not in ("custom_text", "preprocess_cfg")}
         try:
-            model = (CustomTextCLIP if custom else CLIP)(**kwargs)
+            with _quiet_transformers():
+                model = (CustomTextCLIP if custom else CLIP)(**kwargs)
         except Exception as e:
             raise ClipError(f"could not build the CLIP architecture: {type(e).__name__}: {e}") from e
         if "hf_tokenizer_name" in text_cfg:
