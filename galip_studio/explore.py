@@ -309,8 +309,8 @@ def blend_grid(
     noise = noise_from_seeds([seed], pipe.z_dim, truncation).repeat(rows * cols, 1)
     images = _synthesize(pipe, noise, sentence, batch_size, progress)
     row_labels = [""] * rows
-    row_labels[0] = f"{_short(prompts[0])}  →  {_short(prompts[1])}"
-    row_labels[-1] = f"{_short(prompts[2])}  →  {_short(prompts[3])}"
+    row_labels[0] = f"{_short(prompts[0])}  ->  {_short(prompts[1])}"
+    row_labels[-1] = f"{_short(prompts[2])}  ->  {_short(prompts[3])}"
     recipe = _recipe(pipe, "blend", prompts=prompts, rows=rows, cols=cols, seed=seed, truncation=truncation, batch_size=batch_size)
     return Render(images, recipe, rows, cols, sentence, noise, row_labels, [])
 
