@@ -78,7 +78,7 @@ def test_generate_and_blend_cell_in_the_browser(browser, app_url):
     knob = page.locator("#galip-knob-image img")
     knob.wait_for(timeout=60_000)
     # Cell (1, 3) of 5x5: x = 0.75, y = 0.25 -> weights 0.1875, 0.5625, 0.0625, 0.1875.
-    page.get_by_text("56% a smiling sun").wait_for(timeout=30_000)
+    page.get_by_text("56% a 3d emoji of a smiling face").wait_for(timeout=30_000)
     page.mouse.move(0, 0)
     page.screenshot(path=str(OUT / "app-knobs.png"), full_page=True)
     page.close()

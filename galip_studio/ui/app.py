@@ -51,8 +51,9 @@ CSS = """
 .galip-upscale img { width: 100% !important; height: 100% !important; object-fit: contain; }
 """
 
-PROMPTS = ("a red apple", "a 3d emoji of a cat face", "a flat emoji of a rocket", "a green heart", "a slice of pizza", "a smiling sun")
-CORNER_DEFAULTS = ("a red apple", "a smiling sun", "a slice of pizza", "a green heart")
+# Prompts the bundled model does well (see its model card): distinct colours and shapes.
+PROMPTS = ("a red heart", "a 3d emoji of a smiling face", "a flag", "a flat emoji of a cat face", "a red apple", "a police car")
+CORNER_DEFAULTS = ("a red heart", "a 3d emoji of a smiling face", "a flag", "a police car")
 KNOB_XY = (0.3, 0.25)
 
 
@@ -149,8 +150,8 @@ def _write_example_recipes(outdir: Path) -> list[str]:
     folder = outdir / "example-recipes"
     folder.mkdir(parents=True, exist_ok=True)
     recipes = {
-        "fruit-and-hearts.json": {"format": explore.RECIPE_FORMAT, "kind": "seeds", "prompts": ["a red apple", "a green heart"], "seeds": [0, 1, 2, 3], "truncation": 1.0, "batch_size": 8},
-        "cat-to-sun.json": {"format": explore.RECIPE_FORMAT, "kind": "interpolate", "prompts": ["a 3d emoji of a cat face", "a smiling sun"], "steps": 6, "seeds": [0, 1, 2], "interp": "lerp", "easing": "linear", "truncation": 1.0, "batch_size": 8},
+        "hearts-and-faces.json": {"format": explore.RECIPE_FORMAT, "kind": "seeds", "prompts": ["a red heart", "a 3d emoji of a smiling face"], "seeds": [0, 1, 2, 3], "truncation": 1.0, "batch_size": 8},
+        "flag-to-cat.json": {"format": explore.RECIPE_FORMAT, "kind": "interpolate", "prompts": ["a flag", "a flat emoji of a cat face"], "steps": 6, "seeds": [0, 1, 2], "interp": "lerp", "easing": "linear", "truncation": 1.0, "batch_size": 8},
     }
     paths = []
     for name, recipe in recipes.items():
@@ -217,7 +218,7 @@ def build_app(
             with gr.Tab("Generate", id="generate"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
-                        gen_prompt = gr.Textbox(value=PROMPTS[0], label="Prompt", lines=2, placeholder="a red apple  (one prompt per line for several)")
+                        gen_prompt = gr.Textbox(value=PROMPTS[0], label="Prompt", lines=2, placeholder="a red heart  (one prompt per line for several)")
                         gen_n = gr.Slider(1, max_seeds, value=8, step=1, label="Images per prompt", info="image k uses seed + k")
                         gen_seed = _seed_input()
                         gen_trunc = _truncation()
@@ -243,8 +244,8 @@ def build_app(
             with gr.Tab("Interpolate", id="interpolate"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
-                        int_a = gr.Textbox(value="a red apple", label="Prompt A (first row)")
-                        int_b = gr.Textbox(value="a green heart", label="Prompt B (last row)")
+                        int_a = gr.Textbox(value="a red heart", label="Prompt A (first row)")
+                        int_b = gr.Textbox(value="a 3d emoji of a smiling face", label="Prompt B (last row)")
                         int_steps = gr.Slider(2, lim.max_steps or 64, value=6, step=1, label="Steps A → B (rows)")
                         int_seeds = gr.Textbox(value="0, 1, 2, 3", label="Seeds (columns)", info="e.g. 0, 1, 2 or 0-5")
                         with gr.Row():
@@ -255,7 +256,7 @@ def build_app(
                             int_go = gr.Button("Interpolate", variant="primary", scale=3)
                             int_stop = gr.Button("Stop", variant="stop", scale=1)
                         gr.Examples(
-                            [["a red apple", "a green heart"], ["a 3d emoji of a cat face", "a smiling sun"], ["a flat emoji of a rocket", "a slice of pizza"]],
+                            [["a red heart", "a 3d emoji of a smiling face"], ["a flag", "a flat emoji of a cat face"], ["a red apple", "a police car"]],
                             [int_a, int_b],
                             label="Try",
                         )
@@ -291,7 +292,7 @@ def build_app(
                             bl_go = gr.Button("Blend", variant="primary", scale=3)
                             bl_stop = gr.Button("Stop", variant="stop", scale=1)
                         gr.Examples(
-                            [list(CORNER_DEFAULTS), ["a 3d emoji of a cat face", "a flat emoji of a rocket", "a smiling sun", "a red apple"]],
+                            [list(CORNER_DEFAULTS), ["a flat emoji of a cat face", "a flag", "a red apple", "a globe"]],
                             [bl_tl, bl_tr, bl_bl, bl_br],
                             label="Try",
                         )
@@ -333,7 +334,7 @@ def build_app(
                         kn_norm = gr.Checkbox(value=True, label="Normalise weights (off: weights above 1 exaggerate a prompt)")
                         kn_go = gr.Button("Render", variant="primary")
                         gr.Examples(
-                            [list(CORNER_DEFAULTS), ["a 3d emoji of a cat face", "a flat emoji of a rocket", "a green heart", "a slice of pizza"]],
+                            [list(CORNER_DEFAULTS), ["a flat emoji of a cat face", "a flag", "a red apple", "a globe"]],
                             kn_prompts,
                             label="Try",
                         )
@@ -375,7 +376,7 @@ def build_app(
             with gr.Tab("Noise walk", id="walk"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
-                        wk_prompts = gr.Textbox(value="a 3d emoji of a cat face\na smiling sun", label="Prompts (one per line: keyframes)", lines=3)
+                        wk_prompts = gr.Textbox(value="a 3d emoji of a smiling face\na red heart", label="Prompts (one per line: keyframes)", lines=3)
                         wk_seeds = gr.Textbox(value="0, 1", label="Seeds (noise keyframes)", info="circle / random paths use one or two")
                         with gr.Row():
                             wk_path = gr.Dropdown(list(NOISE_PATHS), value="keyframes", label="Noise path")
@@ -394,9 +395,9 @@ def build_app(
                             wk_stop = gr.Button("Stop", variant="stop", scale=1)
                         gr.Examples(
                             [
-                                ["a 3d emoji of a cat face\na smiling sun", "0, 1", "keyframes", "loop"],
-                                ["a red apple", "3", "circle", "loop"],
-                                ["a flat emoji of a rocket\na slice of pizza\na green heart", "0", "spline", "ping-pong"],
+                                ["a 3d emoji of a smiling face\na red heart", "0, 1", "keyframes", "loop"],
+                                ["a flag", "3", "circle", "loop"],
+                                ["a red heart\na flag\na flat emoji of a cat face", "0", "spline", "ping-pong"],
                             ],
                             [wk_prompts, wk_seeds, wk_path, wk_play],
                             label="Try",
