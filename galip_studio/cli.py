@@ -143,7 +143,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .checkpoint import read_config, save_checkpoint
+    from .checkpoint import save_checkpoint
     from .train.trainer import load_model
 
     source = Path(args.source)
@@ -152,11 +152,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     training["converted_from"] = str(source)
     if args.dtype != "float32":
         training["converted_dtype"] = args.dtype
-    if info["init_kind"] == "official":
-        has_d = {"netD", "netC"} <= set(info["networks"])
-    else:
-        has_d = bool(read_config(source).get("files", {}).get("discriminator"))
-    include_d = has_d and not args.no_discriminator
+    include_d = info["has_discriminator"] and not args.no_discriminator
     if Path(args.out).exists() and not args.overwrite:
         raise CLIError(f"{args.out} exists; pass --overwrite to replace it")
     save_checkpoint(model, args.out, training=training, dtype=args.dtype, include_discriminator=include_d)

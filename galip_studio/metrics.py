@@ -69,7 +69,6 @@ def recall_at_k(
     return {k: hits[:, :k].any(1).float().mean().item() for k in ks}
 
 
-
 def prompt_retrieval(
     image_embeddings: torch.Tensor, captions: Sequence[str], caption_vectors: torch.Tensor, ks: Sequence[int] = (1, 5)
 ) -> dict[int, float]:

@@ -22,7 +22,7 @@ from PIL import Image
 
 from .checkpoint import load_checkpoint, load_official
 from .clip_backbone import ClipBackbone
-from .config import ClipConfig, GALIPConfig, get_preset
+from .config import CHECKPOINTS_DIR, ClipConfig, GALIPConfig, get_preset
 from .fast import FastGenerator, FastOptions, resolve_fast, speed_report
 from .nets import GALIP
 
@@ -35,7 +35,7 @@ def default_checkpoint_dir() -> Path:
     env = os.environ.get("GALIP_STUDIO_CHECKPOINT")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "checkpoints" / DEFAULT_CHECKPOINT_NAME
+    return CHECKPOINTS_DIR / DEFAULT_CHECKPOINT_NAME
 
 
 @dataclass

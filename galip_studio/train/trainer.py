@@ -111,16 +111,19 @@ def load_model(path: str | os.PathLike, clip_weights: str | None = None) -> tupl
     """Load our checkpoint directory or an official ``.pth`` (paired with CLIP ViT-B/32 weights
     ``clip_weights``, default ``"openai"``; ``"random"`` for tests). For our checkpoints
     ``clip_weights`` only matters when the checkpoint stores no CLIP weights.
-    Returns ``(model, info)``; ``info`` says what was loaded."""
+    Returns ``(model, info)``; ``info`` says what was loaded (``has_discriminator``: whether the
+    discriminator weights came from the file rather than a fresh initialisation)."""
     path = Path(path)
     weights = None if clip_weights == "random" else clip_weights
     if path.is_file():
         clip_cfg = ClipConfig(name="ViT-B-32-quickgelu", pretrained=weights if clip_weights else "openai", preprocess="official")
         model, report = load_official(path, clip_cfg)
-        return model, {"init": str(path), "init_kind": "official", "networks": report["networks"]}
-    stores_clip = bool(read_config(path).get("files", {}).get("clip"))
-    model, saved = load_checkpoint(path, clip_weights=None if stores_clip else weights)
-    return model, {"init": str(path), "init_kind": "checkpoint", "training": saved.get("training", {})}
+        has_d = {"netD", "netC"} <= set(report["networks"])
+        return model, {"init": str(path), "init_kind": "official", "networks": report["networks"], "has_discriminator": has_d}
+    files = read_config(path).get("files", {})
+    model, saved = load_checkpoint(path, clip_weights=None if files.get("clip") else weights)
+    return model, {"init": str(path), "init_kind": "checkpoint", "training": saved.get("training", {}),
+                   "has_discriminator": bool(files.get("discriminator"))}
 
 
 def build_model(config: TrainConfig) -> tuple[GALIP, dict[str, Any]]:

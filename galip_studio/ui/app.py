@@ -54,6 +54,7 @@ CSS = """
 # Prompts the bundled model does well (see its model card): distinct colours and shapes.
 PROMPTS = ("a red heart", "a 3d emoji of a smiling face", "a flag", "a flat emoji of a cat face", "a red apple", "a police car")
 CORNER_DEFAULTS = ("a red heart", "a 3d emoji of a smiling face", "a flag", "a police car")
+CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a flat emoji of a cat face", "a flag", "a red apple", "a globe"]]  # blend grid and knobs
 KNOB_XY = (0.3, 0.25)
 
 
@@ -292,7 +293,7 @@ def build_app(
                             bl_go = gr.Button("Blend", variant="primary", scale=3)
                             bl_stop = gr.Button("Stop", variant="stop", scale=1)
                         gr.Examples(
-                            [list(CORNER_DEFAULTS), ["a flat emoji of a cat face", "a flag", "a red apple", "a globe"]],
+                            CORNER_EXAMPLES,
                             [bl_tl, bl_tr, bl_bl, bl_br],
                             label="Try",
                         )
@@ -334,7 +335,7 @@ def build_app(
                         kn_norm = gr.Checkbox(value=True, label="Normalise weights (off: weights above 1 exaggerate a prompt)")
                         kn_go = gr.Button("Render", variant="primary")
                         gr.Examples(
-                            [list(CORNER_DEFAULTS), ["a flat emoji of a cat face", "a flag", "a red apple", "a globe"]],
+                            CORNER_EXAMPLES,
                             kn_prompts,
                             label="Try",
                         )
