@@ -639,12 +639,14 @@ def save_render(
     captions: bool = True,
     quality: float = 8.0,
     loop: bool = True,
+    compress_level: int = 6,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Path:
     """Save a render with its recipe (embedded and in the ``NAME.EXT.json`` sidecar).
 
     ``.png``: the grid (with captions) or a walk's contact sheet; ``.gif``/``.mp4``: a walk's frames
     at ``fps`` (default: the walk's). ``size`` scales every image to ``size`` px (Lanczos).
+    ``compress_level`` is the PNG's zlib level (see :func:`~galip_studio.export.save_png`).
     The export settings are added to the recipe under ``"export"``.
     """
     path = check_output(path, render.is_animation)
@@ -654,7 +656,7 @@ def save_render(
     recipe = dict(render.recipe)
     if path.suffix.lower() == ".png":
         recipe["export"] = {"format": "png", "size": size, "captions": bool(captions)}
-        return save_png(render.grid(captions=captions, size=size), path, recipe, sidecar=True)
+        return save_png(render.grid(captions=captions, size=size), path, recipe, sidecar=True, compress_level=compress_level)
     fps = float(fps if fps is not None else render.fps)
     limits.check("fps", fps, "max_fps")
     recipe["export"] = {"format": path.suffix.lower()[1:], "size": size, "fps": fps, "quality": quality, "loop": bool(loop)}

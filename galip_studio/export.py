@@ -183,15 +183,20 @@ def write_sidecar(path: str | os.PathLike, recipe: dict[str, Any]) -> Path:
     return target
 
 
-def save_png(image: Image.Image, path: str | os.PathLike, recipe: dict[str, Any] | None = None, *, sidecar: bool = False) -> Path:
+def save_png(
+    image: Image.Image, path: str | os.PathLike, recipe: dict[str, Any] | None = None, *, sidecar: bool = False, compress_level: int = 6
+) -> Path:
     """Save a PNG, with ``recipe`` (if given) as JSON in a ``galip-recipe`` text chunk (and in a
-    sidecar ``NAME.png.json`` when ``sidecar``)."""
+    sidecar ``NAME.png.json`` when ``sidecar``).
+
+    ``compress_level`` is zlib's 0-9 (6, Pillow's default, for files; the app uses 1, which writes a
+    650 px grid about 4x faster for a file about 20% larger)."""
     path = Path(path)
     info = PngImagePlugin.PngInfo()
     if recipe is not None:
         info.add_text(RECIPE_KEY, _recipe_json(recipe))
     with _atomic_path(path) as tmp:
-        image.save(tmp, format="PNG", pnginfo=info)
+        image.save(tmp, format="PNG", pnginfo=info, compress_level=compress_level)
     if recipe is not None and sidecar:
         write_sidecar(path, recipe)
     return path

@@ -41,6 +41,7 @@ EXPORT_FORMATS = ("GIF", "MP4")
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 MAX_SEED_TEXT_ITEMS = 256
 OUTPUT_MAX_AGE_S = 3600.0
+PNG_LEVEL = 1  # zlib level of the app's PNGs: a 650 px grid in ~30 ms instead of ~140 ms at level 6, ~20% larger
 
 
 # ------------------------------------------------------------------------------------------ plumbing
@@ -187,9 +188,9 @@ def generate(
     for i, im in enumerate(render.pil()):
         p, s = prompts[i // n], seeds[i % n]
         recipe = dict(render.recipe, prompts=[p], seeds=[s])
-        path = save_png(im, job / f"{_slug(p)}-seed{s}.png", recipe)
+        path = save_png(im, job / f"{_slug(p)}-seed{s}.png", recipe, compress_level=PNG_LEVEL)
         gallery.append((str(path), f"seed {s}" if len(prompts) == 1 else f"{p} · seed {s}"))
-    grid = explore.save_render(render, job / f"{_slug(prompts[0])}-grid.png", limits=limits)
+    grid = explore.save_render(render, job / f"{_slug(prompts[0])}-grid.png", compress_level=PNG_LEVEL, limits=limits)
     return GenerateResult(gallery, str(grid), recipe_text(render.recipe))
 
 
@@ -236,7 +237,7 @@ def interpolate(
     measures = measure_path(pipe.clip, column, [a, b])
     job = new_job_dir(outdir)
     size = display_cell(pipe.image_size, render.cols)
-    grid = explore.save_render(render, job / f"{_slug(a)}-to-{_slug(b)}.png", size=size, limits=limits)
+    grid = explore.save_render(render, job / f"{_slug(a)}-to-{_slug(b)}.png", size=size, compress_level=PNG_LEVEL, limits=limits)
     return InterpolateResult(str(grid), plot_path(measures, (720, 420)), _smoothness_text(measures, seed_list[0]), recipe_text(render.recipe))
 
 
@@ -270,7 +271,8 @@ def blend(
     )
     job = new_job_dir(outdir)
     size = display_cell(render.images.shape[-1], render.cols)
-    grid = explore.save_render(render, job / f"blend-{n}x{n}-seed{render.recipe['seed']}.png", size=size, captions=False, limits=limits)
+    name = f"blend-{n}x{n}-seed{render.recipe['seed']}.png"
+    grid = explore.save_render(render, job / name, size=size, captions=False, compress_level=PNG_LEVEL, limits=limits)
     return BlendResult(str(grid), recipe_text(render.recipe), render.recipe)
 
 
@@ -349,7 +351,7 @@ def style_knob(
     total = sum(weights) if normalize else 1.0
     mix = " · ".join(f"{100 * w / total:.0f}% {p}" for p, w in used if w)
     job = new_job_dir(outdir)
-    path = save_png(render.pil()[0], job / f"knobs-seed{render.recipe['seed']}.png", render.recipe)
+    path = save_png(render.pil()[0], job / f"knobs-seed{render.recipe['seed']}.png", render.recipe, compress_level=PNG_LEVEL)
     return KnobResult(str(path), f"**Mix:** {mix}", recipe_text(render.recipe))
 
 
@@ -524,10 +526,12 @@ def render_recipe(
     target = job / f"{source.name.split('.')[0] or 'recipe'}-again{suffix}"
     if export is None and render.images.shape[0] == 1:
         # A single image saved by the app (gallery image, style knob): the bare image again.
-        out = save_png(render.pil()[0], target, render.recipe)
+        out = save_png(render.pil()[0], target, render.recipe, compress_level=PNG_LEVEL)
     elif suffix == ".png":
         # Grids: the export's settings; without any (e.g. `galip-studio generate` grids) the plain grid.
-        out = explore.save_render(render, target, size=size, captions=bool(settings.get("captions", False)), limits=limits)
+        out = explore.save_render(
+            render, target, size=size, captions=bool(settings.get("captions", False)), compress_level=PNG_LEVEL, limits=limits
+        )
     else:
         out = explore.save_render(
             render, target, size=size, fps=settings.get("fps"), quality=float(settings.get("quality", 8.0)),
