@@ -104,6 +104,7 @@ def save_checkpoint(
     include_discriminator: bool = True,
     include_clip_weights: bool | None = None,
     extra_files: dict[str, bytes] | None = None,
+    generator: torch.nn.Module | None = None,
 ) -> Path:
     """Save ``model`` as a checkpoint directory (atomically).
 
@@ -116,6 +117,8 @@ def save_checkpoint(
             pretrained source (random or in-house CLIPs). Towers that an installed package
             provides (MiniLM) are never copied.
         extra_files: more files to write into the directory (name -> bytes).
+        generator: weights to store as the generator instead of ``model.generator`` (a generator of
+            the same architecture, e.g. the moving average of training).
     """
     from safetensors.torch import save_file
 
@@ -142,7 +145,7 @@ def save_checkpoint(
         "training": training or {},
     }
     with atomic_directory(directory) as tmp:
-        save_file(_tensors(model.generator, torch_dtype), str(tmp / GENERATOR_FILE))
+        save_file(_tensors(generator or model.generator, torch_dtype), str(tmp / GENERATOR_FILE))
         if include_discriminator:
             save_file(_tensors(model.discriminator, torch_dtype), str(tmp / DISCRIMINATOR_FILE))
         if include_clip_weights:

@@ -82,10 +82,11 @@ def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
     return {**load_file(str(ckpt / "generator.safetensors")), **{"D." + k: v for k, v in load_file(str(ckpt / "discriminator.safetensors")).items()}}
 
 
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, data):
-    straight = Trainer(quick_config(data, tmp_path / "a", steps=5)).run()
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, data, ema):
+    straight = Trainer(quick_config(data, tmp_path / "a", steps=5, ema=ema)).run()
     assert straight.status == "finished" and straight.steps == 5
-    first = Trainer(quick_config(data, tmp_path / "b", steps=2)).run()  # 3 steps per epoch: stops mid-epoch
+    first = Trainer(quick_config(data, tmp_path / "b", steps=2, ema=ema)).run()  # 3 steps per epoch: stops mid-epoch
     assert first.steps == 2
     saved = json.loads((tmp_path / "b" / "config.json").read_text())["train"]
     resumed = Trainer(resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "b"), "resume": "latest", "steps": 5}, saved)).run()
@@ -100,8 +101,52 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, data):
         for pa, pb in zip(sa[opt]["state"].values(), sb[opt]["state"].values()):
             assert torch.equal(pa["exp_avg"], pb["exp_avg"]) and torch.equal(pa["exp_avg_sq"], pb["exp_avg_sq"])
     assert (sa["epoch"], sa["epoch_step"]) == (sb["epoch"], sb["epoch_step"]) == (1, 2)
+    if ema:  # the checkpoint's generator is the average (compared above); the trained weights are in the state
+        assert all(torch.equal(sa["generator_train"][k], sb["generator_train"][k]) for k in sa["generator_train"])
+        assert not torch.equal(sa["generator_train"]["image_generator.to_rgb.1.weight"], a["image_generator.to_rgb.1.weight"])
+    else:
+        assert sa["generator_train"] is None
     # a first run's log continues in the same file
     assert [r["step"] for r in read_log(tmp_path / "b" / "log.jsonl") if "event" not in r] == [1, 2, 3, 4, 5]
+
+
+def test_ema_generator_is_the_moving_average_and_is_what_checkpoints_sample_and_evaluate(tmp_path, data):
+    history = []
+
+    def record(info) -> None:  # G's trained weights after each step
+        history.append({k: v.detach().clone() for k, v in info.trainer.model.generator.state_dict().items()})
+
+    cfg = quick_config(data, tmp_path / "run", steps=3, ema=0.5, eval_every=3, save_every=3)
+    fresh = Trainer(cfg)
+    fresh.setup_model()  # the same seeded initialisation the run starts from
+    start = {k: v.detach().clone() for k, v in fresh.model.generator.state_dict().items()}
+    result = Trainer(cfg, callbacks=[record]).run()
+    expected = start
+    for step, weights in enumerate(history):  # decay min(0.5, (1 + step) / (10 + step)): 0.1, 0.18, 0.25
+        d = min(0.5, (1 + step) / (10 + step))
+        expected = {k: d * expected[k] + (1 - d) * weights[k] for k in weights}
+    saved = load_file(str(result.last_checkpoint / "generator.safetensors"))
+    assert all(torch.allclose(saved[k], expected[k], atol=1e-6) for k in expected)
+    state = torch.load(result.last_checkpoint / TRAIN_STATE_FILE, weights_only=True)
+    assert all(torch.equal(state["generator_train"][k], history[-1][k]) for k in history[-1])
+    assert state["ema"] == 0.5
+    evals = [r for r in read_log(tmp_path / "run" / "log.jsonl") if r.get("event") == "eval"]
+    assert {"clip_fd", "raw_clip_fd", "raw_clip_score", "raw_prompt_r5"} <= set(evals[-1])
+    pipe = GALIPPipeline.from_pretrained(result.last_checkpoint, device="cpu")
+    assert pipe.describe()["training"]["ema"] == 0.5
+    assert torch.equal(pipe.generator.state_dict()["image_generator.to_rgb.1.weight"], saved["image_generator.to_rgb.1.weight"])
+
+
+def test_ema_can_be_turned_on_when_resuming(tmp_path, data):
+    first = Trainer(quick_config(data, tmp_path / "run", steps=2)).run()
+    plain = load_file(str(first.last_checkpoint / "generator.safetensors"))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    cfg = resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "run"), "resume": "latest", "steps": 3, "ema": 0.9}, saved)
+    trainer = Trainer(cfg)
+    trainer.setup_model(first.last_checkpoint)
+    assert all(torch.equal(v, plain[k]) for k, v in trainer.ema.state_dict().items())  # the average starts at the checkpoint
+    with pytest.raises(ValueError, match="ema is a decay"):
+        quick_config(data, tmp_path / "x", ema=1.0)
 
 
 def test_resume_refuses_settings_that_break_continuation(tmp_path):

@@ -68,6 +68,9 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--sim-weight", type=float, default=S, help="weight of the CLIP text-image similarity in the G loss (4.0)")
     g.add_argument("--gp-weight", type=float, default=S, help="MA-GP weight k (2.0)")
     g.add_argument("--gp-power", type=float, default=S, help="MA-GP power p (6.0)")
+    g.add_argument("--ema", type=float, metavar="DECAY", default=S,
+                   help="keep an exponential moving average of G's weights with this decay (e.g. 0.998) and "
+                        "save, sample and evaluate it; 0 = off (the paper; default except --preset emoji-64)")
 
     g = p.add_argument_group("schedule")
     g.add_argument("--batch-size", type=int, default=S, help="images per step and process (default 32)")

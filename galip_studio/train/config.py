@@ -19,7 +19,7 @@ RESUME_OVERRIDABLE = frozenset(
     {
         "steps", "epochs", "log_every", "sample_every", "save_every", "keep_last", "eval_every", "eval_images",
         "eval_batch_size", "inception_weights", "workers", "threads", "progress", "tensorboard", "resume",
-        "clip_weights", "device", "text_cache_size",
+        "clip_weights", "device", "text_cache_size", "ema",
     }
 )
 
@@ -58,6 +58,7 @@ class TrainConfig:
     sim_weight: float = 4.0
     gp_weight: float = 2.0
     gp_power: float = 6.0
+    ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off, as in the paper)
     # schedule
     batch_size: int = 32  # per process
     steps: int | None = None  # total optimizer steps; with neither steps nor epochs: until Ctrl-C
@@ -108,6 +109,8 @@ class TrainConfig:
         for name in ("sample_every", "save_every", "keep_last"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (off) or positive")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema is a decay in [0, 1) (0: off; e.g. 0.998), got {self.ema}")
         if self.best_metric == "fid" and not self.inception_weights:
             raise ValueError("--best-metric fid needs --inception-weights")
 

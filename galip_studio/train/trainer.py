@@ -12,6 +12,7 @@ settings; checkpoints hold the weights, both optimizers, the loss scalers and th
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import json
@@ -183,6 +184,7 @@ class Trainer:
         self.run_dir = RunDirectory(config.out)
         self.ctx: DistContext | None = None
         self.model: GALIP | None = None
+        self.ema: nn.Module | None = None  # the moving average of G (--ema), set up with the model
         self.report: DataReport | None = None
         self.step = 0
         self.epoch = 0
@@ -251,6 +253,7 @@ class Trainer:
         if cfg.channels_last:
             model.generator.to(memory_format=torch.channels_last)
         self.model = model
+        self._setup_ema(state)
         self.amp = resolve_amp(cfg.amp, ctx.device)
         self.autocast = autocast_factory(self.amp, ctx.device)
         # fused Adam (one kernel over all parameters, CPU and CUDA): same update, less per-tensor overhead
@@ -268,6 +271,37 @@ class Trainer:
             self.generator, self.discriminator = model.generator, model.discriminator
         self.sentences = SentenceCache(model.clip, cfg.text_cache_size)
         return state
+
+    def _setup_ema(self, state: dict[str, Any] | None) -> None:
+        """The moving average of G (``--ema``). A checkpoint of a run with one stores the average as its
+        generator (what inference, ``convert`` and fine-tuning load) and the trained weights in its
+        training state; resuming puts each back in its place. Turned on when resuming a run without
+        one, it starts from the checkpoint's generator."""
+        assert self.model is not None
+        gen = self.model.generator
+        self.ema = None
+        if self.config.ema > 0:
+            # the CLIP is shared and frozen, not part of the copy
+            self.ema = copy.deepcopy(gen, memo={id(self.model.clip): self.model.clip}).requires_grad_(False).eval()
+            self._ema_pairs = (list(self.ema.parameters()), list(gen.parameters()))
+        trained = state.get("generator_train") if state else None
+        if trained is not None:
+            gen.load_state_dict(trained)
+            if self.ema is None:
+                self._print("note: this run kept a moving average of G; training goes on without one (--ema 0)")
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * G, the decay ramping up over the first steps as in
+        StyleGAN2 (``min(ema, (1 + step) / (10 + step))``)."""
+        decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
+        torch._foreach_lerp_(self._ema_pairs[0], self._ema_pairs[1], 1.0 - decay)
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator that samples, evaluations and checkpoints use: the moving average when there is one."""
+        assert self.model is not None
+        return self.ema if self.ema is not None else self.model.generator
 
     def _load_state(self, state: dict[str, Any]) -> None:
         assert self.ctx is not None
@@ -288,7 +322,7 @@ class Trainer:
         self.last_saved_step = self.step
 
     def _training_state(self) -> dict[str, Any]:
-        assert self.ctx is not None
+        assert self.ctx is not None and self.model is not None
         return {
             "format": TRAIN_STATE_FORMAT,
             "version": 1,
@@ -302,6 +336,9 @@ class Trainer:
             "scaler_g": self.scalers["g"].state_dict() if self.scalers else None,
             "scaler_d": self.scalers["d"].state_dict() if self.scalers else None,
             "best": self.best,
+            "ema": self.config.ema,
+            # with a moving average, the checkpoint's generator is the average; these are the trained weights
+            "generator_train": self.model.generator.state_dict() if self.ema is not None else None,
         }
 
     def _write_run_config(self) -> None:
@@ -394,6 +431,8 @@ class Trainer:
                 self._update(g.total, self.opt_g, "g")
         finally:
             disc.requires_grad_(True)
+        if self.ema is not None:
+            self._update_ema()
         if d_ok and g_ok:
             self.nonfinite_streak = 0
         losses = {**d.items(), **g.items()}
@@ -405,7 +444,7 @@ class Trainer:
     @torch.no_grad()
     def _generate(self, noise: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
         assert self.model is not None and self.ctx is not None
-        gen = self.model.generator
+        gen = self.sampling_generator
         out = []
         for i in range(0, len(captions), 16):
             s = self.sentences(captions[i : i + 16])
@@ -447,7 +486,11 @@ class Trainer:
             inception = load_inception(cfg.inception_weights, self.ctx.device) if cfg.inception_weights else None
             eval_cfg = EvalConfig(images=cfg.eval_images, batch_size=cfg.eval_batch_size or cfg.batch_size, seed=cfg.seed)
             self.evaluator = Evaluator(dataset, self.model.clip, eval_cfg, inception)
-        return self.evaluator(self.model.generator, self.sentences, self.model.config.z_dim)
+        metrics = self.evaluator(self.sampling_generator, self.sentences, self.model.config.z_dim)
+        if self.ema is not None:  # the trained weights too, on the same noise and captions: what the average gains
+            raw = self.evaluator(self.model.generator, self.sentences, self.model.config.z_dim)
+            metrics.update({f"raw_{k}": v for k, v in raw.items() if k in ("clip_score", "clip_fd", "prompt_r1", "prompt_r5", "fid")})
+        return metrics
 
     def _is_better(self, metrics: dict[str, float]) -> bool:
         name = self.config.best_metric
@@ -478,8 +521,9 @@ class Trainer:
             "metrics": metrics or self.last_metrics,
             "amp": self.amp,
             "real_size": self.real_size,
+            "ema": self.config.ema,
         }
-        save_checkpoint(self.model, path, training=training, extra_files={TRAIN_STATE_FILE: buf.getvalue()})
+        save_checkpoint(self.model, path, training=training, extra_files={TRAIN_STATE_FILE: buf.getvalue()}, generator=self.ema)
         self.run_dir.point("latest", path)
         if better:
             self.run_dir.point("best", path)
