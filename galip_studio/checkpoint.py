@@ -145,7 +145,7 @@ def save_checkpoint(
         "training": training or {},
     }
     with atomic_directory(directory) as tmp:
-        save_file(_tensors(generator or model.generator, torch_dtype), str(tmp / GENERATOR_FILE))
+        save_file(_tensors(generator if generator is not None else model.generator, torch_dtype), str(tmp / GENERATOR_FILE))
         if include_discriminator:
             save_file(_tensors(model.discriminator, torch_dtype), str(tmp / DISCRIMINATOR_FILE))
         if include_clip_weights:

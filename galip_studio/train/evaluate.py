@@ -112,6 +112,21 @@ class Evaluator:
         self.captions = [it["caption"] for it in items]
         self.real_embeddings = clip_image_embeddings(clip, self.reals, config.batch_size)
         self.real_inception = inception_features(inception, self.reals, config.batch_size) if inception is not None else None
+        self._real: tuple[torch.Tensor, dict[str, float]] | None = None  # sentence vectors and real-image scores
+
+    def _real_side(self, encode: EncodeFn) -> tuple[torch.Tensor, dict[str, float]]:
+        """The captions' sentence vectors and the real images' scores: fixed for a run (the CLIP is
+        frozen), so computed at the first evaluation only."""
+        if self._real is None:
+            sentences = torch.cat([encode(self.captions[i : i + 256]).cpu() for i in range(0, len(self.captions), 256)])
+            real_r = prompt_retrieval(self.real_embeddings, self.captions, sentences)
+            scores = {
+                "clip_score_real": float(clip_score(self.clip, self.reals, sentences, self.config.batch_size).mean()),
+                "prompt_r1_real": real_r[1],
+                "prompt_r5_real": real_r[5],
+            }
+            self._real = sentences, scores
+        return self._real
 
     def noise(self, z_dim: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.config.seed + 1)
@@ -133,18 +148,17 @@ class Evaluator:
 
     def __call__(self, generator: nn.Module, encode: EncodeFn, z_dim: int, autocast=contextlib.nullcontext) -> dict[str, float]:
         fakes = self.generate(generator, encode, z_dim, autocast)
-        sentences = torch.cat([encode(self.captions[i : i + 256]).cpu() for i in range(0, len(self.captions), 256)])
+        sentences, real = self._real_side(encode)
         fake_embeddings = clip_image_embeddings(self.clip, fakes, self.config.batch_size)
         fake_r = prompt_retrieval(fake_embeddings, self.captions, sentences)
-        real_r = prompt_retrieval(self.real_embeddings, self.captions, sentences)
         result = {
             "clip_score": float(clip_score(self.clip, fakes, sentences, self.config.batch_size).mean()),
-            "clip_score_real": float(clip_score(self.clip, self.reals, sentences, self.config.batch_size).mean()),
+            "clip_score_real": real["clip_score_real"],
             "clip_fd": clip_frechet_distance(self.real_embeddings, fake_embeddings),
             "prompt_r1": fake_r[1],
             "prompt_r5": fake_r[5],
-            "prompt_r1_real": real_r[1],
-            "prompt_r5_real": real_r[5],
+            "prompt_r1_real": real["prompt_r1_real"],
+            "prompt_r5_real": real["prompt_r5_real"],
             "eval_images": len(self.captions),
             "eval_captions": len(set(self.captions)),
         }
