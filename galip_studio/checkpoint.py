@@ -43,6 +43,9 @@ CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 CLIP_WEIGHTS_FILE = "clip.safetensors"
+# File types that belong to a checkpoint's weights and state; anything else in a checkpoint
+# directory (a model card, figures) is the user's, and ``convert --overwrite`` keeps it.
+CHECKPOINT_SUFFIXES = (".json", ".safetensors", ".pt", ".pth", ".bin")
 
 
 class CheckpointError(ValueError):
@@ -73,6 +76,19 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def other_files(directory: str | os.PathLike) -> dict[str, bytes]:
+    """The top-level files of ``directory`` that are not checkpoint files (see
+    :data:`CHECKPOINT_SUFFIXES`), name -> bytes: what to carry over when a checkpoint is replaced."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return {}
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(directory.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in CHECKPOINT_SUFFIXES
+    }
 
 
 def _dtype_from_name(name: str | None) -> torch.dtype | None:

@@ -143,7 +143,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .checkpoint import save_checkpoint
+    from .checkpoint import other_files, save_checkpoint
     from .train.trainer import load_model
 
     source = Path(args.source)
@@ -154,12 +154,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
         training["converted_dtype"] = args.dtype
     include_d = info["has_discriminator"] and not args.no_discriminator
     if Path(args.out).exists() and not args.overwrite:
-        raise CLIError(f"{args.out} exists; pass --overwrite to replace it")
-    save_checkpoint(model, args.out, training=training, dtype=args.dtype, include_discriminator=include_d)
-    files = sorted(p for p in Path(args.out).iterdir() if p.is_file())
+        raise CLIError(f"{args.out} exists; pass --overwrite to replace its checkpoint (other files in it are kept)")
+    kept = other_files(args.out)
+    save_checkpoint(model, args.out, training=training, dtype=args.dtype, include_discriminator=include_d, extra_files=kept)
+    files = sorted(p for p in Path(args.out).iterdir() if p.is_file() and p.name not in kept)
     size = sum(p.stat().st_size for p in files) / 2**20
     print(f"wrote {args.out} ({args.dtype} weights, {'with' if include_d else 'without'} discriminator, "
           f"{size:.1f} MB: {', '.join(p.name for p in files)})")
+    if kept:
+        print(f"kept the folder's other files: {', '.join(kept)}")
     return 0
 
 
@@ -231,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16", help="stored weight dtype (default float16)")
     p.add_argument("--no-discriminator", action="store_true", help="leave out the discriminator (generation only)")
     p.add_argument("--clip-weights", metavar="PATH|TAG", help="CLIP weights for sources that reference pretrained CLIP weights")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the checkpoint in OUT_DIR if there is one (its other files, e.g. MODEL_CARD.md, are kept)"
+    )
     p.set_defaults(func=cmd_convert)
 
     for module_name in COMMAND_MODULES:

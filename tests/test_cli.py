@@ -92,8 +92,15 @@ def test_convert_to_fp16_release_keeps_images(tmp_path, tiny_checkpoint, capsys)
     assert mse > 0 and 10 * math.log10(4 / mse) > 35
     assert torch.equal(half, GALIPPipeline.from_pretrained(out, fast=False)("a red apple", **kwargs).images)
 
-    # refuses to overwrite unless asked; a full-precision copy keeps the discriminator
+    # refuses to overwrite unless asked; a full-precision copy keeps the discriminator, and the
+    # folder's own files (a model card, figures) survive while stale weights do not
     assert main(["convert", str(tiny_checkpoint), str(out)]) == 1
     assert "--overwrite" in capsys.readouterr().err
+    (out / "MODEL_CARD.md").write_text("# card\n")
+    (out / "samples.png").write_bytes(b"png")
+    (out / "training_state.pt").write_bytes(b"stale")
     assert main(["convert", str(tiny_checkpoint), str(out), "--dtype", "float32", "--overwrite"]) == 0
+    assert "kept the folder's other files: MODEL_CARD.md, samples.png" in capsys.readouterr().out
     assert read_config(out)["files"]["discriminator"] == "discriminator.safetensors"
+    assert (out / "MODEL_CARD.md").read_text() == "# card\n" and (out / "samples.png").read_bytes() == b"png"
+    assert not (out / "training_state.pt").exists()
