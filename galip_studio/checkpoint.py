@@ -65,6 +65,7 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
+        _default_permissions(tmp)
         old = target.with_name(target.name + ".old")
         if old.exists():
             shutil.rmtree(old)
@@ -76,6 +77,15 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _default_permissions(directory: Path) -> None:
+    """Give a finished directory the modes a plain ``mkdir``/``open`` would (under the umask):
+    ``mkdtemp`` makes it 0700 and safetensors writes 0600 files, which others could not read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [directory, *directory.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def other_files(directory: str | os.PathLike) -> dict[str, bytes]:

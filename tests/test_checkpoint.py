@@ -56,6 +56,19 @@ def test_atomic_save_keeps_previous_checkpoint_on_failure(tmp_path, tiny_model):
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
 
 
+def test_saved_checkpoints_are_readable_by_others_as_the_umask_allows(tmp_path, tiny_model):
+    """A shared model folder must not come out private (mkdtemp's 0700, safetensors' 0600)."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        target = save_checkpoint(tiny_model, tmp_path / "ck")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o755
+    assert {f.name: f.stat().st_mode & 0o777 for f in target.iterdir()} == {f.name: 0o644 for f in target.iterdir()}
+
+
 def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_checkpoint):
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "missing")
