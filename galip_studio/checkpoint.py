@@ -43,9 +43,10 @@ CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 CLIP_WEIGHTS_FILE = "clip.safetensors"
-# File types that belong to a checkpoint's weights and state; anything else in a checkpoint
-# directory (a model card, figures) is the user's, and ``convert --overwrite`` keeps it.
-CHECKPOINT_SUFFIXES = (".json", ".safetensors", ".pt", ".pth", ".bin")
+# Files that belong to a checkpoint (its config, weights and training state); anything else in a
+# checkpoint directory (a model card, figures and their recipe sidecars) is the user's, and
+# ``convert --overwrite`` keeps it.
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
 
 class CheckpointError(ValueError):
@@ -89,7 +90,7 @@ def _default_permissions(directory: Path) -> None:
 
 
 def other_files(directory: str | os.PathLike) -> dict[str, bytes]:
-    """The top-level files of ``directory`` that are not checkpoint files (see
+    """The top-level files of ``directory`` other than its config and weights (see
     :data:`CHECKPOINT_SUFFIXES`), name -> bytes: what to carry over when a checkpoint is replaced."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -97,7 +98,7 @@ def other_files(directory: str | os.PathLike) -> dict[str, bytes]:
     return {
         p.name: p.read_bytes()
         for p in sorted(directory.iterdir())
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in CHECKPOINT_SUFFIXES
+        if p.is_file() and not p.name.startswith(".") and p.name != CONFIG_FILE and p.suffix.lower() not in CHECKPOINT_SUFFIXES
     }
 
 

@@ -98,9 +98,10 @@ def test_convert_to_fp16_release_keeps_images(tmp_path, tiny_checkpoint, capsys)
     assert "--overwrite" in capsys.readouterr().err
     (out / "MODEL_CARD.md").write_text("# card\n")
     (out / "samples.png").write_bytes(b"png")
+    (out / "samples.png.json").write_text("{}")
     (out / "training_state.pt").write_bytes(b"stale")
     assert main(["convert", str(tiny_checkpoint), str(out), "--dtype", "float32", "--overwrite"]) == 0
-    assert "kept the folder's other files: MODEL_CARD.md, samples.png" in capsys.readouterr().out
+    assert "kept the folder's other files: MODEL_CARD.md, samples.png, samples.png.json" in capsys.readouterr().out
     assert read_config(out)["files"]["discriminator"] == "discriminator.safetensors"
     assert (out / "MODEL_CARD.md").read_text() == "# card\n" and (out / "samples.png").read_bytes() == b"png"
-    assert not (out / "training_state.pt").exists()
+    assert (out / "samples.png.json").is_file() and not (out / "training_state.pt").exists()
