@@ -101,10 +101,15 @@ def alternate(
     return times
 
 
-def compare(pipe: GALIPPipeline, options: FastOptions, args: argparse.Namespace, phase: str) -> None:
+def compare(
+    pipe: GALIPPipeline, options: FastOptions, args: argparse.Namespace, phase: str, extra: dict[str, type[FastGenerator]] | None = None
+) -> None:
+    """Print the reference against the fast path (and ``extra`` variants: name -> a FastGenerator
+    subclass, built with the same options) at each batch size: latency, ratio, PSNR."""
     g = pipe.generator
     fast = FastGenerator(g, options)
     variants: dict[str, FastGenerator] = {"fast": fast}
+    variants.update({name: cls(g, options) for name, cls in (extra or {}).items()})
     if args.ablation:
         toggles = ("fused_affine", "low_res", "subpixel", "winograd", "subpixel_winograd", "nnpack", "gemm", "sdpa", "channels_last")
         for name in toggles:

@@ -619,21 +619,26 @@ class FastGenerator:
         blk = self.clip.blocks[i]
         attn, mlp = blk.attn, blk.mlp
         dt = self.dtype
-
-        def get(m: nn.Module, name: str) -> torch.Tensor:
-            p = getattr(m, name)
-            return p if p.dtype == dt else self._derive(m, name, lambda: p.to(dt))
-
         b, n, width = x.shape
         heads = attn.num_heads
         h = F.layer_norm(x, blk.ln_1.normalized_shape, blk.ln_1.weight, blk.ln_1.bias, blk.ln_1.eps).to(dt)
-        qkv = F.linear(h, get(attn, "in_proj_weight"), get(attn, "in_proj_bias"))
+        qkv = self._linear(h, attn, "in_proj_weight", "in_proj_bias")
         q, k, v = qkv.view(b, n, 3, heads, width // heads).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, width)
-        x = x + blk.ls_1(F.linear(a, get(attn.out_proj, "weight"), get(attn.out_proj, "bias"))).float()
+        x = x + blk.ls_1(self._linear(a, attn.out_proj)).float()
         h = F.layer_norm(x, blk.ln_2.normalized_shape, blk.ln_2.weight, blk.ln_2.bias, blk.ln_2.eps).to(dt)
-        h = mlp.gelu(F.linear(h, get(mlp.c_fc, "weight"), get(mlp.c_fc, "bias")))
-        return x + blk.ls_2(F.linear(h, get(mlp.c_proj, "weight"), get(mlp.c_proj, "bias"))).float()
+        h = mlp.gelu(self._linear(h, mlp.c_fc))
+        return x + blk.ls_2(self._linear(h, mlp.c_proj)).float()
+
+    def _linear(self, x: torch.Tensor, module: nn.Module, weight: str = "weight", bias: str = "bias") -> torch.Tensor:
+        """``F.linear`` with ``module``'s named weight and bias in the compute dtype (cast once, kept)."""
+        dt = self.dtype
+
+        def get(name: str) -> torch.Tensor:
+            p = getattr(module, name)
+            return p if p.dtype == dt else self._derive(module, name, lambda: p.to(dt))
+
+        return F.linear(x, get(weight), get(bias))
 
     def _sdpa_supported(self) -> bool:
         from open_clip.transformer import ResidualAttentionBlock
