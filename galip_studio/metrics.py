@@ -61,11 +61,12 @@ def clip_score(
 def recall_at_k(
     similarity: torch.Tensor, query_labels: torch.Tensor, gallery_labels: torch.Tensor, ks: Sequence[int] = (1, 5)
 ) -> dict[int, float]:
-    """Fraction of queries with a same-label gallery item among their ``k`` most similar, per k."""
+    """Fraction of queries with a same-label gallery item among their ``k`` most similar, per k.
+    ``gallery_labels`` is ``[M]``, or ``[N, M]`` when each query has its own gallery row."""
     if similarity.shape[0] == 0 or similarity.shape[1] == 0:
         return {k: float("nan") for k in ks}
     top = similarity.topk(min(max(ks), similarity.shape[1]), dim=1).indices
-    hits = gallery_labels[top] == query_labels[:, None]
+    hits = (gallery_labels[top] if gallery_labels.dim() == 1 else gallery_labels.gather(1, top)) == query_labels[:, None]
     return {k: hits[:, :k].any(1).float().mean().item() for k in ks}
 
 
@@ -85,6 +86,39 @@ def prompt_retrieval(
     gallery = F.normalize(caption_vectors[list(first.values())].float(), dim=-1)
     labels = torch.tensor([label[c] for c in captions])
     return recall_at_k(image_embeddings.float() @ gallery.T, labels, torch.arange(len(first)), ks)
+
+
+def image_retrieval(
+    query_embeddings: torch.Tensor,
+    query_labels: Sequence[str],
+    gallery_embeddings: torch.Tensor,
+    gallery_labels: Sequence[str],
+    ks: Sequence[int] = (1, 5),
+    leave_one_out: bool = False,
+) -> dict[int, float]:
+    """How often one of the ``k`` gallery images nearest a query image (cosine, CLIP image space) has
+    the query's label, R@k: for generated images against the real images of an evaluation set, whether
+    an image looks like the real art of its own prompt more than like that of the others.
+
+    Embeddings are L2-normalised ``[N, D]`` / ``[M, D]``, labels one per row (captions). With
+    ``leave_one_out`` the queries are the gallery itself (the real-image baseline): each image's own
+    row is left out and only images whose label has another image are counted.
+    """
+    if len(query_labels) != query_embeddings.shape[0] or len(gallery_labels) != gallery_embeddings.shape[0]:
+        raise ValueError("one label per embedding")
+    index = {label: k for k, label in enumerate(dict.fromkeys([*gallery_labels, *query_labels]))}
+    queries = torch.tensor([index[c] for c in query_labels], dtype=torch.long)
+    gallery = torch.tensor([index[c] for c in gallery_labels], dtype=torch.long)
+    similarity = query_embeddings.float() @ gallery_embeddings.float().T
+    if not leave_one_out:
+        return recall_at_k(similarity, queries, gallery, ks)
+    n = similarity.shape[0]
+    if similarity.shape[1] != n:
+        raise ValueError("leave_one_out needs the queries to be the gallery")
+    others = ~torch.eye(n, dtype=torch.bool)  # row i's gallery: every image but i
+    similarity, rows = similarity[others].view(n, n - 1), gallery.expand(n, n)[others].view(n, n - 1)
+    keep = torch.bincount(gallery, minlength=len(index))[queries] > 1
+    return recall_at_k(similarity[keep], queries[keep], rows[keep], ks)
 
 
 def feature_statistics(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

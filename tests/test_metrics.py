@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -50,3 +52,23 @@ def test_prompt_retrieval_ranks_distinct_captions():
     r = prompt_retrieval(images, captions, sentence, ks=(1, 2))
     assert r[1] == 0.75  # image 1 ("b") is nearest to "c"
     assert r[2] == 1.0  # ... and "b" is its second choice; the repeated "a" counts once
+
+
+def test_image_retrieval_finds_the_real_art_of_the_prompt():
+    from galip_studio.metrics import image_retrieval
+
+    e = torch.eye(4)
+    reals = torch.stack([e[0], e[0], e[1], e[2]])  # two images of "apple" (two styles), one "heart", one "star"
+    real_labels = ["apple", "apple", "heart", "star"]
+    fakes = torch.nn.functional.normalize(torch.stack([e[0] + 0.1 * e[1], e[1] + 0.5 * e[2], e[0] + 0.1 * e[2]]), dim=-1)
+    r = image_retrieval(fakes, ["apple", "star", "heart"], reals, real_labels, ks=(1, 2))
+    assert r[1] == pytest.approx(1 / 3)  # only the apple is nearest art of its own prompt
+    assert r[2] == pytest.approx(2 / 3)  # the "star" looks most like the heart, then the star; the "heart" like both apples
+    # the real baseline: each real image against the others; only "apple" has another image
+    real = image_retrieval(reals, real_labels, reals, real_labels, ks=(1, 5), leave_one_out=True)
+    assert real == {1: 1.0, 5: 1.0}
+    # its own row never counts, even when k covers the whole gallery
+    lone = image_retrieval(reals[1:], real_labels[1:], reals[1:], real_labels[1:], leave_one_out=True)
+    assert math.isnan(lone[1])
+    with pytest.raises(ValueError, match="one label"):
+        image_retrieval(fakes, ["apple"], reals, real_labels)

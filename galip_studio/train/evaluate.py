@@ -1,6 +1,6 @@
-"""Evaluation: CLIP score, Fréchet distance in CLIP image-feature space and (with user-supplied
-Inception weights) Inception FID, between real images of a dataset and images generated from
-their captions.
+"""Evaluation: CLIP score, Fréchet distance in CLIP image-feature space, prompt and image
+retrieval and (with user-supplied Inception weights) Inception FID, between real images of a
+dataset and images generated from their captions.
 
 The real images (centre crop, first caption) and the noise are fixed by a seed, so evaluations during
 a run compare like with like; real-image features are computed once. CLIP measures use the model's
@@ -30,6 +30,7 @@ from ..metrics import (
     clip_score,
     feature_statistics,
     frechet_distance,
+    image_retrieval,
     prompt_retrieval,
 )
 from ..nets import GALIP
@@ -120,10 +121,13 @@ class Evaluator:
         if self._real is None:
             sentences = torch.cat([encode(self.captions[i : i + 256]).cpu() for i in range(0, len(self.captions), 256)])
             real_r = prompt_retrieval(self.real_embeddings, self.captions, sentences)
+            real_i = image_retrieval(self.real_embeddings, self.captions, self.real_embeddings, self.captions, leave_one_out=True)
             scores = {
                 "clip_score_real": float(clip_score(self.clip, self.reals, sentences, self.config.batch_size).mean()),
                 "prompt_r1_real": real_r[1],
                 "prompt_r5_real": real_r[5],
+                "image_r1_real": real_i[1],
+                "image_r5_real": real_i[5],
             }
             self._real = sentences, scores
         return self._real
@@ -151,6 +155,7 @@ class Evaluator:
         sentences, real = self._real_side(encode)
         fake_embeddings = clip_image_embeddings(self.clip, fakes, self.config.batch_size)
         fake_r = prompt_retrieval(fake_embeddings, self.captions, sentences)
+        fake_i = image_retrieval(fake_embeddings, self.captions, self.real_embeddings, self.captions)
         result = {
             "clip_score": float(clip_score(self.clip, fakes, sentences, self.config.batch_size).mean()),
             "clip_score_real": real["clip_score_real"],
@@ -159,6 +164,10 @@ class Evaluator:
             "prompt_r5": fake_r[5],
             "prompt_r1_real": real["prompt_r1_real"],
             "prompt_r5_real": real["prompt_r5_real"],
+            "image_r1": fake_i[1],
+            "image_r5": fake_i[5],
+            "image_r1_real": real["image_r1_real"],
+            "image_r5_real": real["image_r5_real"],
             "eval_images": len(self.captions),
             "eval_captions": len(set(self.captions)),
         }
@@ -191,6 +200,9 @@ def summarize(result: dict[str, Any]) -> str:
         parts.append(f"prompt retrieval R@1 {result['prompt_r1']:.3f} / R@5 {result['prompt_r5']:.3f} "
                      f"(real images {result['prompt_r1_real']:.3f} / {result['prompt_r5_real']:.3f}, "
                      f"among {result['eval_captions']} captions)")
+    if "image_r1" in result:
+        parts.append(f"nearest real image of the prompt R@1 {result['image_r1']:.3f} / R@5 {result['image_r5']:.3f} "
+                     f"(real images, another of the same caption: {result['image_r1_real']:.3f} / {result['image_r5_real']:.3f})")
     if "fid" in result:
         parts.append(f"FID {result['fid']:.2f}")
     return ", ".join(parts) + f" over {result['eval_images']} images"

@@ -489,7 +489,7 @@ class Trainer:
         metrics = self.evaluator(self.sampling_generator, self.sentences, self.model.config.z_dim)
         if self.ema is not None:  # the trained weights too, on the same noise and captions: what the average gains
             raw = self.evaluator(self.model.generator, self.sentences, self.model.config.z_dim)
-            metrics.update({f"raw_{k}": v for k, v in raw.items() if k in ("clip_score", "clip_fd", "prompt_r1", "prompt_r5", "fid")})
+            metrics.update({f"raw_{k}": v for k, v in raw.items() if k in ("clip_score", "clip_fd", "prompt_r1", "prompt_r5", "image_r1", "image_r5", "fid")})
         return metrics
 
     def _is_better(self, metrics: dict[str, float]) -> bool:
