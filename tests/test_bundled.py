@@ -87,8 +87,8 @@ def _foreground_colour(images: torch.Tensor) -> tuple[float, float]:
 
 def test_the_prompt_steers_the_image(bundled):
     """What the early checkpoint already does (its card says so): hearts come out red, smiling
-    faces yellow, on the same noise. Measured at release (step 6,250): redness 0.98 vs 0.41, yellowness
-    -0.38 vs 0.55 (step 3,500: 0.73 vs 0.41, -0.60 vs 0.57; step 1,371: 0.81 vs 0.32, 0.20 vs 0.45)."""
+    faces yellow, on the same noise. Measured at release (step 8,000): redness 1.04 vs 0.48, yellowness
+    -0.29 vs 0.48 (step 6,250: 0.98 vs 0.41, -0.38 vs 0.55; step 3,500: 0.73 vs 0.41, -0.60 vs 0.57)."""
     seeds = list(range(8))
     heart_red, heart_yellow = _foreground_colour(bundled("a red heart", seeds=seeds, output_type="pt").images)
     face_red, face_yellow = _foreground_colour(bundled("a 3d emoji of a smiling face", seeds=seeds, output_type="pt").images)
@@ -105,8 +105,8 @@ def test_bundled_clip_loads_and_reads_the_prompt():
 
 # The app's example prompts against other emoji names: the candidates of the release-time probe.
 DISTRACTORS = (
-    "a red apple", "a green apple", "a green heart", "a blue heart", "a yellow heart", "a flat emoji of a smiling face",
-    "a flat emoji of a cat face", "a 3d emoji of a cat face", "a police car", "a pizza", "a banana", "a strawberry",
+    "a red apple", "a green apple", "a green heart", "a blue heart", "a yellow heart", "a pizza",
+    "a flat emoji of a cat face", "a 3d emoji of a cat face", "a police car", "a star", "a banana", "a strawberry",
     "the sun", "a smiling sun", "a rocket", "a fire", "a ghost", "a pile of poo", "a crying face", "an angry face",
     "a red car", "a tree", "a flower", "a watermelon", "a birthday cake", "a frog", "a penguin", "a hamburger",
     "a house", "an orange",

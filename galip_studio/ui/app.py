@@ -53,9 +53,12 @@ CSS = """
 
 # Prompts the bundled model does well, measured at release (its model card): each of 8 seeds' images
 # is nearest its own prompt, in the mini-CLIP's space, among 36 candidate prompts.
-PROMPTS = ("a red heart", "a 3d emoji of a smiling face", "a dog face", "a globe", "a star", "a flag")
+PROMPTS = (
+    "a red heart", "a 3d emoji of a smiling face", "a dog face", "a globe", "a flat emoji of a smiling face", "a flag",
+)
 CORNER_DEFAULTS = ("a red heart", "a 3d emoji of a smiling face", "a flag", "a globe")
-CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a dog face", "a star", "a flower", "a house"]]  # blend grid and knobs
+# the blend grid's and the knobs' examples
+CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a dog face", "a flat emoji of a smiling face", "a flower", "a house"]]
 KNOB_XY = (0.3, 0.25)
 
 
