@@ -70,9 +70,10 @@ def test_cli_run_writes_log_samples_checkpoints_and_evaluates(tmp_path, data, ca
 
     capsys.readouterr()
     assert main(["eval", str(ckpts / "latest"), str(data), "--images", "6", "--json", "--device", "cpu"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    result = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
     assert result["eval_images"] == 6 and -1 <= result["clip_score"] <= 1 and result["clip_fd"] >= 0
     assert 0 <= result["prompt_r1"] <= result["prompt_r5"] <= 1 and result["eval_captions"] <= 6
+    assert 0 <= result["image_r1"] <= result["image_r5"] <= 1
 
     assert main(["train", str(data), "--out", str(run), *QUICK, "--steps", "2"]) == 1
     assert "already holds checkpoints" in capsys.readouterr().err

@@ -15,6 +15,7 @@ FIDs only with the same weights, reference statistics and image counts.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,9 +127,9 @@ class Evaluator:
                 "clip_score_real": float(clip_score(self.clip, self.reals, sentences, self.config.batch_size).mean()),
                 "prompt_r1_real": real_r[1],
                 "prompt_r5_real": real_r[5],
-                "image_r1_real": real_i[1],
-                "image_r5_real": real_i[5],
             }
+            if not math.isnan(real_i[1]):  # no caption with two real images: no baseline
+                scores.update(image_r1_real=real_i[1], image_r5_real=real_i[5])
             self._real = sentences, scores
         return self._real
 
@@ -166,8 +167,7 @@ class Evaluator:
             "prompt_r5_real": real["prompt_r5_real"],
             "image_r1": fake_i[1],
             "image_r5": fake_i[5],
-            "image_r1_real": real["image_r1_real"],
-            "image_r5_real": real["image_r5_real"],
+            **{k: v for k, v in real.items() if k.startswith("image_")},
             "eval_images": len(self.captions),
             "eval_captions": len(set(self.captions)),
         }
@@ -201,8 +201,9 @@ def summarize(result: dict[str, Any]) -> str:
                      f"(real images {result['prompt_r1_real']:.3f} / {result['prompt_r5_real']:.3f}, "
                      f"among {result['eval_captions']} captions)")
     if "image_r1" in result:
-        parts.append(f"nearest real image of the prompt R@1 {result['image_r1']:.3f} / R@5 {result['image_r5']:.3f} "
-                     f"(real images, another of the same caption: {result['image_r1_real']:.3f} / {result['image_r5_real']:.3f})")
+        real = (f" (real images, another of the same caption: {result['image_r1_real']:.3f} / {result['image_r5_real']:.3f})"
+                if "image_r1_real" in result else "")
+        parts.append(f"nearest real image of the prompt R@1 {result['image_r1']:.3f} / R@5 {result['image_r5']:.3f}{real}")
     if "fid" in result:
         parts.append(f"FID {result['fid']:.2f}")
     return ", ".join(parts) + f" over {result['eval_images']} images"
