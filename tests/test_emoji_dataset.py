@@ -281,6 +281,23 @@ def test_limit_and_styles_give_a_subset_of_the_full_build(packages, built, tmp_p
     assert "## @lobehub/fluent-emoji-3d" not in (out / "LICENSES.md").read_text()
 
 
+def test_categories_keep_their_identities_on_the_full_builds_sides(packages, built, tmp_path, capsys):
+    full, _ = built
+    out = tmp_path / "food_and_flags"
+    assert E.main([str(out), "--from", str(packages), "--size", "48", "--holdout", "0.34",
+                   "--categories", "food & drink,Flags", "--no-progress"]) == 0
+    assert "train:" in capsys.readouterr().out
+    report = json.loads((out / "dataset.json").read_text())
+    assert report["categories"] == ["Flags", "Food & Drink"]
+    assert set(_slug_styles(out)) == {"red-apple", "flag-of-france", "flag-of-england"}
+    for split in ("train", "test"):
+        assert _stems(out, split) <= _stems(full, split)
+    with pytest.raises(E.DatasetError, match=r"categories \['Fruit'\]; choose from Animals & Nature, Flags, ") as info:
+        E.build_emoji_dataset(tmp_path / "x", from_dir=packages, categories=["Fruit"], progress=False)
+    assert "Component" not in str(info.value)
+    assert not (tmp_path / "x").exists()
+
+
 def test_non_empty_output_needs_overwrite(packages, built):
     out, _ = built
     with pytest.raises(E.DatasetError, match="--overwrite"):

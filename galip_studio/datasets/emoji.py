@@ -39,8 +39,9 @@ Captions (one per line in ``<stem>.txt``, lowercase, no duplicates), see :func:`
 
 Split: identities are shuffled with ``seed`` and the first ``round(holdout * n)`` go to ``test/``; all
 styles (and skin-tone variants) of one emoji land on the same side. The split is computed over all
-identities before ``limit`` and does not depend on ``styles``, so a limited or single-style build is
-a strict subset of the full one (same file names, same sides).
+identities before ``limit`` and ``categories`` and does not depend on ``styles``, so a limited,
+single-category or single-style build is a strict subset of the full one (same file names, same
+sides): a model fine-tuned on one category can be evaluated against the full build's held-out side.
 
 Output: ``OUT/{train,test}/<slug>__<style>.png`` + ``.txt``, ``OUT/LICENSES.md``, ``OUT/dataset.json``.
 """
@@ -712,6 +713,22 @@ def _validate(size: int, styles: Sequence[str], holdout: float, limit: int | Non
     return chosen
 
 
+def select_categories(entries: Sequence[EmojiEntry], categories: Sequence[str] | None) -> frozenset[str] | None:
+    """The ``emoji.json`` categories named by ``categories`` (case-insensitive), or None for all.
+
+    Raises :class:`DatasetError` naming the available categories when one is unknown.
+    """
+    if categories is None:
+        return None
+    known = {e.category.lower(): e.category for e in entries}
+    wanted = [c.strip() for c in categories if c.strip()]
+    unknown = [c for c in wanted if c.lower() not in known]
+    if unknown or not wanted:
+        raise DatasetError(f"unknown or empty categories {unknown or list(categories)}; choose from "
+                           + ", ".join(sorted(known.values())))
+    return frozenset(known[c.lower()] for c in wanted)
+
+
 def _prepare_out_dir(out: Path, overwrite: bool) -> None:
     managed = [out / "train", out / "test", out / "LICENSES.md", out / "dataset.json"]
     if out.exists() and not out.is_dir():
@@ -754,6 +771,7 @@ def _plan(
     seed: int,
     limit: int | None,
     tag_captions: int,
+    categories: frozenset[str] | None = None,
 ) -> tuple[list[_Job], dict[str, int]]:
     """Every (entry, style) image to write, and per-style counts of entries without art."""
     texts = [_annotation_for(e, annotations) for e in entries]
@@ -768,7 +786,8 @@ def _plan(
         strict=True,
     ))
     test_keys = split_identities([e.key for e in bases], holdout, seed)
-    kept = {e.key for e in bases[:limit]} if limit else {e.key for e in bases}
+    wanted = [e for e in bases if categories is None or e.category in categories]
+    kept = {e.key for e in wanted[:limit]}
     fluent = index_fluent(dirs[FLUENT]) if "3d" in styles else {}
     jobs: list[_Job] = []
     missing = dict.fromkeys(styles, 0)
@@ -873,6 +892,7 @@ def build_emoji_dataset(
     seed: int = 0,
     skin_tones: bool = False,
     limit: int | None = None,
+    categories: Sequence[str] | None = None,
     progress: bool = True,
     tag_captions: int = DEFAULT_TAG_CAPTIONS,
     overwrite: bool = False,
@@ -881,9 +901,10 @@ def build_emoji_dataset(
 
     ``packages_dir`` is the npm tarball cache (default ``~/.cache/galip-studio/npm``); ``from_dir``
     instead points at already unpacked packages (no npm needed). ``limit`` keeps the first N identities
-    in emoji-picker order (a subset of the full build). ``tag_captions`` is the number of keyword
-    captions per image (0–2). A non-empty ``out_dir`` needs ``overwrite=True``. Raises
-    :class:`DatasetError` with a one-line fix for every expected failure.
+    in emoji-picker order (a subset of the full build); ``categories`` keeps only those ``emoji.json``
+    categories (``["Food & Drink"]``, case-insensitive; same split as the full build).
+    ``tag_captions`` is the number of keyword captions per image (0–2). A non-empty ``out_dir`` needs
+    ``overwrite=True``. Raises :class:`DatasetError` with a one-line fix for every expected failure.
     """
     started = time.monotonic()
     chosen = _validate(size, styles, holdout, limit)
@@ -893,8 +914,9 @@ def build_emoji_dataset(
     dirs, versions = _locate(chosen, packages_dir, from_dir)
     entries = load_entries(dirs[METADATA_PACKAGE] / "emoji.json", skin_tones=skin_tones)
     annotations = load_annotations(dirs[NAMES_PACKAGE] / "data" / "openmoji.json")
+    chosen_categories = select_categories(entries, categories)
     jobs, missing = _plan(entries, annotations, chosen, dirs, holdout=holdout, seed=seed, limit=limit,
-                          tag_captions=tag_captions)
+                          tag_captions=tag_captions, categories=chosen_categories)
     if not jobs:
         raise DatasetError("no images to write: the chosen styles have no art for the chosen identities")
     _prepare_out_dir(out, overwrite)
@@ -909,6 +931,7 @@ def build_emoji_dataset(
         "holdout": holdout,
         "skin_tones": skin_tones,
         "limit": limit,
+        "categories": sorted(chosen_categories) if chosen_categories else None,
         "tag_captions": tag_captions,
         "counts": _counts(jobs, chosen),
         "missing_art": missing,
@@ -966,6 +989,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the identity split (default 0)")
     parser.add_argument("--skin-tones", action="store_true", help="include skin-tone variants")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N identities (quick builds)")
+    parser.add_argument("--categories", type=lambda text: text.split(","), metavar="LIST",
+                        help='comma-separated emoji.json categories to keep, e.g. "Food & Drink,Animals & Nature" '
+                             "(default all; the held-out split stays that of the full build)")
     parser.add_argument("--tag-captions", type=int, choices=(0, 1, 2), default=DEFAULT_TAG_CAPTIONS,
                         help="keyword captions per image (default 2)")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous build in OUT_DIR")
@@ -990,7 +1016,8 @@ def run(args: argparse.Namespace) -> int:
         report = build_emoji_dataset(
             args.out_dir, packages_dir=args.packages_dir, from_dir=args.from_dir, size=args.size,
             styles=args.styles, holdout=args.holdout, seed=args.seed, skin_tones=args.skin_tones,
-            limit=args.limit, progress=args.progress, tag_captions=args.tag_captions,
+            limit=args.limit, categories=args.categories, progress=args.progress,
+            tag_captions=args.tag_captions,
             overwrite=args.overwrite,
         )
     except DatasetError as exc:
