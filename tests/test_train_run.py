@@ -268,6 +268,29 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, tiny_checkpoint, data):
     a, b = _weights(tiny_checkpoint), _weights(result.last_checkpoint)
     assert all(torch.equal(a[k], b[k]) for k in a)
     meta = json.loads((result.last_checkpoint / "config.json").read_text())["training"]
-    assert meta["init"] == str(tiny_checkpoint) and meta["init_kind"] == "checkpoint"
+    assert meta["init"] == str(tiny_checkpoint) and meta["init_kind"] == "checkpoint" and meta["preset"] == "tiny"
     with pytest.raises(ValueError, match="architecture from the checkpoint"):
         Trainer(quick_config(data, tmp_path / "ft2", steps=1, init=str(tiny_checkpoint), ngf=16)).run()
+
+
+def test_fine_tune_takes_the_training_defaults_of_the_preset_its_checkpoint_was_trained_with(tmp_path, tiny_model, data):
+    # `train --init checkpoints/galip-emoji-64` without --preset must fine-tune with the emoji-64 recipe
+    # (moving average, crop, no-flip words), not the default preset's
+    from galip_studio.checkpoint import save_checkpoint
+    from galip_studio.config import get_preset
+
+    emoji = get_preset("emoji-64").training
+    ckpt = save_checkpoint(tiny_model, tmp_path / "ckpt", training={"preset": "emoji-64", "step": 8000})
+    cfg = resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "ft"), "init": str(ckpt)})
+    assert cfg.preset == "emoji-64" and cfg.ema == emoji["ema"] == 0.998
+    assert cfg.resize_ratio == emoji["resize_ratio"] and cfg.flip_exclude == emoji["flip_exclude"]
+    assert cfg.clip is None  # the CLIP comes from the checkpoint, not the preset's directory
+    explicit = resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "ft"), "init": str(ckpt), "preset": "tiny",
+                                     "ema": 0.99})
+    assert explicit.preset == "tiny" and explicit.ema == 0.99 and explicit.resize_ratio != emoji["resize_ratio"]
+    unrecorded = save_checkpoint(tiny_model, tmp_path / "old", training={"note": "no preset"})
+    assert resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "ft"), "init": str(unrecorded)}).preset == "small-64"
+    pth = tmp_path / "pre_coco.pth"
+    pth.write_bytes(b"")
+    assert resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "ft"), "init": str(pth)}).preset == "official-224"
+    assert main(["train", str(data), "--out", str(tmp_path / "x"), "--init", str(tmp_path / "missing"), "--dry-run"]) == 1

@@ -46,7 +46,9 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--workers", type=int, default=S, help="data loader processes per training process (default: 0 on CPU, 4 on GPU)")
 
     g = p.add_argument_group("model")
-    g.add_argument("--preset", choices=preset_names(), default=S, help=f"architecture to train from scratch (default {DEFAULT_PRESET})")
+    g.add_argument("--preset", choices=preset_names(), default=S,
+                   help=f"architecture and training defaults (default {DEFAULT_PRESET}; with --init, the preset the "
+                        "checkpoint was trained with)")
     g.add_argument("--clip", metavar="DIR", default=S, help="a CLIP directory written by ClipBackbone.save_pretrained (replaces the preset's CLIP)")
     g.add_argument("--clip-model", metavar="NAME", default=S, help="an open_clip ViT by name, e.g. ViT-B-16 (replaces the preset's CLIP)")
     g.add_argument("--clip-weights", metavar="TAG|PATH", default=S,

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ..config import get_preset
+from ..config import get_preset, preset_names
 from .data import LAYOUTS, OFFICIAL_RESIZE_RATIO
 from .losses import LossConfig
 from .runtime import AMP_CHOICES
@@ -136,7 +137,8 @@ class TrainConfig:
 
 def resolve_train_config(explicit: dict[str, Any], saved: dict[str, Any] | None = None) -> TrainConfig:
     """Merge settings: field defaults < the preset's ``training`` dict < ``saved`` (a resumed run's
-    config) < ``explicit`` (options given on the command line or by the caller).
+    config) < ``explicit`` (options given on the command line or by the caller). Without an explicit
+    preset, a fine-tune (``init``) takes the preset its checkpoint was trained with.
 
     When resuming, explicit options that would change the model, the data or the objective are
     refused: an exact continuation needs the same settings.
@@ -156,6 +158,22 @@ def resolve_train_config(explicit: dict[str, Any], saved: dict[str, Any] | None 
         if "steps" in explicit or "epochs" in explicit:
             merged["steps"], merged["epochs"] = None, None
     else:
-        merged.update(get_preset(explicit.get("preset", DEFAULT_PRESET)).training)
+        preset = explicit.get("preset") or (explicit.get("init") and init_preset(explicit["init"])) or DEFAULT_PRESET
+        training = dict(get_preset(preset).training)
+        if explicit.get("init"):
+            training.pop("clip", None)  # a fine-tune's CLIP is the checkpoint's
+        merged.update(training, preset=preset)
     merged.update(explicit)
     return TrainConfig.from_dict(merged)
+
+
+def init_preset(init: str) -> str | None:
+    """The preset whose training defaults a fine-tune from ``init`` takes when no ``--preset`` is
+    given: ``official-224`` for an official ``.pth``, else the preset our checkpoint directory
+    records it was trained with (``None`` when it records none we know)."""
+    from ..checkpoint import read_config
+
+    if Path(init).is_file():
+        return "official-224"
+    preset = read_config(init).get("training", {}).get("preset")
+    return preset if preset in preset_names() else None

@@ -139,7 +139,7 @@ def build_model(config: TrainConfig) -> tuple[GALIP, dict[str, Any]]:
         model, info = load_model(config.init, config.clip_weights)
         if "training" in info:
             info["init_step"] = info.pop("training").get("step")
-        return model, info
+        return model, {**info, "preset": config.preset}  # the recipe, so a fine-tune of this run inherits it too
     preset = get_preset(config.preset)
     galip_cfg = GALIPConfig.from_dict({**preset.galip.to_dict(), **overrides})
     if config.clip:
