@@ -138,6 +138,21 @@ def test_ema_generator_is_the_moving_average_and_is_what_checkpoints_sample_and_
     assert torch.equal(pipe.generator.state_dict()["image_generator.to_rgb.1.weight"], saved["image_generator.to_rgb.1.weight"])
 
 
+def test_fine_tune_averages_at_the_full_decay_from_the_start(tmp_path, tiny_checkpoint, data):
+    # no StyleGAN2 ramp from trained weights: after one step the average is 0.9 init + 0.1 trained
+    history = []
+    cfg = quick_config(data, tmp_path / "ft", steps=1, ema=0.9, init=str(tiny_checkpoint), save_every=1)
+
+    def record(info) -> None:  # G's trained weights after the step
+        history.append({k: v.detach().clone() for k, v in info.trainer.model.generator.state_dict().items()})
+
+    result = Trainer(cfg, callbacks=[record]).run()
+    start = _weights(tiny_checkpoint)
+    saved = load_file(str(result.last_checkpoint / "generator.safetensors"))
+    assert all(torch.allclose(saved[k], 0.9 * start[k] + 0.1 * history[0][k], atol=1e-6) for k in history[0])
+    assert not all(torch.equal(start[k], history[0][k]) for k in history[0])  # it did train
+
+
 def test_ema_can_be_turned_on_when_resuming(tmp_path, data):
     first = Trainer(quick_config(data, tmp_path / "run", steps=2)).run()
     plain = load_file(str(first.last_checkpoint / "generator.safetensors"))

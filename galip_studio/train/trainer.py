@@ -292,9 +292,11 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        """ema <- decay * ema + (1 - decay) * G, the decay ramping up over the first steps as in
-        StyleGAN2 (``min(ema, (1 + step) / (10 + step))``)."""
-        decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
+        """ema <- decay * ema + (1 - decay) * G, the decay ramping up over the first steps of a run from
+        scratch as in StyleGAN2 (``min(ema, (1 + step) / (10 + step))``) so the random start is soon
+        forgotten. A fine-tune (``--init``) starts from trained weights and averages at the full decay:
+        with the ramp its average would follow the trained weights for the first thousand steps."""
+        decay = self.config.ema if self.config.init else min(self.config.ema, (1 + self.step) / (10 + self.step))
         torch._foreach_lerp_(self._ema_pairs[0], self._ema_pairs[1], 1.0 - decay)
 
     @property
