@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -111,12 +112,18 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, data, ema):
     assert [r["step"] for r in read_log(tmp_path / "b" / "log.jsonl") if "event" not in r] == [1, 2, 3, 4, 5]
 
 
-def test_ema_generator_is_the_moving_average_and_is_what_checkpoints_sample_and_evaluate(tmp_path, data):
-    history = []
+def _record_trained_generator(history: list) -> Callable[[Any], None]:
+    """A training callback that appends G's trained weights after each step to ``history``."""
 
-    def record(info) -> None:  # G's trained weights after each step
+    def record(info) -> None:
         history.append({k: v.detach().clone() for k, v in info.trainer.model.generator.state_dict().items()})
 
+    return record
+
+
+def test_ema_generator_is_the_moving_average_and_is_what_checkpoints_sample_and_evaluate(tmp_path, data):
+    history = []
+    record = _record_trained_generator(history)
     cfg = quick_config(data, tmp_path / "run", steps=3, ema=0.5, eval_every=3, save_every=3)
     fresh = Trainer(cfg)
     fresh.setup_model()  # the same seeded initialisation the run starts from
@@ -142,11 +149,7 @@ def test_fine_tune_averages_at_the_full_decay_from_the_start(tmp_path, tiny_chec
     # no StyleGAN2 ramp from trained weights: after one step the average is 0.9 init + 0.1 trained
     history = []
     cfg = quick_config(data, tmp_path / "ft", steps=1, ema=0.9, init=str(tiny_checkpoint), save_every=1)
-
-    def record(info) -> None:  # G's trained weights after the step
-        history.append({k: v.detach().clone() for k, v in info.trainer.model.generator.state_dict().items()})
-
-    result = Trainer(cfg, callbacks=[record]).run()
+    result = Trainer(cfg, callbacks=[_record_trained_generator(history)]).run()
     start = _weights(tiny_checkpoint)
     saved = load_file(str(result.last_checkpoint / "generator.safetensors"))
     assert all(torch.allclose(saved[k], 0.9 * start[k] + 0.1 * history[0][k], atol=1e-6) for k in history[0])
