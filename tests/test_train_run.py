@@ -266,6 +266,20 @@ def test_dry_run_prints_settings_without_training(tmp_path, data, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_check_needs_no_run_directory(tmp_path, data, capsys, monkeypatch):
+    """A data check reads DATA_DIR only: no --out, nothing written; everything else still asks for --out."""
+    cwd, empty = tmp_path / "cwd", tmp_path / "empty"
+    cwd.mkdir(), empty.mkdir()
+    monkeypatch.chdir(cwd)
+    assert main(["train", str(data), "--check"]) == 0
+    assert "12 usable" in capsys.readouterr().out
+    assert main(["train", str(empty), "--check"]) == 1  # nothing usable: the check fails
+    capsys.readouterr()
+    assert main(["train", str(data), "--preset", "tiny", "--dry-run"]) == 1
+    assert "--out DIR (the run directory) is required" in capsys.readouterr().err
+    assert list(cwd.iterdir()) == [] and list(empty.iterdir()) == []
+
+
 @pytest.mark.slow  # builds and runs a full Inception-v3
 def test_eval_with_inception_weights_reports_fid(tmp_path, tiny_checkpoint, data, capsys):
     from torchvision.models import inception_v3

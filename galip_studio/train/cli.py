@@ -29,8 +29,9 @@ def _add_train_parser(sub: Any) -> None:
         "--resume latest continues exactly. Multi-GPU / multi-node: launch with torchrun.",
     )
     p.add_argument("data_dir", metavar="DATA_DIR", help="the image-caption folder")
-    p.add_argument("--out", "-o", required=True, metavar="DIR", help="run directory (e.g. runs/emoji)")
-    p.add_argument("--check", action="store_true", help="scan the data, print what is usable and what is skipped, and exit")
+    p.add_argument("--out", "-o", metavar="DIR", help="run directory (e.g. runs/emoji); needed for everything but --check")
+    p.add_argument("--check", action="store_true",
+                   help="scan the data, print what is usable and what is skipped, and exit (needs no --out, writes nothing)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved settings and the data report, and exit")
 
     g = p.add_argument_group("data")
@@ -180,6 +181,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         _, report = scan_dataset(args.data_dir, explicit.get("layout", "auto"), explicit.get("split", "train"))
         print(report.format(max_examples=20))
         return 0 if report.usable else 1
+    if not args.out:
+        raise CLIError("train: --out DIR (the run directory) is required; only --check runs without it")
     cfg = resolve_train_config(explicit, _saved_settings(args.out, explicit.get("resume")))
     if args.dry_run:
         print(json.dumps(cfg.to_dict(), indent=2))
