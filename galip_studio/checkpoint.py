@@ -43,6 +43,7 @@ CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 CLIP_WEIGHTS_FILE = "clip.safetensors"
+CLIP_CONFIG_FILE = "clip_config.json"  # a CLIP directory's config (ClipBackbone.save_pretrained)
 # Files that belong to a checkpoint (its config, weights and training state); anything else in a
 # checkpoint directory (a model card, figures and their recipe sidecars) is the user's, and
 # ``convert --overwrite`` keeps it.
@@ -54,12 +55,45 @@ class CheckpointError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------- atomic I/O
+def is_own_file(name: str) -> bool:
+    """True for a file a checkpoint (or a CLIP directory) writes itself: its config and its weight
+    and training-state files. Everything else in the folder (a model card, figures, sub-folders,
+    dot-files) belongs to the user and is never replaced or deleted by a save."""
+    return name in (CONFIG_FILE, CLIP_CONFIG_FILE) or Path(name).suffix.lower() in CHECKPOINT_SUFFIXES
+
+
+def _carry_over(source: Path, target: Path) -> None:
+    """Move every entry of ``source`` that a checkpoint does not own into ``target`` (unless
+    ``target`` already has one of that name): what the user put in a checkpoint folder survives
+    its replacement."""
+    for entry in sorted(source.iterdir()):
+        if is_own_file(entry.name) and entry.is_file():
+            continue
+        if not (target / entry.name).exists() and not (target / entry.name).is_symlink():
+            os.replace(entry, target / entry.name)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``target`` only if the block finishes.
 
-    The old ``target`` (if any) is moved aside, the new one renamed in, then the old one removed;
-    a crash at any point leaves a complete checkpoint at ``target`` or at ``target.old``.
+    The files are flushed to the disk (fsync, then the folder), the old ``target`` (if any) is
+    moved aside, the new one renamed in, the user's own entries of the old one (anything that is not
+    a config or weight file: a model card, figures, sub-folders, dot-files) moved into the new one,
+    then the rest of the old one removed. A crash at any point leaves a complete checkpoint at
+    ``target`` or at ``target.old``, and never loses the user's files (a later save carries them
+    over from a left-behind ``target.old``).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,14 +101,26 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         _default_permissions(tmp)
+        for path in sorted(tmp.rglob("*"), reverse=True):
+            if path.is_file() and not path.is_symlink():
+                _fsync(path)
+            elif path.is_dir():
+                _fsync(path)
+        _fsync(tmp)
         old = target.with_name(target.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
+        if old.exists():  # left by a save killed half-way
+            if target.is_dir():
+                _carry_over(old, target)
+                shutil.rmtree(old)
+            else:
+                os.replace(old, target)  # killed between the two renames: old is the checkpoint
         if target.exists():
             os.replace(target, old)
         os.replace(tmp, target)
         if old.exists():
+            _carry_over(old, target)
             shutil.rmtree(old)
+        _fsync(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -98,7 +144,7 @@ def other_files(directory: str | os.PathLike) -> dict[str, bytes]:
     return {
         p.name: p.read_bytes()
         for p in sorted(directory.iterdir())
-        if p.is_file() and not p.name.startswith(".") and p.name != CONFIG_FILE and p.suffix.lower() not in CHECKPOINT_SUFFIXES
+        if p.is_file() and not p.name.startswith(".") and not is_own_file(p.name)
     }
 
 
@@ -150,6 +196,7 @@ def save_checkpoint(
     from safetensors.torch import save_file
 
     directory = Path(directory)
+    check_replaceable(directory)
     torch_dtype = _dtype_from_name(dtype)
     clip = model.clip
     if include_clip_weights is None:
@@ -183,6 +230,44 @@ def save_checkpoint(
     return directory
 
 
+def check_replaceable(directory: str | os.PathLike) -> None:
+    """Refuse to write a checkpoint over anything but nothing, an empty folder or a checkpoint.
+
+    A save replaces only a checkpoint's own files (see :func:`is_own_file`); a folder of other
+    things (a dataset, a home directory) is never taken over.
+    """
+    directory = Path(directory)
+    if directory.is_symlink() and not directory.exists():
+        raise CheckpointError(f"{directory} is a broken symbolic link; remove it or choose another folder")
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory} is a file; choose a folder name for the checkpoint")
+    if not any(directory.iterdir()):
+        return
+    try:
+        config = _load_json((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        config = None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{directory} is not empty and not a GALIP Studio checkpoint; refusing to write a checkpoint into it "
+            f"(its files would be mixed with or replaced by the checkpoint's): choose a new or empty folder"
+        )
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def _load_json(text: str) -> Any:
+    """``json.loads`` that refuses NaN/Infinity and turns too deep nesting into a ValueError."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError as e:
+        raise ValueError("the JSON is nested too deeply") from e
+
+
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
     """Read and validate ``config.json`` of a checkpoint directory."""
     directory = Path(directory)
@@ -195,17 +280,36 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{directory} has no {CONFIG_FILE}; it is not a GALIP Studio checkpoint directory")
     try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        config = _load_json(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise CheckpointError(f"{path} is not valid JSON: {e}") from e
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a GALIP Studio config (missing \"format\": \"{FORMAT}\")")
-    if config.get("format_version", 0) > FORMAT_VERSION:
+    version = config.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"{path} has format_version {version!r}; it must be a whole number such as {FORMAT_VERSION}")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has format version {config['format_version']}, newer than this galip-studio "
             f"({FORMAT_VERSION}); upgrade galip-studio"
         )
     return config
+
+
+def _checked_files(files: Any, directory: Path) -> dict[str, str | None]:
+    """The ``files`` table of a config, each entry a plain file name inside the checkpoint folder
+    (a path such as ``/etc/passwd`` or ``../x`` is refused, so loading never reads outside it)."""
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{directory / CONFIG_FILE}: \"files\" must be an object of file names")
+    for key, name in files.items():
+        if name is None:
+            continue
+        plain = isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name and Path(name).name == name
+        if not plain:
+            raise CheckpointError(
+                f"{directory / CONFIG_FILE}: files.{key} is {name!r}; it must be the name of a file inside the checkpoint folder"
+            )
+    return files
 
 
 def _load_into(module: torch.nn.Module, path: Path, what: str) -> None:
@@ -252,7 +356,7 @@ def load_checkpoint(
         clip_cfg = ClipConfig.from_dict(config["clip"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{directory / CONFIG_FILE} has an invalid model config: {e}") from e
-    files = config.get("files", {})
+    files = _checked_files(config.get("files", {}), directory)
     clip_file = files.get("clip")
     if clip_weights is not None:
         clip_cfg.pretrained = clip_weights

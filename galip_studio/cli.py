@@ -143,21 +143,25 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .checkpoint import other_files, save_checkpoint
+    from .checkpoint import check_replaceable, is_own_file, save_checkpoint
     from .train.trainer import load_model
 
     source = Path(args.source)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"{args.out} exists; pass --overwrite to replace its checkpoint (other files in it are kept)")
+    check_replaceable(out)  # before the (slow) load: never write a checkpoint into a folder of other things
     model, info = load_model(source, args.clip_weights)
     training = dict(info.get("training", {}))
     training["converted_from"] = str(source)
     if args.dtype != "float32":
         training["converted_dtype"] = args.dtype
     include_d = info["has_discriminator"] and not args.no_discriminator
-    if Path(args.out).exists() and not args.overwrite:
-        raise CLIError(f"{args.out} exists; pass --overwrite to replace its checkpoint (other files in it are kept)")
-    kept = other_files(args.out)
-    save_checkpoint(model, args.out, training=training, dtype=args.dtype, include_discriminator=include_d, extra_files=kept)
-    files = sorted(p for p in Path(args.out).iterdir() if p.is_file() and p.name not in kept)
+    # save_checkpoint replaces only the checkpoint's own files; the folder's others stay where they are.
+    save_checkpoint(model, out, training=training, dtype=args.dtype, include_discriminator=include_d)
+    entries = sorted(out.iterdir())
+    files = [p for p in entries if p.is_file() and is_own_file(p.name)]
+    kept = [p.name for p in entries if p not in files]
     size = sum(p.stat().st_size for p in files) / 2**20
     print(f"wrote {args.out} ({args.dtype} weights, {'with' if include_d else 'without'} discriminator, "
           f"{size:.1f} MB: {', '.join(p.name for p in files)})")

@@ -21,7 +21,9 @@ import contextlib
 import copy
 import importlib
 import json
+import math
 import os
+import pickle
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -80,27 +82,192 @@ def _is_torchscript(path: str | os.PathLike) -> bool:
         return False
 
 
+# TorchScript storage classes -> dtypes (the only globals besides tensor rebuilding a weights
+# archive needs).
+_STORAGE_DTYPES: dict[str, torch.dtype] = {
+    "FloatStorage": torch.float32,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "DoubleStorage": torch.float64,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+}
+MAX_TORCHSCRIPT_OBJECTS = 100_000
+
+
+class _ScriptObject:
+    """A TorchScript object (a module) as plain data: its class name and its attributes.
+
+    The unpickler builds these instead of the archive's classes; nothing of the archive's code
+    (``code/``, ``__setstate__`` methods) is ever run.
+    """
+
+    qualified_name = "?"
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def _rebuild_tensor(storage: torch.Tensor, offset: int, size: Sequence[int], stride: Sequence[int], *_: Any) -> torch.Tensor:
+    """A tensor view of a storage read from the archive (bounds checked by ``as_strided``), copied."""
+    return storage.as_strided(tuple(size), tuple(stride), int(offset)).clone()
+
+
+def _build_list(items: Any) -> list:
+    return list(items)
+
+
+def _restore_type_tag(value: Any, _type: str) -> Any:
+    return value
+
+
+class _WeightsOnlyUnpickler(pickle.Unpickler):
+    """Reads a TorchScript archive's ``data.pkl`` into :class:`_ScriptObject` trees and tensors.
+
+    Only these globals resolve: the archive's own ``__torch__`` classes (as inert
+    :class:`_ScriptObject` records), storage types, tensor rebuilding, ``OrderedDict`` and
+    TorchScript's list builders. Any other global (``os.system``, ``builtins.eval``, ...) is refused.
+    """
+
+    def __init__(self, data: bytes, zf: zipfile.ZipFile, prefix: str, source: str):
+        import io
+
+        super().__init__(io.BytesIO(data))
+        self._zf = zf
+        self._prefix = prefix
+        self._source = source
+        self._classes: dict[str, type] = {}
+        self._storages: dict[str, torch.Tensor] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "__torch__" or module.startswith("__torch__."):
+            qualified = f"{module}.{name}"
+            if qualified not in self._classes:
+                if len(self._classes) > 10_000:
+                    raise ClipError(f"{self._source} defines too many TorchScript classes to be a CLIP weights file")
+                self._classes[qualified] = type("ScriptObject", (_ScriptObject,), {"qualified_name": qualified})
+            return self._classes[qualified]
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _STORAGE_DTYPES[name]
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if (module, name) == ("collections", "OrderedDict"):
+            import collections
+
+            return collections.OrderedDict
+        if module == "torch.jit._pickle" and name in ("build_intlist", "build_doublelist", "build_boollist", "build_tensorlist"):
+            return _build_list
+        if (module, name) == ("torch.jit._pickle", "restore_type_tag"):
+            return _restore_type_tag
+        raise ClipError(
+            f"{self._source} refers to {module}.{name}, which a CLIP weights archive never needs; refusing to read it "
+            f"(galip-studio never runs code from a weights file)"
+        )
+
+    def persistent_load(self, pid: Any) -> torch.Tensor:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], torch.dtype)):
+            raise ClipError(f"{self._source} holds a persistent object of an unknown kind; not a CLIP weights archive")
+        _, dtype, key, _location, numel = pid
+        if not isinstance(key, str) or not key.isdigit():
+            raise ClipError(f"{self._source} names a tensor storage {key!r} that is not in its data/ folder")
+        if key not in self._storages:
+            try:
+                raw = self._zf.read(f"{self._prefix}data/{key}")
+            except KeyError as e:
+                raise ClipError(f"{self._source} lacks the tensor data {self._prefix}data/{key}") from e
+            itemsize = torch.empty((), dtype=dtype).element_size()
+            if len(raw) != int(numel) * itemsize:
+                raise ClipError(f"{self._source}: tensor data {key} has {len(raw)} bytes, expected {int(numel) * itemsize}")
+            self._storages[key] = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+        return self._storages[key]
+
+
+def _script_object_tensors(obj: _ScriptObject, source: str) -> dict[str, torch.Tensor]:
+    """Every tensor attribute of a module tree, by dotted name (``visual.conv1.weight``)."""
+    out: dict[str, torch.Tensor] = {}
+    todo: list[tuple[str, _ScriptObject]] = [("", obj)]
+    seen = 0
+    while todo:
+        prefix, node = todo.pop()
+        seen += 1
+        if seen > MAX_TORCHSCRIPT_OBJECTS:
+            raise ClipError(f"{source} holds too many objects to be a CLIP weights file")
+        state = getattr(node, "state", None)
+        if not isinstance(state, dict):
+            raise ClipError(
+                f"{source}: the TorchScript object {node.qualified_name} keeps a custom state (a __setstate__ method); "
+                f"refusing to load it, since only a plain module's tensors can be read without running its code. "
+                f"Use OpenAI's CLIP file or an open_clip state dict / safetensors file"
+            )
+        for name, value in state.items():
+            if not isinstance(name, str):
+                continue
+            if isinstance(value, torch.Tensor):
+                out[prefix + name] = value
+            elif isinstance(value, _ScriptObject):
+                todo.append((f"{prefix}{name}.", value))
+    return out
+
+
+def read_torchscript_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a TorchScript archive (OpenAI's ``ViT-B-32.pt``), by state-dict name.
+
+    Reads ``<name>/data.pkl`` with a restricted unpickler that only rebuilds tensors and records
+    module attributes as plain data: no ``torch.jit.load``, no code from the archive is run, and an
+    archive with anything else (custom ``__setstate__`` state, other globals) is refused.
+    """
+    source = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            pickles = [n for n in zf.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
+            if len(pickles) != 1:
+                raise ClipError(f"{source} is not a TorchScript archive with one <name>/data.pkl")
+            prefix = pickles[0][: -len("data.pkl")]
+            data = zf.read(pickles[0])
+            try:
+                root = _WeightsOnlyUnpickler(data, zf, prefix, source).load()
+            except ClipError:
+                raise
+            except (pickle.UnpicklingError, EOFError, TypeError, ValueError, RuntimeError, AttributeError, IndexError, KeyError, RecursionError) as e:
+                raise ClipError(f"{source} is not a readable TorchScript weights archive ({type(e).__name__})") from e
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ClipError(f"{source} is not a readable TorchScript archive ({type(e).__name__})") from e
+    if not isinstance(root, _ScriptObject):
+        raise ClipError(f"{source} does not hold a TorchScript module")
+    return _script_object_tensors(root, source)
+
+
 def _load_weights_file(model: nn.Module, path: str) -> None:
-    """Load a local CLIP weights file (open_clip state dict, safetensors, or OpenAI's TorchScript .pt)."""
+    """Load a local CLIP weights file (open_clip state dict, safetensors, or OpenAI's TorchScript .pt).
+
+    Nothing in the file is executed: TorchScript archives are read by :func:`read_torchscript_tensors`,
+    other files by open_clip with ``weights_only=True`` (or safetensors).
+    """
     import open_clip
 
     if not os.path.isfile(path):
         raise ClipError(f"CLIP weights file not found: {path}")
     if _is_torchscript(path):
         # OpenAI distributes CLIP as a TorchScript archive; read its tensors only.
-        state = torch.jit.load(path, map_location="cpu").state_dict()
-        for key in ("input_resolution", "context_length", "vocab_size"):
-            state.pop(key, None)
-        state = {k: v.float() for k, v in state.items()}
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise ClipError(f"CLIP weights in {path} do not fit this CLIP architecture: {e}") from e
+        found = read_torchscript_tensors(path)
+        expected = model.state_dict()
+        missing = sorted(k for k in expected if k not in found)
+        wrong = sorted(k for k in expected if k in found and tuple(found[k].shape) != tuple(expected[k].shape))
+        if missing or wrong:
+            raise ClipError(
+                f"CLIP weights in {path} do not fit this CLIP architecture: missing {missing[:4]}, wrong shapes {wrong[:4]}"
+            )
+        model.load_state_dict({k: found[k].to(expected[k].dtype) for k in expected}, strict=True)
         return
     try:
         open_clip.load_checkpoint(model, path, strict=True, weights_only=True)
     except Exception as e:  # open_clip raises RuntimeError/KeyError/UnpicklingError
-        raise ClipError(f"could not load CLIP weights from {path}: {type(e).__name__}: {e}") from e
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        raise ClipError(f"could not load CLIP weights from {path}: {type(e).__name__}: {first}") from e
 
 
 @contextlib.contextmanager
@@ -123,6 +290,50 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+# The largest CLIP (parameters, estimated from its config) that an ``arch`` dict may describe:
+# several times ViT-bigG, so no real model is refused, while a hostile config.json cannot make the
+# process allocate terabytes.
+MAX_CLIP_PARAMETERS = 5e9
+
+
+def _tower_parameters(cfg: Any, vocab: bool) -> float:
+    if not isinstance(cfg, dict):
+        return 0.0
+    numbers = {}
+    for key in ("width", "layers", "vocab_size", "context_length", "image_size", "patch_size", "mlp_ratio"):
+        value = cfg.get(key)
+        if isinstance(value, (list, tuple)):
+            value = max(value) if value else 0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+            value = 0
+        numbers[key] = max(0.0, float(value))
+    width, layers = numbers["width"], numbers["layers"]
+    per_block = (4 + 2 * (numbers["mlp_ratio"] or 4.0)) * width * width
+    total = layers * per_block + width * width
+    if vocab:
+        total += (numbers["vocab_size"] + numbers["context_length"]) * width
+    elif numbers["patch_size"]:
+        total += 3 * numbers["patch_size"] ** 2 * width + (numbers["image_size"] / numbers["patch_size"]) ** 2 * width
+    return total
+
+
+def check_arch_size(arch: dict[str, Any]) -> None:
+    """Refuse an open_clip ``arch`` whose model would be absurdly large, before building it."""
+    if not isinstance(arch, dict):
+        raise ClipError(f"the CLIP arch must be an object, got {type(arch).__name__}")
+    embed = arch.get("embed_dim", 0)
+    embed = float(embed) if isinstance(embed, (int, float)) and not isinstance(embed, bool) and math.isfinite(embed) else 0.0
+    text = arch.get("text_cfg", {})
+    total = _tower_parameters(arch.get("vision_cfg", {}), vocab=False) + _tower_parameters(text, vocab=True) + 2 * embed * embed
+    if isinstance(text, dict) and "hf_model_name" not in text:
+        total += embed * (text.get("width", 0) if isinstance(text.get("width", 0), (int, float)) else 0)
+    if total > MAX_CLIP_PARAMETERS:
+        raise ClipError(
+            f"the CLIP architecture is too large ({total:.3g} parameters from its widths and depths, the most is "
+            f"{MAX_CLIP_PARAMETERS:.0e}): check the sizes in its config"
+        )
+
+
 def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]]:
     """Build the open_clip model, its tokenizer and the resolved architecture dict."""
     import open_clip
@@ -131,6 +342,7 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
 
     if config.arch is not None:
         arch = copy.deepcopy(config.arch)
+        check_arch_size(arch)
         resolved = _resolve_arch(arch)
         text_cfg = resolved.get("text_cfg", {})
         custom = "hf_model_name" in text_cfg or resolved.get("custom_text", False)

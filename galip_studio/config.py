@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,19 @@ class ClipConfig:
         return cls(**copy.deepcopy(d))
 
 
+# Upper bounds on GALIPConfig's sizes: far above any real model (the official one is 224 px,
+# ngf/ndf/code_channels 64), low enough that a mistyped or hostile config cannot exhaust memory.
+GALIP_SIZE_LIMITS: dict[str, int] = {
+    "img_size": 2048,
+    "z_dim": 4096,
+    "ngf": 1024,
+    "code_channels": 2048,
+    "code_mid": 2048,
+    "n_fusion_blocks": 64,
+    "ndf": 1024,
+}
+
+
 @dataclass
 class GALIPConfig:
     """The trainable GALIP networks. Widths tied to the CLIP are derived from it at build time.
@@ -111,6 +125,16 @@ class GALIPConfig:
     ndf: int = 64  # discriminator: ClipFeatureExtractor ends at ndf*8 channels, QualityAssessor hidden ndf*2
 
     def __post_init__(self) -> None:
+        # Sizes are checked before anything is allocated: a config.json is user input, and an absurd
+        # width (ngf: 1000000) must be a clear error, not a machine out of memory.
+        for name, limit in GALIP_SIZE_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+            if not 1 <= value <= limit:
+                raise ValueError(f"{name} is {value}; GALIP Studio builds models with {name} from 1 to {limit}: check the config")
+        if isinstance(self.clip_residual, bool) or not isinstance(self.clip_residual, (int, float)) or not math.isfinite(self.clip_residual):
+            raise ValueError(f"clip_residual must be a finite number, got {self.clip_residual!r}")
         if self.img_size < 16:
             raise ValueError(f"img_size must be at least 16, got {self.img_size}")
         pow2 = self.img_size & (self.img_size - 1) == 0

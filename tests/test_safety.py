@@ -1,0 +1,264 @@
+"""Safe by default: no code from weights files, no deleted user files, bounded inputs, clear errors.
+
+Each test is one probe of a hostile but fair user; the app's probes (confined loaders, sessions,
+server log, SIGTERM) are at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import struct
+import warnings
+import zlib
+from pathlib import Path
+from typing import Tuple
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_tiny_model
+from galip_studio.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
+from galip_studio.cli import main
+from galip_studio.clip_backbone import ClipError, _load_weights_file, read_torchscript_tensors
+from galip_studio.config import TINY_CLIP_ARCH
+
+
+# ------------------------------------------------------------------------------------------ TorchScript files
+class EvilModule(torch.nn.Module):
+    """A scripted module whose ``__setstate__`` (run by ``torch.jit.load``) creates a file."""
+
+    def __init__(self, marker: str):
+        super().__init__()
+        self.marker = marker
+        self.w = torch.nn.Parameter(torch.ones(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.w
+
+    @torch.jit.export
+    def __getstate__(self) -> Tuple[str, torch.Tensor, bool]:
+        return (self.marker, self.w, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: Tuple[str, torch.Tensor, bool]) -> None:
+        self.marker = state[0]
+        self.training = state[2]
+        written = torch.from_file(self.marker, True, 2)  # creates the file: code ran
+        self.w = state[1] + written * 0.0
+
+
+def _script(module: torch.nn.Module) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.script is deprecated, but it is what such files are made with
+        return torch.jit.script(module)
+
+
+@pytest.fixture(scope="module")
+def evil(tmp_path_factory) -> tuple[Path, Path]:
+    """``(evil.pt, marker)``: loading evil.pt with torch.jit.load writes marker."""
+    folder = tmp_path_factory.mktemp("evil")
+    path, marker = folder / "evil.pt", folder / "MARKER"
+    _script(EvilModule(str(marker))).save(str(path))
+    assert not marker.exists()
+    return path, marker
+
+
+def test_the_evil_file_really_runs_code_under_torch_jit_load(evil, tmp_path):
+    path, _ = evil
+    marker = tmp_path / "jit-load-marker"
+    other = tmp_path / "other.pt"
+    _script(EvilModule(str(marker))).save(str(other))
+    torch.jit.load(str(other))
+    assert marker.exists()  # what the loader must never do
+    with pytest.raises(RuntimeError, match="weights_only"):
+        torch.load(str(other), weights_only=True)  # torch refuses TorchScript with weights_only, so read data.pkl ourselves
+
+
+def _tiny_open_clip(seed: int):
+    from open_clip.model import CLIP
+
+    torch.manual_seed(seed)
+    return CLIP(**copy.deepcopy(TINY_CLIP_ARCH)).eval()
+
+
+def test_genuine_torchscript_clip_archive_loads_the_same_weights(tmp_path):
+    source = _tiny_open_clip(0)
+    path = tmp_path / "ViT-tiny.pt"
+    _script(source).save(str(path))  # laid out as OpenAI's archives: <name>/data.pkl, data/N, code/
+    tensors = read_torchscript_tensors(path)
+    assert "visual.conv1.weight" in tensors and "transformer.resblocks.0.attn.in_proj_weight" in tensors
+    target = _tiny_open_clip(1)
+    _load_weights_file(target, str(path))
+    for (name, a), b in zip(source.state_dict().items(), target.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_evil_torchscript_refused_by_the_reader(evil):
+    path, marker = evil
+    with pytest.raises(ClipError, match="custom state"):
+        _load_weights_file(_tiny_open_clip(0), str(path))
+    assert not marker.exists()
+
+
+def test_evil_torchscript_as_generate_clip_weights(evil, tiny_checkpoint, tmp_path, capsys):
+    path, marker = evil
+    rc = main(["generate", "a cat", "-n", "1", "--checkpoint", str(tiny_checkpoint), "--clip-weights", str(path), "--out", str(tmp_path / "x.png")])
+    err = capsys.readouterr().err
+    assert rc == 1 and not marker.exists() and not (tmp_path / "x.png").exists()
+    assert err.startswith("galip-studio: error:") and "custom state" in err and err.count("\n") == 1
+
+
+def test_evil_torchscript_named_by_a_checkpoint_config(evil, tiny_checkpoint, tmp_path):
+    path, marker = evil
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["clip"]["pretrained"] = str(path)
+    config["files"]["clip"] = None
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="custom state"):
+        load_checkpoint(folder)
+    assert not marker.exists()
+
+
+def test_torchscript_with_foreign_globals_is_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "globals.pt"
+    payload = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("x/data.pkl", payload)
+        zf.writestr("x/constants.pkl", b"\x80\x02).")
+    with pytest.raises(ClipError, match="os.system"):
+        read_torchscript_tensors(path)
+
+
+# ------------------------------------------------------------------------------------------ checkpoint files
+def _edit_config(folder: Path, **changes) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    for key, value in changes.items():
+        config[key] = value
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.fixture
+def ckpt_copy(tiny_checkpoint, tmp_path) -> Path:
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_checkpoint, folder)
+    return folder
+
+
+@pytest.mark.parametrize("entry", ["/etc/passwd", "../generator.safetensors", "sub/generator.safetensors", "..", 7])
+def test_files_entry_outside_the_checkpoint_is_refused(ckpt_copy, entry):
+    config = json.loads((ckpt_copy / "config.json").read_text())
+    _edit_config(ckpt_copy, files=dict(config["files"], generator=entry))
+    with pytest.raises(CheckpointError, match="must be the name of a file inside the checkpoint folder"):
+        load_checkpoint(ckpt_copy)
+
+
+def test_format_version_not_a_number(ckpt_copy):
+    _edit_config(ckpt_copy, format_version="99")
+    with pytest.raises(CheckpointError, match="format_version '99'"):
+        read_config(ckpt_copy)
+
+
+def test_deeply_nested_config_json(ckpt_copy):
+    (ckpt_copy / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="nested too deeply"):
+        read_config(ckpt_copy)
+
+
+def test_absurd_sizes_in_config_fail_before_allocating(ckpt_copy, monkeypatch):
+    config = json.loads((ckpt_copy / "config.json").read_text())
+    _edit_config(ckpt_copy, galip=dict(config["galip"], ngf=1_000_000))
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr("galip_studio.checkpoint.GALIP", no_build)
+    with pytest.raises(CheckpointError, match="ngf is 1000000"):
+        load_checkpoint(ckpt_copy)
+    _edit_config(ckpt_copy, galip=dict(config["galip"], ngf="64"))
+    with pytest.raises(CheckpointError, match="ngf must be a whole number"):
+        load_checkpoint(ckpt_copy)
+    clip = copy.deepcopy(config["clip"])
+    clip["arch"]["vision_cfg"]["width"] = 1_000_000
+    _edit_config(ckpt_copy, galip=config["galip"], clip=clip)
+    with pytest.raises(CheckpointError, match="too large"):
+        load_checkpoint(ckpt_copy)
+
+
+def test_init_refuses_a_non_empty_folder_that_is_not_a_checkpoint(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    (folder / "photos").mkdir(parents=True)
+    (folder / "notes.txt").write_text("keep me")
+    assert main(["init", str(folder), "--preset", "tiny"]) == 1
+    assert "not empty and not a GALIP Studio checkpoint" in capsys.readouterr().err
+    assert (folder / "notes.txt").read_text() == "keep me" and (folder / "photos").is_dir()
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "photos"]
+    (tmp_path / "empty").mkdir()
+    assert main(["init", str(tmp_path / "empty"), "--preset", "tiny"]) == 0  # an empty folder is fine
+
+
+def test_convert_overwrite_replaces_only_the_checkpoint_files(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "release"
+    shutil.copytree(tiny_checkpoint, out)
+    (out / "figures").mkdir()
+    (out / "figures" / "a.png").write_bytes(b"png")
+    (out / ".git-keep").write_text("x")
+    (out / "MODEL_CARD.md").write_text("card")
+    (out / "training_state.pt").write_bytes(b"stale")
+    assert main(["convert", str(tiny_checkpoint), str(out), "--overwrite", "--no-discriminator"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [".git-keep", "MODEL_CARD.md", "clip.safetensors", "config.json", "figures", "generator.safetensors"]
+    assert (out / "figures" / "a.png").read_bytes() == b"png" and (out / "MODEL_CARD.md").read_text() == "card"
+    assert not list(tmp_path.glob(".release*")) and not (tmp_path / "release.old").exists()
+
+
+def test_a_crash_between_the_renames_loses_no_user_file(tiny_model, tmp_path, monkeypatch):
+    out = tmp_path / "ck"
+    save_checkpoint(tiny_model, out)
+    (out / "MODEL_CARD.md").write_text("card")
+    real_replace = os.replace
+    calls = []
+
+    def crash_on_second(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed after moving the old checkpoint aside
+        return real_replace(src, dst)
+
+    monkeypatch.setattr("galip_studio.checkpoint.os.replace", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tiny_model, out)
+    monkeypatch.setattr("galip_studio.checkpoint.os.replace", real_replace)
+    assert (tmp_path / "ck.old" / "MODEL_CARD.md").is_file()
+    save_checkpoint(tiny_model, out)  # the next save carries the card over
+    assert (out / "MODEL_CARD.md").read_text() == "card" and not (tmp_path / "ck.old").exists()
+
+
+def test_checkpoint_save_fsyncs_files_and_folder_before_the_rename(tiny_model, tmp_path, monkeypatch):
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(src)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr("galip_studio.checkpoint.os.replace", replace)
+    save_checkpoint(tiny_model, tmp_path / "ck")
+    rename = next(i for i, (kind, path) in enumerate(events) if kind == "replace" and Path(path).name.startswith(".ck.tmp-"))
+    synced = {Path(path).name for kind, path in events[:rename] if kind == "fsync"}
+    tmp_name = Path(events[rename][1]).name
+    assert {"generator.safetensors", "discriminator.safetensors", "config.json", tmp_name} <= synced
+    assert any(kind == "fsync" and path == str(tmp_path) for kind, path in events[rename:])  # the parent, after
