@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,9 +58,47 @@ def _print_json(obj: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------ commands
-def cmd_generate(args: argparse.Namespace) -> int:
-    from .export import make_grid, save_png
+GRID_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
+
+def _generate_target(out: str) -> tuple[Path, bool]:
+    """``(path, is_grid)`` for ``generate --out``: an image file for one grid, else a folder."""
+    target = Path(out)
+    suffix = target.suffix.lower()
+    if out.endswith(("/", os.sep)) or target.is_dir():
+        return target, False
+    if suffix in GRID_SUFFIXES:
+        return target, True
+    if suffix:
+        raise CLIError(
+            f"--out {out}: {suffix} is not an image type GALIP Studio writes; use a {', '.join(GRID_SUFFIXES)} file for one grid "
+            f"or a folder name (no suffix, or ending in /) for separate PNGs"
+        )
+    if target.exists():
+        raise CLIError(f"--out {out} is an existing file, not a folder; choose a folder name or a .png file")
+    return target, False
+
+
+def _check_generate_limits(args: argparse.Namespace) -> None:
+    """``generate`` is bounded as the app and the other commands are (``--no-limits`` lifts it)."""
+    from .explore import DEFAULT_LIMITS, NO_LIMITS
+    from .pipeline import check_prompt
+
+    for number, prompt in enumerate(args.prompts, 1):
+        check_prompt(prompt, number)
+    limits = NO_LIMITS if args.no_limits else DEFAULT_LIMITS
+    per_prompt = len(args.seeds) if args.seeds else args.num_images
+    limits.check("images per prompt (-n or --seeds)", per_prompt, "max_seeds")
+    limits.check("the number of prompts", len(args.prompts), "max_prompts")
+    limits.check("images in all", per_prompt * len(args.prompts), "max_images")
+    limits.check("--batch-size", args.batch_size, "max_batch_size")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .export import make_grid, save_png, write_sidecar
+
+    target, is_grid = _generate_target(args.out)
+    _check_generate_limits(args)
     pipe = load_pipeline(args)
     t0 = time.perf_counter()
     out = pipe(
@@ -79,10 +118,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
         "truncation": args.truncation,
         "galip_studio": __version__,
     }
-    target = Path(args.out)
-    if target.suffix.lower() == ".png":
+    if is_grid:
         nrow = args.nrow or len(out.seeds) // len(args.prompts)
-        save_png(make_grid(out.images, nrow=nrow), target, recipe)
+        grid = make_grid(out.images, nrow=nrow)
+        if target.suffix.lower() == ".png":
+            save_png(grid, target, recipe)
+        else:  # JPEG/WebP hold no text chunk: the recipe goes into the NAME.EXT.json sidecar
+            target.parent.mkdir(parents=True, exist_ok=True)
+            grid.save(target, quality=95)
+            write_sidecar(target, recipe)
         written = str(target)
     else:
         target.mkdir(parents=True, exist_ok=True)
@@ -199,8 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="explicit seeds (overrides --seed and -n)")
     p.add_argument("--truncation", type=float, default=1.0, help="noise truncation psi in [0, 1] (default 1: none)")
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
-    p.add_argument("--out", "-o", default="galip.png", help="a .png path for one grid, or a folder for separate images")
+    p.add_argument("--out", "-o", default="galip.png", help="a .png (or .jpg/.webp) file for one grid, or a folder for separate images")
     p.add_argument("--nrow", type=int, default=None, help="images per grid row (default: -n)")
+    p.add_argument("--no-limits", action="store_true", help="lift the bounds on images, prompts and batch size (the app's limits)")
     add_model_args(p)
     p.set_defaults(func=cmd_generate)
 

@@ -47,7 +47,7 @@ from PIL import Image
 from . import __version__
 from . import latent
 from .export import ANIMATION_SUFFIXES, grid_image, resize_images, save_animation, save_png
-from .pipeline import MAX_SEED, GALIPPipeline, noise_from_seeds, to_pil
+from .pipeline import MAX_SEED, GALIPPipeline, check_prompt, noise_from_seeds, to_pil
 
 RECIPE_FORMAT = "galip-recipe/1"
 Progress = Callable[[int, int], None]
@@ -70,6 +70,7 @@ class Limits:
     max_fps: float | None = 60.0  # animation frame rate
     max_size: int | None = 1024  # side in pixels of exported images / frames
     max_retime_density: int | None = 8  # dense samples per frame when re-timing a walk
+    max_batch_size: int | None = 64  # images per forward pass (memory: one batch's activations)
 
     def check(self, what: str, value: float, limit_name: str) -> None:
         """Raise a ValueError if ``value`` is above the limit ``limit_name``."""
@@ -137,8 +138,7 @@ def _prompts(prompts: str | Sequence[str], what: str = "prompts") -> list[str]:
     if not items:
         raise ValueError(f"no {what} given: type at least one prompt")
     for i, p in enumerate(items):
-        if not isinstance(p, str) or not p.strip():
-            raise ValueError(f"prompt {i + 1} is empty: type some text describing an image")
+        check_prompt(p, i + 1)
     return items
 
 
@@ -158,15 +158,17 @@ def _seeds(seeds: int | Sequence[int]) -> list[int]:
 
 
 def _at_least(what: str, value: int, minimum: int) -> int:
-    if int(value) != value or value < minimum:
-        raise ValueError(f"{what} must be a whole number of at least {minimum}, got {value}")
+    whole = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and int(value) == value
+    if not whole or value < minimum:
+        raise ValueError(f"{what} must be a whole number of at least {minimum}, got {value!r}")
     return int(value)
 
 
-def _common(truncation: float, batch_size: int) -> None:
-    if not 0.0 <= float(truncation) <= 1.0:
-        raise ValueError(f"truncation must be in [0, 1] (1 = none), got {truncation}")
+def _common(truncation: float, batch_size: int, limits: Limits = DEFAULT_LIMITS) -> None:
+    if isinstance(truncation, bool) or not isinstance(truncation, numbers.Real) or not 0.0 <= float(truncation) <= 1.0:
+        raise ValueError(f"truncation must be in [0, 1] (1 = none), got {truncation!r}")
     _at_least("batch_size", batch_size, 1)
+    limits.check("batch_size", batch_size, "max_batch_size")
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -258,7 +260,7 @@ def interpolation_grid(
     """
     a, b = _prompts([prompt_a, prompt_b])
     seeds = _seeds(seeds)
-    _common(truncation, batch_size)
+    _common(truncation, batch_size, limits)
     latent.check_choice("interpolation", interp, latent.INTERPOLATIONS)
     latent.check_choice("easing", easing, tuple(latent.EASINGS))
     steps = _at_least("steps", steps, 2)
@@ -299,7 +301,7 @@ def blend_grid(
     if len(prompts) != 4:
         raise ValueError(f"a blend grid needs exactly 4 prompts (its corners), got {len(prompts)}")
     (seed,) = _seeds([seed])
-    _common(truncation, batch_size)
+    _common(truncation, batch_size, limits)
     cols = rows if cols is None else cols
     rows, cols = _at_least("grid rows", rows, 2), _at_least("grid columns", cols, 2)
     limits.check("grid rows", rows, "max_grid")
@@ -329,7 +331,7 @@ def seed_grid(
     With the same batch size this equals ``pipe(prompts, seeds=seeds)``."""
     prompts = _prompts(prompts)
     seeds = _seeds(seeds)
-    _common(truncation, batch_size)
+    _common(truncation, batch_size, limits)
     limits.check("the number of prompts", len(prompts), "max_prompts")
     limits.check("the number of seeds", len(seeds), "max_seeds")
     limits.check("the number of images (prompts x seeds)", len(prompts) * len(seeds), "max_images")
@@ -364,7 +366,7 @@ def style_knob(
     """
     prompts = _prompts(prompts)
     (seed,) = _seeds([seed])
-    _common(truncation, 1)
+    _common(truncation, 1, limits)
     limits.check("the number of prompts", len(prompts), "max_prompts")
     if position is not None:
         if weights is not None:
@@ -476,7 +478,7 @@ def walk(
     """
     prompts = _prompts(prompts)
     seeds = _seeds(seeds)
-    _common(truncation, batch_size)
+    _common(truncation, batch_size, limits)
     latent.check_choice("path", path, latent.NOISE_PATHS)
     latent.check_choice("easing", easing, tuple(latent.EASINGS))
     latent.check_choice("sentence interpolation", sentence_interp, latent.INTERPOLATIONS)
@@ -613,6 +615,11 @@ def render_recipe(
         params["prompt_a"], params["prompt_b"] = pair
     if batch_size is not None:
         params["batch_size"] = batch_size
+    recorded = params.get("batch_size")
+    if limits.max_batch_size is not None and isinstance(recorded, numbers.Real) and not isinstance(recorded, bool) and recorded > limits.max_batch_size:
+        # A recipe is user input: its batch size only sets memory use (and the last bits of CPU
+        # rounding), so a huge one is clamped to the limit rather than refused.
+        params["batch_size"] = limits.max_batch_size
     fn = RENDERERS[kind]
     accepted = [name for name in inspect.signature(fn).parameters if name != "pipe"]
     return fn(pipe, **{name: params[name] for name in accepted if name in params})

@@ -363,10 +363,21 @@ def save_animation(frames: Frames, path: str | os.PathLike, fps: float = 24.0, *
 
 
 # ------------------------------------------------------------------------------------------ reading recipes
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a recipe can hold")
+
+
+MAX_RECIPE_CHARS = 1_000_000
+
+
 def _parse_recipe(text: str | bytes, source: str) -> dict[str, Any]:
+    if len(text) > MAX_RECIPE_CHARS:
+        raise ValueError(f"the recipe in {source} is {len(text):,} characters long; a GALIP Studio recipe is far smaller")
     try:
-        recipe = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        recipe = json.loads(text, parse_constant=_not_a_number)
+    except RecursionError as e:
+        raise ValueError(f"the recipe in {source} is nested too deeply to be a GALIP Studio recipe") from e
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
         raise ValueError(f"the recipe in {source} is not valid JSON ({e})") from e
     if not isinstance(recipe, dict) or "kind" not in recipe:
         raise ValueError(f"{source} does not hold a GALIP Studio recipe (a JSON object with a 'kind')")
@@ -392,6 +403,8 @@ def _embedded_recipe(path: Path) -> str | bytes | None:
             with Image.open(path) as im:
                 info = im.text if suffix == ".png" else im.info  # type: ignore[attr-defined]
                 return info.get(RECIPE_KEY if suffix == ".png" else "comment")
+        except Image.DecompressionBombError as e:
+            raise ValueError(f"{path} is too large an image to open safely ({e}); it is not a GALIP Studio export") from e
         except (OSError, SyntaxError) as e:
             raise ValueError(f"cannot read {path} as an image ({e})") from e
     if suffix == ".mp4":

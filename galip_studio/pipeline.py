@@ -28,6 +28,23 @@ from .nets import GALIP
 
 DEFAULT_CHECKPOINT_NAME = "galip-emoji-64"
 MAX_SEED = 2**63 - 1
+# CLIP reads 77 tokens (a few hundred characters); a longer prompt only costs memory and ends up in
+# every exported file's recipe, so prompts are capped (in the library, the CLI and the app).
+MAX_PROMPT_CHARS = 2000
+
+
+def check_prompt(prompt: object, number: int = 1) -> str:
+    """``prompt`` if it is usable text, else a ValueError that says what to type instead."""
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt {number} must be text, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise ValueError(f"prompt {number} is empty: type some text describing an image")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ValueError(
+            f"prompt {number} is {len(prompt):,} characters long, above the limit of {MAX_PROMPT_CHARS:,} "
+            f"(CLIP reads only its first 77 tokens): shorten it"
+        )
+    return prompt
 
 
 def default_checkpoint_dir() -> Path:
@@ -283,6 +300,8 @@ class GALIPPipeline:
             prompts: list[str | None] = [prompt] if isinstance(prompt, str) else list(prompt)
             if not prompts:
                 raise ValueError("the prompt list is empty")
+            for number, p in enumerate(prompts, 1):
+                check_prompt(p, number)
             sentence = self.encode(prompts)  # type: ignore[arg-type]
         else:
             if prompt is not None:

@@ -262,3 +262,115 @@ def test_checkpoint_save_fsyncs_files_and_folder_before_the_rename(tiny_model, t
     tmp_name = Path(events[rename][1]).name
     assert {"generator.safetensors", "discriminator.safetensors", "config.json", tmp_name} <= synced
     assert any(kind == "fsync" and path == str(tmp_path) for kind, path in events[rename:])  # the parent, after
+
+
+# ------------------------------------------------------------------------------------------ bounded inputs
+def test_generate_refuses_an_empty_prompt_like_the_other_commands(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert main(["generate", "", "-n", "1", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 1
+    assert "prompt 1 is empty" in capsys.readouterr().err and not out.exists()
+    assert main(["blend", "", "b", "c", "d", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "b.png")]) == 1
+    assert "prompt 1 is empty" in capsys.readouterr().err
+
+
+def test_generate_is_bounded_by_the_app_limits(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("galip_studio.cli.load_pipeline", lambda args: pytest.fail("the model was loaded"))
+    base = ["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "x.png")]
+    assert main(["generate", "a cat", "-n", "1000000", *base]) == 1
+    assert "images per prompt (-n or --seeds) is 1e+06, above the limit of 16" in capsys.readouterr().err
+    assert main(["generate", "a cat", "-n", "2", "--batch-size", "4000", *base]) == 1
+    assert "--batch-size is 4000, above the limit of 64" in capsys.readouterr().err
+
+
+def test_overlong_prompts_are_refused_everywhere(tiny_pipeline, tiny_checkpoint, tmp_path, capsys):
+    from galip_studio import explore
+    from galip_studio.pipeline import MAX_PROMPT_CHARS
+
+    long = "a cat " * 2_000
+    assert main(["generate", long, "-n", "1", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "x.png")]) == 1
+    assert f"above the limit of {MAX_PROMPT_CHARS:,}" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="shorten it"):
+        tiny_pipeline(long, seeds=[0])
+    with pytest.raises(ValueError, match="shorten it"):
+        explore.style_knob(tiny_pipeline, ["a dog", long])
+    assert len(tiny_pipeline("x" * MAX_PROMPT_CHARS, seeds=[0]).images) == 1  # at the limit: fine
+
+
+@pytest.mark.parametrize("name", ["grid.jpg", "grid.webp"])
+def test_generate_out_jpg_writes_an_image_file(tiny_checkpoint, tmp_path, name):
+    out = tmp_path / name
+    assert main(["generate", "a cat", "-n", "2", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
+    assert out.is_file()
+    with Image.open(out) as im:
+        assert im.format in ("JPEG", "WEBP") and im.width > 64
+    assert json.loads((tmp_path / f"{name}.json").read_text())["prompts"] == ["a cat"]
+
+
+def test_generate_out_with_an_unknown_suffix_is_a_clear_error(tiny_checkpoint, tmp_path, capsys):
+    assert main(["generate", "a cat", "-n", "1", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "x.tiff")]) == 1
+    assert "not an image type GALIP Studio writes" in capsys.readouterr().err and not (tmp_path / "x.tiff").exists()
+
+
+def _recipe_file(tmp_path, text: str) -> Path:
+    path = tmp_path / "recipe.json"
+    path.write_text(text)
+    return path
+
+
+def test_render_of_a_recipe_with_infinity(tiny_checkpoint, tmp_path, capsys):
+    text = '{"format": "galip-recipe/1", "kind": "interpolate", "prompts": ["a", "b"], "steps": Infinity, "seeds": [0]}'
+    path = _recipe_file(tmp_path, text)
+    assert main(["render", str(path), "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "a.png")]) == 1
+    err = capsys.readouterr().err
+    assert "Infinity is not a number a recipe can hold" in err and err.count("\n") == 1
+    from galip_studio import explore
+
+    with pytest.raises(ValueError, match="steps must be a whole number"):
+        explore.render_recipe(dict(json.loads(text.replace("Infinity", "1")), steps=float("inf")), None)  # type: ignore[arg-type]
+
+
+def test_render_of_a_deeply_nested_recipe(tiny_checkpoint, tmp_path, capsys):
+    path = _recipe_file(tmp_path, '{"kind": "seeds", "prompts": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert main(["render", str(path), "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "a.png")]) == 1
+    assert "nested too deeply" in capsys.readouterr().err
+
+
+def _bomb_png(path: Path, side: int = 40_000) -> Path:
+    """A few-hundred-byte PNG that claims ``side`` x ``side`` pixels (1-bit grey, all zero)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" * (1 + (side + 7) // 8)
+    stream = zlib.compressobj(9)
+    data = b"".join(stream.compress(row) for _ in range(64)) + stream.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+def test_render_of_a_decompression_bomb_png(tiny_checkpoint, tmp_path, capsys):
+    bomb = _bomb_png(tmp_path / "bomb.png")
+    assert main(["render", str(bomb), "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "a.png")]) == 1
+    err = capsys.readouterr().err
+    assert "too large an image to open safely" in err and err.count("\n") == 1
+
+
+def test_a_recipe_batch_size_is_clamped_to_the_limits(tiny_pipeline):
+    from galip_studio import explore
+
+    sizes = []
+    real = tiny_pipeline.synthesize
+
+    def spy(noise, sentence, batch_size=8):
+        sizes.append(noise.shape[0])
+        return real(noise, sentence, batch_size=batch_size)
+
+    tiny_pipeline.synthesize = spy
+    recipe = {"format": explore.RECIPE_FORMAT, "kind": "seeds", "prompts": ["a cat"], "seeds": list(range(3)), "truncation": 1.0, "batch_size": 4000}
+    limits = explore.Limits(max_batch_size=2)
+    render = explore.render_recipe(recipe, tiny_pipeline, limits=limits)
+    assert render.recipe["batch_size"] == 2 and max(sizes) <= 2 and render.images.shape[0] == 3
+    assert explore.render_recipe(recipe, tiny_pipeline).recipe["batch_size"] == explore.DEFAULT_LIMITS.max_batch_size
+    with pytest.raises(ValueError, match="batch_size is 4000, above the limit"):
+        explore.seed_grid(tiny_pipeline, ["a cat"], [0], batch_size=4000)
