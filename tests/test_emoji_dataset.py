@@ -17,7 +17,10 @@ from PIL import Image
 from galip_studio.datasets import emoji as E
 
 WHITE = (255, 255, 255)
-STYLE_COLOURS = {"3d": (200, 30, 30), "google": (30, 160, 30), "twitter": (30, 30, 200)}
+STYLE_COLOURS = {"3d": (200, 30, 30), "google": (30, 160, 30), "twitter": (30, 30, 200),
+                 "fluent": (200, 120, 0), "fluent-flat": (120, 0, 200), "openmoji": (0, 120, 120),
+                 "emojione": (90, 90, 0), "emojione-v1": (0, 90, 160), "fxemoji": (160, 0, 90),
+                 "noto-v1": (60, 160, 200), "streamline": (220, 60, 160)}
 
 # (unified, annotation, tags, category, short_names, in fluent?) in emoji.json sort order
 EMOJI = [
@@ -41,6 +44,27 @@ FLUENT_NAMES = {
 }
 N_IDENTITIES = len(EMOJI)
 N_FLUENT = sum(1 for e in EMOJI if e[5])
+# Iconify sets: how icons are named. "chars" sets name icons arbitrarily and map code points in
+# chars.json; "slug" sets use the CLDR name's slug, "squashed" the slug without hyphens (Firefox OS).
+ICONIFY_NAMING = {"fluent": "slug", "fluent-flat": "chars", "openmoji": "chars", "emojione": "slug",
+                  "emojione-v1": "slug", "fxemoji": "squashed", "noto-v1": "slug", "streamline": "slug"}
+STREAMLINE_HAS = ("1F600", "1F431", "1F34E")  # a small set: only these three
+SVG_FREE = "1FAE8"  # shaking face: no SVG set has it
+
+
+def iconify_expected(style: str) -> set[str]:
+    """Unified codes that the fake Iconify set of ``style`` has art for."""
+    if style == "streamline":
+        return set(STREAMLINE_HAS)
+    return {e[0] for e in EMOJI if e[0] != SVG_FREE}
+
+
+def expected_count(style: str) -> int:
+    if style == "3d":
+        return N_FLUENT
+    if style in ("google", "twitter"):
+        return N_IDENTITIES
+    return len(iconify_expected(style))
 
 
 def _rgba_art(size: int, border: int, colour: tuple[int, int, int]) -> Image.Image:
@@ -85,6 +109,8 @@ def make_fake_packages(root: Path) -> Path:
     for unified in [e[0] for e in EMOJI if e[5]] + [COMPONENT[0], SANTA_TONE[0]]:
         stem = FLUENT_NAMES.get(unified, unified.lower())
         _rgba_art(64, 16, STYLE_COLOURS["3d"]).save(fluent / f"{stem}.webp", lossless=True)
+    for style, naming in ICONIFY_NAMING.items():
+        _write_iconify(_write_package(root, E.STYLES[style].package), style, naming)
     openmoji = _write_package(root, E.OPENMOJI) / "data"
     openmoji.mkdir()
     rows = [(u, a, t) for u, a, t, *_ in EMOJI] + [COMPONENT[:3], SANTA_TONE]
@@ -92,6 +118,31 @@ def make_fake_packages(root: Path) -> Path:
         [{"hexcode": u, "annotation": a, "tags": t, "openmoji_tags": "", "skintone": ""}
          for u, a, t in rows]))
     return root
+
+
+def _write_iconify(pkg: Path, style: str, naming: str) -> None:
+    """An ``@iconify-json`` package: one square of the style's colour (a 1/4 transparent border) per icon."""
+    colour = "#%02x%02x%02x" % STYLE_COLOURS[style]
+    body = f'<rect x="16" y="16" width="32" height="32" fill="{colour}"/>'
+    icons: dict[str, dict] = {}
+    chars: dict[str, str] = {}
+    for i, (unified, annotation, *_rest) in enumerate(EMOJI):
+        if unified not in iconify_expected(style):
+            continue
+        slug = E.slugify(E.clean_name(annotation))
+        name = {"chars": f"icon-{i}", "slug": slug, "squashed": slug.replace("-", "")}[naming]
+        icons[name] = {"body": body}
+        if naming == "chars":
+            chars[unified.lower().replace("-fe0f", "")] = name
+    # Aliases: a plain one is the parent's art under another name; one with a transform is left out.
+    aliases = {"flipped-thing": {"parent": next(iter(icons)), "hFlip": True}}
+    if style == "emojione":  # the red apple is only an alias here
+        icons["apple-art"] = icons.pop("red-apple")
+        aliases["red-apple"] = {"parent": "apple-art"}
+    (pkg / "icons.json").write_text(json.dumps(
+        {"prefix": style, "icons": icons, "aliases": aliases, "width": 64, "height": 64}))
+    if chars:
+        (pkg / "chars.json").write_text(json.dumps(chars))
 
 
 @pytest.fixture(scope="module")
@@ -135,11 +186,16 @@ def test_identities_styles_and_counts(built):
     assert {"grinning-face", "cat-face", "keycap-hash", "flag-of-france", "flag-of-england"} <= set(slugs)
     counts = report["counts"]
     assert counts["train"]["identities"] + counts["test"]["identities"] == N_IDENTITIES
-    for style, expected in (("3d", N_FLUENT), ("google", N_IDENTITIES), ("twitter", N_IDENTITIES)):
-        assert counts["train"]["images"][style] + counts["test"]["images"][style] == expected
-    assert report["missing_art"] == {"3d": 1, "google": 0, "twitter": 0}  # shaking face has no 3D art
+    assert report["styles"] == list(E.STYLES) and len(E.STYLES) >= 8
+    for style in E.STYLES:
+        assert counts["train"]["images"][style] + counts["test"]["images"][style] == expected_count(style)
+        assert report["missing_art"][style] == N_IDENTITIES - expected_count(style)
+    assert report["missing_art"]["3d"] == 1  # shaking face has no 3D art
     total = counts["train"]["total"] + counts["test"]["total"]
-    assert total == N_FLUENT + 2 * N_IDENTITIES == len(_stems(out, "train")) + len(_stems(out, "test"))
+    assert total == sum(map(expected_count, E.STYLES)) == len(_stems(out, "train")) + len(_stems(out, "test"))
+    # SVG icons found through chars.json, CLDR slugs, squashed slugs and a plain alias.
+    assert {"keycap-hash__openmoji", "flag-of-england__fluent-flat", "flag-of-england__fxemoji",
+            "red-apple__emojione"} <= _stems(out, "train") | _stems(out, "test")
     assert all(p.with_suffix(".txt").is_file() for p in out.glob("*/*.png"))
     # Fluent's leading-zero and underscore file names were matched.
     assert {"keycap-hash__3d", "flag-of-england__3d"} <= _stems(out, "train") | _stems(out, "test")
@@ -153,7 +209,10 @@ def test_heldout_identity_has_all_styles_in_test_only(built):
     assert len(held) == round(0.34 * N_IDENTITIES) == report["counts"]["test"]["identities"]
     for slug in held:
         assert "train" not in slugs[slug]
-        expected = {"google", "twitter"} | ({"3d"} if slug != "shaking-face" else set())
+        unified = next(e[0] for e in EMOJI if E.slugify(E.clean_name(e[1])) == slug)
+        expected = {s for s in E.STYLES if s in ("google", "twitter")
+                    or (s == "3d" and slug != "shaking-face")
+                    or (E.STYLES[s].kind == "iconify" and unified in iconify_expected(s))}
         assert slugs[slug]["test"] == expected
 
 
@@ -170,10 +229,14 @@ def test_captions(built):
     for txt in out.glob("*/*.txt"):
         lines = txt.read_text().splitlines()
         style = txt.stem.split("__")[1]
-        word = "3d" if style == "3d" else "flat"
+        word = E.STYLES[style].word
         assert 2 <= len(lines) <= 4 and len(set(lines)) == len(lines)
         assert all(line == line.lower() and line.strip() == line and line for line in lines)
-        assert all(f"a {word} " in line for line in lines[1:])
+        assert all(line.startswith(f"{E.indefinite_article(word)} {word} ") for line in lines[1:])
+    split = "train" if (out / "train" / "red-apple__openmoji.png").exists() else "test"
+    assert (out / split / "red-apple__openmoji.txt").read_text().splitlines()[1] == \
+        "an outlined emoji of a red apple"  # the style word is a knob: "an outlined", "a gradient"...
+    assert {spec.word for spec in E.STYLES.values()} == {"3d", "flat", "gradient", "outlined"}
     split = "train" if (out / "train" / "red-apple__google.png").exists() else "test"
     apple = (out / split / "red-apple__google.txt").read_text().splitlines()
     assert apple[:2] == ["red apple", "a flat emoji of a red apple"]
@@ -237,6 +300,42 @@ def _dark_bbox(im: Image.Image) -> tuple[int, int, int, int] | None:
     return im.convert("L").point(lambda v: 255 if v < 128 else 0).getbbox()
 
 
+def _entry(unified: str, name: str, short_names: tuple[str, ...]) -> E.EmojiEntry:
+    key = E.normalise_key(unified)
+    return E.EmojiEntry(key=key, base_key=key, unified=unified, image="", category="x", sort_order=0,
+                        variant_index=0, unicode_name=name.upper(), short_names=short_names,
+                        flat_sets=frozenset())
+
+
+def test_iconify_names_match_by_chars_then_cldr_then_unicode_then_short_names():
+    cat = _entry("1F408", "cat", ("cat2",))
+    cat_face = _entry("1F431", "cat face", ("cat",))  # its short name "cat" is CLDR's name of 1F408
+    grin = _entry("1F601", "beaming face with smiling eyes", ("grin",))
+    twins = [_entry("1F46F", "people with bunny ears", ("twins",)), _entry("1F46C", "men holding hands",
+                                                                          ("twins",))]
+    annotations = {e.key: E.Annotation(e.unicode_name.lower(), ()) for e in [cat, cat_face, grin] + twins}
+    icon = {"body": "<rect/>"}
+    icon_set = E.IconifySet(
+        icons={"cat": icon, "catface": icon, "grin": icon, "twins": icon, "unknown-thing": icon,
+               "beaming-art": icon},
+        aliases={"beaming": "beaming-art"}, chars={"1f601": "beaming"}, width=16, height=16)
+    index = E.iconify_index(icon_set, [cat, cat_face, grin] + twins, annotations)
+    assert index[cat.key] == "cat"  # CLDR name beats cat face's short name
+    assert index[cat_face.key] == "catface"  # squashed slug
+    assert index[grin.key] == "beaming"  # chars.json first, through an alias
+    assert all(t.key not in index for t in twins)  # "twins" names two emoji: skipped, not guessed
+    assert "viewBox=\"0 0 16 16\"" in icon_set.svg("beaming") and "<rect/>" in icon_set.svg("beaming")
+
+
+def test_svg_styles_are_rasterised_with_resvg_and_need_it(packages, monkeypatch):
+    source = E.IconRef(packages / E.ICONIFY_OPENMOJI.replace("/", "_") / "package", "icon-2")
+    image = E.render_emoji(E.open_art(source, 32), 32)
+    assert image.getpixel((16, 16)) == STYLE_COLOURS["openmoji"] and image.getpixel((1, 1)) == WHITE
+    monkeypatch.setitem(sys.modules, "resvg_py", None)  # as if resvg-py were not installed
+    with pytest.raises(E.DatasetError, match="pip install resvg-py.*--styles 3d,google,twitter"):
+        E.open_art(source, 32)
+
+
 def test_render_scales_art_box_to_56_of_64():
     assert _dark_bbox(E.render_emoji(_rgba_art(64, 0, (0, 0, 0)), 64)) == (4, 4, 60, 60)
     fluent = E.render_emoji(_rgba_art(256, 16, (0, 0, 0)), 64, art_inset=16 / 256)
@@ -263,9 +362,9 @@ def test_skin_tones_follow_their_base(packages, tmp_path):
     report = E.build_emoji_dataset(out, from_dir=packages, size=16, skin_tones=True, holdout=0.5, seed=3,
                                    progress=False)
     slugs = _slug_styles(out)
-    assert slugs["santa-claus-light-skin-tone"] == slugs["santa-claus"]
+    assert slugs["santa-claus-light-skin-tone"].keys() == slugs["santa-claus"].keys()  # the same side
     side = next(iter(slugs["santa-claus"]))
-    assert slugs["santa-claus-light-skin-tone"][side] == {"3d", "google", "twitter"}
+    assert slugs["santa-claus-light-skin-tone"][side] == {"3d", "google", "twitter"}  # no SVG art of it
     assert report["counts"]["train"]["identities"] + report["counts"]["test"]["identities"] == N_IDENTITIES
 
 

@@ -9,14 +9,22 @@ Sources (exact versions pinned in :data:`PACKAGES`):
   ``google``. This package is always needed because its ``emoji.json`` defines the identities.
 * ``emoji-datasource-twitter`` — Twemoji art (CC-BY 4.0), same layout. Style ``twitter``.
 * ``openmoji`` — only ``data/openmoji.json`` is used: its Unicode CLDR short names (``annotation``) and
-  keywords (``tags``) become caption text. No OpenMoji art is used.
+  keywords (``tags``) become caption text (the OpenMoji art comes from the Iconify set below).
+* Iconify JSON sets (``@iconify-json/<set>``): SVG art in one ``icons.json`` per set, rasterised with
+  resvg (the ``resvg-py`` wheel; no SVG code of ours). Styles ``fluent`` (Fluent Emoji Color, MIT),
+  ``fluent-flat`` (Fluent Emoji Flat, MIT), ``openmoji`` (CC-BY-SA 4.0), ``emojione`` (EmojiOne 2,
+  CC-BY 4.0), ``emojione-v1`` (EmojiOne 1, CC-BY-SA 4.0), ``fxemoji`` (Firefox OS emoji, Apache-2.0),
+  ``noto-v1`` (Noto Emoji 1, Apache-2.0) and ``streamline`` (Streamline Emojis, CC-BY 4.0). An icon is
+  matched to an identity by the set's ``chars.json`` (code point → icon name) where it has one, else by
+  name (see :func:`iconify_index`). The Iconify ``noto`` and ``twemoji`` sets are left out: they are
+  the same art as the ``google`` and ``twitter`` PNGs.
 
 Identities are the ``emoji.json`` entries minus category ``Component`` (the five skin-tone swatches);
 skin-tone variants are off by default. Code points are matched across sources after
 :func:`normalise_key` (split on ``-``/``_``, parse hex, drop FE0F and E007F), which absorbs Fluent's
 file-name quirks.
 
-Images: the source art box is scaled (LANCZOS, premultiplied alpha) to 56/64 of a white square canvas,
+Images: the source art box (an SVG's view box) is scaled (LANCZOS, premultiplied alpha) to 56/64 of a white square canvas,
 alpha-composited, saved as RGB PNG. The art box is the whole image for the flat 64 px sets; Fluent
 renders carry a fixed 16/256 transparent border which is cropped first, so an emoji is the same size
 in every style. Art that pokes out of that box (some Fluent flags) is fitted inside it instead.
@@ -26,8 +34,9 @@ Captions (one per line in ``<stem>.txt``, lowercase, no duplicates), see :func:`
 
 1. the CLDR short name: ``red apple``; ``flag: France`` → ``flag of france``; ``keycap: #`` →
    ``keycap #``; other ``x: y`` → ``x, y`` (``woman: beard`` → ``woman, beard``);
-2. a style-worded caption: ``a 3d emoji of a red apple`` / ``a flat emoji of a red apple`` (Google and
-   Twitter are both "flat"; a small heuristic picks a/an or no article for plurals and mass nouns);
+2. a style-worded caption: ``a 3d emoji of a red apple`` / ``a flat emoji of a red apple`` (the style
+   words are ``3d``, ``flat``, ``gradient`` and ``outlined``, see :data:`STYLES`; a small heuristic picks
+   a/an or no article for plurals and mass nouns);
 3. up to two keyword captions ``a flat kitty emoji``. The keywords are CLDR ``tags`` of the emoji that
    are not already words of its name, have at least three characters and a letter, are not in
    :data:`STOP_TAGS` ("not", "ily"…), are not a flag's region code ("fr", "gbeng") and are used by at
@@ -50,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import io
 import json
 import os
 import random
@@ -106,12 +116,33 @@ class StyleSpec:
     package: str  # npm package name
     word: str  # caption style word
     art_inset: float  # transparent border around the nominal art box, as a fraction of the side
+    kind: str = "datasource"  # "datasource" (64 px PNGs), "fluent3d" (WebP by code point), "iconify" (SVG)
+
+
+@dataclass(frozen=True)
+class IconRef:
+    """One icon of an Iconify JSON set: the source of an SVG style's image."""
+
+    package_dir: Path
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.package_dir / 'icons.json'}#{self.name}"
 
 
 FLUENT = "@lobehub/fluent-emoji-3d"
 GOOGLE = "emoji-datasource-google"
 TWITTER = "emoji-datasource-twitter"
 OPENMOJI = "openmoji"
+ICONIFY_FLUENT = "@iconify-json/fluent-emoji"
+ICONIFY_FLUENT_FLAT = "@iconify-json/fluent-emoji-flat"
+ICONIFY_OPENMOJI = "@iconify-json/openmoji"
+ICONIFY_EMOJIONE = "@iconify-json/emojione"
+ICONIFY_EMOJIONE_V1 = "@iconify-json/emojione-v1"
+ICONIFY_FXEMOJI = "@iconify-json/fxemoji"
+ICONIFY_NOTO_V1 = "@iconify-json/noto-v1"
+ICONIFY_STREAMLINE = "@iconify-json/streamline-emojis"
+_ICONIFY_NOTE = "SVG icons repackaged by Iconify (https://iconify.design) in @iconify-json/{set}."
 
 PACKAGES: Mapping[str, PackageSpec] = MappingProxyType(
     {
@@ -157,17 +188,75 @@ PACKAGES: Mapping[str, PackageSpec] = MappingProxyType(
             "tags originate in Unicode CLDR, Copyright © 1991-2024 Unicode, Inc., Unicode License v3.",
             "https://openmoji.org",
         ),
+        ICONIFY_FLUENT: PackageSpec(
+            ICONIFY_FLUENT, "1.2.7", "MIT", "gradient colour emoji SVGs (style `fluent`)",
+            "Fluent Emoji (Color), Copyright (c) Microsoft Corporation, MIT License. "
+            + _ICONIFY_NOTE.format(set="fluent-emoji"),
+            "https://github.com/microsoft/fluentui-emoji",
+        ),
+        ICONIFY_FLUENT_FLAT: PackageSpec(
+            ICONIFY_FLUENT_FLAT, "1.2.6", "MIT", "flat emoji SVGs (style `fluent-flat`)",
+            "Fluent Emoji (Flat), Copyright (c) Microsoft Corporation, MIT License. "
+            + _ICONIFY_NOTE.format(set="fluent-emoji-flat"),
+            "https://github.com/microsoft/fluentui-emoji",
+        ),
+        ICONIFY_OPENMOJI: PackageSpec(
+            ICONIFY_OPENMOJI, "1.2.29", "CC-BY-SA-4.0", "outlined emoji SVGs (style `openmoji`)",
+            "OpenMoji – the open-source emoji and icon project (https://openmoji.org), CC BY-SA 4.0 "
+            "(https://creativecommons.org/licenses/by-sa/4.0/). " + _ICONIFY_NOTE.format(set="openmoji"),
+            "https://github.com/hfg-gmuend/openmoji",
+        ),
+        ICONIFY_EMOJIONE: PackageSpec(
+            ICONIFY_EMOJIONE, "1.2.3", "CC-BY-4.0", "flat emoji SVGs (style `emojione`)",
+            "EmojiOne 2 art by Emoji One (continued as EmojiTwo), CC BY 4.0 "
+            "(https://creativecommons.org/licenses/by/4.0/). " + _ICONIFY_NOTE.format(set="emojione"),
+            "https://github.com/EmojiTwo/emojitwo",
+        ),
+        ICONIFY_EMOJIONE_V1: PackageSpec(
+            ICONIFY_EMOJIONE_V1, "1.2.3", "CC-BY-SA-4.0", "flat emoji SVGs (style `emojione-v1`)",
+            "EmojiOne 1 art by Emoji One, CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/). "
+            + _ICONIFY_NOTE.format(set="emojione-v1"),
+            "https://github.com/joypixels/emojione-legacy",
+        ),
+        ICONIFY_FXEMOJI: PackageSpec(
+            ICONIFY_FXEMOJI, "1.2.2", "Apache-2.0", "flat emoji SVGs (style `fxemoji`)",
+            "Firefox OS Emoji, Copyright Mozilla Foundation, Apache License 2.0 "
+            "(https://mozilla.github.io/fxemoji/LICENSE.md). " + _ICONIFY_NOTE.format(set="fxemoji"),
+            "https://github.com/mozilla/fxemoji",
+        ),
+        ICONIFY_NOTO_V1: PackageSpec(
+            ICONIFY_NOTO_V1, "1.2.5", "Apache-2.0", "flat emoji SVGs (style `noto-v1`)",
+            "Noto Emoji (version 1 art), Copyright Google Inc., Apache License 2.0. "
+            + _ICONIFY_NOTE.format(set="noto-v1"),
+            "https://github.com/googlefonts/noto-emoji",
+        ),
+        ICONIFY_STREAMLINE: PackageSpec(
+            ICONIFY_STREAMLINE, "1.2.4", "CC-BY-4.0", "outlined emoji SVGs (style `streamline`)",
+            "Streamline Emojis by Streamline (webalys), CC BY 4.0 "
+            "(https://creativecommons.org/licenses/by/4.0/). " + _ICONIFY_NOTE.format(set="streamline-emojis"),
+            "https://github.com/webalys-hq/streamline-vectors",
+        ),
     }
 )
 
 STYLES: Mapping[str, StyleSpec] = MappingProxyType(
     {
-        "3d": StyleSpec(FLUENT, "3d", 16 / 256),
+        "3d": StyleSpec(FLUENT, "3d", 16 / 256, kind="fluent3d"),
         "google": StyleSpec(GOOGLE, "flat", 0.0),
         "twitter": StyleSpec(TWITTER, "flat", 0.0),
+        "fluent": StyleSpec(ICONIFY_FLUENT, "gradient", 0.0, kind="iconify"),
+        "fluent-flat": StyleSpec(ICONIFY_FLUENT_FLAT, "flat", 0.0, kind="iconify"),
+        "openmoji": StyleSpec(ICONIFY_OPENMOJI, "outlined", 0.0, kind="iconify"),
+        "emojione": StyleSpec(ICONIFY_EMOJIONE, "flat", 0.0, kind="iconify"),
+        "emojione-v1": StyleSpec(ICONIFY_EMOJIONE_V1, "flat", 0.0, kind="iconify"),
+        "fxemoji": StyleSpec(ICONIFY_FXEMOJI, "flat", 0.0, kind="iconify"),
+        "noto-v1": StyleSpec(ICONIFY_NOTO_V1, "flat", 0.0, kind="iconify"),
+        "streamline": StyleSpec(ICONIFY_STREAMLINE, "outlined", 0.0, kind="iconify"),
     }
 )
-DEFAULT_STYLES = ("3d", "google", "twitter")
+DEFAULT_STYLES = tuple(STYLES)
+V1_STYLES = ("3d", "google", "twitter")  # the styles of the data GALIP-emoji-64 v1 was trained on
+SVG_RENDER_SCALE = 4  # SVGs are rasterised at 4x the art size, then downsampled like the PNG styles
 METADATA_PACKAGE = GOOGLE
 NAMES_PACKAGE = OPENMOJI
 
@@ -177,7 +266,7 @@ STOP_TAGS = frozenset({"not", "no", "yes", "the", "and", "with", "ily", "xox", "
 DEFAULT_TAG_CAPTIONS = 2
 NPM_TIMEOUT_S = 900
 DROPPED_CODEPOINTS = frozenset({0xFE0F, 0xE007F})  # variation selector 16, tag CANCEL
-NOTICE_CHANGES = "rescaled, alpha-composited onto white and saved as RGB PNG"
+NOTICE_CHANGES = "rasterised (the SVG styles), rescaled, alpha-composited onto white and saved as RGB PNG"
 
 
 def default_packages_dir() -> Path:
@@ -449,8 +538,9 @@ def _rarest_and_commonest(pool: Sequence[str], df: Mapping[str, int], count: int
 
 def make_captions(annotation: str, style_word: str, keywords: Sequence[str]) -> list[str]:
     """Caption lines for one image: name, style-worded name, one line per keyword; lowercase, unique."""
-    lines = [clean_name(annotation), f"a {style_word} emoji of {noun_phrase(annotation)}"]
-    lines += [f"a {style_word} {kw} emoji" for kw in keywords]
+    article = indefinite_article(style_word)
+    lines = [clean_name(annotation), f"{article} {style_word} emoji of {noun_phrase(annotation)}"]
+    lines += [f"{article} {style_word} {kw} emoji" for kw in keywords]
     out: list[str] = []
     for line in (" ".join(x.lower().split()) for x in lines):
         if line and line not in out:
@@ -540,16 +630,144 @@ def index_fluent(package_dir: Path) -> dict[Key, Path]:
     return index
 
 
+@dataclass(frozen=True)
+class IconifySet:
+    """An Iconify JSON icon set (``icons.json`` + optional ``chars.json``) as plain data."""
+
+    icons: Mapping[str, Mapping[str, Any]]  # name -> {"body", optional "left"/"top"/"width"/"height"}
+    aliases: Mapping[str, str]  # alias name -> parent icon name (aliases with transforms are left out)
+    chars: Mapping[str, str]  # code-point sequence (hex, '-' joined) -> icon or alias name
+    width: float
+    height: float
+
+    def svg(self, name: str) -> str:
+        """A standalone SVG document for icon (or alias) ``name``, its view box the icon's own."""
+        icon = self.icons[self.aliases.get(name, name)]
+        left, top = icon.get("left", 0), icon.get("top", 0)
+        width, height = icon.get("width", self.width), icon.get("height", self.height)
+        return (
+            '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            f'viewBox="{left} {top} {width} {height}" width="{width}" height="{height}">{icon["body"]}</svg>'
+        )
+
+
+_iconify_cache: dict[Path, IconifySet] = {}
+
+
+def load_iconify(package_dir: Path) -> IconifySet:
+    """Read an ``@iconify-json/*`` package (cached per folder). Raises :class:`DatasetError` if broken."""
+    package_dir = Path(package_dir)
+    if package_dir in _iconify_cache:
+        return _iconify_cache[package_dir]
+    data = _read_json(package_dir / "icons.json")
+    chars_file = package_dir / "chars.json"
+    chars = _read_json(chars_file) if chars_file.is_file() else {}
+    icons = data.get("icons") if isinstance(data, dict) else None
+    if not isinstance(icons, dict) or not isinstance(chars, dict):
+        raise DatasetError(f"{package_dir / 'icons.json'} is not an Iconify icon set; delete the unpacked "
+                           "package and retry")
+    aliases = {
+        name: alias["parent"] for name, alias in (data.get("aliases") or {}).items()
+        if isinstance(alias, dict) and set(alias) == {"parent"} and alias["parent"] in icons
+    }
+    result = IconifySet(icons, aliases, {str(k): str(v) for k, v in chars.items()},
+                        float(data.get("width", 16)), float(data.get("height", 16)))
+    _iconify_cache[package_dir] = result
+    return result
+
+
+def _squash(slug: str) -> str:
+    return slug.replace("-", "")
+
+
+def iconify_index(
+    icon_set: IconifySet, entries: Sequence[EmojiEntry], annotations: Mapping[Key, Annotation]
+) -> dict[Key, str]:
+    """Icon name for each entry key the set has art for.
+
+    A set's ``chars.json`` (code points → name) decides where it has one. Otherwise an icon name is
+    matched against the entries' names in three tiers, each as a slug (``red-apple``) and squashed
+    (``redapple``, Firefox OS's naming): the CLDR short name (``flag-france``, and the caption form
+    ``flag-of-france``), then the Unicode name, then the
+    emoji.json short names. A name found in a higher tier is never looked up in a lower one (``cat`` is
+    CLDR's cat, not the ``cat`` short name of cat face), and a name two entries share in its tier is
+    skipped rather than guessed.
+    """
+    index: dict[Key, str] = {}
+    names = list(icon_set.icons) + list(icon_set.aliases)
+    for code, name in icon_set.chars.items():
+        try:
+            key = normalise_key(code)
+        except ValueError:
+            continue
+        if name in icon_set.icons or name in icon_set.aliases:
+            index.setdefault(key, name)
+    tiers: list[dict[str, set[Key]]] = [{}, {}, {}]
+    for entry in entries:
+        ann = annotations.get(entry.key)
+        sources = ([ann.name, clean_name(ann.name)] if ann else [], [entry.unicode_name],
+                   list(entry.short_names))
+        for tier, texts in zip(tiers, sources, strict=True):
+            for text in texts:
+                slug = slugify(text.replace("_", " "))
+                for variant in {slug, _squash(slug)} - {""}:
+                    tier.setdefault(variant, set()).add(entry.key)
+    matched = set(index.values())
+    for name in sorted(names):
+        if name in matched:
+            continue
+        for tier in tiers:
+            keys = tier.get(name)
+            if keys is None:
+                continue
+            if len(keys) == 1:
+                index.setdefault(next(iter(keys)), name)
+            break
+    return index
+
+
 def art_path(
-    entry: EmojiEntry, style: str, package_dir: Path, fluent_index: Mapping[Key, Path]
-) -> Path | None:
-    """The source image of ``entry`` in ``style``, or ``None`` when that set lacks it."""
-    if style == "3d":
+    entry: EmojiEntry, style: str, package_dir: Path, fluent_index: Mapping[Key, Path],
+    iconify: Mapping[Key, str] | None = None,
+) -> Path | IconRef | None:
+    """The source image of ``entry`` in ``style``, or ``None`` when that set lacks it.
+
+    ``iconify`` is the :func:`iconify_index` of the style's set, for SVG styles.
+    """
+    kind = STYLES[style].kind
+    if kind == "fluent3d":
         return fluent_index.get(entry.key)
+    if kind == "iconify":
+        name = (iconify or {}).get(entry.key)
+        return IconRef(package_dir, name) if name is not None else None
     if style not in entry.flat_sets:
         return None
     path = package_dir / "img" / style / "64" / entry.image
     return path if path.is_file() else None
+
+
+def open_art(source: Path | IconRef, size: int) -> Image.Image:
+    """The source art as a PIL image: PNG/WebP files opened, SVG icons rasterised with resvg.
+
+    SVGs are drawn at :data:`SVG_RENDER_SCALE` times ``size`` so that the final downsampling is the same
+    LANCZOS step the bitmap styles get. Raises :class:`DatasetError` when resvg is missing or fails.
+    """
+    if isinstance(source, Path):
+        with Image.open(source) as im:
+            return im.convert("RGBA")
+    try:
+        import resvg_py
+    except ImportError as exc:
+        raise DatasetError("the SVG styles need resvg-py (`pip install resvg-py`), or pick bitmap styles with "
+                           f"--styles {','.join(V1_STYLES)}") from exc
+    side = max(16, size * SVG_RENDER_SCALE)
+    svg = load_iconify(source.package_dir).svg(source.name)
+    try:
+        png = resvg_py.svg_to_bytes(svg_string=svg, width=side, height=side, skip_system_fonts=True)
+    except ValueError as exc:
+        raise DatasetError(f"resvg cannot draw {source} ({exc}); delete the unpacked package and retry") from exc
+    with Image.open(io.BytesIO(bytes(png))) as im:
+        return im.convert("RGBA")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -692,7 +910,7 @@ def find_unpacked_packages(from_dir: Path, specs: Iterable[PackageSpec]) -> dict
 class _Job:
     entry: EmojiEntry
     style: str
-    source: Path
+    source: Path | IconRef
     split: str
     stem: str
     captions: tuple[str, ...]
@@ -789,13 +1007,15 @@ def _plan(
     wanted = [e for e in bases if categories is None or e.category in categories]
     kept = {e.key for e in wanted[:limit]}
     fluent = index_fluent(dirs[FLUENT]) if "3d" in styles else {}
+    icons = {style: iconify_index(load_iconify(dirs[STYLES[style].package]), entries, annotations)
+             for style in styles if STYLES[style].kind == "iconify"}
     jobs: list[_Job] = []
     missing = dict.fromkeys(styles, 0)
     for entry, text, slug in zip(entries, texts, slugs, strict=True):
         if entry.base_key not in kept:
             continue
         for style in styles:
-            source = art_path(entry, style, dirs[STYLES[style].package], fluent)
+            source = art_path(entry, style, dirs[STYLES[style].package], fluent, icons.get(style))
             if source is None:
                 missing[style] += 1
                 continue
@@ -834,8 +1054,7 @@ def _write_images(jobs: Sequence[_Job], out: Path, size: int, progress: bool) ->
 
     for job in tqdm(jobs, desc="emoji images", unit="img", disable=not progress):
         try:
-            with Image.open(job.source) as src:
-                image = render_emoji(src, size, art_inset=STYLES[job.style].art_inset)
+            image = render_emoji(open_art(job.source, size), size, art_inset=STYLES[job.style].art_inset)
         except OSError as exc:
             raise DatasetError(f"cannot read {job.source} ({exc}); delete the unpacked package and retry") \
                 from exc
@@ -862,7 +1081,7 @@ def licenses_markdown(versions: Mapping[str, str], styles: Sequence[str]) -> str
         "",
         "Built by galip-studio (`galip-studio data emoji`) from the npm packages below. Images were "
         f"{NOTICE_CHANGES}. Each image keeps the license of its source art (the file name suffix "
-        "`__3d`, `__google`, `__twitter` names the source). The caption files are derived from the "
+        "after `__` names the style, listed with its package below). The caption files are derived from the "
         "OpenMoji / Unicode CLDR annotations; treat them as CC BY-SA 4.0.",
         "",
     ]
@@ -908,8 +1127,9 @@ def build_emoji_dataset(
     """
     started = time.monotonic()
     chosen = _validate(size, styles, holdout, limit)
-    if size > round(64 / ART_FRACTION) and any(STYLES[s].word == "flat" for s in chosen):
-        warnings.warn(f"size {size}: the flat sources are 64 px, so they will be upscaled", stacklevel=2)
+    if size > round(64 / ART_FRACTION) and any(STYLES[s].kind == "datasource" for s in chosen):
+        warnings.warn(f"size {size}: the google and twitter sources are 64 px, so they will be upscaled",
+                      stacklevel=2)
     out = Path(out_dir).expanduser()
     dirs, versions = _locate(chosen, packages_dir, from_dir)
     entries = load_entries(dirs[METADATA_PACKAGE] / "emoji.json", skin_tones=skin_tones)
@@ -983,7 +1203,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="use already unpacked packages (each a subfolder holding package/); no npm needed")
     parser.add_argument("--size", type=int, default=64, help="image side in px (default 64)")
     parser.add_argument("--styles", type=_styles_arg, default=DEFAULT_STYLES,
-                        help="comma-separated subset of 3d,google,twitter (default all)")
+                        help=f"comma-separated subset of {','.join(STYLES)} (default all; "
+                             f"GALIP-emoji-64 v1 was trained on {','.join(V1_STYLES)})")
     parser.add_argument("--holdout", type=float, default=0.1,
                         help="fraction of identities in test/ (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the identity split (default 0)")
@@ -1002,7 +1223,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``emoji`` sub-command to an argparse ``subparsers`` object; returns the new parser."""
     parser = subparsers.add_parser(
         "emoji",
-        help="build an emoji image-caption dataset (Fluent 3D, Noto, Twemoji) via npm",
+        help=f"build an emoji image-caption dataset ({len(STYLES)} open-licensed styles) via npm",
         description="Build an image-caption emoji dataset from open-licensed art fetched with npm pack.",
     )
     add_arguments(parser)
