@@ -374,3 +374,54 @@ def test_a_recipe_batch_size_is_clamped_to_the_limits(tiny_pipeline):
     assert explore.render_recipe(recipe, tiny_pipeline).recipe["batch_size"] == explore.DEFAULT_LIMITS.max_batch_size
     with pytest.raises(ValueError, match="batch_size is 4000, above the limit"):
         explore.seed_grid(tiny_pipeline, ["a cat"], [0], batch_size=4000)
+
+
+# ------------------------------------------------------------------------------------------ training data
+def test_a_16_bit_grey_png_loads_as_its_greys_not_white(tmp_path):
+    from galip_studio.train.data import load_rgb
+
+    ramp = np.linspace(0, 65535, 64, dtype=np.uint16)[None].repeat(8, axis=0)
+    path = tmp_path / "grey16.png"
+    Image.fromarray(ramp).save(path)
+    with Image.open(path) as im:
+        assert im.mode in ("I;16", "I")  # what a 16-bit grey PNG opens as
+    rgb = np.asarray(load_rgb(path)).astype(int)
+    assert rgb.shape == (8, 64, 3) and (rgb[..., 0] == rgb[..., 1]).all()
+    assert abs(rgb[0, 0, 0] - 0) <= 1 and abs(rgb[0, -1, 0] - 255) <= 1 and abs(rgb[0, 32, 0] - 130) <= 2
+
+
+def test_a_caption_that_is_not_utf8_is_named_not_trained_as_mojibake(tmp_path):
+    from galip_studio.train.data import scan_dataset
+
+    for name in ("good", "latin1"):
+        Image.new("RGB", (8, 8), "red").save(tmp_path / f"{name}.png")
+    (tmp_path / "good.txt").write_text("a café sign\n", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("a café sign\n".encode("latin-1"))
+    samples, report = scan_dataset(tmp_path)
+    assert [s.captions for s in samples] == [("a café sign",)]
+    (detail,) = report.problems["caption not UTF-8"]
+    assert "latin1.txt" in detail and "save it as UTF-8" in detail
+    assert "caption not UTF-8" in report.format()
+
+
+def test_resume_with_another_data_dir_refuses(tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    (tmp_path / "data_a").mkdir()
+    (tmp_path / "data_b").mkdir()
+    (run / "config.json").write_text(json.dumps({"train": {"data_dir": str(tmp_path / "data_a"), "preset": "tiny"}}))
+    assert main(["train", str(tmp_path / "data_b"), "--out", str(run), "--resume", "latest"]) == 1
+    err = capsys.readouterr().err
+    assert "this run was trained on" in err and "--new-data" in err and err.count("\n") == 1
+
+    class Resolved(Exception):
+        pass
+
+    def resolved(explicit, saved):
+        raise Resolved(explicit["data_dir"])
+
+    monkeypatch.setattr("galip_studio.train.config.resolve_train_config", resolved)
+    with pytest.raises(Resolved):  # the same data (another spelling of the path), or --new-data: on to training
+        main(["train", str(tmp_path / "data_a" / ".." / "data_a"), "--out", str(run), "--resume", "latest"])
+    with pytest.raises(Resolved):
+        main(["train", str(tmp_path / "data_b"), "--out", str(run), "--resume", "latest", "--new-data"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,8 @@ def _add_train_parser(sub: Any) -> None:
     length.add_argument("--steps", type=int, default=S, help="total optimizer steps (default: until Ctrl-C)")
     length.add_argument("--epochs", type=float, default=S, help="total epochs (alternative to --steps)")
     g.add_argument("--seed", type=int, default=S, help="seed of initialisation, data order and noise (default 100)")
+    g.add_argument("--new-data", action="store_true",
+                   help="with --resume: continue the run on a DATA_DIR other than the one it was started with")
     g.add_argument("--resume", metavar="latest|auto|DIR", default=S,
                    help="continue the run in --out (latest), continue if it has a checkpoint else start (auto), or a checkpoint")
 
@@ -140,7 +143,7 @@ def add_parsers(sub: Any) -> None:
     _add_eval_parser(sub)
 
 
-NON_SETTINGS = ("command", "func", "check", "dry_run")
+NON_SETTINGS = ("command", "func", "check", "dry_run", "new_data")
 
 
 def _explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,6 +162,25 @@ def _saved_settings(out: str, resume: str | None) -> dict[str, Any] | None:
     if not run.config_path.is_file():
         return None
     return json.loads(run.config_path.read_text())["train"]
+
+
+def _same_path(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def _check_same_data(saved: dict[str, Any] | None, args: argparse.Namespace) -> None:
+    """A resumed run continues on the data it was started with, unless ``--new-data`` says otherwise."""
+    from ..cli import CLIError
+
+    before = (saved or {}).get("data_dir")
+    if before and not args.new_data and not _same_path(str(before), str(args.data_dir)):
+        raise CLIError(
+            f"this run was trained on {before}, not {args.data_dir}; resume it with the same DATA_DIR, "
+            f"or pass --new-data to continue it on other data"
+        )
 
 
 def _model_img_size(cfg: Any) -> int:
@@ -183,7 +205,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0 if report.usable else 1
     if not args.out:
         raise CLIError("train: --out DIR (the run directory) is required; only --check runs without it")
-    cfg = resolve_train_config(explicit, _saved_settings(args.out, explicit.get("resume")))
+    saved = _saved_settings(args.out, explicit.get("resume"))
+    _check_same_data(saved, args)
+    cfg = resolve_train_config(explicit, saved)
     if args.dry_run:
         print(json.dumps(cfg.to_dict(), indent=2))
         _, report = scan_dataset(cfg.data_dir, cfg.layout, cfg.split, verify=cfg.verify_images)

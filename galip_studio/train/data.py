@@ -111,15 +111,26 @@ def read_captions(text: str) -> tuple[str, ...]:
     return tuple(ln for ln in lines if ln)
 
 
-def _read_caption_file(path: Path, report: DataReport) -> tuple[str, ...] | None:
+def _read_caption_file(path: Path, report: DataReport, lenient: bool = False) -> tuple[str, ...] | None:
+    """The captions of one file; a file that is not UTF-8 is skipped and named in the report (it would
+    train as mojibake), except with ``lenient`` (the official DF-GAN text, whose known artefacts
+    :func:`read_captions` cleans)."""
     if not path.is_file():
         report.add("missing caption", str(path))
         return None
     try:
-        captions = read_captions(path.read_text(encoding="utf-8", errors="replace"))
+        raw = path.read_bytes()
     except OSError as e:
         report.add("unreadable caption", f"{path}: {e}")
         return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        if not lenient:
+            report.add("caption not UTF-8", f"{path}: byte 0x{raw[e.start]:02x} at offset {e.start}; save it as UTF-8")
+            return None
+        text = raw.decode("utf-8", errors="replace")
+    captions = read_captions(text)
     if not captions:
         report.add("empty caption", str(path))
         return None
@@ -205,7 +216,7 @@ def _scan_official(root: Path, split: str, report: DataReport) -> list[tuple[Pat
         if image is None:
             report.add("missing image", f"{key} (looked in {', '.join(OFFICIAL_IMAGE_DIRS)} under {root})")
             continue
-        captions = _read_caption_file(root / "text" / f"{key}.txt", report)
+        captions = _read_caption_file(root / "text" / f"{key}.txt", report, lenient=True)
         if captions is not None:
             found.append((image, captions, boxes.get(key)))
     return found
@@ -313,6 +324,11 @@ def load_rgb(path: Path, box: tuple[float, float, float, float] | None = None) -
     """Decode an image as RGB; transparency is composited on white. ``box`` crops as DF-GAN does for CUB."""
     with Image.open(path) as im:
         im.load()
+        if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+            # 16-bit grey (PNG opens it as I;16 or I): convert("RGB") would clip every value above
+            # 255 to white; scale 0-65535 to 0-255 instead.
+            grey = np.asarray(im, dtype=np.float64).clip(0, 65535) / 257.0
+            im = Image.fromarray(grey.round().astype(np.uint8))
         has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
         if has_alpha:
             rgba = im.convert("RGBA")
