@@ -55,6 +55,7 @@ from PIL import Image
 from .checkpoint import atomic_directory
 from .clip_backbone import LOCAL_HF_MODELS, ClipBackbone, ClipError, resolve_hf_name
 from .config import ClipConfig, default_prompt_layers, default_tap_layers
+from .datasets.emoji import STYLES as EMOJI_STYLES, indefinite_article
 from .fast import cpu_has_native_bf16
 from .metrics import clip_image_embeddings, recall_at_k
 from .train.data import load_rgb, scan_dataset
@@ -459,8 +460,12 @@ def retrieval_metrics(
     return {"img2txt_r1": i2t[1], "img2txt_r5": i2t[5], "txt2img_r1": t2i[1], "txt2img_r5": t2i[5]}
 
 
-STYLE_CLASSES: dict[str, str] = {"3d": "3d", "google": "flat", "twitter": "flat", "flat": "flat"}
-STYLE_PROMPTS: dict[str, str] = {"3d": "a 3d emoji", "flat": "a flat emoji"}
+# Zero-shot style test: a file's style (``<identity>__<style>``) → its caption style word. Only the
+# words present in the evaluated folder compete, so a 3d/flat folder is scored as before.
+STYLE_CLASSES: dict[str, str] = {name: spec.word for name, spec in EMOJI_STYLES.items()} | {
+    word: word for word in ("3d", "flat", "gradient", "outlined")}
+STYLE_PROMPTS: dict[str, str] = {word: f"{indefinite_article(word)} {word} emoji"
+                                 for word in dict.fromkeys(STYLE_CLASSES.values())}
 
 
 @dataclass(frozen=True)
@@ -600,12 +605,13 @@ class MiniClipEvaluator:
         return out
 
     def _style(self, emb: torch.Tensor, styles: Sequence[str | None]) -> dict[str, Any] | None:
-        classes = list(STYLE_PROMPTS)
         truth = [STYLE_CLASSES.get(s or "") for s in styles]
         keep = [i for i, t in enumerate(truth) if t is not None]
         if not keep:
             return None
-        pred = (emb[keep] @ self.style_emb.T).argmax(1)
+        classes = [c for c in STYLE_PROMPTS if c in set(truth)]  # only the styles this folder has
+        columns = [list(STYLE_PROMPTS).index(c) for c in classes]
+        pred = (emb[keep] @ self.style_emb[columns].T).argmax(1)
         target = torch.tensor([classes.index(truth[i]) for i in keep])
         correct = pred == target
         by_class = {c: correct[target == j].float().mean().item() for j, c in enumerate(classes) if (target == j).any()}
@@ -614,7 +620,7 @@ class MiniClipEvaluator:
             "balanced": sum(by_class.values()) / len(by_class),
             "by_class": by_class,
             "n": len(keep),
-            "prompts": dict(STYLE_PROMPTS),
+            "prompts": {c: STYLE_PROMPTS[c] for c in classes},
         }
 
     def _paraphrase(self, backbone: ClipBackbone) -> dict[str, Any]:
@@ -688,7 +694,8 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     style = metrics.get("style")
     if style:
         by = " / ".join(f"{c} {pct(v)}" for c, v in style["by_class"].items())
-        lines.append(f"style     '3d' vs 'flat' zero-shot {pct(style['accuracy'])} ({by}; balanced {pct(style['balanced'])})")
+        words = " vs ".join(f"'{c}'" for c in style["by_class"])
+        lines.append(f"style     {words} zero-shot {pct(style['accuracy'])} ({by}; balanced {pct(style['balanced'])})")
     para = metrics.get("paraphrase")
     if para and para["n"]:
         lines.append(
@@ -718,6 +725,7 @@ class MiniClipTrainConfig:
     device: str = "cpu"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     vision_cfg: dict[str, Any] | None = None  # None: MINICLIP_VISION_CFG
+    init: str | None = None  # a CLIP directory to fine-tune instead of a random image tower
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.batch_size < 2:
@@ -848,7 +856,8 @@ def train_miniclip(
     Args:
         train_dir: image + same-name ``.txt`` folder; every caption line is a caption of its image.
         eval_dir: held-out folder (identities not in ``train_dir``) for the retrieval/style tests.
-        backbone: a CLIP to train (default: :func:`build_miniclip` with ``config.seed``/``vision_cfg``).
+        backbone: a CLIP to train (default: the CLIP directory ``config.init`` when set, else
+            :func:`build_miniclip` with ``config.seed``/``vision_cfg``).
         overwrite: replace an existing model directory at ``out_dir``.
         echo: where progress lines go (None: silent).
     """
@@ -864,6 +873,9 @@ def train_miniclip(
     dtype = autocast_dtype(config.precision, device)
 
     train_set = load_caption_set(train_dir, (config.vision_cfg or MINICLIP_VISION_CFG)["image_size"])
+    if backbone is None and config.init is not None:
+        backbone = ClipBackbone.from_pretrained(config.init)
+        say(f"init: fine-tuning the image tower of {config.init}")
     if backbone is None:
         backbone = build_miniclip(config.seed, config.vision_cfg)
     backbone.to(device)

@@ -14,6 +14,7 @@ from typing import Any
 # options that set the MiniClipTrainConfig field of the same name
 TRAIN_OPTIONS: tuple[str, ...] = (
     "samples", "batch_size", "lr", "weight_decay", "warmup_steps", "eval_every", "log_every", "seed", "precision", "device",
+    "init",
 )
 
 
@@ -78,6 +79,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", metavar="DATA_DIR", help="training image-caption folder, or a dataset root with train/ (and test/)")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output CLIP directory")
     p.add_argument("--eval-dir", metavar="DIR", help="held-out image-caption folder (default: DATA_DIR/test when present)")
+    p.add_argument("--init", metavar="CLIP_DIR",
+                   help="fine-tune this CLIP directory's image tower (e.g. checkpoints/miniclip-emoji-64) "
+                        "instead of a random one (default None: a new random tower)")
     p.add_argument("--samples", type=int, help="training budget in samples (default 300000)")
     p.add_argument("--batch-size", type=int, help="contrastive batch size (default 256)")
     p.add_argument("--lr", type=float, help="peak AdamW learning rate (default 1e-3)")

@@ -253,7 +253,10 @@ def test_cli_help_states_the_config_defaults():
         match = re.search(r"\(default ([^)]+)\)", helps[name])
         assert match, name
         text = match.group(1)
-        assert (float(text) == default) if isinstance(default, (int, float)) else (text == default), name
+        if isinstance(default, (int, float)):
+            assert float(text) == default, name
+        else:  # "auto", or "None: what that means"
+            assert text.split(":")[0] == str(default), name
     args = parser.parse_args(["train-clip", "data", "--out", "o"])
     assert all(getattr(args, name) is None for name in TRAIN_OPTIONS)
 
@@ -349,6 +352,7 @@ def test_tiny_training_run_saves_reloads_and_learns(mini, shapes_root, tmp_path,
     assert metrics["samples"] == 320 and metrics["steps"] == 40
     assert metrics["heldout"]["n_identities"] == 2 and metrics["heldout"]["n_images"] == 4
     assert metrics["train"]["n_identities"] == 2 and metrics["style"]["n"] == 4
+    assert metrics["style"]["prompts"] == {"3d": "a 3d emoji", "flat": "a flat emoji"}  # only the folder's styles
     assert metrics["paraphrase"]["n"] == 0 and len(metrics["paraphrase"]["skipped"]) == 14
     assert metrics["train"]["img2txt_r1"] == 1.0  # four separable training shapes are learnt
     rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
@@ -379,3 +383,15 @@ def test_train_clip_command(mini, shapes_root, tmp_path, capsys):
     assert cfg["arch"] == MINICLIP_ARCH and cfg["tap_layers"] == [0, 1, 2] and cfg["prompt_layers"] == [1, 2]
     assert main(args) == 1  # an existing model is not overwritten silently
     assert "--overwrite" in capsys.readouterr().err
+
+    # --init fine-tunes a saved CLIP's image tower: at a vanishing learning rate the weights stay its own.
+    tuned = tmp_path / "tuned-clip"
+    assert main(["train-clip", str(shapes_root), "--out", str(tuned), "--init", str(out), "--samples", "8",
+                 "--batch-size", "8", "--lr", "1e-12", "--warmup-steps", "0", "--eval-every", "0"]) == 0
+    assert "init: fine-tuning the image tower of" in capsys.readouterr().out
+    from safetensors.torch import load_file
+
+    before, after = load_file(str(out / "clip.safetensors")), load_file(str(tuned / "clip.safetensors"))
+    assert before.keys() == after.keys()
+    assert max((before[k] - after[k]).abs().max().item() for k in before) < 1e-6
+    assert json.loads((tuned / "metrics.json").read_text())["config"]["init"] == str(out)
