@@ -28,9 +28,17 @@ CORNERS = ("a red apple", "a smiling sun", "a slice of pizza", "a green heart")
 
 
 @pytest.fixture(scope="module")
-def app_url(tiny_checkpoint):
-    """The app as `galip-studio serve --checkpoint TINY` starts it (without blocking)."""
-    args = build_parser().parse_args(["serve", "--checkpoint", str(tiny_checkpoint), "--device", "cpu"])  # the first free port from 7860
+def model_dir(tmp_path_factory):
+    """A folder the app may load models from (``--model-dir``)."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_checkpoint, model_dir):
+    """The app as `galip-studio serve --checkpoint TINY --model-dir DIR` starts it (without blocking)."""
+    args = build_parser().parse_args(
+        ["serve", "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--model-dir", str(model_dir)]
+    )  # the first free port from 7860
     demo, url = ui_cli.serve(args, block=False)
     yield url
     demo.close()
@@ -120,20 +128,20 @@ def test_walk_exports_and_recipe_tab(client):
             assert np.array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))
 
 
-def test_model_tab_sessions_do_not_mix(app_url, tmp_path_factory):
-    other = tmp_path_factory.mktemp("other") / "seed1"
+def test_model_tab_sessions_do_not_mix(app_url, model_dir, tmp_path_factory):
+    other = model_dir / "seed1"
     save_checkpoint(make_tiny_model(1), other)
     a, b = Client(app_url, verbose=False), Client(app_url, verbose=False)
     banner, card, info = a.predict(api_name="/model_info")
     assert "32×32 px" in banner and "Parameters: generator" in card and json.loads(info)["image_size"] == 32
-    banner_a, _, info_a = a.predict(str(other), api_name="/load_checkpoint")
-    assert "seed1" in banner_a and json.loads(info_a)["path"] == str(other)
+    banner_a, _, info_a = a.predict(f"{model_dir.name}/seed1", api_name="/load_checkpoint")
+    assert "seed1" in banner_a and json.loads(info_a)["path"] == f"{model_dir.name}/seed1"  # relative to the allowed folder
     img_a = a.predict("a red apple", 1, 0, 1.0, api_name="/generate")[0][0]["image"]
     img_b = b.predict("a red apple", 1, 0, 1.0, api_name="/generate")[0][0]["image"]
     assert np.abs(np.asarray(Image.open(img_a)).astype(int) - np.asarray(Image.open(img_b)).astype(int)).mean() > 0.5
     assert "seed1" not in b.predict(api_name="/model_info")[0]
     assert "seed1" not in a.predict(api_name="/use_default_model")[0]
-    with pytest.raises(AppError, match="not found"):
+    with pytest.raises(AppError, match="no such model here"):
         a.predict(str(tmp_path_factory.mktemp("x") / "missing"), api_name="/load_checkpoint")
     with pytest.raises(AppError, match="CLIP ViT-B/32 weights"):
         a.predict("pre_coco.pth", "", api_name="/load_official")

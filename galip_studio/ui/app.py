@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import shutil
+import sys
 import tempfile
 import threading
 import weakref
@@ -30,10 +32,11 @@ from ..export import GIF_MAX_FPS
 from ..latent import EASINGS, INTERPOLATIONS, NOISE_PATHS
 from ..pipeline import GALIPPipeline
 from . import handlers as h
-from .models import DEFAULT_SPEC, REPO_ROOT, ModelHandle, ModelSpec, ModelStore
+from .models import DEFAULT_SPEC, REPO_ROOT, ModelHandle, ModelLibrary, ModelSpec, ModelStore
 
 TITLE = "GALIP Studio"
 POLL_S = 0.25  # how often a long job's generator wakes up (progress, cancellation)
+MAX_UPLOAD_MB = 2048  # the largest file a browser may upload (the official checkpoints are ~1 GB)
 
 # System fonts only: nothing is fetched from a font service, the page works offline.
 SANS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Noto Sans", "Arial", "sans-serif")
@@ -174,6 +177,7 @@ def build_app(
     allow_model_loading: bool = True,
     limits: explore.Limits = explore.DEFAULT_LIMITS,
     checkpoint_roots: Sequence[str | Path] | None = None,
+    model_dirs: Sequence[str | Path] = (),
     outdir: str | Path | None = None,
 ) -> gr.Blocks:
     """The GALIP Studio app for ``model`` (a pipeline, or a zero-argument loader called on first use).
@@ -182,17 +186,22 @@ def build_app(
         device: where models loaded from the Model tab run (default: the default model's device).
         allow_model_loading: show the Model tab's loaders (switch off when strangers can reach the server).
         limits: bounds on grid sizes, frames, images (the sliders' ranges follow them).
-        checkpoint_roots: folders whose ``checkpoints/`` and ``runs/`` the Model tab lists
+        checkpoint_roots: folders whose ``checkpoints/`` and ``runs/`` the Model tab lists and may load
             (default: the current directory and the repository).
-        outdir: where exported files are written (default: a temporary folder removed with the app).
+        model_dirs: more folders the Model tab may load checkpoints and weights from (``--model-dir``).
+            Nothing outside these folders can be loaded, except files uploaded in the same session.
+        outdir: where exported files are written (default: a temporary folder removed with the app,
+            also on SIGTERM when started by ``galip-studio serve``).
     """
-    store = ModelStore(model, device=device, allow_loading=allow_model_loading)
+    _log_to_stderr()
+    roots = list(checkpoint_roots) if checkpoint_roots is not None else list(dict.fromkeys([Path.cwd().resolve(), REPO_ROOT]))
+    library = ModelLibrary(roots, model_dirs)
+    store = ModelStore(model, device=device, allow_loading=allow_model_loading, library=library)
     if outdir is None:
         outdir = Path(tempfile.mkdtemp(prefix="galip-studio-"))
         cleanup: Callable[[], None] | None = lambda: shutil.rmtree(outdir, ignore_errors=True)  # noqa: E731
     else:
         outdir, cleanup = Path(outdir), None
-    roots = list(checkpoint_roots) if checkpoint_roots is not None else list(dict.fromkeys([Path.cwd().resolve(), REPO_ROOT]))
     lim = limits
     max_seeds = lim.max_seeds or 64
     knob_weights = h.knob_position(*KNOB_XY)
@@ -205,6 +214,7 @@ def build_app(
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         session_model = gr.State(DEFAULT_SPEC)
+        session_uploads = gr.State({})  # weights files uploaded in this session: name -> server path
         last_blend = gr.State(None)
         # Public endpoints first: private events made from the same functions get suffixed names.
         gr.api(h.random_seed, api_name="random_seed")
@@ -362,7 +372,7 @@ def build_app(
                 # A blend-grid cell opens here: click → (row, col) → switch tab → knobs and image.
                 def pick_cell(recipe: dict[str, Any] | None, evt: gr.SelectData) -> tuple[int, int]:
                     if not recipe:
-                        raise gr.Error("Make a blend grid first.")
+                        raise h.user_error("Make a blend grid first.")
                     x, y = evt.index
                     rows, cols, size = int(recipe["rows"]), int(recipe["cols"]), int(recipe["model"]["image_size"])
                     return h.grid_cell(x, y, rows, cols, h.display_cell(size, cols) or size)
@@ -434,13 +444,21 @@ def build_app(
                             md_json = gr.Code(language="json", label="describe()", interactive=False, max_lines=40)
                     with gr.Column(scale=2, visible=allow_model_loading):
                         gr.Markdown("### Load another model\nOnly this browser session switches; others keep theirs.")
-                        md_ckpt = gr.Dropdown(h.list_checkpoints(roots), label="Checkpoint directory", allow_custom_value=True, info="pick one found under checkpoints/ and runs/, or type a path")
+                        md_ckpt = gr.Dropdown(
+                            h.list_checkpoints(library) if allow_model_loading else [], label="Checkpoint directory", allow_custom_value=True,
+                            info="one found under checkpoints/, runs/ or the server's --model-dir folders",
+                        )
                         with gr.Row():
                             md_load = gr.Button("Load checkpoint", variant="primary")
                             md_refresh = gr.Button("Refresh list")
                         gr.Markdown("#### The paper's checkpoints")
-                        md_pth = gr.Textbox(label="Official checkpoint", placeholder="pre_coco.pth or pre_cc12m.pth")
-                        md_clip = gr.Textbox(label="CLIP ViT-B/32 weights", placeholder="ViT-B-32.pt, an open_clip file, or 'openai' (needs a network)")
+                        md_upload = gr.File(
+                            label="Upload weights (pre_coco.pth, ViT-B-32.pt, ...): for this session only",
+                            file_count="multiple", file_types=[".pth", ".pt", ".safetensors", ".bin"], type="filepath",
+                        )
+                        md_uploaded = gr.Markdown()
+                        md_pth = gr.Textbox(label="Official checkpoint", placeholder="pre_coco.pth or pre_cc12m.pth (uploaded, or in a model folder)")
+                        md_clip = gr.Textbox(label="CLIP ViT-B/32 weights", placeholder="ViT-B-32.pt (uploaded, or in a model folder), or 'openai' (needs a network)")
                         md_official = gr.Button("Load official checkpoint")
                         md_default = gr.Button("Back to the default model")
                 model_outputs = [session_model, banner, md_card, md_json]
@@ -448,20 +466,30 @@ def build_app(
                 def show(spec: ModelSpec) -> tuple[Any, ...]:
                     return tuple(h.switch_model(store, spec))[1:]
 
-                def load_checkpoint(spec: ModelSpec, path: str) -> h.ModelCard:
-                    return h.switch_model(store, h.checkpoint_spec(path))
+                def loading_allowed() -> None:
+                    if not store.allow_loading:
+                        raise h.user_error("this server does not allow loading other models")
 
-                def load_official(spec: ModelSpec, pth: str, clip: str) -> h.ModelCard:
-                    return h.switch_model(store, h.official_spec(pth, clip))
+                def load_checkpoint(spec: ModelSpec, path: str) -> h.ModelCard:
+                    loading_allowed()
+                    return h.switch_model(store, h.checkpoint_spec(library, path))
+
+                def load_official(spec: ModelSpec, uploads: dict[str, str], pth: str, clip: str) -> h.ModelCard:
+                    loading_allowed()
+                    return h.switch_model(store, h.official_spec(library, uploads, pth, clip))
+
+                def upload_weights(uploads: dict[str, str], files: Any) -> h.UploadResult:
+                    return h.register_uploads(uploads, files, allowed=store.allow_loading)
 
                 def use_default(spec: ModelSpec) -> h.ModelCard:
                     return h.switch_model(store, DEFAULT_SPEC)
 
                 def refresh() -> gr.Dropdown:
-                    return gr.Dropdown(choices=h.list_checkpoints(roots))
+                    return gr.Dropdown(choices=h.list_checkpoints(library) if store.allow_loading else [])
 
                 md_load.click(load_checkpoint, [session_model, md_ckpt], model_outputs, api_name="load_checkpoint")
-                md_official.click(load_official, [session_model, md_pth, md_clip], model_outputs, api_name="load_official")
+                md_upload.upload(upload_weights, [session_uploads, md_upload], [session_uploads, md_uploaded], api_name="upload_weights")
+                md_official.click(load_official, [session_model, session_uploads, md_pth, md_clip], model_outputs, api_name="load_official")
                 md_default.click(use_default, [session_model], model_outputs, api_name="use_default_model")
                 md_refresh.click(refresh, None, md_ckpt, api_name="list_checkpoints")
 
@@ -493,16 +521,42 @@ def build_app(
         )
 
     demo.queue(default_concurrency_limit=4, max_size=64)
-    if cleanup is not None:
-        weakref.finalize(demo, cleanup)
+    # ``demo.galip_cleanup()`` removes the temporary folder now (serve calls it on SIGTERM); it also
+    # runs when the app is garbage-collected or the interpreter exits.
+    demo.galip_cleanup = weakref.finalize(demo, cleanup) if cleanup is not None else (lambda: None)  # type: ignore[attr-defined]
+    demo.galip_outdir = outdir  # type: ignore[attr-defined]
     return demo
 
 
+def _log_to_stderr() -> None:
+    """The app's log (one line per user error or failed load) on stderr, once per process."""
+    logger = logging.getLogger("galip_studio.app")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("galip-studio: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def launch_app(
-    demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = None, share: bool = False, block: bool = True, quiet: bool = False
+    demo: gr.Blocks,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    share: bool = False,
+    block: bool = True,
+    quiet: bool = False,
+    auth: tuple[str, str] | None = None,
+    max_upload_mb: float = MAX_UPLOAD_MB,
 ) -> tuple[gr.Blocks, str]:
     """Start the server with the app's theme and CSS; returns ``(demo, local_url)`` once listening
-    (``block=False``) or when the server stops (``block=True``)."""
+    (``block=False``) or when the server stops (``block=True``).
+
+    ``auth``: a (user, password) pair every visitor must give (Gradio's login page).
+    ``max_upload_mb``: the largest upload accepted. Errors other than a user's mistakes reach
+    clients as a bare "Error" (``show_error=False``): no exception text leaves the server.
+    """
     _, url, _ = demo.launch(
         server_name=host,
         server_port=port,
@@ -511,7 +565,9 @@ def launch_app(
         theme=make_theme(),
         css=CSS,
         footer_links=["api", "settings"],
-        show_error=True,
+        show_error=False,
+        auth=auth,
+        max_file_size=f"{max_upload_mb:g}mb",
         quiet=quiet,
         ssr_mode=False,
         pwa=False,

@@ -6,7 +6,10 @@ Heavy imports (torch, gradio) happen inside :func:`serve`, so ``galip-studio --h
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from typing import Sequence
 
 DEFAULT_HOST = "127.0.0.1"
@@ -24,8 +27,23 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
     net.add_argument(
         "--lock-model",
         action="store_true",
-        help="hide loading other models in the Model tab (advisable when others can reach the server)",
+        help="hide loading other models in the Model tab (always: also on this machine only)",
     )
+    net.add_argument(
+        "--allow-model-loading",
+        action="store_true",
+        help="let visitors load other models even when others can reach the server (--host not 127.0.0.1, or --share); "
+        "off by default there",
+    )
+    net.add_argument(
+        "--model-dir",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="a folder whose checkpoints the Model tab may load, besides checkpoints/ and runs/ (repeatable)",
+    )
+    net.add_argument("--auth", metavar="USER:PASSWORD", help="ask every visitor for this user name and password (Gradio's login)")
+    net.add_argument("--max-upload-mb", type=float, default=None, metavar="MB", help="largest upload accepted (default 2048)")
 
 
 def load_default_pipeline(args: argparse.Namespace):
@@ -38,15 +56,63 @@ def load_default_pipeline(args: argparse.Namespace):
     return load_pipeline(args)
 
 
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    """``USER:PASSWORD`` -> ``(user, password)``; ``None`` when not given."""
+    if text is None:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth takes USER:PASSWORD, e.g. --auth alice:a-long-passphrase")
+    return user, password
+
+
+def model_loading_allowed(args: argparse.Namespace) -> bool:
+    """Whether the Model tab may load other models: not with --lock-model, and when others can reach
+    the server (--host not loopback, or --share) only with --allow-model-loading."""
+    from .models import is_loopback
+
+    if args.lock_model:
+        return False
+    public = args.share or not is_loopback(args.host)
+    return not public or args.allow_model_loading
+
+
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM stop the server as Ctrl-C does, so the app's temporary folder is removed."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def serve(args: argparse.Namespace, *, block: bool = True):
     """Load the model, build the app and launch it; returns ``(demo, url)`` when ``block`` is False."""
+    auth = parse_auth(getattr(args, "auth", None))
+    for folder in args.model_dir:
+        if not os.path.isdir(folder):
+            raise ValueError(f"--model-dir {folder}: not a folder")
     pipe = load_default_pipeline(args)  # before importing Gradio: a missing model fails fast
 
-    from .app import build_app, launch_app
+    from .app import MAX_UPLOAD_MB, build_app, launch_app
 
+    allow = model_loading_allowed(args)
     print(f"GALIP Studio: model {pipe.metadata.get('path') or args.preset} on {pipe.device}")
-    demo = build_app(pipe, allow_model_loading=not args.lock_model, device=args.device)
-    return launch_app(demo, host=args.host, port=args.port, share=args.share, block=block)
+    if not allow and not args.lock_model:
+        print("GALIP Studio: others can reach this server, so loading other models is off (--allow-model-loading turns it on)")
+    demo = build_app(pipe, allow_model_loading=allow, device=args.device, model_dirs=args.model_dir)
+    if block:
+        _stop_on_sigterm()
+    try:
+        return launch_app(
+            demo, host=args.host, port=args.port, share=args.share, block=block, auth=auth,
+            max_upload_mb=args.max_upload_mb or MAX_UPLOAD_MB,
+        )
+    finally:
+        if block:
+            demo.galip_cleanup()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -8,13 +8,15 @@ Handlers return named tuples in the order of their output components. No model l
 images, blends, walks, recipes and files come from ``explore``, ``export`` and ``metrics``.
 
 Mistakes a user can make (an empty prompt, a grid beyond the limits, a file without a recipe, a
-checkpoint that does not load) raise :class:`gradio.Error` with a message that says what to change.
+checkpoint that does not load) raise :class:`gradio.Error` with a message that says what to change;
+the server log gets one line for each (no traceback), and no client ever sees a machine path.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import random
 import re
 import shutil
@@ -30,8 +32,8 @@ from .. import explore
 from ..export import ANIMATION_SUFFIXES, GIF_MAX_FPS, load_recipe, save_png
 from ..latent import corner_weights
 from ..metrics import measure_path, plot_path
-from ..pipeline import MAX_SEED
-from .models import Model, ModelHandle, ModelLoadError, ModelSpec, ModelStore, find_checkpoints, pipeline_of
+from ..pipeline import MAX_SEED, check_prompt
+from .models import Model, ModelHandle, ModelLibrary, ModelLoadError, ModelSpec, ModelStore, pipeline_of
 
 Progress = Callable[[int, int], None]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,9 +44,19 @@ CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 MAX_SEED_TEXT_ITEMS = 256
 OUTPUT_MAX_AGE_S = 3600.0
 PNG_LEVEL = 1  # zlib level of the app's PNGs: a 650 px grid in ~30 ms instead of ~140 ms at level 6, ~20% larger
+WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".bin")
+
+log = logging.getLogger("galip_studio.app")
 
 
 # ------------------------------------------------------------------------------------------ plumbing
+def user_error(message: str) -> gr.Error:
+    """A :class:`gradio.Error` for a user's mistake: the message goes to the client, one line goes to
+    the server log, and Gradio prints no traceback for it."""
+    log.warning("user error: %s", " ".join(str(message).split()))
+    return gr.Error(message, print_exception=False)
+
+
 def user_errors(fn: F) -> F:
     """Turn the library's errors about user input into :class:`gradio.Error` (a message in the app,
     an ``AppError`` with that message in ``gradio_client``)."""
@@ -56,7 +68,7 @@ def user_errors(fn: F) -> F:
         except gr.Error:
             raise
         except (ValueError, FileNotFoundError, ModelLoadError) as e:
-            raise gr.Error(str(e)) from e
+            raise user_error(str(e)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -91,7 +103,12 @@ def parse_prompts(text: str, what: str = "prompt") -> list[str]:
     """Prompts from a text box: one per line (blank lines ignored)."""
     prompts = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not prompts:
-        raise gr.Error(f"Type a {what} first, e.g. “a red apple”.")
+        raise user_error(f"Type a {what} first, e.g. “a red apple”.")
+    for number, p in enumerate(prompts, 1):
+        try:
+            check_prompt(p, number)
+        except ValueError as e:
+            raise user_error(str(e)) from None
     return prompts
 
 
@@ -101,21 +118,21 @@ def parse_seeds(text: str | int | float | None) -> list[int]:
         text = str(int(text))
     items = [t for t in re.split(r"[,\s]+", (text or "").strip()) if t]
     if not items:
-        raise gr.Error("Give at least one seed, e.g. “0, 1, 2” or “0-3”.")
+        raise user_error("Give at least one seed, e.g. “0, 1, 2” or “0-3”.")
     seeds: list[int] = []
     for item in items:
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
         if not m:
-            raise gr.Error(f"“{item}” is not a seed: use whole numbers like “0, 1, 2” or a range like “0-3”.")
+            raise user_error(f"“{item}” is not a seed: use whole numbers like “0, 1, 2” or a range like “0-3”.")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) else lo
         if hi < lo:
-            raise gr.Error(f"the range “{item}” runs backwards: write it low-high, e.g. “{hi}-{lo}”.")
+            raise user_error(f"the range “{item}” runs backwards: write it low-high, e.g. “{hi}-{lo}”.")
         if hi - lo + len(seeds) >= MAX_SEED_TEXT_ITEMS:
-            raise gr.Error(f"too many seeds (the most any tab takes is {explore.DEFAULT_LIMITS.max_seeds}).")
+            raise user_error(f"too many seeds (the most any tab takes is {explore.DEFAULT_LIMITS.max_seeds}).")
         seeds.extend(range(lo, hi + 1))
     if max(seeds) > MAX_SEED:
-        raise gr.Error("seeds are integers from 0 to 2**63-1.")
+        raise user_error("seeds are integers from 0 to 2**63-1.")
     return seeds
 
 
@@ -291,7 +308,7 @@ def cell_position(row: int | float, col: int | float, rows: int | float, cols: i
     n_cols = n_rows if cols is None else int(cols)
     r, c = int(row), int(col)
     if n_rows < 2 or n_cols < 2 or not (0 <= r < n_rows and 0 <= c < n_cols):
-        raise gr.Error(f"cell ({r}, {c}) is not in a {n_rows}x{n_cols} grid: rows count from 0 to {n_rows - 1}, columns from 0 to {n_cols - 1}.")
+        raise user_error(f"cell ({r}, {c}) is not in a {n_rows}x{n_cols} grid: rows count from 0 to {n_rows - 1}, columns from 0 to {n_cols - 1}.")
     return c / (n_cols - 1), r / (n_rows - 1)
 
 
@@ -308,7 +325,7 @@ def knob_position(x: float, y: float) -> KnobWeights:
     try:
         return KnobWeights(*(float(w) for w in corner_weights(float(x), float(y))))
     except ValueError as e:
-        raise gr.Error(str(e)) from e
+        raise user_error(str(e)) from e
 
 
 class KnobResult(NamedTuple):
@@ -338,12 +355,12 @@ def style_knob(
     """One image from the weighted blend of up to four prompts (empty prompts with weight 0 are skipped)."""
     pairs = [(p.strip(), float(w)) for p, w in zip((prompt_1, prompt_2, prompt_3, prompt_4), (weight_1, weight_2, weight_3, weight_4))]
     if any(not p and w != 0 for p, w in pairs):
-        raise gr.Error("A knob with an empty prompt has a weight: type its prompt or set its weight to 0.")
+        raise user_error("A knob with an empty prompt has a weight: type its prompt or set its weight to 0.")
     used = [(p, w) for p, w in pairs if p]
     if not used:
-        raise gr.Error("Type at least one prompt, e.g. “a red apple”.")
+        raise user_error("Type at least one prompt, e.g. “a red apple”.")
     if not any(w != 0 for _, w in used):
-        raise gr.Error("All weights are 0: turn at least one knob up.")
+        raise user_error("All weights are 0: turn at least one knob up.")
     prompts, weights = [p for p, _ in used], [w for _, w in used]
     render = explore.style_knob(
         pipeline_of(model), prompts, weights, seed=_seed(seed), normalize=bool(normalize), truncation=float(truncation), limits=limits
@@ -386,7 +403,7 @@ def blend_cell(
     """Open cell (``row``, ``col``) of the last blend grid in the style knobs: the four corner prompts
     with that cell's bilinear weights, the grid's seed and truncation, and the image they make."""
     if not isinstance(blend_recipe, dict) or blend_recipe.get("kind") != "blend":
-        raise gr.Error("Make a blend grid first, then pick one of its cells.")
+        raise user_error("Make a blend grid first, then pick one of its cells.")
     x, y = cell_position(row, col, blend_recipe["rows"], blend_recipe.get("cols"))
     weights = knob_position(x, y)
     prompts = list(blend_recipe["prompts"])
@@ -432,10 +449,10 @@ def walk(
     prompt_list = parse_prompts(prompts)
     seed_list = parse_seeds(seeds)
     if playback not in PLAYBACK:
-        raise gr.Error(f"playback must be one of {', '.join(PLAYBACK)}, got {playback!r}.")
+        raise user_error(f"playback must be one of {', '.join(PLAYBACK)}, got {playback!r}.")
     formats = [f.upper() for f in (formats or [])]
     if not formats or any(f not in EXPORT_FORMATS for f in formats):
-        raise gr.Error("Pick GIF, MP4 or both to export.")
+        raise user_error("Pick GIF, MP4 or both to export.")
     render = explore.walk(
         pipeline_of(model), prompt_list, frames=int(frames), seeds=seed_list, path=path,
         loop=playback == "loop", pingpong=playback == "ping-pong", easing=easing, truncation=float(truncation),
@@ -459,7 +476,7 @@ def walk(
 def _file_path(file: Any) -> Path:
     """The local path of an uploaded file (Gradio passes a path string or an object with ``.name``)."""
     if file is None:
-        raise gr.Error("Drop a PNG, GIF, MP4 or JSON exported by GALIP Studio first.")
+        raise user_error("Drop a PNG, GIF, MP4 or JSON exported by GALIP Studio first.")
     return Path(getattr(file, "name", file))
 
 
@@ -596,24 +613,65 @@ def switch_model(store: ModelStore, spec: ModelSpec) -> ModelCard:
     return ModelCard(spec, model_banner(handle), card, info)
 
 
-def checkpoint_spec(path: str | None) -> ModelSpec:
-    """The spec of one of our checkpoint directories typed or picked in the Model tab."""
+@user_errors
+def checkpoint_spec(library: ModelLibrary, path: str | None) -> ModelSpec:
+    """The spec of one of our checkpoint directories picked (or typed) in the Model tab: only folders
+    inside the library's allowed folders; anything else gets the one :data:`~.models.NOT_ALLOWED` message."""
     path = (path or "").strip()
     if not path:
-        raise gr.Error("Pick or type a checkpoint directory (a folder with config.json).")
-    return ModelSpec("checkpoint", path)
+        raise user_error("Pick or type a checkpoint directory (a folder with config.json).")
+    directory = library.checkpoint(path)
+    return ModelSpec("checkpoint", str(directory), name=library.public_name(directory))
 
 
-def official_spec(pth: str | None, clip_weights: str | None) -> ModelSpec:
-    """The spec of an official GALIP ``.pth`` with its CLIP weights (a local file or an open_clip tag)."""
+def _clip_tags() -> list[str]:
+    import open_clip
+
+    return list(open_clip.list_pretrained_tags_by_model("ViT-B-32-quickgelu"))
+
+
+@user_errors
+def official_spec(library: ModelLibrary, uploads: dict[str, str] | None, pth: str | None, clip_weights: str | None) -> ModelSpec:
+    """The spec of an official GALIP ``.pth`` with its CLIP weights: files uploaded in this session
+    (by name) or inside the allowed folders; the CLIP may also be an open_clip tag (``openai``)."""
     pth, clip_weights = (pth or "").strip(), (clip_weights or "").strip()
     if not pth:
-        raise gr.Error("Give the path of pre_coco.pth or pre_cc12m.pth.")
+        raise user_error("Give the official checkpoint: upload pre_coco.pth or pre_cc12m.pth, then type its name.")
     if not clip_weights:
-        raise gr.Error("Give the CLIP ViT-B/32 weights: a local file (e.g. ViT-B-32.pt) or 'openai' (needs a network).")
-    return ModelSpec("official", pth, clip_weights)
+        raise user_error("Give the CLIP ViT-B/32 weights: upload a file (e.g. ViT-B-32.pt) and type its name, or 'openai' (needs a network).")
+    official = library.weights_file(pth, uploads)
+    if clip_weights in _clip_tags() and not (uploads and clip_weights in uploads):
+        clip, clip_name = clip_weights, clip_weights
+    else:
+        path = library.weights_file(clip_weights, uploads)
+        clip, clip_name = str(path), library.public_name(path) or path.name
+    name = f"official {library.public_name(official) or official.name} + CLIP {clip_name}"
+    return ModelSpec("official", str(official), clip, name=name)
 
 
-def list_checkpoints(roots: Sequence[str | Path]) -> list[str]:
-    """Checkpoint directories under ``checkpoints/`` and ``runs/`` of ``roots``, newest first."""
-    return [str(p) for p in find_checkpoints(roots)]
+def list_checkpoints(library: ModelLibrary) -> list[str]:
+    """Checkpoint directories in the library's allowed folders, newest first, as clients see them."""
+    return library.checkpoints()
+
+
+class UploadResult(NamedTuple):
+    uploads: dict[str, str]  # the session's uploaded weights, name -> server path (kept in its gr.State)
+    note: str
+
+
+@user_errors
+def register_uploads(uploads: dict[str, str] | None, files: Any, *, allowed: bool = True) -> UploadResult:
+    """Remember weights files uploaded in this session, by name, for the official loader."""
+    if not allowed:
+        raise user_error("this server does not allow loading other models")
+    items = files if isinstance(files, (list, tuple)) else [files] if files else []
+    if not items:
+        raise user_error("Upload one or more weights files (.pth, .pt, .safetensors).")
+    known = dict(uploads or {})
+    for item in items:
+        path = Path(getattr(item, "name", item))
+        if path.suffix.lower() not in WEIGHT_SUFFIXES:
+            raise user_error(f"“{path.name}” is not a weights file: upload {', '.join(WEIGHT_SUFFIXES)} files.")
+        known[path.name] = str(path)
+    names = ", ".join(f"`{n}`" for n in known)
+    return UploadResult(known, f"Uploaded in this session: {names}. Type these names in the fields below.")
