@@ -29,13 +29,17 @@ CORNERS = ("a red apple", "a smiling sun", "a slice of pizza", "a green heart")
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """A folder the app may load models from (``--model-dir``)."""
-    return tmp_path_factory.mktemp("models")
+    """The folder the app may load models from (its ``--model-dir``)."""
+    folder = tmp_path_factory.getbasetemp() / "app-models"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
-def app_url(tiny_checkpoint, model_dir):
+def app_url(tiny_checkpoint, tmp_path_factory):
     """The app as `galip-studio serve --checkpoint TINY --model-dir DIR` starts it (without blocking)."""
+    model_dir = tmp_path_factory.getbasetemp() / "app-models"
+    model_dir.mkdir(exist_ok=True)
     args = build_parser().parse_args(
         ["serve", "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--model-dir", str(model_dir)]
     )  # the first free port from 7860

@@ -425,3 +425,221 @@ def test_resume_with_another_data_dir_refuses(tmp_path, capsys, monkeypatch):
         main(["train", str(tmp_path / "data_a" / ".." / "data_a"), "--out", str(run), "--resume", "latest"])
     with pytest.raises(Resolved):
         main(["train", str(tmp_path / "data_b"), "--out", str(run), "--resume", "latest", "--new-data"])
+
+
+# ------------------------------------------------------------------------------------------ the app
+def test_a_load_in_one_session_does_not_stall_generation_in_another(tiny_pipeline):
+    import threading
+
+    from galip_studio.ui.models import DEFAULT_SPEC, ModelHandle, ModelSpec, ModelStore
+
+    store = ModelStore(tiny_pipeline)
+    started, release = threading.Event(), threading.Event()
+    real_load = store._load
+
+    def slow_load(spec):
+        started.set()
+        assert release.wait(120), "the test never released the load"
+        return real_load(DEFAULT_SPEC) if spec.kind == "default" else tiny_pipeline
+
+    store._load = slow_load  # a load that takes as long as the test wants
+    loader = threading.Thread(target=lambda: store.entry(ModelSpec("preset", "tiny")), daemon=True)
+    loader.start()
+    assert started.wait(60)
+    done = threading.Event()
+    results = []
+
+    def generate_elsewhere():
+        results.append(ModelHandle(store, DEFAULT_SPEC).pipeline.generate("a cat", seeds=[0]).images)
+        done.set()
+
+    worker = threading.Thread(target=generate_elsewhere, daemon=True)
+    worker.start()
+    finished = done.wait(120)  # generous for a slow machine; the load is still blocked meanwhile
+    still_loading = loader.is_alive()
+    release.set()
+    loader.join(120)
+    assert finished and still_loading and len(results[0]) == 1
+    assert ModelSpec("preset", "tiny") in store.loaded()
+
+
+def test_serving_to_others_turns_model_loading_off_unless_allowed():
+    from galip_studio.cli import build_parser
+    from galip_studio.ui.cli import model_loading_allowed, parse_auth
+
+    def allowed(*argv):
+        return model_loading_allowed(build_parser().parse_args(["serve", *argv]))
+
+    assert allowed() and allowed("--host", "localhost") and allowed("--host", "::1")
+    assert not allowed("--host", "0.0.0.0") and not allowed("--share") and not allowed("--lock-model")
+    assert allowed("--host", "0.0.0.0", "--allow-model-loading") and not allowed("--lock-model", "--allow-model-loading")
+    assert parse_auth("alice:pass:word") == ("alice", "pass:word") and parse_auth(None) is None
+    with pytest.raises(ValueError, match="USER:PASSWORD"):
+        parse_auth("alice")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, tiny_model):
+    """The app on a checkpoint whose metadata names machine paths, with one allowed checkpoint in
+    runs/ and one --model-dir, uploads capped at 1 MB."""
+    from galip_studio.pipeline import GALIPPipeline
+    from galip_studio.ui.app import build_app, launch_app
+
+    base = tmp_path_factory.mktemp("app")
+    default = base / "private" / "default-model"
+    save_checkpoint(tiny_model, default, training={"data": "/secret/datasets/faces", "run": "/home/someone/run", "init": str(base / "private" / "init")})
+    save_checkpoint(make_tiny_model(1), base / "root" / "runs" / "exp" / "step_5")
+    save_checkpoint(make_tiny_model(2), base / "shared-models" / "two")
+    (base / "root" / "runs" / "notes").mkdir()
+    pipe = GALIPPipeline.from_pretrained(default, device="cpu")
+    demo = build_app(pipe, checkpoint_roots=[base / "root"], model_dirs=[base / "shared-models"], outdir=base / "out")
+    demo, url = launch_app(demo, block=False, quiet=True, max_upload_mb=1)
+    yield url, base
+    demo.close()
+
+
+def _client(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def test_app_lists_and_describes_models_without_machine_paths(app):
+    url, base = app
+    client = _client(url)
+    listing = json.dumps(client.predict(api_name="/list_checkpoints"))
+    assert "runs/exp/step_5" in listing and "shared-models/two" in listing and str(base) not in listing
+    banner, card, info = client.predict(api_name="/model_info")
+    everything = banner + card + info
+    assert str(base) not in everything and "/secret" not in everything and "/home/someone" not in everything
+    info = json.loads(info)
+    assert info["path"] == "default-model" and "data" not in info["training"] and "run" not in info["training"]
+    _, _, recipe = client.predict("a cat", 1, 0, 1.0, api_name="/generate")
+    assert str(base) not in recipe  # recipes name the model as clients see it
+
+
+def test_app_checkpoint_loader_is_confined_with_one_message(app):
+    from gradio_client.exceptions import AppError
+
+    from galip_studio.ui.models import NOT_ALLOWED
+
+    url, base = app
+    client = _client(url)
+    outside = [
+        str(base / "nothing-here"),  # missing
+        "/etc/passwd",  # a file
+        str(base / "root" / "runs" / "notes"),  # an allowed folder without config.json
+        "runs/notes",
+        str(base / "private" / "default-model"),  # a real checkpoint, outside the allowed folders
+        "runs/../../private/default-model",  # out through ..
+        "checkpoints/../../../etc",
+    ]
+    for path in outside:
+        with pytest.raises(AppError) as e:
+            client.predict(path, api_name="/load_checkpoint")
+        assert str(e.value) == NOT_ALLOWED, path
+    banner, _, info = client.predict("runs/exp/step_5", api_name="/load_checkpoint")
+    assert json.loads(info)["path"] == "runs/exp/step_5" and "step_5" in banner
+    assert json.loads(client.predict("shared-models/two", api_name="/load_checkpoint")[2])["path"] == "shared-models/two"
+
+
+def test_app_official_loader_never_runs_an_uploaded_torchscript_file(app, evil, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from galip_studio.ui.models import NOT_ALLOWED
+
+    url, base = app
+    path, marker = evil
+    pth = tmp_path / "pre_coco.pth"
+    torch.save({"model": {"netG": {}}}, pth)  # reaches the CLIP load (the trunk check comes after it)
+    client, other = _client(url), _client(url)
+    with pytest.raises(AppError) as e:  # a server path typed in: refused before anything is read
+        client.predict(str(pth), str(path), api_name="/load_official")
+    assert str(e.value) == NOT_ALLOWED
+    note = client.predict([handle_file(str(pth)), handle_file(str(path))], api_name="/upload_weights")
+    assert "pre_coco.pth" in note and "evil.pt" in note
+    with pytest.raises(AppError) as e:
+        client.predict("pre_coco.pth", "evil.pt", api_name="/load_official")
+    message = str(e.value)
+    assert "its CLIP weights could not be read" in message and "the server log has the details" in message
+    assert str(base) not in message and str(tmp_path) not in message and "/tmp" not in message
+    assert not marker.exists()
+    with pytest.raises(AppError) as e:  # another session cannot use this session's uploads
+        other.predict("pre_coco.pth", "evil.pt", api_name="/load_official")
+    assert str(e.value) == NOT_ALLOWED
+
+
+def test_app_uploads_are_capped(app, tmp_path):
+    from gradio_client import handle_file
+
+    url, _ = app
+    big = tmp_path / "big.pth"
+    big.write_bytes(b"\0" * (2 * 2**20))
+    with pytest.raises(Exception, match="(?i)size|large|413"):
+        _client(url).predict([handle_file(str(big))], api_name="/upload_weights")
+
+
+def test_app_user_errors_log_one_line_without_traceback(app, capfd):
+    from gradio_client.exceptions import AppError
+
+    url, _ = app
+    client = _client(url)
+    capfd.readouterr()
+    with pytest.raises(AppError, match="Type a prompt first"):
+        client.predict("   ", 1, 0, 1.0, api_name="/generate")
+    with pytest.raises(AppError, match="shorten it"):
+        client.predict("x" * 5000, 1, 0, 1.0, api_name="/generate")
+    with pytest.raises(AppError, match="no such model here"):
+        client.predict("/etc", api_name="/load_checkpoint")
+    out, err = capfd.readouterr()
+    log = out + err
+    assert "Traceback" not in log
+    lines = [line for line in log.splitlines() if line.startswith("galip-studio: user error:")]
+    assert len(lines) == 3 and "Type a prompt first" in lines[0] and "x" * 3000 not in log
+
+
+def test_app_asks_for_the_password_given_with_auth(tiny_pipeline):
+    from galip_studio.ui.app import build_app, launch_app
+
+    demo, url = launch_app(build_app(tiny_pipeline, checkpoint_roots=[]), block=False, quiet=True, auth=("alice", "s3cret-pass"))
+    try:
+        with pytest.raises(Exception):
+            _client(url).predict(api_name="/random_seed")
+        from gradio_client import Client
+
+        assert isinstance(Client(url, auth=("alice", "s3cret-pass"), verbose=False).predict(api_name="/random_seed"), int)
+    finally:
+        demo.close()
+
+
+def test_app_temp_folder_is_removed_on_sigterm(tiny_checkpoint, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, TMPDIR=str(tmp_path), GRADIO_ANALYTICS_ENABLED="False")
+    app_py = Path(__file__).resolve().parent.parent / "app.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(app_py), "--checkpoint", str(tiny_checkpoint), "--device", "cpu"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.time() + 240
+        lines = []
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Running on" in line:
+                break
+        assert any("Running on" in line for line in lines), "".join(lines)
+        assert list(tmp_path.glob("galip-studio-*")), "the app made no temporary folder"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not list(tmp_path.glob("galip-studio-*"))

@@ -528,11 +528,23 @@ def build_app(
     return demo
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _log_to_stderr() -> None:
     """The app's log (one line per user error or failed load) on stderr, once per process."""
     logger = logging.getLogger("galip_studio.app")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("galip-studio: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
