@@ -22,7 +22,8 @@ from galip_studio.ui.handlers import display_cell
 
 ENDPOINTS = {
     "/generate", "/random_seed", "/interpolate", "/blend", "/blend_cell", "/style_knob", "/knob_position", "/walk",
-    "/read_recipe", "/render_recipe", "/model_info", "/load_checkpoint", "/load_official", "/use_default_model", "/list_checkpoints",
+    "/read_recipe", "/render_recipe", "/model_info", "/load_checkpoint", "/upload_weights", "/load_official", "/use_default_model",
+    "/list_checkpoints",
 }
 CORNERS = ("a red apple", "a smiling sun", "a slice of pizza", "a green heart")
 
