@@ -84,11 +84,11 @@ def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
     return {**load_file(str(ckpt / "generator.safetensors")), **{"D." + k: v for k, v in load_file(str(ckpt / "discriminator.safetensors")).items()}}
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.9])
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, data, ema):
-    straight = Trainer(quick_config(data, tmp_path / "a", steps=5, ema=ema)).run()
+@pytest.mark.parametrize(("ema", "augment"), [(0.0, None), (0.9, None), (0.0, "translation,cutout")])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, data, ema, augment):
+    straight = Trainer(quick_config(data, tmp_path / "a", steps=5, ema=ema, augment=augment)).run()
     assert straight.status == "finished" and straight.steps == 5
-    first = Trainer(quick_config(data, tmp_path / "b", steps=2, ema=ema)).run()  # 3 steps per epoch: stops mid-epoch
+    first = Trainer(quick_config(data, tmp_path / "b", steps=2, ema=ema, augment=augment)).run()  # 3 steps per epoch: stops mid-epoch
     assert first.steps == 2
     saved = json.loads((tmp_path / "b" / "config.json").read_text())["train"]
     resumed = Trainer(resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "b"), "resume": "latest", "steps": 5}, saved)).run()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import get_preset, preset_names
+from .augment import parse_policy
 from .data import LAYOUTS, OFFICIAL_RESIZE_RATIO
 from .losses import LossConfig
 from .runtime import AMP_CHOICES
@@ -60,6 +61,7 @@ class TrainConfig:
     gp_weight: float = 2.0
     gp_power: float = 6.0
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off, as in the paper)
+    augment: str | None = None  # differentiable augmentation of what D sees, e.g. "translation,cutout"
     # schedule
     batch_size: int = 32  # per process
     steps: int | None = None  # total optimizer steps; with neither steps nor epochs: until Ctrl-C
@@ -112,6 +114,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be 0 (off) or positive")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema is a decay in [0, 1) (0: off; e.g. 0.998), got {self.ema}")
+        self.augment = ",".join(parse_policy(self.augment)) or None  # validates; one spelling
         if self.best_metric == "fid" and not self.inception_weights:
             raise ValueError("--best-metric fid needs --inception-weights")
 

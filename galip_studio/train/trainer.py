@@ -36,6 +36,7 @@ from ..config import ClipConfig, GALIPConfig, get_preset
 from ..export import make_grid, save_png
 from ..nets import GALIP
 from ..pipeline import to_pil
+from .augment import diff_augment, parse_policy
 from .config import BEST_METRICS, TrainConfig
 from .data import DataReport, ImageCaptionDataset, ImageTransform, ShardedBatchSampler, collate, fixed_captions, scan_dataset
 from .evaluate import EvalConfig, Evaluator, load_inception, summarize
@@ -164,10 +165,17 @@ def default_real_size(img_size: int) -> int:
     return 256 if img_size == 224 else img_size
 
 
+def _step_generator(seed: int, step: int, rank: int, *stream: int) -> torch.Generator:
+    """A generator that depends only on (seed, step, rank[, stream]): resumes draw the same numbers."""
+    state = np.random.SeedSequence([seed, step, rank, *stream]).generate_state(2)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
 def _noise(seed: int, step: int, rank: int, batch: int, z_dim: int) -> torch.Tensor:
-    state = np.random.SeedSequence([seed, step, rank]).generate_state(2)
-    g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-    return torch.randn(batch, z_dim, generator=g)
+    return torch.randn(batch, z_dim, generator=_step_generator(seed, step, rank))
+
+
+AUGMENT_STREAM = 1  # the augmentation draws of a step use their own stream, apart from the noise
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -406,13 +414,16 @@ class Trainer:
         real = images.to(device, non_blocking=True)
         sentence = self.sentences(captions)
         z = _noise(cfg.seed, self.step, self.ctx.rank, real.shape[0], self.model.config.z_dim).to(device)
+        policy = parse_policy(cfg.augment)
+        aug = _step_generator(cfg.seed, self.step, self.ctx.rank, AUGMENT_STREAM) if policy else None
         with self.autocast():
             with torch.no_grad():
-                real_features, _ = clip.image_features(real, with_embedding=False)
+                real_features, _ = clip.image_features(diff_augment(real, policy, aug), with_embedding=False)
             fake = self.generator(z, sentence)
             # float32 pixels into CLIP's preprocessing (CPU has no bf16 antialiased resize); its
-            # blocks still run in the autocast dtype
-            fake_features, fake_embedding = clip.image_features(fake.float(), with_embedding=True)
+            # blocks still run in the autocast dtype. --augment: D (and so G) sees augmented fakes.
+            fake_features, fake_embedding = clip.image_features(diff_augment(fake.float(), policy, aug),
+                                                                with_embedding=True)
 
         # discriminator step
         self.opt_d.zero_grad(set_to_none=True)
