@@ -220,6 +220,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 COMMAND_MODULES: tuple[str, ...] = (
     "galip_studio.datasets",
     "galip_studio.latent_cli",
+    "galip_studio.discover_cli",
     "galip_studio.ui.cli",
     "galip_studio.miniclip_cli",
     "galip_studio.train.cli",

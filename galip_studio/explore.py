@@ -71,6 +71,11 @@ class Limits:
     max_size: int | None = 1024  # side in pixels of exported images / frames
     max_retime_density: int | None = 8  # dense samples per frame when re-timing a walk
     max_batch_size: int | None = 64  # images per forward pass (memory: one batch's activations)
+    max_components: int | None = 32  # discovered directions computed, or shown as strip rows
+    max_samples: int | None = 2048  # random noises behind noise directions
+    max_vocabulary: int | None = 2048  # phrases of a direction / prompt-map vocabulary
+    max_strip: int | None = 15  # images along one direction strip
+    max_path_points: int | None = 64  # points of a path drawn on the prompt map
 
     def check(self, what: str, value: float, limit_name: str) -> None:
         """Raise a ValueError if ``value`` is above the limit ``limit_name``."""
@@ -574,6 +579,9 @@ RENDERERS: dict[str, Callable[..., Render]] = {
     "style": style_knob,
     "walk": walk,
 }
+# Kinds rendered by galip_studio.discover (imported when a recipe needs it: discover builds on this module).
+DISCOVER_KINDS: tuple[str, ...] = ("direction_strip", "map_walk", "map_grid")
+ANIMATION_KINDS: tuple[str, ...] = ("walk", "map_walk")
 
 
 def render_recipe(
@@ -593,11 +601,16 @@ def render_recipe(
     if not isinstance(recipe, dict) or "kind" not in recipe:
         raise ValueError("not a GALIP Studio recipe: expected a dict with a 'kind'")
     kind = recipe["kind"]
+    renderers = dict(RENDERERS)
+    if kind in DISCOVER_KINDS:
+        from . import discover
+
+        renderers[kind] = getattr(discover, kind)
     fmt = recipe.get("format", RECIPE_FORMAT)
     if fmt != RECIPE_FORMAT:
         raise ValueError(f"recipe format {fmt!r} is not supported by this version ({RECIPE_FORMAT}); update galip-studio")
-    if kind not in RENDERERS:
-        raise ValueError(f"unknown recipe kind {kind!r}: this version renders {', '.join(sorted(RENDERERS))}")
+    if kind not in renderers:
+        raise ValueError(f"unknown recipe kind {kind!r}: this version renders {', '.join(sorted(set(RENDERERS) | set(DISCOVER_KINDS)))}")
     model = recipe.get("model")
     if isinstance(model, dict):
         have = model_info(pipe)
@@ -620,7 +633,7 @@ def render_recipe(
         # A recipe is user input: its batch size only sets memory use (and the last bits of CPU
         # rounding), so a huge one is clamped to the limit rather than refused.
         params["batch_size"] = limits.max_batch_size
-    fn = RENDERERS[kind]
+    fn = renderers[kind]
     accepted = [name for name in inspect.signature(fn).parameters if name != "pipe"]
     return fn(pipe, **{name: params[name] for name in accepted if name in params})
 

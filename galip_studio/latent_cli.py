@@ -147,7 +147,7 @@ def _pipeline_for_recipe(args: argparse.Namespace, recipe: dict[str, Any]):
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .explore import render_recipe
+    from .explore import ANIMATION_KINDS, render_recipe
     from .export import load_recipe
 
     recipe = load_recipe(args.source)
@@ -160,7 +160,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     return _run(
         args,
         lambda pipe, limits: render_recipe(recipe, pipe, limits=limits, batch_size=batch),
-        animation=recipe.get("kind") == "walk",
+        animation=recipe.get("kind") in ANIMATION_KINDS,
         pipe=_pipeline_for_recipe(args, recipe),
     )
 
