@@ -33,8 +33,38 @@ What it does (each one a field of :class:`FastOptions`, listed by ``galip-studio
 * ``dtype``: bf16 (CPUs with native bf16 instructions; CUDA) or fp16 (CUDA without bf16) for the
   convolutions and CLIP matmuls, while the affine MLPs, LayerNorms, CLIP residual stream and
   ``to_rgb`` stay fp32. CPUs without native bf16 run it far slower than fp32, so "auto" keeps fp32
-  there, and the Winograd/NNPACK convolutions (fp32 algorithms) are used only with fp32.
+  there, and the Winograd/NNPACK convolutions (fp32 algorithms) are used only with fp32. "auto"
+  also keeps fp32 for models of up to ``CPU_BF16_MAX_FP32_SIZE`` px (the bundled 64 px one): their
+  fp32 forward takes 12-30 ms per image even on 2 AVX2 cores, so bf16 has little to save there (not
+  measured on a native-bf16 CPU), and in fp32 they keep the batch promise below to ~1e-6.
+* ``per_image``: one forward per image (opt-in): the same image bit for bit whatever the batch,
+  with any dtype on any CPU, at the price of batching (bundled model, batch 8, 2-core AVX2: 2x the
+  time per image in fp32).
 * ``compile``: ``torch.compile`` of the whole fast forward (opt-in: compiling takes minutes).
+
+Batch size: an image should not depend on the batch it is computed in. Matrix kernels are chosen
+by shape (and memory format), so a batch of 4 rounds the last fp32 bit of some values differently
+from a batch of 1. In fp32 that stays there: bundled model, batch 8 vs 1 and 3, max 3.5e-6. With a
+reduced dtype every value is rounded to bf16 after each layer, where such a difference now and then
+flips a rounding (one bf16 step is 0.4%), and the flips grow through the network: the bundled
+model's bf16 images differed by up to 0.014 between batch 8 and batch 1. Three places made them
+differ (found by comparing every op of a batch-8 and a batch-1 forward on a 2-core AVX2 CPU, bf16
+emulated); with a reduced dtype the fast path now avoids them:
+
+* the fp32 matmuls of the conditioning (affine MLPs, ``fc_code``, prompt predictor), whose M is the
+  batch: computed one image at a time (:meth:`FastGenerator.condition`; bundled model 3-4 ms per
+  image on 2 busy cores, as its 484 x 6272 affine matrix is read once per image);
+* the 5x5 GEMM convolutions on the CLIP grid (M = batch x grid): one image at a time, and the last
+  fp32 ``to_rgb`` conv likewise (:meth:`FastGenerator._per_image`);
+* the CLIP grid's memory format, NHWC at batch 4 but NCHW at batch 1, so that the next convolution
+  took another kernel: every map that enters a convolution is made contiguous (:meth:`_format`).
+
+With them bf16 images were the same bit for bit at batch 1, 2, 3, 5 and 8 on that CPU (bundled and
+tiny models); the bf16 convolutions, CLIP matmuls and attention themselves were batch-independent
+there. A native-bf16 CPU runs other kernels (oneDNN may, for one, split a small matmul's reduction
+over threads), so bf16 promises bit-identical images for the same batch size and, across batch
+sizes, the bf16 tolerance: within 35 dB PSNR of each other, as of fp32. ``per_image`` makes them
+identical on any CPU.
 """
 
 from __future__ import annotations
@@ -62,6 +92,7 @@ NNPACK_MIN_PIXELS = 64 * 64  # NNPACK beats oneDNN's direct 3x3 conv from 64x64 
 NNPACK_SUBPIXEL_MAX_WORK = 64 * 64  # batch * small-map pixels up to which NNPACK on the upsampled map
 #                                     beats the direct sub-pixel conv (256 -> 128 channels at batch 1)
 GEMM_MAX_PIXELS = 8 * 8  # 5x5 convs on maps this small run as unfold + matmul
+CPU_BF16_MAX_FP32_SIZE = 64  # "auto" keeps fp32 on native-bf16 CPUs for images up to this size (px)
 
 
 # ------------------------------------------------------------------------------------ detection
@@ -172,6 +203,7 @@ class FastOptions:
     channels_last: bool = False
     reuse_memory: bool = False
     dtype: torch.dtype = torch.float32
+    per_image: bool = False
     compile: bool = False
 
     def replace(self, **changes: Any) -> "FastOptions":
@@ -183,11 +215,14 @@ class FastOptions:
         return d
 
 
-def auto_options(device: torch.device | str, compile: bool = False, dtype: torch.dtype | None = None) -> FastOptions:
+def auto_options(
+    device: torch.device | str, compile: bool = False, dtype: torch.dtype | None = None, image_size: int | None = None
+) -> FastOptions:
     """The options that are safe and pay off on ``device``.
 
     ``dtype``: a compute dtype the caller asked for (e.g. a pipeline built with ``dtype=bfloat16``);
-    ``None`` or float32 lets this function choose.
+    ``None`` or float32 lets this function choose. ``image_size``: the generator's output size; on
+    a CPU, models up to ``CPU_BF16_MAX_FP32_SIZE`` px stay fp32 (``None``: not known, bf16 allowed).
     """
     device = torch.device(device)
     cpu = device.type == "cpu"
@@ -195,7 +230,7 @@ def auto_options(device: torch.device | str, compile: bool = False, dtype: torch
         if device.type == "cuda":
             dtype = cuda_amp_dtype()
         else:
-            dtype = torch.bfloat16 if cpu and cpu_has_native_bf16() else torch.float32
+            dtype = torch.bfloat16 if cpu and cpu_bf16_pays_off(image_size) else torch.float32
     fp32_cpu = cpu and dtype == torch.float32  # the Winograd kernels are fp32 CPU algorithms
     return FastOptions(
         winograd=fp32_cpu,
@@ -209,8 +244,16 @@ def auto_options(device: torch.device | str, compile: bool = False, dtype: torch
     )
 
 
+def cpu_bf16_pays_off(image_size: int | None) -> bool:
+    """bf16 on this CPU for a model of ``image_size`` px: native bf16 and a model over 64 px."""
+    return cpu_has_native_bf16() and (image_size is None or image_size > CPU_BF16_MAX_FP32_SIZE)
+
+
 def resolve_fast(
-    fast: bool | str | FastOptions | None, device: torch.device | str, dtype: torch.dtype | None = None
+    fast: bool | str | FastOptions | None,
+    device: torch.device | str,
+    dtype: torch.dtype | None = None,
+    image_size: int | None = None,
 ) -> FastOptions | None:
     """Map the pipeline's ``fast`` argument to options (``None``: the reference path).
 
@@ -222,13 +265,15 @@ def resolve_fast(
     if fast is None or fast is False or fast == "off":
         return None
     if fast is True or fast == "auto":
-        return auto_options(device, dtype=dtype)
+        return auto_options(device, dtype=dtype, image_size=image_size)
     if fast == "compile":
-        return auto_options(device, compile=True, dtype=dtype)
+        return auto_options(device, compile=True, dtype=dtype, image_size=image_size)
     raise ValueError(f"fast must be True, False, 'auto', 'compile', 'off' or a FastOptions, got {fast!r}")
 
 
-def speed_report(options: FastOptions | None, device: torch.device | str) -> list[tuple[str, str, str]]:
+def speed_report(
+    options: FastOptions | None, device: torch.device | str, image_size: int | None = None
+) -> list[tuple[str, str, str]]:
     """(setting, value, why) rows describing the inference path, for ``info --speed``."""
     device = torch.device(device)
     rows = [
@@ -244,6 +289,9 @@ def speed_report(options: FastOptions | None, device: torch.device | str) -> lis
         why_dtype = "native bf16 on this CPU; affine MLPs, LayerNorms and to_rgb stay fp32"
     elif device.type == "cpu" and not cpu_has_native_bf16():
         why_dtype = "no native bf16 on this CPU (avx512_bf16/amx_bf16), where bf16 is slower than fp32"
+    elif device.type == "cpu" and not cpu_bf16_pays_off(image_size):
+        why_dtype = (f"a {image_size} px model: its fp32 forward is already fast, and fp32 images do not "
+                     "depend on the batch size (bf16 ones can)")
     else:
         why_dtype = "fp32 as asked"
     on = lambda b: "on" if b else "off"  # noqa: E731
@@ -262,6 +310,7 @@ def speed_report(options: FastOptions | None, device: torch.device | str) -> lis
         ("sdpa", on(options.sdpa), "CLIP attention via scaled_dot_product_attention"),
         ("channels_last", on(options.channels_last), "NHWC activations"),
         ("reuse_memory", on(options.reuse_memory), "glibc keeps large freed blocks: no page faults on big activations"),
+        ("per_image", on(options.per_image), "one forward per image: the same bf16 image bit for bit whatever the batch (opt-in)"),
         ("compile", on(options.compile), "torch.compile (opt-in: fast='compile')"),
     ]
 
@@ -480,7 +529,7 @@ class FastGenerator:
         self.generator = generator
         self.clip: ClipBackbone = generator.clip
         device = next(generator.parameters()).device
-        self.options = options if options is not None else auto_options(device)
+        self.options = options if options is not None else auto_options(device, image_size=generator.config.img_size)
         self.affines = [m for m in generator.modules() if isinstance(m, Affine)]
         self.bank = AffineBank(self.affines)
         self.winograd = Winograd43()
@@ -521,7 +570,10 @@ class FastGenerator:
         return self.options.dtype
 
     def _format(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.options.channels_last else x
+        """``x`` in the one memory format the convolutions get. Left alone, a map's strides can follow
+        the batch size (the CLIP grid is NHWC at batch 4 but NCHW at batch 1), the convolutions pick
+        their kernel by format, and a bf16 image then depends on its batch."""
+        return x.contiguous(memory_format=torch.channels_last if self.options.channels_last else torch.contiguous_format)
 
     def _direct_weights(self, conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
         fmt = torch.channels_last if self.options.channels_last else torch.contiguous_format
@@ -545,10 +597,15 @@ class FastGenerator:
                 weight, bias = _lin(conv)
                 return nnpack_conv3x3(x, weight, bias if bias is not None else weight.new_zeros(weight.shape[0]))
         if plain and self.options.gemm and k[0] == k[1] and k[0] > 3 and h * w <= GEMM_MAX_PIXELS:
-            wt = self._direct_weights(conv)[0].reshape(conv.out_channels, -1)  # a view: no second copy
-            cols = F.unfold(x, k, padding=conv.padding).transpose(1, 2).reshape(b * h * w, -1)
-            y = torch.addmm(self._direct_weights(conv)[1], cols, wt.t())
-            return self._format(y.view(b, h * w, -1).transpose(1, 2).reshape(b, -1, h, w))
+            wt, bias = self._direct_weights(conv)
+            wt = wt.reshape(conv.out_channels, -1)  # a view: no second copy
+
+            def gemm(x: torch.Tensor) -> torch.Tensor:
+                n = x.shape[0]
+                cols = F.unfold(x, k, padding=conv.padding).transpose(1, 2).reshape(n * h * w, -1)
+                return torch.addmm(bias, cols, wt.t()).view(n, h * w, -1).transpose(1, 2).reshape(n, -1, h, w)
+
+            return self._format(self._per_image(gemm, x))
         wt, bias = self._direct_weights(conv)
         return F.conv2d(x, wt, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
@@ -611,7 +668,7 @@ class FastGenerator:
     def _to_rgb(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.generator.image_generator.to_rgb[1]
         x = F.leaky_relu_(x.float(), LRELU)  # x is the last G-block's output: ours to overwrite
-        return F.conv2d(x, *_lin(conv), 1, 1)
+        return self._per_image(lambda x: F.conv2d(x, *_lin(conv), 1, 1), x)
 
     # -------------------------------------------------------------- CLIP
     def _vit_block(self, i: int, x: torch.Tensor) -> torch.Tensor:
@@ -640,6 +697,16 @@ class FastGenerator:
 
         return F.linear(x, get(weight), get(bias))
 
+    def _per_image(self, fn: Callable[..., torch.Tensor], *xs: torch.Tensor) -> torch.Tensor:
+        """``fn(*xs)`` for a matmul whose M would grow with the batch: with a reduced compute dtype,
+        one image at a time, each from a fresh copy of its rows, so that the matrix kernel (chosen by
+        shape, and by alignment) is the same whatever the batch (module docstring, "Batch size").
+        Used where a batched kernel was measured to differ; the CLIP's bf16 linears (M = batch x
+        tokens) were batch-independent and stay batched."""
+        if self.dtype == torch.float32 or xs[0].shape[0] == 0:
+            return fn(*xs)
+        return torch.cat([fn(*(x[i : i + 1].clone() for x in xs)) for i in range(xs[0].shape[0])])
+
     def _sdpa_supported(self) -> bool:
         from open_clip.transformer import ResidualAttentionBlock
 
@@ -663,20 +730,38 @@ class FastGenerator:
         return clip._to_grid(x[:, 1:])
 
     # -------------------------------------------------------------- forward
-    def forward(self, noise: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-        """The eager fast forward (no checks, no derived-weight refresh: use ``__call__``)."""
-        g = self.generator
-        bridge, pp = g.bridge, g.prompt_predictor
+    def condition(self, noise: torch.Tensor, sentence: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        """What the condition c = [noise, sentence] sets, in fp32: ``({id(affine): (gamma, beta)},
+        the bridge's first map [B, C, h, w], the CLIP prompts [B, n, width])``.
+
+        With a reduced compute dtype each image's are computed alone, from a fresh copy of its row,
+        so that they are the same bit for bit whatever the batch: rounded to bf16 downstream, a
+        last-bit difference would grow to ~0.01 in the image (module docstring, "Batch size").
+        """
+        if self.dtype == torch.float32 or noise.shape[0] == 0:
+            return self._condition(noise, sentence)
+        rows = [self._condition(noise[i : i + 1].clone(), sentence[i : i + 1].clone()) for i in range(noise.shape[0])]
+        ab = {k: (torch.cat([r[0][k][0] for r in rows]), torch.cat([r[0][k][1] for r in rows])) for k in rows[0][0]}
+        return ab, torch.cat([r[1] for r in rows]), torch.cat([r[2] for r in rows])
+
+    def _condition(self, noise: torch.Tensor, sentence: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        bridge, pp = self.generator.bridge, self.generator.prompt_predictor
         noise = noise.float()
         c = torch.cat([noise, sentence.float()], dim=1)
         ab = self.bank(c) if self.options.fused_affine else reference_affines(self.affines, c)
+        code = F.linear(noise, *_lin(bridge.fc_code)).view(noise.shape[0], bridge.code_channels, *bridge.grid)
+        prompts = F.linear(c, *_lin(pp.fc)).view(c.shape[0], pp.n_prompts, pp.clip_width)
+        return ab, code, prompts
 
-        x = F.linear(noise, *_lin(bridge.fc_code)).view(noise.shape[0], bridge.code_channels, *bridge.grid)
-        x = self._format(x.to(self.dtype))
+    def forward(self, noise: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+        """The eager fast forward (no checks, no derived-weight refresh: use ``__call__``)."""
+        g = self.generator
+        bridge = g.bridge
+        ab, code, prompts = self.condition(noise, sentence)
+        x = self._format(code.to(self.dtype))
         for block in bridge.fusion_blocks:
             x = self._fusion_block(block, x, ab)
         feature = self._conv(bridge.conv_fuse, x)
-        prompts = F.linear(c, *_lin(pp.fc)).view(c.shape[0], pp.n_prompts, pp.clip_width)
         clip_out = self._clip(feature, prompts)
         x = self._format((feature.float() + g.clip_residual * clip_out).to(self.dtype))
         x = self._conv(bridge.conv_out, x)
@@ -691,12 +776,17 @@ class FastGenerator:
         self.refresh()
         if self.options.reuse_memory and noise.device.type == "cpu":
             tune_cpu_allocator()
+        run = self._run_compiled if self.options.compile and not self._compile_failed else self.forward
         with torch.no_grad():
-            if self.options.compile and not self._compile_failed:
-                return self._run_compiled(noise, sentence)
-            return self.forward(noise, sentence)
+            if not self.options.per_image or noise.shape[0] == 0:
+                return run(noise, sentence)
+            # each image alone, from its own fresh copy of its row (a kernel may follow the alignment
+            # of its input): the same computation whatever the batch, and in a batch of one
+            return torch.cat([run(noise[i : i + 1].clone(), sentence[i : i + 1].clone()) for i in range(noise.shape[0])])
 
     def _run_compiled(self, noise: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+        if self._compile_failed:  # an earlier image of this batch found that it does not compile
+            return self.forward(noise, sentence)
         if self._compiled is None:
             if self.bank.w1 is None and self.options.fused_affine:
                 self.bank.build()

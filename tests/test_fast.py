@@ -84,6 +84,55 @@ def test_bf16_mixed_precision_stays_above_35db(tiny_model, inputs):
     assert 35 <= psnr(out, ref) < 200  # really ran in bf16: close, but not bit-identical
 
 
+@pytest.fixture
+def bf16_chosen(monkeypatch):
+    """What "auto" picks on a CPU with native bf16 for a model over 64 px, on any CPU and for the
+    32 px tiny model: the detection says yes and the fp32-only size is lowered below 32 px."""
+    monkeypatch.setattr(fast_mod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(fast_mod, "CPU_BF16_MAX_FP32_SIZE", 16)
+
+
+def test_bf16_images_keep_the_batch_promise(tiny_model, bf16_chosen):
+    """bf16 as "auto" chooses it: bit-identical images for the same seeds and batch size; across
+    batch sizes within the bf16 tolerance (35 dB PSNR), as against fp32; bit-identical with per_image."""
+    pipe = GALIPPipeline(copy.deepcopy(tiny_model), device="cpu")
+    assert pipe.fast_options.dtype == torch.bfloat16 and not pipe.fast_options.per_image
+    seeds = list(range(6))
+    a = pipe("a red apple", seeds=seeds, batch_size=6, output_type="pt").images
+    assert torch.equal(a, pipe("a red apple", seeds=seeds, batch_size=6, output_type="pt").images)
+    for batch_size in (1, 4):
+        assert psnr(pipe("a red apple", seeds=seeds, batch_size=batch_size, output_type="pt").images, a) >= 35
+    reference = GALIPPipeline(copy.deepcopy(tiny_model), device="cpu", fast=False)
+    assert 35 <= psnr(a, reference("a red apple", seeds=seeds, output_type="pt").images) < 200  # really bf16
+
+    per_image = GALIPPipeline(copy.deepcopy(tiny_model), device="cpu", fast=pipe.fast_options.replace(per_image=True))
+    b = per_image("a red apple", seeds=seeds, batch_size=6, output_type="pt").images
+    for batch_size in (1, 4):
+        assert torch.equal(per_image("a red apple", seeds=seeds, batch_size=batch_size, output_type="pt").images, b)
+    assert psnr(b, a) >= 35
+
+
+def test_bf16_batch_dependent_kernels_run_one_image_at_a_time(tiny_model, inputs):
+    """The three places where a batched kernel made bf16 images depend on their batch (fast.py,
+    "Batch size"): each must give an image's values bit for bit as in a batch of one, on any CPU."""
+    fg = FastGenerator(tiny_model.generator, auto_options("cpu", dtype=torch.bfloat16))
+    z, s = inputs
+    with torch.no_grad():
+        ab, code, prompts = fg.condition(z, s)  # fp32 matmuls with M = batch, rounded to bf16 later
+        for i in range(z.shape[0]):
+            ab1, code1, prompts1 = fg.condition(z[i : i + 1], s[i : i + 1])
+            assert torch.equal(code[i : i + 1], code1) and torch.equal(prompts[i : i + 1], prompts1)
+            assert all(torch.equal(ab[k][j][i : i + 1], ab1[k][j]) for k in ab for j in (0, 1))
+        conv = tiny_model.generator.bridge.conv_fuse  # 5x5 on the CLIP grid: unfold + matmul, M = batch x grid
+        assert conv.kernel_size == (5, 5) and fg.options.gemm
+        x = torch.randn(z.shape[0], conv.in_channels, *tiny_model.clip.grid_size).to(torch.bfloat16)
+        y = fg._conv(conv, x)
+        assert all(torch.equal(y[i : i + 1], fg._conv(conv, x[i : i + 1])) for i in range(x.shape[0]))
+    for n in (1, 4):  # an NHWC-strided map (the CLIP grid at batch 4) enters the convs as NCHW
+        nhwc = torch.randn(n, 7, 7, 8).permute(0, 3, 1, 2)
+        assert fg._format(nhwc).is_contiguous() and torch.equal(fg._format(nhwc), nhwc)
+
+
 def test_fused_affine_bank_equals_modules(tiny_model):
     affines = [m for m in tiny_model.generator.modules() if isinstance(m, Affine)]
     assert len(affines) > 8 and len({a.fc_gamma.linear2.out_features for a in affines}) > 1  # several widths
@@ -172,6 +221,12 @@ def test_auto_falls_back_to_fp32_without_native_bf16(monkeypatch):
     opts = auto_options("cpu")
     assert opts.dtype == torch.bfloat16 and not (opts.winograd or opts.subpixel_winograd or opts.nnpack)
     assert resolve_fast("auto", "cpu").dtype == torch.bfloat16
+    # models up to 64 px (the bundled one) stay fp32 there: little to gain, and the batch promise holds
+    assert auto_options("cpu", image_size=64).dtype == torch.float32 and auto_options("cpu", image_size=64).winograd
+    assert resolve_fast("auto", "cpu", image_size=64).dtype == torch.float32
+    assert auto_options("cpu", image_size=224).dtype == torch.bfloat16 == resolve_fast("auto", "cpu", image_size=128).dtype
+    assert auto_options("cpu", image_size=64, dtype=torch.bfloat16).dtype == torch.bfloat16  # asked for: given
+    assert not auto_options("cpu", image_size=224).per_image  # opt-in
     assert resolve_fast(False, "cpu") is None and resolve_fast("off", "cpu") is None
     assert resolve_fast("compile", "cpu").compile
     with pytest.raises(ValueError, match="fast must be"):
@@ -185,6 +240,10 @@ def test_pipeline_follows_the_detection(tiny_model, monkeypatch):
     rows = {k: (v, why) for k, v, why in pipe.speed_report()}
     assert rows["dtype"][0] == "float32" and "no native bf16" in rows["dtype"][1]
     assert pipe.describe()["inference"]["dtype"] == "float32"
+    monkeypatch.setattr(fast_mod, "cpu_has_native_bf16", lambda: True)
+    pipe = GALIPPipeline(copy.deepcopy(tiny_model), device="cpu")  # 32 px: fp32 even with native bf16
+    rows = {k: (v, why) for k, v, why in pipe.speed_report()}
+    assert rows["dtype"][0] == "float32" and "32 px model" in rows["dtype"][1] and rows["per_image"][0] == "off"
 
 
 def test_compile_failure_falls_back_to_eager(tiny_model, inputs, monkeypatch):
