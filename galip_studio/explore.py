@@ -122,14 +122,14 @@ class Render:
     def is_animation(self) -> bool:
         return self.fps is not None
 
-    def pil(self, size: int | None = None) -> list[Image.Image]:
-        """The images as PIL RGB images (scaled to ``size`` px when given)."""
-        return resize_images(to_pil(self.images), size)
+    def pil(self, size: int | None = None, resample: str = "lanczos") -> list[Image.Image]:
+        """The images as PIL RGB images (scaled to ``size`` px when given, with ``resample``)."""
+        return resize_images(to_pil(self.images), size, resample)
 
-    def grid(self, captions: bool = True, size: int | None = None, padding: int = 2) -> Image.Image:
+    def grid(self, captions: bool = True, size: int | None = None, padding: int = 2, resample: str = "lanczos") -> Image.Image:
         """All images tiled ``rows`` x ``cols``, with row/column captions when ``captions``."""
         return grid_image(
-            self.pil(size),
+            self.pil(size, resample),
             self.cols,
             row_labels=self.row_labels if captions else None,
             col_labels=self.col_labels if captions else None,
@@ -660,12 +660,14 @@ def save_render(
     quality: float = 8.0,
     loop: bool = True,
     compress_level: int = 6,
+    resample: str = "lanczos",
     limits: Limits = DEFAULT_LIMITS,
 ) -> Path:
     """Save a render with its recipe (embedded and in the ``NAME.EXT.json`` sidecar).
 
     ``.png``: the grid (with captions) or a walk's contact sheet; ``.gif``/``.mp4``: a walk's frames
-    at ``fps`` (default: the walk's). ``size`` scales every image to ``size`` px (Lanczos).
+    at ``fps`` (default: the walk's). ``size`` scales every image to ``size`` px with ``resample``
+    (``lanczos``, or ``nearest`` for crisp pixels; recorded in the export settings when not Lanczos).
     ``compress_level`` is the PNG's zlib level (see :func:`~galip_studio.export.save_png`).
     The export settings are added to the recipe under ``"export"``.
     """
@@ -674,10 +676,12 @@ def save_render(
         size = _at_least("size", size, 8)
         limits.check("size (pixels)", size, "max_size")
     recipe = dict(render.recipe)
+    extra = {"resample": resample} if resample != "lanczos" else {}
     if path.suffix.lower() == ".png":
-        recipe["export"] = {"format": "png", "size": size, "captions": bool(captions)}
-        return save_png(render.grid(captions=captions, size=size), path, recipe, sidecar=True, compress_level=compress_level)
+        recipe["export"] = {"format": "png", "size": size, "captions": bool(captions), **extra}
+        grid = render.grid(captions=captions, size=size, resample=resample)
+        return save_png(grid, path, recipe, sidecar=True, compress_level=compress_level)
     fps = float(fps if fps is not None else render.fps)
     limits.check("fps", fps, "max_fps")
-    recipe["export"] = {"format": path.suffix.lower()[1:], "size": size, "fps": fps, "quality": quality, "loop": bool(loop)}
-    return save_animation(render.pil(size), path, fps, quality=quality, loop=loop, recipe=recipe)
+    recipe["export"] = {"format": path.suffix.lower()[1:], "size": size, "fps": fps, "quality": quality, "loop": bool(loop), **extra}
+    return save_animation(render.pil(size, resample), path, fps, quality=quality, loop=loop, recipe=recipe)

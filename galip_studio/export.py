@@ -137,13 +137,20 @@ def grid_image(
     return out
 
 
-def resize_images(images: Sequence[Image.Image], size: int | None) -> list[Image.Image]:
-    """Scale square images to ``size`` x ``size`` pixels (Lanczos); ``None`` keeps them as they are."""
+RESAMPLERS = {"lanczos": Image.Resampling.LANCZOS, "nearest": Image.Resampling.NEAREST}
+"""How :func:`resize_images` scales: ``lanczos`` (smooth) or ``nearest`` (crisp pixels, for small images)."""
+
+
+def resize_images(images: Sequence[Image.Image], size: int | None, resample: str = "lanczos") -> list[Image.Image]:
+    """Scale square images to ``size`` x ``size`` pixels with ``resample`` (a :data:`RESAMPLERS` name,
+    Lanczos by default); ``None`` keeps them as they are."""
+    if resample not in RESAMPLERS:
+        raise ValueError(f"unknown resampler {resample!r}: use one of {', '.join(RESAMPLERS)}")
     if size is None:
         return list(images)
     if size < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size}")
-    return [im if im.size == (size, size) else im.resize((size, size), Image.Resampling.LANCZOS) for im in images]
+    return [im if im.size == (size, size) else im.resize((size, size), RESAMPLERS[resample]) for im in images]
 
 
 # ------------------------------------------------------------------------------------------ writing files

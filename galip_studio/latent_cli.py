@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace, make: Callable[[Any, Any], Any], animation: b
     t0 = time.perf_counter()
     render = make(pipe, limits)
     elapsed = time.perf_counter() - t0
-    saved = dict(size=args.size, limits=limits)
+    saved = dict(size=args.size, limits=limits, resample=getattr(args, "resample", "lanczos"))
     if render.is_animation:
         saved.update(quality=getattr(args, "quality", 8.0), fps=getattr(args, "fps", None))
     else:
@@ -156,6 +156,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     args.quality = args.quality if args.quality is not None else exported.get("quality", 8.0)
     args.fps = exported.get("fps")
     args.no_captions = args.no_captions or exported.get("captions") is False
+    args.resample = exported.get("resample", "lanczos")  # how an app export was scaled (nearest: crisp pixels)
     batch = args.batch_size
     return _run(
         args,
