@@ -15,13 +15,11 @@ from PIL import Image
 from conftest import make_tiny_model
 from galip_studio import explore
 from galip_studio.checkpoint import save_checkpoint
-from galip_studio.cli import build_parser
 from galip_studio.export import RECIPE_KEY
-from galip_studio.ui import cli as ui_cli
 from galip_studio.ui.handlers import display_cell
 
 ENDPOINTS = {
-    "/generate", "/random_seed", "/interpolate", "/blend", "/blend_cell", "/style_knob", "/knob_position", "/walk",
+    "/generate", "/random_seed", "/interpolate", "/blend", "/blend_cell", "/style_knob", "/knob_position", "/weights_position", "/walk",
     "/read_recipe", "/render_recipe", "/model_info", "/load_checkpoint", "/upload_weights", "/load_official", "/use_default_model",
     "/list_checkpoints",
 }
@@ -34,19 +32,6 @@ def model_dir(tmp_path_factory):
     folder = tmp_path_factory.getbasetemp() / "app-models"
     folder.mkdir(exist_ok=True)
     return folder
-
-
-@pytest.fixture(scope="module")
-def app_url(tiny_checkpoint, tmp_path_factory):
-    """The app as `galip-studio serve --checkpoint TINY --model-dir DIR` starts it (without blocking)."""
-    model_dir = tmp_path_factory.getbasetemp() / "app-models"
-    model_dir.mkdir(exist_ok=True)
-    args = build_parser().parse_args(
-        ["serve", "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--model-dir", str(model_dir)]
-    )  # the first free port from 7860
-    demo, url = ui_cli.serve(args, block=False)
-    yield url
-    demo.close()
 
 
 @pytest.fixture
@@ -71,7 +56,7 @@ def test_generate_and_seed(client):
         im = Image.open(item["image"])
         assert im.format == "PNG" and im.size == (32, 32)
     assert json.loads(Image.open(gallery[0]["image"]).text[RECIPE_KEY])["seeds"] == [11]
-    assert Image.open(grid).size == (3 * 32 + 4 * 2 + 0, Image.open(grid).height)
+    assert Image.open(grid).width == 3 * 256 + 4 * 2  # the download: 256 px an image by default
     recipe = json.loads(recipe)
     assert recipe["prompts"] == ["a red apple"] and recipe["seeds"] == [11, 12, 13] and recipe["model"]["image_size"] == 32
     seed = client.predict(api_name="/random_seed")
@@ -79,9 +64,10 @@ def test_generate_and_seed(client):
 
 
 def test_interpolate(client):
-    grid, plot, smoothness, recipe = client.predict("a red apple", "a green heart", 3, "0, 1", "lerp", "linear", 1.0, api_name="/interpolate")
+    grid, plot, smoothness, recipe, file = client.predict("a red apple", "a green heart", 3, "0, 1", "lerp", "linear", 1.0, api_name="/interpolate")
     cell = display_cell(32, 2)
     assert Image.open(grid).width == 2 * cell + 3 * 2
+    assert Image.open(file).width == 2 * 256 + 3 * 2  # the download at the default export size, 256 px an image
     assert Image.open(plot).size == (720, 420)
     assert "Path of seed 0" in smoothness
     recipe = json.loads(recipe)
@@ -89,9 +75,10 @@ def test_interpolate(client):
 
 
 def test_blend_grid_then_a_cell_in_the_style_knobs(client, tiny_checkpoint):
-    grid, recipe = client.predict(*CORNERS, 3, 2, 1.0, api_name="/blend")
+    grid, file, recipe = client.predict(*CORNERS, 3, 2, 1.0, 64, "nearest", api_name="/blend")
     cell = display_cell(32, 3)
     assert Image.open(grid).size == (3 * cell + 4 * 2,) * 2
+    assert Image.open(file).width == 3 * 64 + 4 * 2 and Image.open(file).height > Image.open(file).width  # corner captions
     assert json.loads(recipe)["rows"] == 3
     out = client.predict(2, 1, api_name="/blend_cell")  # the session remembers its last grid
     prompts, weights, (x, y, seed, truncation), (image, mix, knob_recipe) = out[:4], out[4:8], out[8:12], out[12:]
@@ -108,6 +95,7 @@ def test_blend_grid_then_a_cell_in_the_style_knobs(client, tiny_checkpoint):
 def test_style_knob_and_position(client):
     weights = client.predict(0.5, 0.0, api_name="/knob_position")
     assert list(weights) == [0.5, 0.5, 0.0, 0.0]
+    assert list(client.predict(0.0, 0.25, 0.0, 0.75, api_name="/weights_position")) == [1.0, 0.75]
     image, mix, recipe = client.predict(*CORNERS, *weights, 9, 0.8, True, api_name="/style_knob")
     assert Image.open(image).size == (32, 32)
     assert mix == "**Mix:** 50% a red apple · 50% a smiling sun"
@@ -162,6 +150,28 @@ def test_limits_give_messages_not_crashes(client):
         client.predict("a\nb", "0", "keyframes", 500, 12, "loop", "linear", 1.0, False, ["GIF"], 0, api_name="/walk")
     # The worker is still there for the next request.
     assert Image.open(client.predict("a", 1, 0, 1.0, api_name="/generate")[0][0]["image"]).size == (32, 32)
+
+
+def test_generate_export_size_and_scaling(client):
+    gallery, grid, recipe = client.predict("a red apple\na green heart", 2, 0, 1.0, 128, "lanczos", api_name="/generate")
+    assert Image.open(grid).width == 2 * 128 + 3 * 2 and "a-red-apple+a-green-heart" in grid
+    assert json.loads(Image.open(grid).text[RECIPE_KEY])["export"]["size"] == 128
+    assert Image.open(gallery[0]["image"]).size == (32, 32)
+
+
+def test_user_mistakes_log_one_line_and_no_traceback(client, capfd):
+    capfd.readouterr()
+    for call in (
+        lambda: client.predict("a", "b", "", "d", 3, 0, 1.0, api_name="/blend"),
+        lambda: client.predict("", "", "", "", 0, 0, 0, 0, 0, 1.0, True, api_name="/style_knob"),
+        lambda: client.predict("a", 1, 0, 1.0, 5000, "nearest", api_name="/generate"),  # Gradio's own checks too:
+        lambda: client.predict(*CORNERS, 13, 0, 1.0, api_name="/blend"),  # a slider above its maximum
+    ):
+        with pytest.raises(AppError):
+            call()
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    assert len([line for line in (out + err).splitlines() if line.startswith("galip-studio: user error:")]) == 4
 
 
 def test_cancel_stops_the_job(client):

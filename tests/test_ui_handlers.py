@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -243,8 +244,12 @@ def test_render_recipe_json_and_errors(tiny_pipeline, tmp_path):
     save_png(Image.new("RGB", (8, 8)), plain)
     with pytest.raises(gr.Error, match="no recipe found"):
         h.render_recipe(tiny_pipeline, str(plain), outdir=tmp_path)
+    with pytest.raises(gr.Error) as e:
+        h.read_recipe(str(plain))
+    assert "plain.png" in str(e.value) and str(tmp_path) not in str(e.value)  # the file's name, not where the server keeps it
+    assert h.read_recipe(None) == ("", "")  # a cleared file clears the summary: no error
     with pytest.raises(gr.Error, match="Drop a PNG"):
-        h.read_recipe(None)
+        h.render_recipe(tiny_pipeline, None, outdir=tmp_path)
     wrong = dict(recipe, model={"source": "checkpoint", "id": "elsewhere", "image_size": 64})
     path.write_text(json.dumps(wrong))
     with pytest.raises(gr.Error, match="image_size 64"):
@@ -266,3 +271,154 @@ def test_describe_model_and_banner(tiny_pipeline):
     assert "| Output | 32×32 px, noise 16-d |" in card and "Parameters: generator" in card
     assert json.loads(info)["image_size"] == 32
     assert "32×32 px" in h.model_banner(tiny_pipeline)
+
+
+# ------------------------------------------------------------------------------------------ v2: knobs follow, no float noise
+def test_knob_weights_have_no_float_noise_and_the_position_follows_them():
+    for x in np.arange(0, 101, 7) / 100:
+        for y in np.arange(0, 101, 9) / 100:
+            w = h.knob_position(float(x), float(y))
+            assert all(repr(v) == repr(round(v, 4)) and len(repr(v)) <= 6 for v in w), w  # e.g. 0.015, not 0.015000000000000013
+            assert sum(w) == pytest.approx(1.0, abs=2e-4)
+            assert h.weights_position(*w) == pytest.approx((round(float(x), 2), round(float(y), 2)), abs=1e-9)
+    assert h.weights_position(0, 0, 0, 0) == (0.5, 0.5)
+    assert h.weights_position(0, 2, 0, 2) == (1.0, 0.5)  # all on the right: x = 1, halfway down
+
+
+# ------------------------------------------------------------------------------------------ v2: exports at a chosen size
+def _blocks_uniform(im: Image.Image, cell: int, k: int) -> bool:
+    """Whether each k x k block of the top-left cell (at 2 px padding) has one colour (nearest-neighbour upscaling)."""
+    a = _arr(im)[2 : 2 + cell, 2 : 2 + cell]
+    blocks = a.reshape(cell // k, k, cell // k, k, 3)
+    return bool((blocks == blocks[:, :1, :, :1]).all())
+
+
+def test_generate_exports_the_grid_at_a_chosen_size_named_after_every_prompt(tiny_pipeline, tmp_path):
+    out = h.generate(tiny_pipeline, "a red apple\na green heart", 2, 0, 1.0, 128, "nearest", outdir=tmp_path)
+    grid = Image.open(out.grid_file)
+    assert grid.width == 2 * 128 + 3 * 2
+    assert "a-red-apple" in out.grid_file and "a-green-heart" in out.grid_file and out.grid_file.endswith("-128px.png")
+    assert _blocks_uniform(grid, 128, 4)  # crisp: every source pixel is a 4x4 block
+    assert json.loads(grid.text[RECIPE_KEY])["export"] == {"format": "png", "size": 128, "captions": True, "resample": "nearest"}
+    assert all(Image.open(p).size == (32, 32) for p, _ in out.gallery)  # the gallery keeps native images
+    smooth = Image.open(h.generate(tiny_pipeline, "a red apple", 2, 0, 1.0, 128, "lanczos", outdir=tmp_path).grid_file)
+    assert smooth.width == grid.width and not _blocks_uniform(smooth, 128, 4)
+    native = h.generate(tiny_pipeline, "a red apple", 2, 0, 1.0, 0, "nearest", outdir=tmp_path)
+    assert Image.open(native.grid_file).width == 2 * 32 + 3 * 2
+    with pytest.raises(gr.Error, match="limit of 1024"):
+        h.generate(tiny_pipeline, "a red apple", 1, 0, 1.0, 2048, "nearest", outdir=tmp_path)
+    with pytest.raises(gr.Error, match="scaling must be one of"):
+        h.generate(tiny_pipeline, "a red apple", 1, 0, 1.0, 64, "bicubic", outdir=tmp_path)
+    # The nearest-scaled grid's recipe makes it again, scaled the same way.
+    again = h.render_recipe(tiny_pipeline, out.grid_file, outdir=tmp_path)
+    assert np.abs(_arr(again.file) - _arr(grid)).max() <= 1
+
+
+def test_interpolate_and_blend_downloads_at_the_export_size(tiny_pipeline, tmp_path):
+    out = h.interpolate(tiny_pipeline, "a red apple", "a green heart", 3, "0, 1", "lerp", "linear", 1.0, 64, "nearest", outdir=tmp_path)
+    file = Image.open(out.file)
+    assert file.width == 2 * 64 + 3 * 2 and file.height > 3 * 64  # captioned, at 64 px a cell
+    assert json.loads(file.text[RECIPE_KEY])["export"]["size"] == 64
+    assert Image.open(out.grid).width == 2 * h.display_cell(32, 2) + 3 * 2  # the one shown is sized for the screen
+    blend = h.blend(tiny_pipeline, *CORNERS, 3, 5, 1.0, 64, "nearest", outdir=tmp_path)
+    shown, file = Image.open(blend.grid), Image.open(blend.file)
+    assert shown.size == (3 * h.display_cell(32, 3) + 4 * 2,) * 2  # the clickable grid has no captions
+    assert file.width == 3 * 64 + 4 * 2 and file.height > file.width  # the download has the corner prompts under rows 1 and 3
+    assert json.loads(file.text[RECIPE_KEY])["export"]["captions"] is True
+    assert all(h._slug(c, 16) in blend.file for c in CORNERS)
+
+
+# ------------------------------------------------------------------------------------------ v2: progress, stop, walk stages
+def test_progress_text_says_what_how_far_and_the_time_left():
+    assert h.progress_text(0, 480, 0.0) == "0 / 480 images"
+    assert h.progress_text(120, 480, 3.0, "frames") == "frames · 120 / 480 images · 3 s so far, about 9 s left"
+    assert h.progress_text(60, 600, 12.0).endswith("about 1 min 48 s left")
+    assert h.progress_text(8, 8, 2.2) == "8 / 8 images · done in 2 s"
+
+
+def test_walk_progress_explains_the_even_speed_measuring_pass(tiny_pipeline, tmp_path):
+    notes: list[tuple[int, int, str]] = []
+    h.walk(tiny_pipeline, "a red apple\na green heart", "0, 1", "keyframes", 4, 12, "once", "linear", 1.0, True, ["GIF"], 0,
+           outdir=tmp_path, progress=lambda d, t, note=None: notes.append((d, t, note)))
+    total = 4 * h.RETIME_DENSITY + 4
+    assert notes[-1][:2] == (total, total)
+    measuring = [n for d, t, n in notes if d <= 4 * h.RETIME_DENSITY]
+    assert measuring and all("measuring the path (16 images, 4 per frame), then 4 frames" in n for n in measuring)
+    assert notes[-1][2] == "frames (4 of 4)"
+    plain: list[str] = []
+    h.walk(tiny_pipeline, "a red apple\na green heart", "0, 1", "keyframes", 4, 12, "once", "linear", 1.0, False, ["GIF"], 0,
+           outdir=tmp_path, progress=lambda d, t, note=None: plain.append(note))
+    assert plain and set(plain) == {"frames"}
+
+
+def test_stopped_notice():
+    assert "Stopped after 120 of 480 images" in h.stopped_notice(120, 480)
+    assert h.stopped_notice().startswith("⏹ **Stopped.**") and "from the run before" in h.stopped_notice()
+
+
+# ------------------------------------------------------------------------------------------ v2: history and send-to
+def test_history_keeps_the_newest_results_with_their_settings(tmp_path):
+    past: list = []
+    for k in range(h.HISTORY_SIZE + 2):
+        past = h.add_history(past, "generate", {"prompt": f"p{k}", "seed": k}, {"gallery": [(f"/x/{k}.png", "seed")]}, image_key="gallery")
+    assert len(past) == h.HISTORY_SIZE and past[0].settings == {"prompt": f"p{h.HISTORY_SIZE + 1}", "seed": h.HISTORY_SIZE + 1}
+    strip = h.history_gallery(past)
+    assert strip[0] == (f"/x/{h.HISTORY_SIZE + 1}.png", f"Generate: p{h.HISTORY_SIZE + 1} · seed {h.HISTORY_SIZE + 1}")
+    assert h.history_entry(past, 1).result == {"gallery": [(f"/x/{h.HISTORY_SIZE}.png", "seed")]}
+    # the knobs replace their own last entry (one per visit); another tab in between keeps both
+    past = h.add_history(past, "knobs", {"prompt_1": "a"}, {"image": "/k1.png"}, image_key="image", replace_same=True)
+    past = h.add_history(past, "knobs", {"prompt_1": "b"}, {"image": "/k2.png"}, image_key="image", replace_same=True)
+    assert [e.image for e in past[:2]] == ["/k2.png", f"/x/{h.HISTORY_SIZE + 1}.png"]
+    assert h.add_history(past, "walk", {}, {"preview": None}, image_key="preview") == past  # nothing to show: not recorded
+    with pytest.raises(gr.Error, match="no longer in this session's history"):
+        h.history_entry(past, 99)
+
+
+def test_gallery_item_and_send_to(tiny_pipeline, tmp_path):
+    out = h.generate(tiny_pipeline, "a red apple\na green heart", 3, 7, 1.0, outdir=tmp_path)
+    item = h.gallery_item(out.recipe, 4)  # second prompt, second seed
+    assert item == ("a green heart", 8) and "seed **8**" in h.picked_text(item)
+    recipe = json.loads(Image.open(out.gallery[4][0]).text[RECIPE_KEY])
+    assert (recipe["prompts"][0], recipe["seeds"][0]) == item  # the same as the image's own recipe
+    with pytest.raises(gr.Error, match="no image 7"):
+        h.gallery_item(out.recipe, 6)
+    with pytest.raises(gr.Error, match="Generate some images first"):
+        h.gallery_item("", 0)
+    assert h.send_to_knobs(item, "bottom-left", "a", "b", "c", "d") == ("a", "b", "a green heart", "d", 8)
+    with pytest.raises(gr.Error, match="pick a corner"):
+        h.send_to_knobs(item, "middle", "a", "b", "c", "d")
+    assert h.send_to_interpolate(item, "A", "x", "y", "0, 8, 1") == ("a green heart", "y", "8, 0, 1")
+    assert h.send_to_interpolate(item, "B", "x", "y", "") == ("x", "a green heart", "8")
+    assert h.send_to_walk(item, "a red apple\n", "0") == ("a red apple\na green heart", "0, 8")
+    # What was sent makes the picked image again: the knob with all weight on that corner.
+    knob = h.style_knob(tiny_pipeline, *h.send_to_knobs(item, "top-left", "", "", "", "")[:4], 1, 0, 0, 0, 8, 1.0, True, outdir=tmp_path)
+    assert np.abs(_arr(knob.image) - _arr(out.gallery[4][0])).max() <= 1
+
+
+# ------------------------------------------------------------------------------------------ v2: the Model tab
+def test_model_card_shows_what_a_user_needs_without_json_or_machine_paths(tiny_model, tmp_path):
+    from galip_studio.checkpoint import save_checkpoint
+    from galip_studio.pipeline import GALIPPipeline
+
+    folder = tmp_path / "models" / "tiny-card"
+    metrics = {"clip_score": 0.209, "clip_score_real": 0.18, "clip_fd": 0.2, "prompt_r1": 0.17, "raw_clip_score": 0.1, "eval_images": 256}
+    save_checkpoint(tiny_model, folder, training={"step": 8000, "preset": "tiny", "metrics": metrics, "clip_dir": str(tmp_path / "clip")})
+    Image.new("RGB", (16, 16), "red").save(folder / "samples.png")
+    (folder / "MODEL_CARD.md").write_text(
+        "# Tiny\n\n![samples](samples.png)\n\n*Rows: a red apple; columns: seeds 0-7.*\n\n![outside](../../secret.png)\n\n"
+        "## Data\n\n5,667 images of 1,906 emoji, split by emoji.\n\n| split | images |\n|---|---|\n| train | 5,098 |\n\n## Limits\n\nsmall.\n"
+    )
+    (tmp_path / "secret.png").write_bytes((folder / "samples.png").read_bytes())
+    pipe = GALIPPipeline.from_pretrained(folder, device="cpu")
+    card, info = h.describe_model(pipe)
+    for needle in ("### Architecture", "Parameters: generator", "Parameters: total", "| steps trained | 8,000 |",
+                   "5,667 images of 1,906 emoji", "| train | 5,098 |", "### Evaluation at step 8,000 (256 images)",
+                   "| CLIP score (higher: images match their captions) | 0.209 | 0.180 |"):
+        assert needle in card, needle
+    assert "raw_clip_score" not in card and "{" not in card and str(tmp_path) not in card and "Limits" not in card
+    assert json.loads(info)["image_size"] == 32  # the full describe() stays for API clients
+    figures = h.model_figures(pipe, outdir=tmp_path / "out")
+    assert [caption for _, caption in figures] == ["Rows: a red apple; columns: seeds 0-7."]  # the file outside the folder is skipped
+    assert Path(figures[0][0]).parent.parent == tmp_path / "out" and Image.open(figures[0][0]).size == (16, 16)
+    assert h.shown_path(h.REPO_ROOT / "checkpoints" / "galip-emoji-64") == "checkpoints/galip-emoji-64"
+    assert h.shown_path("/somewhere/else/model") == "model"

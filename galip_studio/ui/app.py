@@ -1,10 +1,12 @@
 """The GALIP Studio app: the layout (:func:`build_app`) and :func:`launch_app`.
 
 Seven tabs — Generate, Interpolate, Blend grid, Style knobs, Noise walk, Model, Recipe — whose
-buttons call :mod:`.handlers`. Every action is a named API endpoint (``/generate``,
-``/interpolate``, ``/blend``, ``/blend_cell``, ``/style_knob``, ``/knob_position``, ``/walk``,
-``/read_recipe``, ``/render_recipe``, ``/model_info``, ``/load_checkpoint``, ``/load_official``,
-``/use_default_model``, ``/list_checkpoints``, ``/random_seed``) that ``gradio_client`` can call.
+buttons call :mod:`.handlers`, and a history strip under them (the session's last results: a click
+brings one back with its settings). Every action is a named API endpoint (``/generate``,
+``/interpolate``, ``/blend``, ``/blend_cell``, ``/style_knob``, ``/knob_position``,
+``/weights_position``, ``/walk``, ``/read_recipe``, ``/render_recipe``, ``/model_info``,
+``/load_checkpoint``, ``/load_official``, ``/use_default_model``, ``/list_checkpoints``,
+``/random_seed``) that ``gradio_client`` can call; history, send-to and Stop are page-only.
 
 Sessions: each browser tab (and each ``gradio_client.Client``) has its own ``gr.State`` with its
 model choice and its last blend grid; the weights live in one app-level
@@ -21,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -32,11 +35,13 @@ from ..export import GIF_MAX_FPS
 from ..latent import EASINGS, INTERPOLATIONS, NOISE_PATHS
 from ..pipeline import GALIPPipeline
 from . import handlers as h
+from .discover_tab import build_discover_tabs
 from .models import DEFAULT_SPEC, REPO_ROOT, ModelHandle, ModelLibrary, ModelSpec, ModelStore
 
 TITLE = "GALIP Studio"
 POLL_S = 0.25  # how often a long job's generator wakes up (progress, cancellation)
 MAX_UPLOAD_MB = 2048  # the largest file a browser may upload (the official checkpoints are ~1 GB)
+IMAGE_BUTTONS = ["download", "fullscreen"]  # never "share": it needs Hugging Face Spaces and fails offline
 
 # System fonts only: nothing is fetched from a font service, the page works offline.
 SANS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Noto Sans", "Arial", "sans-serif")
@@ -49,10 +54,41 @@ CSS = """
 #galip-header p { margin: 0.15rem 0 0 0; opacity: 0.8; }
 #galip-banner { text-align: right; font-size: 0.9rem; opacity: 0.85; }
 .galip-hint { font-size: 0.85rem; opacity: 0.75; }
+.galip-keys { font-size: 0.8rem; opacity: 0.75; }
+.galip-keys kbd { font-family: inherit; border: 1px solid currentColor; border-radius: 4px; padding: 0 4px; opacity: 0.9; }
+.galip-status:empty { display: none; }
 .galip-seed-row { align-items: flex-end; }
 .galip-dice { max-width: 7rem; }
 .galip-upscale img { width: 100% !important; height: 100% !important; object-fit: contain; }
+/* Small images are shown with crisp pixels unless the user picks smooth scaling. */
+body:not(.galip-smooth) .galip-pixels img, body:not(.galip-smooth) .galip-pixels video { image-rendering: pixelated; }
+/* Gallery captions wrap instead of being cut ("seed 1708129…"). */
+#galip-gallery .caption-label, #galip-history .caption-label, #galip-figures .caption-label {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; max-width: 100% !important;
+}
+#galip-history .thumbnail-item { min-width: 96px; }
 """
+
+# Keyboard shortcuts (shown in the header): Ctrl/Cmd+Enter runs the open tab, Esc stops its job.
+# Shift+Enter in a multi-line box and Enter in a one-line box are Gradio's own "submit".
+HEAD = """
+<script>
+(() => {
+  const visible = (el) => el && el.offsetParent !== null;
+  const pick = (cls) => [...document.querySelectorAll('button.' + cls)].find(visible);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { const b = pick('galip-stop'); if (b) { b.click(); } }
+    else if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { const b = pick('galip-run'); if (b) { e.preventDefault(); b.click(); } }
+  });
+})();
+</script>
+"""
+KEYS_HINT = (
+    "Keys: <kbd>Shift</kbd>+<kbd>Enter</kbd> in a multi-line prompt runs it (<kbd>Enter</kbd> adds a line) · "
+    "<kbd>Enter</kbd> in a one-line box runs · <kbd>Ctrl</kbd>+<kbd>Enter</kbd> runs the open tab · <kbd>Esc</kbd> stops it · "
+    "<kbd>←</kbd> <kbd>→</kbd> on a slider fine-tune it; a typed value + <kbd>Enter</kbd> applies it"
+)
+SCALING_JS = "(v) => { document.body.classList.toggle('galip-smooth', v === 'lanczos'); return v; }"
 
 # Prompts the bundled model does well, measured at release (its model card): each of 8 seeds' images
 # is nearest its own prompt, in the mini-CLIP's space, among 36 candidate prompts.
@@ -63,6 +99,8 @@ CORNER_DEFAULTS = ("a red heart", "a 3d emoji of a smiling face", "a flag", "a g
 # the blend grid's and the knobs' examples
 CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a dog face", "a flat emoji of a smiling face", "a flower", "a house"]]
 KNOB_XY = (0.3, 0.25)
+HISTORY_COLUMNS = 12
+LANDING = dict(prompt=PROMPTS[0], images=8, seed=0, truncation=1.0)  # the result the Generate tab opens with
 
 
 def make_theme() -> gr.themes.Base:
@@ -84,19 +122,27 @@ def _skip(n_outputs: int) -> Any:
 def _long_job(handler: Callable[..., Any], n_outputs: int, store: ModelStore, outdir: Path, limits: explore.Limits) -> Callable[..., Iterator[Any]]:
     """A Gradio generator that runs ``handler(model, *inputs, outdir, limits, progress)`` in a worker.
 
+    Inputs are the session's model spec, the session's job board (a dict in its ``gr.State``: the
+    last progress of each tab's job, for the Stop button's notice), then the handler's inputs.
     The generator wakes every :data:`POLL_S` seconds and yields "no change"; when Gradio cancels the
     event (a Stop button, ``Job.cancel()``, a closed tab) it closes the generator, which sets the
     stop flag, and the worker's next progress report (after its current batch) raises and ends it.
     The worker runs in a copy of the request's context, so ``gr.Progress`` and ``gr.Warning`` work.
+    Progress says what is made, how far, and the time left at the pace so far.
     """
 
-    def run(spec: ModelSpec, *inputs: Any, progress: gr.Progress = gr.Progress()) -> Iterator[Any]:
+    def run(spec: ModelSpec, board: dict[str, Any] | None, *inputs: Any, progress: gr.Progress = gr.Progress()) -> Iterator[Any]:
         stop = threading.Event()
+        started = time.monotonic()
+        if isinstance(board, dict):
+            board[handler.__name__] = (0, 0)
 
-        def report(done: int, total: int) -> None:
+        def report(done: int, total: int, note: str | None = None) -> None:
             if stop.is_set():
                 raise _Stopped()
-            progress((done, total), unit="images")
+            if isinstance(board, dict):
+                board[handler.__name__] = (done, total)
+            progress(done / total if total else 0.0, desc=h.progress_text(done, total, time.monotonic() - started, note))
 
         box: dict[str, Any] = {}
         context = contextvars.copy_context()
@@ -150,7 +196,18 @@ def _truncation() -> gr.Slider:
 
 
 def _recipe_json() -> gr.Code:
-    return gr.Code(language="json", label="Recipe (prompts, seeds, model: everything needed to make it again)", interactive=False, max_lines=30)
+    return gr.Code(language="json", label="Recipe (prompts, seeds, model: everything needed to make it again)", interactive=False, max_lines=14)
+
+
+def _export_size() -> gr.Dropdown:
+    return gr.Dropdown(list(h.EXPORT_SIZES), value=256, label="Download size (per image)", info="scaled with the page's Small images setting")
+
+
+def _run_stop(label: str) -> tuple[gr.Button, gr.Button]:
+    with gr.Row():
+        go = gr.Button(label, variant="primary", scale=3, elem_classes="galip-run")
+        stop = gr.Button("Stop", variant="stop", scale=1, elem_classes="galip-stop")
+    return go, stop
 
 
 def _write_example_recipes(outdir: Path) -> list[str]:
@@ -216,6 +273,9 @@ def build_app(
         session_model = gr.State(DEFAULT_SPEC)
         session_uploads = gr.State({})  # weights files uploaded in this session: name -> server path
         last_blend = gr.State(None)
+        jobs = gr.State({})  # this session's long jobs: handler name -> (done, total) so far (Stop's notice)
+        history = gr.State([])  # this session's last results (handlers.HistoryEntry), newest first
+        picked = gr.State(None)  # the Generate gallery image picked for "send to"
         # Public endpoints first: private events made from the same functions get suffixed names.
         gr.api(h.random_seed, api_name="random_seed")
 
@@ -225,35 +285,44 @@ def build_app(
                     f"# {TITLE}\nA text-to-image GAN with a smooth latent space (GALIP, CVPR 2023): one forward pass per image. "
                     "Blend prompts, turn style knobs, walk the noise, export loops.",
                 )
-            with gr.Column(scale=1, min_width=240):
+                gr.Markdown(KEYS_HINT, elem_classes="galip-keys", elem_id="galip-keys")
+            with gr.Column(scale=1, min_width=260):
                 banner = gr.Markdown("Model: loading…", elem_id="galip-banner")
+                scaling = gr.Radio(
+                    list(h.RESAMPLE_CHOICES), value="nearest", label="Small images", elem_id="galip-scaling",
+                    info="how 64 px images are enlarged on screen and in downloads",
+                )
+        scaling.change(None, scaling, None, js=SCALING_JS, api_visibility="private", queue=False)
 
         with gr.Tabs(selected="generate") as tabs:
             # ---------------------------------------------------------------- Generate
             with gr.Tab("Generate", id="generate"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
-                        gen_prompt = gr.Textbox(value=PROMPTS[0], label="Prompt", lines=2, placeholder="a red heart  (one prompt per line for several)")
-                        gen_n = gr.Slider(1, max_seeds, value=8, step=1, label="Images per prompt", info="image k uses seed + k")
+                        gen_prompt = gr.Textbox(value=LANDING["prompt"], label="Prompt", lines=2, placeholder="a red heart  (one prompt per line for several)", info="Shift+Enter runs")
+                        gen_n = gr.Slider(1, max_seeds, value=LANDING["images"], step=1, label="Images per prompt", info="image k uses seed + k")
                         gen_seed = _seed_input()
                         gen_trunc = _truncation()
-                        with gr.Row():
-                            gen_go = gr.Button("Generate", variant="primary", scale=3)
-                            gen_stop = gr.Button("Stop", variant="stop", scale=1)
+                        gen_size = _export_size()
+                        gen_go, gen_stop = _run_stop("Generate")
                         gr.Examples([[p] for p in PROMPTS], [gen_prompt], label="Try")
                     with gr.Column(scale=3):
-                        gen_gallery = gr.Gallery(label="Images", format="png", columns=4, object_fit="contain", buttons=["download", "fullscreen"], elem_id="galip-gallery")
-                        with gr.Accordion("Download and recipe", open=False):
-                            gen_file = gr.DownloadButton("Download the grid (PNG with recipe)")
+                        gen_status = gr.Markdown(elem_classes="galip-status", elem_id="galip-generate-status")
+                        gen_gallery = gr.Gallery(
+                            label="Images", show_label=False, format="png", columns=4, object_fit="contain", buttons=IMAGE_BUTTONS,
+                            elem_id="galip-gallery", elem_classes="galip-pixels",
+                        )
+                        gen_picked = gr.Markdown("Click an image to send it to another tab.", elem_classes="galip-hint", elem_id="galip-picked")
+                        with gr.Row():
+                            send_corner = gr.Dropdown(list(h.CORNERS), value="top-left", label="Style-knob corner", scale=2, min_width=140)
+                            send_knobs = gr.Button("→ Style knobs", scale=2, min_width=120)
+                            send_a = gr.Button("→ Interpolate A", scale=2, min_width=120)
+                            send_b = gr.Button("→ Interpolate B", scale=2, min_width=120)
+                            send_walk = gr.Button("→ Noise-walk keyframe", scale=2, min_width=150)
+                            send_seed = gr.Button("Reuse this seed", scale=2, min_width=120)
+                        gen_file = gr.DownloadButton("Download the grid (PNG with recipe)")
+                        with gr.Accordion("Recipe", open=True):
                             gen_recipe = _recipe_json()
-                gen_event = gr.on(
-                    [gen_go.click, gen_prompt.submit],
-                    long(h.generate, 3),
-                    [session_model, gen_prompt, gen_n, gen_seed, gen_trunc],
-                    [gen_gallery, gen_file, gen_recipe],
-                    api_name="generate",
-                )
-                gen_stop.click(None, None, None, cancels=[gen_event], api_visibility="private")
 
             # ---------------------------------------------------------------- Interpolate
             with gr.Tab("Interpolate", id="interpolate"):
@@ -267,27 +336,26 @@ def build_app(
                             int_mode = gr.Radio(list(INTERPOLATIONS), value="lerp", label="Interpolation", info="lerp is the paper's blend")
                             int_ease = gr.Dropdown(list(EASINGS), value="linear", label="Step spacing")
                         int_trunc = _truncation()
-                        with gr.Row():
-                            int_go = gr.Button("Interpolate", variant="primary", scale=3)
-                            int_stop = gr.Button("Stop", variant="stop", scale=1)
+                        int_size = _export_size()
+                        int_go, int_stop = _run_stop("Interpolate")
                         gr.Examples(
                             [["a red heart", "a 3d emoji of a smiling face"], ["a flag", "a globe"], ["a dog face", "a flower"]],
                             [int_a, int_b],
                             label="Try",
                         )
                     with gr.Column(scale=3):
-                        int_grid = gr.Image(label="Grid: rows step from A to B, columns are seeds", format="png", type="filepath", interactive=False, height=520)
+                        int_status = gr.Markdown(elem_classes="galip-status")
+                        gr.Markdown("**Grid:** rows step from A to B, columns are seeds", elem_classes="galip-hint")
+                        int_grid = gr.Image(
+                            label="Interpolation grid", show_label=False, format="png", type="filepath", interactive=False, height=520,
+                            buttons=IMAGE_BUTTONS, elem_id="galip-int-grid", elem_classes="galip-pixels",
+                        )
+                        int_file = gr.DownloadButton("Download the grid (PNG with captions and recipe)")
                         int_smooth = gr.Markdown()
-                        int_plot = gr.Image(label="Smoothness along the path (first seed)", format="png", type="pil", interactive=False)
-                        with gr.Accordion("Recipe", open=False):
+                        gr.Markdown("**Smoothness along the path** (first seed)", elem_classes="galip-hint")
+                        int_plot = gr.Image(label="Smoothness plot", show_label=False, format="png", type="pil", interactive=False, buttons=IMAGE_BUTTONS, elem_id="galip-int-plot")
+                        with gr.Accordion("Recipe", open=True):
                             int_recipe = _recipe_json()
-                int_event = int_go.click(
-                    long(h.interpolate, 4),
-                    [session_model, int_a, int_b, int_steps, int_seeds, int_mode, int_ease, int_trunc],
-                    [int_grid, int_plot, int_smooth, int_recipe],
-                    api_name="interpolate",
-                )
-                int_stop.click(None, None, None, cancels=[int_event], api_visibility="private")
 
             # ---------------------------------------------------------------- Blend grid
             with gr.Tab("Blend grid", id="blend"):
@@ -303,95 +371,69 @@ def build_app(
                         bl_size = gr.Slider(2, lim.max_grid or 16, value=5, step=1, label="Grid size (cells per side)")
                         bl_seed = _seed_input()
                         bl_trunc = _truncation()
-                        with gr.Row():
-                            bl_go = gr.Button("Blend", variant="primary", scale=3)
-                            bl_stop = gr.Button("Stop", variant="stop", scale=1)
+                        bl_export = _export_size()
+                        bl_go, bl_stop = _run_stop("Blend")
                         gr.Examples(
                             CORNER_EXAMPLES,
                             [bl_tl, bl_tr, bl_bl, bl_br],
                             label="Try",
                         )
                     with gr.Column(scale=3):
-                        bl_grid = gr.Image(label="Blend grid: click a cell to open it in Style knobs", format="png", type="filepath", interactive=False, height=560, elem_id="galip-blend-grid")
+                        bl_status = gr.Markdown(elem_classes="galip-status")
+                        gr.Markdown("**Blend grid:** click a cell to open it in Style knobs", elem_classes="galip-hint")
+                        bl_grid = gr.Image(
+                            label="Blend grid", show_label=False, format="png", type="filepath", interactive=False, height=560,
+                            buttons=IMAGE_BUTTONS, elem_id="galip-blend-grid", elem_classes="galip-pixels",
+                        )
                         with gr.Row(elem_classes="galip-seed-row"):
                             bl_row = gr.Number(value=0, label="Row", precision=0, minimum=0)
                             bl_col = gr.Number(value=0, label="Column", precision=0, minimum=0)
                             bl_open = gr.Button("Open this cell in Style knobs")
-                        with gr.Accordion("Recipe", open=False):
+                        bl_file = gr.DownloadButton("Download the grid (PNG with the corner prompts and recipe)")
+                        with gr.Accordion("Recipe", open=True):
                             bl_recipe = _recipe_json()
-                bl_event = bl_go.click(
-                    long(h.blend, 3),
-                    [session_model, bl_tl, bl_tr, bl_bl, bl_br, bl_size, bl_seed, bl_trunc],
-                    [bl_grid, bl_recipe, last_blend],
-                    api_name="blend",
-                )
-                bl_stop.click(None, None, None, cancels=[bl_event], api_visibility="private")
 
             # ---------------------------------------------------------------- Style knobs
             with gr.Tab("Style knobs", id="knobs"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
                         gr.Markdown(
-                            "Each knob weights one prompt; the image follows when you let go of a slider. "
-                            "The position sliders set all four weights as a point in the blend grid's square.",
+                            "Each knob weights one prompt; the image follows while you drag (arrow keys and a typed "
+                            "value + Enter too). The position sliders set all four weights as a point in the blend "
+                            "grid's square, and follow the weights.",
                             elem_classes="galip-hint",
                         )
                         kn_prompts, kn_weights = [], []
                         for i, (prompt, weight) in enumerate(zip(CORNER_DEFAULTS, knob_weights)):
                             with gr.Row(equal_height=True):
                                 kn_prompts.append(gr.Textbox(value=prompt, label=f"Prompt {i + 1} ({h.CORNERS[i]})", scale=3))
-                                kn_weights.append(gr.Slider(0.0, 2.0, value=round(weight, 2), step=0.01, label="Weight", scale=2))
+                                kn_weights.append(gr.Slider(0.0, 2.0, value=weight, step=0.01, label="Weight", scale=2, elem_id=f"galip-weight-{i + 1}"))
                         with gr.Row():
-                            kn_x = gr.Slider(0.0, 1.0, value=KNOB_XY[0], step=0.01, label="Position x (left → right)")
-                            kn_y = gr.Slider(0.0, 1.0, value=KNOB_XY[1], step=0.01, label="Position y (top → bottom)")
+                            kn_x = gr.Slider(0.0, 1.0, value=KNOB_XY[0], step=0.01, label="Position x (left → right)", elem_id="galip-pos-x")
+                            kn_y = gr.Slider(0.0, 1.0, value=KNOB_XY[1], step=0.01, label="Position y (top → bottom)", elem_id="galip-pos-y")
                         kn_seed = _seed_input()
                         kn_trunc = _truncation()
                         kn_norm = gr.Checkbox(value=True, label="Normalise weights (off: weights above 1 exaggerate a prompt)")
-                        kn_go = gr.Button("Render", variant="primary")
+                        kn_go = gr.Button("Render", variant="primary", elem_classes="galip-run")
                         gr.Examples(
                             CORNER_EXAMPLES,
                             kn_prompts,
                             label="Try",
                         )
                     with gr.Column(scale=3):
-                        kn_image = gr.Image(label="Blend", format="png", type="filepath", interactive=False, height=520, elem_classes="galip-upscale", elem_id="galip-knob-image")
-                        kn_mix = gr.Markdown()
-                        with gr.Accordion("Recipe", open=False):
+                        kn_image = gr.Image(
+                            label="Blend", show_label=False, format="png", type="filepath", interactive=False, height=520, buttons=IMAGE_BUTTONS,
+                            elem_classes=["galip-upscale", "galip-pixels"], elem_id="galip-knob-image",
+                        )
+                        kn_mix = gr.Markdown(elem_id="galip-knob-mix")
+                        with gr.Accordion("Recipe", open=True):
                             kn_recipe = _recipe_json()
-                knob_inputs = [session_model, *kn_prompts, *kn_weights, kn_seed, kn_trunc, kn_norm]
-                knob_outputs = [kn_image, kn_mix, kn_recipe]
-                knob_fn = quick(h.style_knob)
-                gr.on(
-                    [kn_go.click, *(w.release for w in kn_weights), *(p.submit for p in kn_prompts), kn_norm.input],
-                    knob_fn, knob_inputs, knob_outputs, api_name="style_knob", trigger_mode="always_last", show_progress="minimal",
-                )
-                gr.on([kn_x.release, kn_y.release], h.knob_position, [kn_x, kn_y], kn_weights, api_name="knob_position", queue=False).then(
-                    knob_fn, knob_inputs, knob_outputs, api_visibility="private", trigger_mode="always_last", show_progress="minimal"
-                )
-
-                # A blend-grid cell opens here: click → (row, col) → switch tab → knobs and image.
-                def pick_cell(recipe: dict[str, Any] | None, evt: gr.SelectData) -> tuple[int, int]:
-                    if not recipe:
-                        raise h.user_error("Make a blend grid first.")
-                    x, y = evt.index
-                    rows, cols, size = int(recipe["rows"]), int(recipe["cols"]), int(recipe["model"]["image_size"])
-                    return h.grid_cell(x, y, rows, cols, h.display_cell(size, cols) or size)
-
-                cell_outputs = [*kn_prompts, *kn_weights, kn_x, kn_y, kn_seed, kn_trunc, *knob_outputs]
-                cell_fn = quick(h.blend_cell)
-                bl_open.click(cell_fn, [session_model, last_blend, bl_row, bl_col], cell_outputs, api_name="blend_cell")
-                bl_open.click(lambda: gr.Tabs(selected="knobs"), None, tabs, api_visibility="private", queue=False)
-                (
-                    bl_grid.select(pick_cell, last_blend, [bl_row, bl_col], api_visibility="private", queue=False)
-                    .success(lambda: gr.Tabs(selected="knobs"), None, tabs, api_visibility="private", queue=False)
-                    .success(cell_fn, [session_model, last_blend, bl_row, bl_col], cell_outputs, api_visibility="private")
-                )
 
             # ---------------------------------------------------------------- Noise walk
             with gr.Tab("Noise walk", id="walk"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
-                        wk_prompts = gr.Textbox(value="a 3d emoji of a smiling face\na red heart", label="Prompts (one per line: keyframes)", lines=3)
+                        wk_prompts = gr.Textbox(value="a 3d emoji of a smiling face\na red heart", label="Prompts (one per line: keyframes)", lines=3, info="Shift+Enter runs")
                         wk_seeds = gr.Textbox(value="0, 1", label="Seeds (noise keyframes)", info="circle / random paths use one or two")
                         with gr.Row():
                             wk_path = gr.Dropdown(list(NOISE_PATHS), value="keyframes", label="Noise path")
@@ -402,12 +444,10 @@ def build_app(
                         wk_play = gr.Radio(list(h.PLAYBACK), value="loop", label="Playback", info="loop closes the path; ping-pong plays back and forth")
                         wk_trunc = _truncation()
                         with gr.Row():
-                            wk_even = gr.Checkbox(value=False, label="Even speed (re-time in CLIP space; slower)")
+                            wk_even = gr.Checkbox(value=False, label=f"Even speed (re-time in CLIP space: renders the path {h.RETIME_DENSITY}× first, slower)")
                             wk_formats = gr.CheckboxGroup(list(h.EXPORT_FORMATS), value=list(h.EXPORT_FORMATS), label="Export")
                             wk_size = gr.Dropdown([("native", 0), ("64 px", 64), ("128 px", 128), ("256 px", 256), ("512 px", 512)], value=256, label="Frame size")
-                        with gr.Row():
-                            wk_go = gr.Button("Walk", variant="primary", scale=3)
-                            wk_stop = gr.Button("Stop", variant="stop", scale=1)
+                        wk_go, wk_stop = _run_stop("Walk")
                         gr.Examples(
                             [
                                 ["a 3d emoji of a smiling face\na red heart", "0, 1", "keyframes", "loop"],
@@ -418,30 +458,30 @@ def build_app(
                             label="Try",
                         )
                     with gr.Column(scale=3):
+                        wk_status = gr.Markdown(elem_classes="galip-status", elem_id="galip-walk-status")
                         with gr.Row():
-                            wk_preview = gr.Image(label="GIF", type="filepath", interactive=False, height=360)
-                            wk_video = gr.Video(label="MP4", interactive=False, height=360, loop=True, autoplay=True)
+                            wk_preview = gr.Image(label="GIF", type="filepath", interactive=False, height=360, buttons=IMAGE_BUTTONS, elem_classes="galip-pixels", elem_id="galip-walk-gif")
+                            wk_video = gr.Video(label="MP4", interactive=False, height=360, loop=True, autoplay=True, buttons=["download"], elem_classes="galip-pixels")
                         with gr.Row():
                             wk_gif = gr.DownloadButton("Download GIF")
                             wk_mp4 = gr.DownloadButton("Download MP4")
                         wk_info = gr.Markdown()
-                        with gr.Accordion("Recipe", open=False):
+                        with gr.Accordion("Recipe", open=True):
                             wk_recipe = _recipe_json()
-                wk_event = wk_go.click(
-                    long(h.walk, 6),
-                    [session_model, wk_prompts, wk_seeds, wk_path, wk_frames, wk_fps, wk_play, wk_ease, wk_trunc, wk_even, wk_formats, wk_size],
-                    [wk_preview, wk_video, wk_gif, wk_mp4, wk_info, wk_recipe],
-                    api_name="walk",
-                )
-                wk_stop.click(None, None, None, cancels=[wk_event], api_visibility="private")
+
+            build_discover_tabs([session_model, jobs], [session_model], long, quick, lim)  # Directions, Prompt map (ui/discover_tab.py)
 
             # ---------------------------------------------------------------- Model
             with gr.Tab("Model", id="model"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
-                        md_card = gr.Markdown()
-                        with gr.Accordion("Everything describe() reports", open=False):
-                            md_json = gr.Code(language="json", label="describe()", interactive=False, max_lines=40)
+                        md_card = gr.Markdown(elem_id="galip-model-card")
+                        md_figures = gr.Gallery(
+                            label="The model card's figures", format="png", columns=2, height="auto", object_fit="contain",
+                            buttons=IMAGE_BUTTONS, elem_id="galip-figures", elem_classes="galip-pixels",
+                        )
+                        # describe() as JSON for API clients (/model_info's third value); not shown on the page.
+                        md_json = gr.Code(language="json", label="describe()", interactive=False, visible=False)
                     with gr.Column(scale=2, visible=allow_model_loading):
                         gr.Markdown("### Load another model\nOnly this browser session switches; others keep theirs.")
                         md_ckpt = gr.Dropdown(
@@ -461,37 +501,6 @@ def build_app(
                         md_clip = gr.Textbox(label="CLIP ViT-B/32 weights", placeholder="ViT-B-32.pt (uploaded, or in a model folder), or 'openai' (needs a network)")
                         md_official = gr.Button("Load official checkpoint")
                         md_default = gr.Button("Back to the default model")
-                model_outputs = [session_model, banner, md_card, md_json]
-
-                def show(spec: ModelSpec) -> tuple[Any, ...]:
-                    return tuple(h.switch_model(store, spec))[1:]
-
-                def loading_allowed() -> None:
-                    if not store.allow_loading:
-                        raise h.user_error("this server does not allow loading other models")
-
-                def load_checkpoint(spec: ModelSpec, path: str) -> h.ModelCard:
-                    loading_allowed()
-                    return h.switch_model(store, h.checkpoint_spec(library, path))
-
-                def load_official(spec: ModelSpec, uploads: dict[str, str], pth: str, clip: str) -> h.ModelCard:
-                    loading_allowed()
-                    return h.switch_model(store, h.official_spec(library, uploads, pth, clip))
-
-                def upload_weights(uploads: dict[str, str], files: Any) -> h.UploadResult:
-                    return h.register_uploads(uploads, files, allowed=store.allow_loading)
-
-                def use_default(spec: ModelSpec) -> h.ModelCard:
-                    return h.switch_model(store, DEFAULT_SPEC)
-
-                def refresh() -> gr.Dropdown:
-                    return gr.Dropdown(choices=h.list_checkpoints(library) if store.allow_loading else [])
-
-                md_load.click(load_checkpoint, [session_model, md_ckpt], model_outputs, api_name="load_checkpoint")
-                md_upload.upload(upload_weights, [session_uploads, md_upload], [session_uploads, md_uploaded], api_name="upload_weights")
-                md_official.click(load_official, [session_model, session_uploads, md_pth, md_clip], model_outputs, api_name="load_official")
-                md_default.click(use_default, [session_model], model_outputs, api_name="use_default_model")
-                md_refresh.click(refresh, None, md_ckpt, api_name="list_checkpoints")
 
             # ---------------------------------------------------------------- Recipe
             with gr.Tab("Recipe", id="recipe"):
@@ -499,33 +508,290 @@ def build_app(
                     with gr.Column(scale=2, min_width=320):
                         gr.Markdown("Drop a PNG, GIF, MP4 or JSON exported by GALIP Studio (app or CLI): its recipe makes it again, exactly.", elem_classes="galip-hint")
                         rc_file = gr.File(label="Exported file", file_types=[".png", ".gif", ".mp4", ".json"], type="filepath")
-                        rc_summary = gr.Markdown()
-                        with gr.Row():
-                            rc_go = gr.Button("Make it again", variant="primary", scale=3)
-                            rc_stop = gr.Button("Stop", variant="stop", scale=1)
+                        rc_summary = gr.Markdown(elem_id="galip-recipe-summary")
+                        rc_go, rc_stop = _run_stop("Make it again")
                         gr.Examples([[p] for p in _write_example_recipes(outdir)], [rc_file], label="Try a recipe")
                         with gr.Accordion("Recipe", open=True):
                             rc_recipe = _recipe_json()
                     with gr.Column(scale=3):
-                        rc_image = gr.Image(label="Result", type="filepath", interactive=False, height=480, elem_classes="galip-upscale")
+                        rc_status = gr.Markdown(elem_classes="galip-status")
+                        rc_image = gr.Image(label="Result", type="filepath", interactive=False, height=480, buttons=IMAGE_BUTTONS, elem_classes=["galip-upscale", "galip-pixels"])
                         rc_out = gr.DownloadButton("Download the result")
                         rc_note = gr.Markdown()
-                rc_file.change(h.read_recipe, rc_file, [rc_recipe, rc_summary], api_name="read_recipe")
-                rc_event = rc_go.click(
-                    long(h.render_recipe, 4), [session_model, rc_file], [rc_image, rc_out, rc_note, rc_recipe], api_name="render_recipe"
-                )
-                rc_stop.click(None, None, None, cancels=[rc_event], api_visibility="private")
 
-        demo.load(show, session_model, model_outputs[1:], api_name="model_info").then(
-            knob_fn, knob_inputs, knob_outputs, api_visibility="private", show_progress="hidden"
+        with gr.Column(elem_id="galip-history-block"):
+            gr.Markdown("**History** (this browser session, newest first): click one to bring it back with its settings", elem_classes="galip-hint")
+            history_strip = gr.Gallery(
+                label="History", show_label=False, columns=HISTORY_COLUMNS, rows=1, height=170, allow_preview=False, object_fit="contain",
+                buttons=[], elem_id="galip-history", elem_classes="galip-pixels",
+            )
+            history_note = gr.Markdown(elem_classes="galip-status", elem_id="galip-history-note")
+
+        # ------------------------------------------------------------------------ events
+        # What each tab records in the history (names -> components), and what clicking it restores.
+        tab_settings: dict[str, dict[str, Any]] = {
+            "generate": {"prompt": gen_prompt, "images": gen_n, "seed": gen_seed, "truncation": gen_trunc, "export_size": gen_size},
+            "interpolate": {
+                "prompt_a": int_a, "prompt_b": int_b, "steps": int_steps, "seeds": int_seeds, "interp": int_mode, "easing": int_ease,
+                "truncation": int_trunc, "export_size": int_size,
+            },
+            "blend": {
+                "prompt_tl": bl_tl, "prompt_tr": bl_tr, "prompt_bl": bl_bl, "prompt_br": bl_br, "size": bl_size, "seed": bl_seed,
+                "truncation": bl_trunc, "export_size": bl_export,
+            },
+            "knobs": {
+                **{f"prompt_{i + 1}": c for i, c in enumerate(kn_prompts)}, **{f"weight_{i + 1}": c for i, c in enumerate(kn_weights)},
+                "x": kn_x, "y": kn_y, "seed": kn_seed, "truncation": kn_trunc, "normalize": kn_norm,
+            },
+            "walk": {
+                "prompts": wk_prompts, "seeds": wk_seeds, "path": wk_path, "frames": wk_frames, "fps": wk_fps, "playback": wk_play,
+                "easing": wk_ease, "truncation": wk_trunc, "even_speed": wk_even, "formats": wk_formats, "size": wk_size,
+            },
+            "recipe": {},
+        }
+        tab_results: dict[str, dict[str, Any]] = {
+            "generate": {"gallery": gen_gallery, "file": gen_file, "recipe": gen_recipe},
+            "interpolate": {"grid": int_grid, "file": int_file, "smoothness": int_smooth, "recipe": int_recipe},
+            "blend": {"grid": bl_grid, "file": bl_file, "recipe": bl_recipe, "last_blend": last_blend},
+            "knobs": {"image": kn_image, "mix": kn_mix, "recipe": kn_recipe},
+            "walk": {"preview": wk_preview, "video": wk_video, "gif": wk_gif, "mp4": wk_mp4, "info": wk_info, "recipe": wk_recipe},
+            "recipe": {"image": rc_image, "file": rc_out, "note": rc_note, "recipe": rc_recipe},
+        }
+        shown = {"generate": "gallery", "interpolate": "grid", "blend": "grid", "knobs": "image", "walk": "preview", "recipe": "image"}
+
+        def recorder(tab: str, replace_same: bool = False) -> tuple[Callable[..., Any], list[Any]]:
+            names, results = list(tab_settings[tab]), list(tab_results[tab])
+
+            def record(past: list[Any], *values: Any) -> tuple[list[Any], list[tuple[str, str]]]:
+                settings = dict(zip(names, values[: len(names)]))
+                result = dict(zip(results, values[len(names):]))
+                new = h.add_history(past, tab, settings, result, image_key=shown[tab], replace_same=replace_same)
+                return new, h.history_gallery(new)
+
+            record.__name__ = f"record_{tab}"
+            return record, [history, *tab_settings[tab].values(), *tab_results[tab].values()]
+
+        def remember(event: Any, tab: str, replace_same: bool = False) -> None:
+            fn, inputs = recorder(tab, replace_same)
+            event.success(fn, inputs, [history, history_strip], api_visibility="private", queue=False, show_progress="hidden")
+
+        restorable = [c for group in (*tab_settings.values(), *tab_results.values()) for c in group.values()]
+
+        def restore(past: list[Any], evt: gr.SelectData) -> dict[Any, Any]:
+            entry = h.history_entry(past, evt.index)
+            out: dict[Any, Any] = {tabs: gr.Tabs(selected=entry.tab)}
+            for name, value in entry.settings.items():
+                if name in tab_settings[entry.tab]:
+                    out[tab_settings[entry.tab][name]] = value
+            for name, value in entry.result.items():
+                if name in tab_results[entry.tab]:
+                    out[tab_results[entry.tab][name]] = value
+            out[history_note] = f"Restored: {entry.caption}"
+            return out
+
+        history_strip.select(restore, history, [tabs, history_note, *restorable], api_visibility="private", queue=False, show_progress="hidden")
+
+        def stopper(handler: Callable[..., Any]) -> Callable[[dict[str, Any]], str]:
+            def stopped(board: dict[str, Any] | None) -> str:
+                done, total = (board or {}).get(handler.__name__, (None, None))
+                return h.stopped_notice(done, total)
+
+            stopped.__name__ = f"stopped_{handler.__name__}"
+            return stopped
+
+        def long_event(triggers: list[Any], handler: Callable[..., Any], inputs: list[Any], outputs: list[Any], status: Any, stop: Any, api_name: str, tab: str) -> Any:
+            for trigger in triggers:  # a new run clears the last "stopped" notice
+                trigger(lambda: "", None, status, api_visibility="private", queue=False, show_progress="hidden")
+            event = gr.on(triggers, long(handler, len(outputs)), [session_model, jobs, *inputs], outputs, api_name=api_name)
+            stop.click(stopper(handler), jobs, status, cancels=[event], api_visibility="private", queue=False)
+            remember(event, tab)
+            return event
+
+        # Generate (also on Shift+Enter in the prompt)
+        gen_event = long_event(
+            [gen_go.click, gen_prompt.submit], h.generate, [gen_prompt, gen_n, gen_seed, gen_trunc, gen_size, scaling],
+            [gen_gallery, gen_file, gen_recipe], gen_status, gen_stop, "generate", "generate",
         )
 
+        # Send to: a gallery image (its prompt and seed) into another tab.
+        def pick(recipe: str, evt: gr.SelectData) -> tuple[h.GalleryItem, str]:
+            item = h.gallery_item(recipe, evt.index)
+            return item, h.picked_text(item)
+
+        gen_gallery.select(pick, gen_recipe, [picked, gen_picked], api_visibility="private", queue=False, show_progress="hidden")
+        gen_event.success(lambda: (None, "Click an image to send it to another tab."), None, [picked, gen_picked], api_visibility="private", queue=False)
+
+        def need_pick(item: h.GalleryItem | None) -> h.GalleryItem:
+            if item is None:
+                raise h.user_error("Click an image of the gallery first, then send it.")
+            return h.GalleryItem(*item)
+
+        def to_knobs(item: Any, corner: str, *prompts: str) -> tuple[Any, ...]:
+            return (*h.send_to_knobs(need_pick(item), corner, *prompts), gr.Tabs(selected="knobs"))
+
+        def to_interpolate(end: str) -> Callable[..., tuple[Any, ...]]:
+            def send(item: Any, a: str, b: str, seeds: str) -> tuple[Any, ...]:
+                return (*h.send_to_interpolate(need_pick(item), end, a, b, seeds), gr.Tabs(selected="interpolate"))
+
+            return send
+
+        def to_walk(item: Any, prompts: str, seeds: str) -> tuple[Any, ...]:
+            return (*h.send_to_walk(need_pick(item), prompts, seeds), gr.Tabs(selected="walk"))
+
+        def reuse_seed(item: Any) -> int:
+            return need_pick(item).seed
+
+        quiet = dict(api_visibility="private", queue=False, show_progress="hidden")
+        send_knobs.click(to_knobs, [picked, send_corner, *kn_prompts], [*kn_prompts, kn_seed, tabs], **quiet)
+        send_a.click(to_interpolate("A"), [picked, int_a, int_b, int_seeds], [int_a, int_b, int_seeds, tabs], **quiet)
+        send_b.click(to_interpolate("B"), [picked, int_a, int_b, int_seeds], [int_a, int_b, int_seeds, tabs], **quiet)
+        send_walk.click(to_walk, [picked, wk_prompts, wk_seeds], [wk_prompts, wk_seeds, tabs], **quiet)
+        send_seed.click(reuse_seed, picked, gen_seed, **quiet)
+
+        # Interpolate (Enter in either prompt runs it)
+        long_event(
+            [int_go.click, int_a.submit, int_b.submit], h.interpolate,
+            [int_a, int_b, int_steps, int_seeds, int_mode, int_ease, int_trunc, int_size, scaling],
+            [int_grid, int_plot, int_smooth, int_recipe, int_file], int_status, int_stop, "interpolate", "interpolate",
+        )
+
+        # Blend grid
+        long_event(
+            [bl_go.click, *(c.submit for c in (bl_tl, bl_tr, bl_bl, bl_br))], h.blend,
+            [bl_tl, bl_tr, bl_bl, bl_br, bl_size, bl_seed, bl_trunc, bl_export, scaling],
+            [bl_grid, bl_file, bl_recipe, last_blend], bl_status, bl_stop, "blend", "blend",
+        )
+
+        # Style knobs. The image follows every weight change the user makes: dragging (Gradio's
+        # "input" event fires while the slider moves; trigger_mode="always_last" keeps one update
+        # in flight and then renders the newest value, so updates are throttled to the server's
+        # pace), arrow keys, a typed value + Enter. The position sliders follow the weights.
+        knob_inputs = [session_model, *kn_prompts, *kn_weights, kn_seed, kn_trunc, kn_norm]
+        knob_outputs = [kn_image, kn_mix, kn_recipe]
+        knob_fn = quick(h.style_knob)
+        knob_live = dict(trigger_mode="always_last", show_progress="hidden")
+        gr.on(
+            [kn_go.click, *(w.input for w in kn_weights), *(p.submit for p in kn_prompts), kn_norm.input, kn_seed.submit, kn_trunc.release],
+            knob_fn, knob_inputs, knob_outputs, api_name="style_knob", **knob_live,
+        )
+        gr.on([w.input for w in kn_weights], h.weights_position, kn_weights, [kn_x, kn_y], api_name="weights_position", queue=False, show_progress="hidden")
+        position_event = gr.on(
+            [kn_x.input, kn_y.input], h.knob_position, [kn_x, kn_y], kn_weights, api_name="knob_position", queue=False, show_progress="hidden"
+        )
+        position_event.then(knob_fn, knob_inputs, knob_outputs, api_visibility="private", **knob_live)
+        # One history entry per visit to the knobs (the newest replaces the last while you stay here).
+        for trigger in (kn_go.click, *(w.release for w in kn_weights), kn_x.release, kn_y.release):
+            fn, inputs = recorder("knobs", replace_same=True)
+            trigger(fn, inputs, [history, history_strip], api_visibility="private", queue=False, show_progress="hidden")
+
+        # A blend-grid cell opens here: click → (row, col) → switch tab → knobs and image.
+        def pick_cell(recipe: dict[str, Any] | None, evt: gr.SelectData) -> tuple[int, int]:
+            if not recipe:
+                raise h.user_error("Make a blend grid first.")
+            x, y = evt.index
+            rows, cols, size = int(recipe["rows"]), int(recipe["cols"]), int(recipe["model"]["image_size"])
+            return h.grid_cell(x, y, rows, cols, h.display_cell(size, cols) or size)
+
+        cell_outputs = [*kn_prompts, *kn_weights, kn_x, kn_y, kn_seed, kn_trunc, *knob_outputs]
+        cell_fn = quick(h.blend_cell)
+        bl_open.click(cell_fn, [session_model, last_blend, bl_row, bl_col], cell_outputs, api_name="blend_cell")
+        bl_open.click(lambda: gr.Tabs(selected="knobs"), None, tabs, api_visibility="private", queue=False)
+        (
+            bl_grid.select(pick_cell, last_blend, [bl_row, bl_col], api_visibility="private", queue=False)
+            .success(lambda: gr.Tabs(selected="knobs"), None, tabs, api_visibility="private", queue=False)
+            .success(cell_fn, [session_model, last_blend, bl_row, bl_col], cell_outputs, api_visibility="private")
+        )
+
+        # Noise walk (Shift+Enter in the prompts)
+        long_event(
+            [wk_go.click, wk_prompts.submit], h.walk,
+            [wk_prompts, wk_seeds, wk_path, wk_frames, wk_fps, wk_play, wk_ease, wk_trunc, wk_even, wk_formats, wk_size],
+            [wk_preview, wk_video, wk_gif, wk_mp4, wk_info, wk_recipe], wk_status, wk_stop, "walk", "walk",
+        )
+
+        # Model. Loads never leave an "Error" badge on the header or the card (show_progress hidden):
+        # a failed load says why in a message and the session keeps its model.
+        model_outputs = [session_model, banner, md_card, md_json]
+        figures_fn = quick(h.model_figures)
+
+        def show(spec: ModelSpec) -> tuple[Any, ...]:
+            return tuple(h.switch_model(store, spec))[1:]
+
+        def loading_allowed() -> None:
+            if not store.allow_loading:
+                raise h.user_error("this server does not allow loading other models")
+
+        def load_checkpoint(spec: ModelSpec, path: str) -> h.ModelCard:
+            loading_allowed()
+            return h.switch_model(store, h.checkpoint_spec(library, path))
+
+        def load_official(spec: ModelSpec, uploads: dict[str, str], pth: str, clip: str) -> h.ModelCard:
+            loading_allowed()
+            return h.switch_model(store, h.official_spec(library, uploads, pth, clip))
+
+        def upload_weights(uploads: dict[str, str], files: Any) -> h.UploadResult:
+            return h.register_uploads(uploads, files, allowed=store.allow_loading)
+
+        def use_default(spec: ModelSpec) -> h.ModelCard:
+            return h.switch_model(store, DEFAULT_SPEC)
+
+        def refresh() -> gr.Dropdown:
+            return gr.Dropdown(choices=h.list_checkpoints(library) if store.allow_loading else [])
+
+        for event in (
+            md_load.click(load_checkpoint, [session_model, md_ckpt], model_outputs, api_name="load_checkpoint", show_progress="hidden"),
+            md_official.click(load_official, [session_model, session_uploads, md_pth, md_clip], model_outputs, api_name="load_official", show_progress="hidden"),
+            md_default.click(use_default, [session_model], model_outputs, api_name="use_default_model", show_progress="hidden"),
+        ):
+            event.success(figures_fn, session_model, md_figures, api_visibility="private", show_progress="hidden")
+        md_upload.upload(upload_weights, [session_uploads, md_upload], [session_uploads, md_uploaded], api_name="upload_weights")
+        md_refresh.click(refresh, None, md_ckpt, api_name="list_checkpoints")
+
+        # Recipe: clearing the file clears the summary and recipe (no error).
+        rc_file.change(h.read_recipe, rc_file, [rc_recipe, rc_summary], api_name="read_recipe", show_progress="hidden")
+        long_event(
+            [rc_go.click], h.render_recipe, [rc_file], [rc_image, rc_out, rc_note, rc_recipe], rc_status, rc_stop, "render_recipe", "recipe",
+        )
+
+        # The landing page: the model's card, a first result in Generate and in the knobs.
+        landing = quick(h.generate)
+        (
+            demo.load(show, session_model, model_outputs[1:], api_name="model_info", show_progress="hidden")
+            .then(figures_fn, session_model, md_figures, api_visibility="private", show_progress="hidden")
+            .then(
+                lambda spec, scale: landing(spec, LANDING["prompt"], LANDING["images"], LANDING["seed"], LANDING["truncation"], 256, scale),
+                [session_model, scaling], [gen_gallery, gen_file, gen_recipe], api_visibility="private", show_progress="hidden",
+            )
+            .then(knob_fn, knob_inputs, knob_outputs, api_visibility="private", show_progress="hidden")
+        )
+
+    _quiet_validation(demo)
     demo.queue(default_concurrency_limit=4, max_size=64)
     # ``demo.galip_cleanup()`` removes the temporary folder now (serve calls it on SIGTERM); it also
     # runs when the app is garbage-collected or the interpreter exits.
     demo.galip_cleanup = weakref.finalize(demo, cleanup) if cleanup is not None else (lambda: None)  # type: ignore[attr-defined]
     demo.galip_outdir = outdir  # type: ignore[attr-defined]
     return demo
+
+
+def _quiet_validation(demo: gr.Blocks) -> None:
+    """Gradio's own checks of a value (a slider above its maximum, a choice not in a dropdown) are
+    user mistakes too: log them in one line like the handlers' (no traceback), same message."""
+
+    def quiet(preprocess: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return preprocess(*args, **kwargs)
+            except gr.Error as e:
+                if not e.print_exception:
+                    raise
+                raise h.user_error(e.message) from None
+
+        return run
+
+    for block in demo.blocks.values():
+        if isinstance(block, gr.components.Component) and not isinstance(block, gr.State):
+            block.preprocess = quiet(block.preprocess)  # type: ignore[method-assign]
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -576,6 +842,7 @@ def launch_app(
         prevent_thread_lock=not block,
         theme=make_theme(),
         css=CSS,
+        head=HEAD,
         footer_links=["api", "settings"],
         show_error=False,
         auth=auth,

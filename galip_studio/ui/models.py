@@ -454,3 +454,14 @@ Model = GALIPPipeline | ModelHandle
 def pipeline_of(model: Model) -> GALIPPipeline | LockedPipeline:
     """The pipeline to run for ``model`` (a locked view in the app, the pipeline itself otherwise)."""
     return model if isinstance(model, GALIPPipeline) else model.pipeline
+
+
+def checkpoint_folder(model: Model) -> Path | None:
+    """The folder on this machine the model was loaded from (for its model card), or ``None``.
+    Server-side only: clients see :meth:`ModelLibrary.public_name` of it, never this path."""
+    pipe = model if isinstance(model, GALIPPipeline) else model.store.entry(model.spec).pipeline
+    path = (pipe.metadata or {}).get("path")
+    if not path:
+        return None
+    folder = Path(path)
+    return folder if folder.is_dir() else None
