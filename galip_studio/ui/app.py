@@ -35,7 +35,6 @@ from ..export import GIF_MAX_FPS
 from ..latent import EASINGS, INTERPOLATIONS, NOISE_PATHS
 from ..pipeline import GALIPPipeline
 from . import handlers as h
-from .discover_tab import build_discover_tabs
 from .models import DEFAULT_SPEC, REPO_ROOT, ModelHandle, ModelLibrary, ModelSpec, ModelStore
 
 TITLE = "GALIP Studio"
@@ -309,7 +308,7 @@ def build_app(
                     with gr.Column(scale=3):
                         gen_status = gr.Markdown(elem_classes="galip-status", elem_id="galip-generate-status")
                         gen_gallery = gr.Gallery(
-                            label="Images", show_label=False, format="png", columns=4, object_fit="contain", buttons=IMAGE_BUTTONS,
+                            label="Images", show_label=False, format="png", interactive=False, columns=4, object_fit="contain", buttons=IMAGE_BUTTONS,
                             elem_id="galip-gallery", elem_classes="galip-pixels",
                         )
                         gen_picked = gr.Markdown("Click an image to send it to another tab.", elem_classes="galip-hint", elem_id="galip-picked")
@@ -469,15 +468,13 @@ def build_app(
                         with gr.Accordion("Recipe", open=True):
                             wk_recipe = _recipe_json()
 
-            build_discover_tabs([session_model, jobs], [session_model], long, quick, lim)  # Directions, Prompt map (ui/discover_tab.py)
-
             # ---------------------------------------------------------------- Model
             with gr.Tab("Model", id="model"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
                         md_card = gr.Markdown(elem_id="galip-model-card")
                         md_figures = gr.Gallery(
-                            label="The model card's figures", format="png", columns=2, height="auto", object_fit="contain",
+                            label="The model card's figures", format="png", interactive=False, columns=2, height="auto", object_fit="contain",
                             buttons=IMAGE_BUTTONS, elem_id="galip-figures", elem_classes="galip-pixels",
                         )
                         # describe() as JSON for API clients (/model_info's third value); not shown on the page.
@@ -522,7 +519,7 @@ def build_app(
         with gr.Column(elem_id="galip-history-block"):
             gr.Markdown("**History** (this browser session, newest first): click one to bring it back with its settings", elem_classes="galip-hint")
             history_strip = gr.Gallery(
-                label="History", show_label=False, columns=HISTORY_COLUMNS, rows=1, height=170, allow_preview=False, object_fit="contain",
+                label="History", show_label=False, interactive=False, columns=HISTORY_COLUMNS, rows=1, height=170, allow_preview=False, object_fit="contain",
                 buttons=[], elem_id="galip-history", elem_classes="galip-pixels",
             )
             history_note = gr.Markdown(elem_classes="galip-status", elem_id="galip-history-note")

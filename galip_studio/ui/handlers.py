@@ -868,7 +868,7 @@ def describe_model(model: Model) -> tuple[str, str]:
     return "\n\n".join(parts), json.dumps(info, indent=2, default=str)
 
 
-def model_figures(model: Model, *, outdir: str | Path) -> list[tuple[str, str]]:
+def model_figures(model: Model, *, outdir: str | Path, limits: explore.Limits = explore.DEFAULT_LIMITS) -> list[tuple[str, str]]:
     """The figures of the model's card (``MODEL_CARD.md`` beside its weights): ``(image, caption)``
     pairs, copied into ``outdir`` for the browser; none when the model has no card."""
     card = _read_card(model)
