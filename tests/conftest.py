@@ -44,3 +44,20 @@ def tiny_checkpoint(tmp_path_factory, tiny_model):
     path = tmp_path_factory.mktemp("ckpt") / "tiny"
     save_checkpoint(tiny_model, path, training={"note": "test"})
     return path
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_checkpoint, tmp_path_factory):
+    """The app as `galip-studio serve --checkpoint TINY --model-dir DIR` starts it (without blocking);
+    DIR is the base temporary folder's ``app-models``."""
+    from galip_studio.cli import build_parser
+    from galip_studio.ui import cli as ui_cli
+
+    model_dir = tmp_path_factory.getbasetemp() / "app-models"
+    model_dir.mkdir(exist_ok=True)
+    args = build_parser().parse_args(
+        ["serve", "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--model-dir", str(model_dir)]
+    )  # the first free port from 7860
+    demo, url = ui_cli.serve(args, block=False)
+    yield url
+    demo.close()

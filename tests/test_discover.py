@@ -201,3 +201,50 @@ def test_cli_directions_and_map_write_re_renderable_files(tmp_path, tiny_checkpo
     assert "not on this map" in capsys.readouterr().err
     assert main(["directions", "a", "--steps", "99", "--out", str(out), *ck]) == 1
     assert "above the limit" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ app
+def test_app_endpoints_directions_map_click_and_path(app_url, tiny_checkpoint):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from galip_studio.ui.discover_tab import ENDPOINTS
+
+    client = Client(app_url, verbose=False)
+    assert set(ENDPOINTS) <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    strips, table, recipe = client.predict(
+        "noise (at this prompt)", "a red apple", 3, "1, 3", 2, 5, 2.0, 1.0, "", api_name="/directions"
+    )
+    recipe = json.loads(recipe)
+    assert recipe["kind"] == "direction_strip" and len(recipe["vectors"]) == 2 and recipe["steps"] == 5 and recipe["seed"] == 2
+    assert "| 3 |" in table and Image.open(strips).format == "PNG"
+    assert (tiny_checkpoint / "discover").is_dir()  # cached next to the app's checkpoint
+    assert "/" not in str(recipe["model"]["id"]).strip("/") or not str(recipe["model"]["id"]).startswith("/")  # no machine path
+    _, table, sentence = client.predict("sentence (vocabulary)", "a cat face", 2, "2", 0, 3, 3.0, 1.0, "\n".join(VOCAB), api_name="/directions")
+    assert json.loads(sentence)["space"] == "sentence" and "↔" in table
+
+    image, info = client.predict("PCA", "\n".join(VOCAB), api_name="/prompt_map")
+    assert "8 prompts" in info and Image.open(image).size == (640, 640)
+    # The session kept the map: a click at a vocabulary point gives that prompt's image.
+    m = discover.prompt_map(GALIPPipeline.from_pretrained(tiny_checkpoint, device="cpu"), VOCAB, cache=False)
+    x, y = m.point_of("a house")
+    picture, note, click_recipe = client.predict(x, y, 5, 1.0, api_name="/map_click")
+    # (The app's sentence vectors can differ from these in the last bits: a prompt encoded in another
+    # batch is padded differently. So the point is "a house" up to rounding.)
+    weights = dict(zip(*(json.loads(click_recipe)[k] for k in ("prompts", "weights"))))
+    assert weights["a house"] > 0.999 and "100% a house" in note
+    plain = GALIPPipeline.from_pretrained(tiny_checkpoint, device="cpu")("a house", seeds=[5]).images[0]
+    assert np.abs(np.asarray(Image.open(picture).convert("RGB")).astype(int) - np.asarray(plain).astype(int)).max() <= 1
+
+    points = f"{x},{y}; {m.point_of('a red apple')[0]},{m.point_of('a red apple')[1]}"
+    drawn, gif, mp4, walk_info, walk_recipe = client.predict(points, 6, 12, False, 1, 1.0, ["GIF", "MP4"], 0, api_name="/map_path")
+    assert json.loads(walk_recipe)["kind"] == "map_walk" and "6 frames" in walk_info and mp4.endswith(".mp4")
+    with Image.open(gif) as im:
+        assert im.n_frames == 6
+    _, again, _, _ = client.predict(handle_file(gif), api_name="/render_recipe")  # the Recipe tab makes it again
+    with Image.open(again) as im:
+        assert im.n_frames == 6
+    with pytest.raises(AppError, match="at least two points"):
+        client.predict("0,0", 6, 12, False, 1, 1.0, ["GIF"], 0, api_name="/map_path")
+    with pytest.raises(AppError, match="Open the prompt map first"):
+        Client(app_url, verbose=False).predict(0.0, 0.0, 0, 1.0, api_name="/map_click")

@@ -35,6 +35,7 @@ from ..export import GIF_MAX_FPS
 from ..latent import EASINGS, INTERPOLATIONS, NOISE_PATHS
 from ..pipeline import GALIPPipeline
 from . import handlers as h
+from .discover_tab import build_discover_tabs
 from .models import DEFAULT_SPEC, REPO_ROOT, ModelHandle, ModelLibrary, ModelSpec, ModelStore
 
 TITLE = "GALIP Studio"
@@ -467,6 +468,8 @@ def build_app(
                         wk_info = gr.Markdown()
                         with gr.Accordion("Recipe", open=True):
                             wk_recipe = _recipe_json()
+
+            build_discover_tabs([session_model, jobs], [session_model], long, quick, lim)  # Directions, Prompt map (ui/discover_tab.py)
 
             # ---------------------------------------------------------------- Model
             with gr.Tab("Model", id="model"):

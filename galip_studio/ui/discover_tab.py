@@ -1,0 +1,137 @@
+"""The Directions and Prompt map tabs: layout and wiring (the work is in :mod:`.discover_handlers`).
+
+:func:`build_discover_tabs` is called inside the app's ``gr.Tabs`` with the session's model state
+and the app's ``long``/``quick`` wrappers (worker thread with progress and Stop; plain call). Named
+endpoints: ``/directions``, ``/prompt_map``, ``/map_click``, ``/map_path``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import gradio as gr
+
+from .. import explore
+from ..export import GIF_MAX_FPS
+from . import discover_handlers as dh
+from .handlers import EXPORT_FORMATS
+
+ENDPOINTS = ("/directions", "/prompt_map", "/map_click", "/map_path")
+
+
+def build_discover_tabs(
+    long_inputs: Sequence[Any],
+    quick_inputs: Sequence[Any],
+    long: Callable[[Callable[..., Any], int], Callable[..., Any]],
+    quick: Callable[[Callable[..., Any]], Callable[..., Any]],
+    limits: explore.Limits,
+) -> None:
+    """Add the two tabs (call inside ``with gr.Tabs():``).
+
+    ``long(handler, n_outputs)`` and ``quick(handler)`` are the app's wrappers; ``long_inputs`` and
+    ``quick_inputs`` are the session states each wrapper reads before the handler's own inputs (the
+    session's model first).
+    """
+    lim = limits
+    session_model = quick_inputs[0]
+    recipe_box = lambda: gr.Code(language="json", label="Recipe", interactive=False, max_lines=30)  # noqa: E731
+
+    # ---------------------------------------------------------------- Directions
+    with gr.Tab("Directions", id="directions"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                gr.Markdown(
+                    "Directions the model itself varies along, found by PCA: **noise** directions (GANSpace: the "
+                    "generator's bridge feature over many random noises at this prompt, mapped back to noise) change "
+                    "shape, pose or colour at a fixed prompt; **sentence** directions (the vocabulary's sentence "
+                    "vectors) change what is drawn. Each row moves the image from −span σ to +span σ.",
+                    elem_classes="galip-hint",
+                )
+                dr_space = gr.Radio(list(dh.SPACES), value=list(dh.SPACES)[0], label="Space")
+                dr_prompt = gr.Textbox(value="a red heart", label="Prompt (the image to move)")
+                with gr.Row():
+                    dr_components = gr.Slider(2, lim.max_components or 64, value=8, step=1, label="Components to find")
+                    dr_show = gr.Textbox(value="1-3", label="Show components", info="e.g. 1-3 or 1, 4, 5")
+                with gr.Row():
+                    dr_seed = gr.Number(value=0, label="Seed", precision=0, minimum=0)
+                    dr_steps = gr.Slider(3, lim.max_strip or 31, value=7, step=2, label="Images per strip")
+                    dr_span = gr.Slider(0.5, 6.0, value=3.0, step=0.5, label="Span (σ)")
+                dr_trunc = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ")
+                dr_vocab = gr.Textbox(label="Vocabulary for sentence directions (one phrase per line; empty: the bundled 514 everyday phrases)", lines=3)
+                with gr.Row():
+                    dr_go = gr.Button("Find directions", variant="primary", scale=3)
+                    dr_stop = gr.Button("Stop", variant="stop", scale=1)
+            with gr.Column(scale=3):
+                dr_image = gr.Image(label="Strips: rows are components, columns −span σ … +span σ", format="png", type="filepath", interactive=False, height=520)
+                dr_table = gr.Markdown()
+                with gr.Accordion("Recipe", open=False):
+                    dr_recipe = recipe_box()
+        dr_event = dr_go.click(
+            long(dh.directions, 3),
+            [*long_inputs, dr_space, dr_prompt, dr_components, dr_show, dr_seed, dr_steps, dr_span, dr_trunc, dr_vocab],
+            [dr_image, dr_table, dr_recipe],
+            api_name="directions",
+        )
+        dr_stop.click(None, None, None, cancels=[dr_event], api_visibility="private")
+
+    # ---------------------------------------------------------------- Prompt map
+    with gr.Tab("Prompt map", id="map"):
+        map_state = gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                with gr.Row():
+                    mp_view = gr.Radio(list(dh.MAP_VIEWS), value="PCA", label="Layout", scale=2)
+                    mp_open = gr.Button("Open the map", variant="primary", scale=1)
+                mp_image = gr.Image(label="Sentence space: click anywhere", format="png", type="filepath", interactive=False, height=640, elem_id="galip-prompt-map")
+                mp_info = gr.Markdown()
+                mp_vocab = gr.Textbox(label="Vocabulary (one phrase per line; empty: the bundled 514 everyday phrases)", lines=2)
+            with gr.Column(scale=2, min_width=320):
+                with gr.Row():
+                    mp_x = gr.Number(value=0.0, label="x")
+                    mp_y = gr.Number(value=0.0, label="y")
+                    mp_seed = gr.Number(value=0, label="Seed", precision=0, minimum=0)
+                mp_trunc = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ")
+                mp_click_btn = gr.Button("Image at (x, y)")
+                mp_result = gr.Image(label="The image there", format="png", type="filepath", interactive=False, height=300, elem_classes="galip-upscale")
+                mp_note = gr.Markdown()
+                gr.Markdown("**Path**: every click adds a point; walk it as an animation.", elem_classes="galip-hint")
+                mp_points = gr.Textbox(label="Path points (x,y; x,y; …)", lines=2)
+                with gr.Row():
+                    mp_frames = gr.Slider(2, lim.max_frames or 960, value=48, step=1, label="Frames")
+                    mp_fps = gr.Slider(1, min(lim.max_fps or GIF_MAX_FPS, GIF_MAX_FPS), value=24, step=1, label="FPS")
+                with gr.Row():
+                    mp_loop = gr.Checkbox(value=False, label="Loop back to the first point")
+                    mp_formats = gr.CheckboxGroup(list(EXPORT_FORMATS), value=list(EXPORT_FORMATS), label="Export")
+                    mp_size = gr.Dropdown([("native", 0), ("128 px", 128), ("256 px", 256)], value=256, label="Frame size")
+                with gr.Row():
+                    mp_walk = gr.Button("Walk the path", variant="primary", scale=2)
+                    mp_clear = gr.Button("Clear path", scale=1)
+                    mp_stop = gr.Button("Stop", variant="stop", scale=1)
+                with gr.Row():
+                    mp_gif = gr.Image(label="GIF", type="filepath", interactive=False, height=220)
+                    mp_video = gr.Video(label="MP4", interactive=False, height=220, loop=True, autoplay=True)
+                mp_walk_info = gr.Markdown()
+                with gr.Accordion("Recipe", open=False):
+                    mp_recipe = recipe_box()
+        mp_open.click(long(dh.prompt_map, 3), [*long_inputs, mp_view, mp_vocab], [mp_image, mp_info, map_state], api_name="prompt_map")
+        click_fn = quick(dh.map_click)
+        click_inputs = [*quick_inputs, map_state, mp_x, mp_y, mp_seed, mp_trunc]
+        click_outputs = [mp_result, mp_note, mp_recipe]
+        mp_click_btn.click(click_fn, click_inputs, click_outputs, api_name="map_click")
+
+        def pick(state: Any, points: str, evt: gr.SelectData) -> tuple[float, float, str]:
+            x, y = dh.map_pixel(state, *evt.index)
+            return round(x, 3), round(y, 3), dh.add_point(points, x, y)
+
+        (
+            mp_image.select(pick, [map_state, mp_points], [mp_x, mp_y, mp_points], api_visibility="private", queue=False)
+            .success(click_fn, click_inputs, click_outputs, api_visibility="private", trigger_mode="always_last", show_progress="minimal")
+        )
+        mp_clear.click(lambda: "", None, mp_points, api_visibility="private", queue=False)
+        mp_event = mp_walk.click(
+            long(dh.map_path, 5),
+            [*long_inputs, map_state, mp_points, mp_frames, mp_fps, mp_loop, mp_seed, mp_trunc, mp_formats, mp_size],
+            [mp_image, mp_gif, mp_video, mp_walk_info, mp_recipe],
+            api_name="map_path",
+        )
+        mp_stop.click(None, None, None, cancels=[mp_event], api_visibility="private")
