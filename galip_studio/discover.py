@@ -51,6 +51,7 @@ folder is not writable, or the model has no folder, in ``$GALIP_STUDIO_CACHE`` (
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -536,9 +537,9 @@ class PromptMap:
     size: int = 640
     margin: int = 24
 
-    @property
+    @functools.cached_property
     def bounds(self) -> tuple[float, float, float, float]:
-        """``(xmin, xmax, ymin, ymax)`` of the points, padded by 5 %."""
+        """``(xmin, xmax, ymin, ymax)`` of the points, padded by 5 % (computed once: ``coords`` is fixed)."""
         lo, hi = self.coords.min(0).values, self.coords.max(0).values
         pad = (hi - lo).clamp_min(1e-9) * 0.05
         return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
