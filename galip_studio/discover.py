@@ -716,6 +716,32 @@ def map_point(
     return r
 
 
+def _render_points(
+    pipe, prompts: list[str], coords: torch.Tensor, points: torch.Tensor, neighbors: int, power: float, seed: int,
+    truncation: float, batch_size: int, progress: Progress | None,
+) -> tuple[list[str], torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The images at map ``points`` ``[P, 2]`` with one seed: ``(anchor prompts, their positions,
+    sentence [P, D], noise [P, Z], images)``; the anchors are the prompts the blends use (a recipe keeps only them)."""
+    keep = _anchors(coords, points, neighbors)
+    anchors, anchor_xy = [prompts[i] for i in keep], coords[keep]
+    weights = map_weights(anchor_xy, points, neighbors, power)  # [P, A]
+    sentence = latent.blend(explore._encode(pipe, anchors), weights.float(), normalize=False)
+    noise = noise_from_seeds([seed], pipe.z_dim, truncation).expand(points.shape[0], -1).contiguous()
+    return anchors, anchor_xy, sentence, noise, explore._synthesize(pipe, noise, sentence, batch_size, progress)
+
+
+def parse_points(text: str) -> list[tuple[float, float]]:
+    """Map points typed as ``x,y`` pairs separated by ``;``, new lines or spaces (``0.1,0.5; 1.2,-0.3``)."""
+    points = []
+    for item in text.replace(";", " ").split():
+        try:
+            x, y = (float(v) for v in item.split(","))
+        except ValueError:
+            raise ValueError(f"“{item}” is not a map point: write x,y pairs separated by ; (e.g. 0.1,0.5; 1.2,-0.3)") from None
+        points.append(_check_point((x, y)))
+    return [(x, y) for x, y in points]
+
+
 def _polyline(path: torch.Tensor, progress: torch.Tensor, closed: bool) -> torch.Tensor:
     """Points at ``progress`` (0-1) of the polyline through ``path`` ``[P, 2]``, by arc length."""
     pts = torch.cat([path, path[:1]]) if closed else path
@@ -773,12 +799,7 @@ def map_walk(
     limits.check("path points", pts.shape[0], "max_path_points")
     where = latent.ease(latent.frame_progress(frames, bool(loop)), easing)
     points = _polyline(pts, where, bool(loop))
-    keep = _anchors(c, points, neighbors)
-    anchors, anchor_xy = [prompts[i] for i in keep], c[keep]
-    weights = map_weights(anchor_xy, points, neighbors, power)  # [F, A]
-    sentence = latent.blend(explore._encode(pipe, anchors), weights.float(), normalize=False)
-    noise = noise_from_seeds([seed], pipe.z_dim, truncation).expand(frames, -1)
-    images = explore._synthesize(pipe, noise, sentence, batch_size, progress)
+    anchors, anchor_xy, sentence, noise, images = _render_points(pipe, prompts, c, points, neighbors, power, seed, truncation, batch_size, progress)
     order = latent.pingpong_order(frames) if pingpong else list(range(frames))
     recipe = explore._recipe(
         pipe, "map_walk", prompts=anchors, coords=anchor_xy.tolist(), path=pts.tolist(), frames=frames, loop=bool(loop),
@@ -829,16 +850,11 @@ def map_grid(
     xs = b[0] + latent.grid_positions(cols) * (b[1] - b[0])
     ys = b[3] - latent.grid_positions(rows) * (b[3] - b[2])
     points = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1).reshape(-1, 2)
-    keep = _anchors(c, points, neighbors)
-    anchors, anchor_xy = [prompts[i] for i in keep], c[keep]
-    weights = map_weights(anchor_xy, points, neighbors, power)
-    sentence = latent.blend(explore._encode(pipe, anchors), weights.float(), normalize=False)
-    noise = noise_from_seeds([seed], pipe.z_dim, truncation).expand(points.shape[0], -1)
-    images = explore._synthesize(pipe, noise, sentence, batch_size, progress)
+    anchors, anchor_xy, sentence, noise, images = _render_points(pipe, prompts, c, points, neighbors, power, seed, truncation, batch_size, progress)
     nearest = torch.cdist(points, anchor_xy).argmin(dim=1).tolist()
     row_labels = [f"y {float(ys[r]):.2f}: {explore._short(anchors[nearest[r * cols]], 30)} …" for r in range(rows)]
     recipe = explore._recipe(
         pipe, "map_grid", prompts=anchors, coords=anchor_xy.tolist(), rows=rows, cols=cols, bounds=b, seed=seed,
         truncation=truncation, neighbors=neighbors, power=float(power), view=view, batch_size=batch_size,
     )
-    return Render(images, recipe, rows, cols, sentence, noise.contiguous(), row_labels, [f"x {v:.2f}" for v in xs.tolist()])
+    return Render(images, recipe, rows, cols, sentence, noise, row_labels, [f"x {v:.2f}" for v in xs.tolist()])

@@ -67,17 +67,12 @@ def cmd_directions(args: argparse.Namespace) -> int:
 
 
 def _path_points(args: argparse.Namespace, m) -> list[tuple[float, float]] | None:
+    from . import discover
+
     if args.through:
         return [m.point_of(p) for p in args.through]
     if args.path:
-        points = []
-        for item in args.path:
-            try:
-                x, y = (float(v) for v in item.split(","))
-            except ValueError:
-                raise ValueError(f"--path takes points as X,Y (e.g. 0.1,-0.3), got {item!r}") from None
-            points.append((x, y))
-        return points
+        return discover.parse_points(" ".join(args.path))
     return None
 
 

@@ -222,18 +222,10 @@ def map_click(
     return ClickResult(str(path), f"**({float(x):.2f}, {float(y):.2f})** · {mix}", recipe_text(recipe))
 
 
+@user_errors
 def parse_points(text: str) -> list[tuple[float, float]]:
     """Map points typed as ``x,y`` pairs separated by ``;`` or new lines."""
-    points = []
-    for item in (text or "").replace("\n", ";").split(";"):
-        if not item.strip():
-            continue
-        try:
-            x, y = (float(v) for v in item.split(","))
-        except ValueError:
-            raise user_error(f"“{item.strip()}” is not a map point: write x,y pairs separated by ; (e.g. 0.1,0.5; 1.2,-0.3).") from None
-        points.append((x, y))
-    return points
+    return discover.parse_points(text or "")
 
 
 def add_point(points: str, x: float, y: float) -> str:
