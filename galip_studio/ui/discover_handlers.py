@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Sequence
@@ -26,7 +27,7 @@ SPACES = {"noise (at this prompt)": "noise", "sentence (vocabulary)": "sentence"
 MAP_VIEWS = {"PCA": "pca", "t-SNE": "tsne"}
 STRIP_CELL = 96  # px per strip image in the app (small models scaled up)
 
-_memo: OrderedDict[tuple, Any] = OrderedDict()
+_memo: "weakref.WeakKeyDictionary[Any, OrderedDict[tuple, Any]]" = weakref.WeakKeyDictionary()
 _memo_lock = threading.Lock()
 
 
@@ -41,22 +42,20 @@ def _loaded(model: Model) -> Iterator[Any]:
         yield model
 
 
-def _remember(key: tuple, make) -> Any:
-    """``make()`` once per key (directions and maps of a loaded model), least recently used dropped."""
+def _remember(pipe: Any, key: tuple, make) -> Any:
+    """``make()`` once per loaded pipeline and key (its directions and maps); the least recently used
+    of a pipeline's results are dropped, and all of them go with the pipeline (a weak reference)."""
     with _memo_lock:
-        if key in _memo:
-            _memo.move_to_end(key)
-            return _memo[key]
+        memo = _memo.setdefault(pipe, OrderedDict())
+        if key in memo:
+            memo.move_to_end(key)
+            return memo[key]
     value = make()
     with _memo_lock:
-        _memo[key] = value
-        while len(_memo) > MEMO_SIZE:
-            _memo.popitem(last=False)
+        memo[key] = value
+        while len(memo) > MEMO_SIZE:
+            memo.popitem(last=False)
     return value
-
-
-def _model_key(pipe: Any) -> tuple:
-    return (id(pipe.model), id(pipe.generator))
 
 
 def _vocabulary(text: str | None) -> list[str] | None:
@@ -85,10 +84,10 @@ def find_directions(model: Model, space: str, prompt: str, components: int, voca
     space = _space(space)
     phrases = _vocabulary(vocabulary)
     with _loaded(model) as pipe:
-        key = ("directions", _model_key(pipe), space, prompt if space == "noise" else None, int(components), tuple(phrases or ()))
+        key = ("directions", space, prompt if space == "noise" else None, int(components), tuple(phrases or ()))
         if space == "noise":
-            return _remember(key, lambda: discover.noise_directions(pipe, prompt, components=int(components), limits=limits, progress=progress))
-        return _remember(key, lambda: discover.sentence_directions(pipe, phrases, components=int(components), limits=limits, progress=progress))
+            return _remember(pipe, key, lambda: discover.noise_directions(pipe, prompt, components=int(components), limits=limits, progress=progress))
+        return _remember(pipe, key, lambda: discover.sentence_directions(pipe, phrases, components=int(components), limits=limits, progress=progress))
 
 
 def directions_table(found: discover.Directions) -> str:
@@ -180,8 +179,8 @@ def prompt_map(
     layout = MAP_VIEWS.get(view, view)
     phrases = _vocabulary(vocabulary)
     with _loaded(model) as pipe:
-        key = ("map", _model_key(pipe), layout, tuple(phrases or ()))
-        m = _remember(key, lambda: discover.prompt_map(pipe, phrases, view=layout, limits=limits, progress=progress))
+        key = ("map", layout, tuple(phrases or ()))
+        m = _remember(pipe, key, lambda: discover.prompt_map(pipe, phrases, view=layout, limits=limits, progress=progress))
     axes = f" · axes explain {100 * m.ratio[0]:.0f}% and {100 * m.ratio[1]:.0f}% of the variance" if m.ratio else ""
     info = f"**{len(m.prompts)} prompts**, {view} layout{axes}. Click anywhere: the image there blends the nearest prompts."
     return MapResult(_map_png(m, new_job_dir(outdir)), info, _state(m))
