@@ -75,6 +75,9 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--ema", type=float, metavar="DECAY", default=S,
                    help="keep an exponential moving average of G's weights with this decay (e.g. 0.998) and "
                         "save, sample and evaluate it; 0 = off (the paper; default except --preset emoji-64)")
+    g.add_argument("--augment", metavar="POLICY", default=S,
+                   help="differentiable augmentation of every image D sees, reals and fakes (DiffAugment): "
+                        "translation, cutout or translation,cutout; none = off (the paper; default)")
 
     g = p.add_argument_group("schedule")
     g.add_argument("--batch-size", type=int, default=S, help="images per step and process (default 32)")
