@@ -1,5 +1,6 @@
-"""The app in a real browser (headless Chromium through Playwright): type a prompt, generate, see the
-gallery; make a blend grid and click a cell into the style knobs. Nothing may leave 127.0.0.1.
+"""The app in a real browser (headless Chromium through Playwright), as a user drives it: the landing
+result, Generate, crisp pixels, send-to, the Style knobs by keyboard, typed values and a live drag,
+the history strip, Stop, a failed load, the Model and Recipe tabs. Nothing may leave 127.0.0.1.
 
 Screenshots go to ``test-output/`` (gitignored). Skips only when Chromium or Playwright is missing
 (``.ci/run`` installs both, so CI runs it).
@@ -8,16 +9,23 @@ Screenshots go to ``test-output/`` (gitignored). Skips only when Chromium or Pla
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from test_app_api import app_url  # noqa: F401  (the app on a tiny checkpoint, launched as `galip-studio serve` does)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 OUT = Path(__file__).resolve().parent.parent / "test-output"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+SELECTED_TAB = "() => document.querySelector('button[role=tab][aria-selected=true]')?.innerText.trim()"
+KNOB_SRC = "() => document.querySelector('#galip-knob-image img')?.src || ''"
+# status trackers that show something (progress, or Gradio's red "Error" badge)
+SHOWN_TRACKERS = (
+    "() => [...document.querySelectorAll('[data-testid=status-tracker]')]"
+    ".filter(e => e.offsetParent !== null && getComputedStyle(e).opacity !== '0' && e.innerText.trim() !== '').map(e => e.innerText)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,52 +42,173 @@ def browser():
         b.close()
 
 
-def test_generate_and_blend_cell_in_the_browser(browser, app_url):
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh browser tab (a new session) on the app, with the landing result loaded; fails the test
+    if any request leaves 127.0.0.1."""
     OUT.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     outside: list[str] = []
     page.on("request", lambda r: outside.append(r.url) if urlparse(r.url).scheme in ("http", "https", "ws", "wss") and urlparse(r.url).hostname not in LOCAL_HOSTS else None)
     page.goto(app_url)
     page.get_by_text("GALIP Studio").first.wait_for(timeout=30_000)
-
-    # Generate: a prompt, the button, the gallery of 8 PNGs.
-    page.get_by_label("Prompt", exact=True).fill("a 3d emoji of a cat face")
-    page.get_by_role("button", name="Generate", exact=True).click()
-    thumbs = page.locator("#galip-gallery img")
-    thumbs.nth(7).wait_for(timeout=60_000)
-    assert thumbs.count() == 8
-    src = thumbs.first.get_attribute("src") or ""
-    assert ".png" in src and "cat-face" in src
-    page.wait_for_function("() => [...document.querySelectorAll('#galip-gallery img')].every(i => i.complete && i.naturalWidth === 32)", timeout=30_000)
-    page.get_by_text("Model: ").first.wait_for()
-    assert "tiny" in page.locator("#galip-banner").inner_text()
-    page.mouse.move(0, 0)  # no hover highlight in the screenshot
-    page.screenshot(path=str(OUT / "app-generate.png"), full_page=True)
-
-    # Blend grid: make one, click cell (row 1, column 3) of 5x5, land in Style knobs with its weights.
-    page.get_by_role("tab", name="Blend grid").click()
-    page.get_by_role("button", name="Blend", exact=True).click()
-    grid = page.locator("#galip-blend-grid img")
-    grid.wait_for(timeout=60_000)
-    page.wait_for_function("() => { const i = document.querySelector('#galip-blend-grid img'); return i && i.complete && i.naturalWidth > 0 }")
-    x, y = page.evaluate(
-        """([row, col, n]) => {
-            const img = document.querySelector('#galip-blend-grid img');
-            const r = img.getBoundingClientRect();
-            const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight, 1);
-            const pitch = (img.naturalWidth - 2) / n;
-            const left = r.left + (r.width - img.naturalWidth * s) / 2, top = r.top + (r.height - img.naturalHeight * s) / 2;
-            return [left + (2 + pitch * (col + 0.5)) * s, top + (2 + pitch * (row + 0.5)) * s];
-        }""",
-        [1, 3, 5],
-    )
-    page.mouse.click(x, y)
-    page.wait_for_function("() => document.querySelector('button[role=tab][aria-selected=true]')?.innerText.includes('Style knobs')", timeout=30_000)
-    knob = page.locator("#galip-knob-image img")
-    knob.wait_for(timeout=60_000)
-    # Cell (1, 3) of 5x5: x = 0.75, y = 0.25 -> weights 0.1875, 0.5625, 0.0625, 0.1875.
-    page.get_by_text("56% a 3d emoji of a smiling face").wait_for(timeout=30_000)
-    page.mouse.move(0, 0)
-    page.screenshot(path=str(OUT / "app-knobs.png"), full_page=True)
+    # The landing page opens with a result, no click needed, and it is the first history entry.
+    page.wait_for_function("() => document.querySelectorAll('#galip-gallery img').length === 8", timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('#galip-history img').length === 1", timeout=30_000)
+    yield page
     page.close()
     assert outside == [], f"requests left 127.0.0.1: {outside}"
+
+
+def _value(page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id} input[type=number]").input_value()
+
+
+def _wait_new_knob_image(page, old: str, timeout: int = 30_000) -> str:
+    page.wait_for_function(f"(old) => {{ const s = ({KNOB_SRC})(); return s && s !== old; }}", arg=old, timeout=timeout)
+    return page.evaluate(KNOB_SRC)
+
+
+def test_generate_crisp_pixels_send_to_and_no_share_button(page):
+    assert page.locator("#galip-keys").inner_text().count("Enter") >= 3 and "Esc" in page.locator("#galip-keys").inner_text()
+    page.locator("#galip-prompt textarea").fill("a 3d emoji of a cat face")
+    page.locator("#galip-seed input").fill("1708129345")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.wait_for_function("() => [...document.querySelectorAll('#galip-gallery img')].some(i => i.src.includes('cat-face'))", timeout=60_000)
+    thumbs = page.locator("#galip-gallery img")
+    assert thumbs.count() == 8 and ".png" in (thumbs.first.get_attribute("src") or "")
+    page.wait_for_function("() => [...document.querySelectorAll('#galip-gallery img')].every(i => i.complete && i.naturalWidth === 32)", timeout=30_000)
+    # Captions are whole (a long seed used to be cut: "seed 1708129…").
+    captions = page.evaluate("() => [...document.querySelectorAll('#galip-gallery .caption-label')].map(e => [e.innerText, e.scrollWidth <= e.clientWidth + 1])")
+    assert captions[0] == ["seed 1708129345", True] and all(whole for _, whole in captions)
+    # Small images are crisp by default; the header's setting switches to smooth and back.
+    pixels = "() => getComputedStyle(document.querySelector('#galip-gallery img')).imageRendering"
+    assert page.evaluate(pixels) == "pixelated"
+    page.locator("#galip-scaling").get_by_text("smooth (Lanczos)").click()
+    page.wait_for_function(f"() => ({pixels})() === 'auto'", timeout=10_000)
+    page.locator("#galip-scaling").get_by_text("crisp pixels (nearest)").click()
+    page.wait_for_function(f"() => ({pixels})() === 'pixelated'", timeout=10_000)
+    assert "Models" not in page.locator("#galip-banner").inner_text() and "tiny" in page.locator("#galip-banner").inner_text()
+    # No Share button anywhere (it needs Hugging Face Spaces and always failed offline).
+    assert page.locator("button[aria-label*='share' i], button[title*='share' i]").count() == 0
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(OUT / "app-generate.png"), full_page=True)
+
+    # Send to: the third image (seed + 2) to the top-right Style-knob corner.
+    page.locator("#galip-gallery .thumbnail-item").nth(2).click()
+    page.wait_for_function("() => document.querySelector('#galip-picked').innerText.includes('Picked: a 3d emoji of a cat face · seed 1708129347')", timeout=10_000)
+    page.keyboard.press("Escape")  # closes the preview (and would stop a running job)
+    page.locator("#galip-send").get_by_role("combobox").fill("top-right")
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="→ Style knobs").click()
+    page.wait_for_function(f"() => ({SELECTED_TAB})() === 'Style knobs'", timeout=10_000)
+    assert page.get_by_label("Prompt 2 (top-right)").input_value() == "a 3d emoji of a cat face"
+    assert page.get_by_label("Prompt 1 (top-left)").input_value() == "a red heart"  # the other corners stay
+    page.wait_for_function("() => document.querySelector('#galip-knobs-seed input')?.value === '1708129347'", timeout=10_000)
+
+
+def test_style_knobs_keyboard_typed_values_and_live_drag(page):
+    page.get_by_role("tab", name="Style knobs").click()
+    page.wait_for_function(f"() => ({KNOB_SRC})() !== ''", timeout=30_000)  # rendered at start, too
+    weights = [_value(page, f"galip-weight-{i}") for i in range(1, 5)]
+    assert weights == ["0.525", "0.225", "0.175", "0.075"]  # position (0.3, 0.25), without float noise
+    src = page.evaluate(KNOB_SRC)
+
+    # Arrow keys on a weight re-render, and the position sliders follow the weights.
+    page.locator("#galip-weight-2 input[type=range]").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    src = _wait_new_knob_image(page, src)
+    page.wait_for_function("() => document.querySelector('#galip-pos-x input[type=number]').value !== '0.3'", timeout=10_000)
+    assert float(_value(page, "galip-pos-x")) > 0.3
+
+    # A typed weight + Enter re-renders too, with the mix and the position following.
+    box = page.locator("#galip-weight-4 input[type=number]")
+    box.fill("1.5")
+    box.press("Enter")
+    src = _wait_new_knob_image(page, src)
+    page.wait_for_function("() => document.querySelector('#galip-knob-mix').innerText.includes('a globe') && !document.querySelector('#galip-knob-mix').innerText.includes('· 3% a globe')", timeout=10_000)
+    # most of the weight is now bottom-right
+    page.wait_for_function("() => ['x', 'y'].every(a => Number(document.querySelector(`#galip-pos-${a} input[type=number]`).value) > 0.5)", timeout=10_000)
+
+    # Moving the position sets the four weights (no float noise) and re-renders.
+    page.locator("#galip-pos-y input[type=range]").focus()
+    page.keyboard.press("Home")
+    src = _wait_new_knob_image(page, src)
+    page.wait_for_function("() => document.querySelector('#galip-weight-3 input[type=number]').value === '0'", timeout=10_000)
+    assert all(len(_value(page, f"galip-weight-{i}")) <= 6 for i in range(1, 5))
+
+    # A live drag: the image follows while the mouse button is still down.
+    track = page.locator("#galip-weight-1 input[type=range]").bounding_box()
+    y_mid = track["y"] + track["height"] / 2
+    page.mouse.move(track["x"] + 4, y_mid)
+    page.mouse.down()
+    seen = {page.evaluate(KNOB_SRC)}
+    deadline = time.time() + 20
+    step = 0
+    while time.time() < deadline and len(seen) < 4:
+        step += 1
+        page.mouse.move(track["x"] + 4 + (step % 40) * (track["width"] - 8) / 40, y_mid)
+        page.wait_for_timeout(100)
+        seen.add(page.evaluate(KNOB_SRC))
+    page.mouse.up()
+    assert len(seen) >= 4, f"only {len(seen) - 1} updates while dragging"
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(OUT / "app-knobs.png"), full_page=True)
+
+
+def test_history_strip_brings_a_result_back_with_its_settings(page):
+    page.locator("#galip-prompt textarea").fill("a green heart")
+    page.locator("#galip-prompt textarea").press("Shift+Enter")  # the hint's shortcut runs it
+    page.wait_for_function("() => document.querySelectorAll('#galip-history img').length === 2", timeout=60_000)
+    assert "a green heart" in page.locator("#galip-history .caption-label").first.inner_text()
+    page.get_by_role("tab", name="Interpolate").click()
+    page.locator("#galip-history .thumbnail-item").nth(1).click()  # the landing result
+    page.wait_for_function(f"() => ({SELECTED_TAB})() === 'Generate'", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('#galip-prompt textarea').value === 'a red heart'", timeout=10_000)
+    page.wait_for_function("() => [...document.querySelectorAll('#galip-gallery img')].every(i => i.src.includes('red-heart'))", timeout=10_000)
+    assert "Restored: Generate: a red heart · seed 0" in page.locator("#galip-history-note").inner_text()
+
+
+def test_stop_says_stopped_and_progress_gives_the_time_left(page):
+    page.get_by_role("tab", name="Noise walk").click()
+    frames = page.locator("#galip-walk-frames input[type=number]")
+    frames.fill("480")
+    frames.press("Enter")
+    page.get_by_label("Even speed", exact=False).check()
+    page.get_by_role("button", name="Walk", exact=True).click()
+    page.get_by_text("even speed: measuring the path (1,920 images").first.wait_for(timeout=60_000)
+    page.get_by_text("left", exact=False).first.wait_for(timeout=60_000)
+    page.keyboard.press("Escape")  # the hint's shortcut for Stop
+    page.get_by_text("Stopped after").wait_for(timeout=30_000)
+    assert "from the run before" in page.locator("#galip-walk-status").inner_text()
+    page.wait_for_function(f"() => ({SHOWN_TRACKERS})().length === 0", timeout=30_000)
+
+
+def test_failed_load_leaves_no_error_badge_model_tab_and_recipe_clear(page):
+    page.get_by_role("tab", name="Model").click()
+    card = page.locator("#galip-model-card")
+    card.get_by_text("Architecture").wait_for(timeout=30_000)
+    text = card.inner_text()
+    assert "Parameters: generator" in text and "{" not in text and "/tmp" not in text
+    assert page.locator("code, pre").filter(has_text='"parameters"').count() == 0  # no raw describe() JSON on the page
+    page.locator("#galip-ckpt input").fill("/etc")
+    page.get_by_role("button", name="Load checkpoint").click()
+    page.get_by_text("no such model here").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    for tab in ("Model", "Generate"):
+        page.get_by_role("tab", name=tab).click()
+        assert page.evaluate(SHOWN_TRACKERS) == [], f"a status badge stayed on the {tab} tab"
+        assert page.locator("#galip-banner [data-testid=markdown]").inner_text().startswith("Model: tiny")  # the session keeps its model
+    page.mouse.move(0, 0)
+    page.get_by_role("tab", name="Model").click()
+    page.screenshot(path=str(OUT / "app-model.png"), full_page=True)
+
+    # Recipe: a file's summary, then clearing the file clears it (no error).
+    page.get_by_role("tab", name="Recipe").click()
+    page.get_by_text("hearts-and-faces.json").first.click()
+    page.locator("#galip-recipe-summary").get_by_text("seeds").wait_for(timeout=30_000)
+    page.locator("#galip-recipe-file").get_by_role("button", name="Clear").last.click()
+    page.wait_for_function("() => document.querySelector('#galip-recipe-summary').innerText.trim() === ''", timeout=10_000)
+    page.wait_for_timeout(1000)
+    assert page.locator("[data-testid=toast-body]").filter(has_text="Drop a PNG").count() == 0  # what clearing used to raise

@@ -354,6 +354,7 @@ def test_walk_progress_explains_the_even_speed_measuring_pass(tiny_pipeline, tmp
 def test_stopped_notice():
     assert "Stopped after 120 of 480 images" in h.stopped_notice(120, 480)
     assert h.stopped_notice().startswith("⏹ **Stopped.**") and "from the run before" in h.stopped_notice()
+    assert "while saving (all 48 images were made" in h.stopped_notice(48, 48)
 
 
 # ------------------------------------------------------------------------------------------ v2: history and send-to

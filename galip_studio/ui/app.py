@@ -63,10 +63,10 @@ CSS = """
 /* Small images are shown with crisp pixels unless the user picks smooth scaling. */
 body:not(.galip-smooth) .galip-pixels img, body:not(.galip-smooth) .galip-pixels video { image-rendering: pixelated; }
 /* Gallery captions wrap instead of being cut ("seed 1708129…"). */
-#galip-gallery .caption-label, #galip-history .caption-label, #galip-figures .caption-label {
+#galip-gallery .caption-label, #galip-figures .caption-label {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important; max-width: 100% !important;
 }
-#galip-history .thumbnail-item { min-width: 96px; }
+#galip-history .caption-label { font-size: 0.7rem; }
 """
 
 # Keyboard shortcuts (shown in the header): Ctrl/Cmd+Enter runs the open tab, Esc stops its job.
@@ -100,6 +100,7 @@ CORNER_DEFAULTS = ("a red heart", "a 3d emoji of a smiling face", "a flag", "a g
 CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a dog face", "a flat emoji of a smiling face", "a flower", "a house"]]
 KNOB_XY = (0.3, 0.25)
 HISTORY_COLUMNS = 12
+PICK_HINT = "Click an image, then send its prompt and seed: to a Style-knob corner (pick which), Interpolate A or B, a Noise-walk keyframe, or reuse its seed here."
 LANDING = dict(prompt=PROMPTS[0], images=8, seed=0, truncation=1.0)  # the result the Generate tab opens with
 
 
@@ -183,9 +184,9 @@ def _quick(handler: Callable[..., Any], store: ModelStore, outdir: Path, limits:
     return run
 
 
-def _seed_input(label: str = "Seed") -> gr.Number:
+def _seed_input(label: str = "Seed", elem_id: str | None = None) -> gr.Number:
     with gr.Row(elem_classes="galip-seed-row"):
-        seed = gr.Number(value=0, label=label, precision=0, minimum=0, scale=4)
+        seed = gr.Number(value=0, label=label, precision=0, minimum=0, scale=4, elem_id=elem_id)
         dice = gr.Button("Random", elem_classes="galip-dice", scale=0, min_width=90)
     dice.click(h.random_seed, None, seed, api_visibility="private", queue=False)
     return seed
@@ -299,9 +300,9 @@ def build_app(
             with gr.Tab("Generate", id="generate"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
-                        gen_prompt = gr.Textbox(value=LANDING["prompt"], label="Prompt", lines=2, placeholder="a red heart  (one prompt per line for several)", info="Shift+Enter runs")
+                        gen_prompt = gr.Textbox(value=LANDING["prompt"], label="Prompt", lines=2, placeholder="a red heart  (one prompt per line for several)", info="Shift+Enter runs", elem_id="galip-prompt")
                         gen_n = gr.Slider(1, max_seeds, value=LANDING["images"], step=1, label="Images per prompt", info="image k uses seed + k")
-                        gen_seed = _seed_input()
+                        gen_seed = _seed_input(elem_id="galip-seed")
                         gen_trunc = _truncation()
                         gen_size = _export_size()
                         gen_go, gen_stop = _run_stop("Generate")
@@ -312,14 +313,14 @@ def build_app(
                             label="Images", show_label=False, format="png", interactive=False, columns=4, object_fit="contain", buttons=IMAGE_BUTTONS,
                             elem_id="galip-gallery", elem_classes="galip-pixels",
                         )
-                        gen_picked = gr.Markdown("Click an image to send it to another tab.", elem_classes="galip-hint", elem_id="galip-picked")
-                        with gr.Row():
-                            send_corner = gr.Dropdown(list(h.CORNERS), value="top-left", label="Style-knob corner", scale=2, min_width=140)
-                            send_knobs = gr.Button("→ Style knobs", scale=2, min_width=120)
-                            send_a = gr.Button("→ Interpolate A", scale=2, min_width=120)
-                            send_b = gr.Button("→ Interpolate B", scale=2, min_width=120)
-                            send_walk = gr.Button("→ Noise-walk keyframe", scale=2, min_width=150)
-                            send_seed = gr.Button("Reuse this seed", scale=2, min_width=120)
+                        gen_picked = gr.Markdown(PICK_HINT, elem_classes="galip-hint", elem_id="galip-picked")
+                        with gr.Row(elem_id="galip-send", equal_height=True):
+                            send_corner = gr.Dropdown(list(h.CORNERS), value="top-left", show_label=False, scale=2, min_width=120, container=False)
+                            send_knobs = gr.Button("→ Style knobs", size="sm", scale=2, min_width=110)
+                            send_a = gr.Button("→ Interpolate A", size="sm", scale=2, min_width=110)
+                            send_b = gr.Button("→ Interpolate B", size="sm", scale=2, min_width=110)
+                            send_walk = gr.Button("→ Walk keyframe", size="sm", scale=2, min_width=110)
+                            send_seed = gr.Button("Reuse this seed", size="sm", scale=2, min_width=110)
                         gen_file = gr.DownloadButton("Download the grid (PNG with recipe)")
                         with gr.Accordion("Recipe", open=True):
                             gen_recipe = _recipe_json()
@@ -329,9 +330,9 @@ def build_app(
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
                         int_a = gr.Textbox(value="a red heart", label="Prompt A (first row)")
-                        int_b = gr.Textbox(value="a 3d emoji of a smiling face", label="Prompt B (last row)")
+                        int_b = gr.Textbox(value="a 3d emoji of a smiling face", label="Prompt B (last row)", elem_id="galip-int-b")
                         int_steps = gr.Slider(2, lim.max_steps or 64, value=6, step=1, label="Steps A → B (rows)")
-                        int_seeds = gr.Textbox(value="0, 1, 2, 3", label="Seeds (columns)", info="e.g. 0, 1, 2 or 0-5")
+                        int_seeds = gr.Textbox(value="0, 1, 2, 3", label="Seeds (columns)", info="e.g. 0, 1, 2 or 0-5", elem_id="galip-int-seeds")
                         with gr.Row():
                             int_mode = gr.Radio(list(INTERPOLATIONS), value="lerp", label="Interpolation", info="lerp is the paper's blend")
                             int_ease = gr.Dropdown(list(EASINGS), value="linear", label="Step spacing")
@@ -411,7 +412,7 @@ def build_app(
                         with gr.Row():
                             kn_x = gr.Slider(0.0, 1.0, value=KNOB_XY[0], step=0.01, label="Position x (left → right)", elem_id="galip-pos-x")
                             kn_y = gr.Slider(0.0, 1.0, value=KNOB_XY[1], step=0.01, label="Position y (top → bottom)", elem_id="galip-pos-y")
-                        kn_seed = _seed_input()
+                        kn_seed = _seed_input(elem_id="galip-knobs-seed")
                         kn_trunc = _truncation()
                         kn_norm = gr.Checkbox(value=True, label="Normalise weights (off: weights above 1 exaggerate a prompt)")
                         kn_go = gr.Button("Render", variant="primary", elem_classes="galip-run")
@@ -439,7 +440,7 @@ def build_app(
                             wk_path = gr.Dropdown(list(NOISE_PATHS), value="keyframes", label="Noise path")
                             wk_ease = gr.Dropdown(list(EASINGS), value="cosine", label="Easing")
                         with gr.Row():
-                            wk_frames = gr.Slider(2, lim.max_frames or 960, value=48, step=1, label="Frames")
+                            wk_frames = gr.Slider(2, lim.max_frames or 960, value=48, step=1, label="Frames", elem_id="galip-walk-frames")
                             wk_fps = gr.Slider(1, min(lim.max_fps or GIF_MAX_FPS, GIF_MAX_FPS), value=24, step=1, label="FPS")
                         wk_play = gr.Radio(list(h.PLAYBACK), value="loop", label="Playback", info="loop closes the path; ping-pong plays back and forth")
                         wk_trunc = _truncation()
@@ -484,7 +485,7 @@ def build_app(
                         md_json = gr.Code(language="json", label="describe()", interactive=False, visible=False)
                     with gr.Column(scale=2, visible=allow_model_loading):
                         gr.Markdown("### Load another model\nOnly this browser session switches; others keep theirs.")
-                        md_ckpt = gr.Dropdown(
+                        md_ckpt = gr.Dropdown(elem_id="galip-ckpt", choices=
                             h.list_checkpoints(library) if allow_model_loading else [], label="Checkpoint directory", allow_custom_value=True,
                             info="one found under checkpoints/, runs/ or the server's --model-dir folders",
                         )
@@ -507,7 +508,7 @@ def build_app(
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=320):
                         gr.Markdown("Drop a PNG, GIF, MP4 or JSON exported by GALIP Studio (app or CLI): its recipe makes it again, exactly.", elem_classes="galip-hint")
-                        rc_file = gr.File(label="Exported file", file_types=[".png", ".gif", ".mp4", ".json"], type="filepath")
+                        rc_file = gr.File(label="Exported file", file_types=[".png", ".gif", ".mp4", ".json"], type="filepath", elem_id="galip-recipe-file")
                         rc_summary = gr.Markdown(elem_id="galip-recipe-summary")
                         rc_go, rc_stop = _run_stop("Make it again")
                         gr.Examples([[p] for p in _write_example_recipes(outdir)], [rc_file], label="Try a recipe")
@@ -522,7 +523,7 @@ def build_app(
         with gr.Column(elem_id="galip-history-block"):
             gr.Markdown("**History** (this browser session, newest first): click one to bring it back with its settings", elem_classes="galip-hint")
             history_strip = gr.Gallery(
-                label="History", show_label=False, interactive=False, columns=HISTORY_COLUMNS, rows=1, height=170, allow_preview=False, object_fit="contain",
+                label="History", show_label=False, interactive=False, columns=HISTORY_COLUMNS, fit_columns=False, rows=1, height=150, allow_preview=False, object_fit="contain",
                 buttons=[], elem_id="galip-history", elem_classes="galip-pixels",
             )
             history_note = gr.Markdown(elem_classes="galip-status", elem_id="galip-history-note")
@@ -619,7 +620,7 @@ def build_app(
             return item, h.picked_text(item)
 
         gen_gallery.select(pick, gen_recipe, [picked, gen_picked], api_visibility="private", queue=False, show_progress="hidden")
-        gen_event.success(lambda: (None, "Click an image to send it to another tab."), None, [picked, gen_picked], api_visibility="private", queue=False)
+        gen_event.success(lambda: (None, PICK_HINT), None, [picked, gen_picked], api_visibility="private", queue=False, show_progress="hidden")
 
         def need_pick(item: h.GalleryItem | None) -> h.GalleryItem:
             if item is None:
@@ -755,6 +756,7 @@ def build_app(
 
         # The landing page: the model's card, a first result in Generate and in the knobs.
         landing = quick(h.generate)
+        landing_record, landing_inputs = recorder("generate")
         (
             demo.load(show, session_model, model_outputs[1:], api_name="model_info", show_progress="hidden")
             .then(figures_fn, session_model, md_figures, api_visibility="private", show_progress="hidden")
@@ -762,6 +764,7 @@ def build_app(
                 lambda spec, scale: landing(spec, LANDING["prompt"], LANDING["images"], LANDING["seed"], LANDING["truncation"], 256, scale),
                 [session_model, scaling], [gen_gallery, gen_file, gen_recipe], api_visibility="private", show_progress="hidden",
             )
+            .then(landing_record, landing_inputs, [history, history_strip], api_visibility="private", queue=False, show_progress="hidden")
             .then(knob_fn, knob_inputs, knob_outputs, api_visibility="private", show_progress="hidden")
         )
 

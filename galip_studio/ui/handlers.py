@@ -629,7 +629,10 @@ def _duration(seconds: float) -> str:
 
 def stopped_notice(done: int | None = None, total: int | None = None) -> str:
     """What a tab says after its Stop button: the job stopped, and what is on screen is older."""
-    where = f" after {done:,} of {total:,} images" if done and total else ""
+    if done and total and done >= total:
+        where = f" while saving (all {total:,} images were made, the files were not finished)"
+    else:
+        where = f" after {done:,} of {total:,} images" if done and total else ""
     return f"⏹ **Stopped{where}.** Nothing new was made; the result below, if any, is from the run before."
 
 
@@ -757,7 +760,7 @@ TRAINING_ROWS = (
     ("converted_from", "released from"), ("converted_dtype", "weights stored as"),
 )
 CARD_NAME = "MODEL_CARD.md"
-CARD_SECTION_CHARS = 1500
+CARD_SECTION_CHARS = 700
 
 
 def shown_path(path: Any) -> str:
@@ -836,7 +839,7 @@ def describe_model(model: Model) -> tuple[str, str]:
         ("CLIP weights", shown_path(clip["weights"])),
         ("Runs on", f"{info['device']}, {info['dtype']}"),
     ]
-    parts = [_table("Architecture", rows, ("Model", ""))]
+    parts = [_table("Architecture", rows, ("Part", "Details"))]
     params = [(f"Parameters: {name}", _fmt_count(int(n))) for name, n in info["parameters"].items()]
     params.append(("Parameters: total", _fmt_count(sum(int(n) for n in info["parameters"].values()))))
     parts.append(_table("Parameters", params, ("Part", "Parameters")))
@@ -845,7 +848,7 @@ def describe_model(model: Model) -> tuple[str, str]:
     known = {key for key, _ in TRAINING_ROWS} | {"metrics"}
     trained += [(k.replace("_", " "), _number(v)) for k, v in training.items() if k not in known and isinstance(v, (str, int, float))]
     if trained:
-        parts.append(_table("Training", trained, ("", "")))
+        parts.append(_table("Training", trained, ("Setting", "Value")))
     card = _read_card(model)
     data = _card_sections(card).get("data") if card else None
     if data:
