@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from galip_studio import discover, explore
+from galip_studio.checkpoint import save_checkpoint
 from galip_studio.cli import main
 from galip_studio.export import RECIPE_KEY, load_recipe
 from galip_studio.pipeline import GALIPPipeline
@@ -21,6 +22,15 @@ VOCAB = ["a red apple", "a green pear", "a cat face", "a dog face", "a blue car"
 @pytest.fixture(scope="module")
 def pipe(tiny_model) -> GALIPPipeline:
     return GALIPPipeline(copy.deepcopy(tiny_model), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory, tiny_model):
+    """This module's own tiny checkpoint (it overrides conftest's, also for the app): the directions
+    cache written next to it must not show up in other modules' checkpoint folders."""
+    path = tmp_path_factory.mktemp("discover-ckpt") / "tiny"
+    save_checkpoint(tiny_model, path, training={"note": "test"})
+    return path
 
 
 @pytest.fixture(autouse=True)
