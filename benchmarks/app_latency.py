@@ -6,10 +6,15 @@
     python benchmarks/app_latency.py --client gradio_client   # the same calls through gradio_client
 
 Starts the app on 127.0.0.1 (the first free port from 7860) in this process, warms every action up once, then times
-``--repeats`` calls of each: one image (``/generate``), a 4x4 blend grid (``/blend``), one
-style-knob update (``/style_knob``) and a 48-frame GIF export (``/walk``, the app's default 256 px
-frames, GIF only). Prints median and min seconds per action: what a user waits for, queue and
-file transfer included.
+``--repeats`` calls of each: one image (``/generate``), a 4x4 blend grid (``/blend``, with its
+captioned 256 px-a-cell download), one style-knob update (``/style_knob``) and a 48-frame GIF
+export (``/walk``, the app's default 256 px frames, GIF only). Prints median and min seconds per
+action: what a user waits for, queue and file transfer included.
+
+Then a live drag of a Style-knob weight for ``--drag-seconds``: the slider moves every 16 ms (a
+60 Hz pointer) and, as the page does (``trigger_mode="always_last"``), one update is in flight at a
+time and the newest weight is sent when it returns. Prints the updates per second the image makes
+and how far behind the pointer the image is when an update lands (median).
 
 ``--client http`` (default) does what the browser does, over Gradio's HTTP API: submit the event
 (``POST /gradio_api/call/NAME``), read its result stream, then download every file the result names.
@@ -63,6 +68,24 @@ def _file_urls(value: Any) -> list[str]:
     return []
 
 
+def live_drag(client: Any, corners: tuple[str, ...], seconds: float, pointer_hz: float = 60.0) -> tuple[float, float]:
+    """A weight dragged from 0 to 2 and back for ``seconds``, one update in flight (the newest value
+    next): returns (updates per second, median time from the pointer reaching a value to its image)."""
+
+    def weight_at(t: float) -> float:
+        phase = (t / 2.0) % 2.0  # 0 -> 2 in 2 s, then back
+        return round(phase if phase <= 1.0 else 2.0 - phase, 2) * 2.0
+
+    start = time.perf_counter()
+    done, lags = 0, []
+    while (now := time.perf_counter() - start) < seconds:
+        tick = now - (now % (1.0 / pointer_hz))  # the pointer's latest position, sent now
+        client.predict(*corners, weight_at(tick), 0.3, 0.2, 0.1, 0, 1.0, True, api_name="/style_knob")
+        lags.append(time.perf_counter() - start - tick)
+        done += 1
+    return done / (time.perf_counter() - start), statistics.median(lags)
+
+
 def load(args: argparse.Namespace):
     """The pipeline to serve, and a name for it."""
     from galip_studio.pipeline import GALIPPipeline
@@ -90,6 +113,7 @@ def main() -> None:
     ap.add_argument("--gif-repeats", type=int, default=3, help="repeats of the 48-frame GIF export")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--client", choices=("http", "gradio_client"), default="http", help="how to call the app (see above)")
+    ap.add_argument("--drag-seconds", type=float, default=5.0, help="length of the simulated live drag (0: skip)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -107,8 +131,8 @@ def main() -> None:
             client = Client(url, verbose=False)
         corners = ("a red apple", "a smiling sun", "a slice of pizza", "a green heart")
         actions: list[tuple[str, Callable[[int], Any], int]] = [
-            ("one image (/generate)", lambda i: client.predict("a red apple", 1, i, 1.0, api_name="/generate"), args.repeats),
-            ("4x4 blend grid (/blend)", lambda i: client.predict(*corners, 4, i, 1.0, api_name="/blend"), args.repeats),
+            ("one image (/generate)", lambda i: client.predict("a red apple", 1, i, 1.0, 256, "nearest", api_name="/generate"), args.repeats),
+            ("4x4 blend grid (/blend)", lambda i: client.predict(*corners, 4, i, 1.0, 256, "nearest", api_name="/blend"), args.repeats),
             (
                 "style-knob update (/style_knob)",
                 lambda i: client.predict(*corners, 1.0, 0.1 * (i % 10 + 1), 0.3, 0.0, 0, 1.0, True, api_name="/style_knob"),
@@ -133,6 +157,9 @@ def main() -> None:
                 call(i)
                 times.append(time.perf_counter() - t0)
             print(f"{label:<34}{statistics.median(times):>10.3f}{min(times):>10.3f}")
+        if args.drag_seconds > 0:
+            rate, lag = live_drag(client, corners, args.drag_seconds)
+            print(f"{'live drag (/style_knob)':<34}{rate:>8.1f}/s  image {lag * 1000:.0f} ms behind the pointer (median), over {args.drag_seconds:g} s")
     finally:
         demo.close()
 

@@ -163,6 +163,11 @@ def test_history_strip_brings_a_result_back_with_its_settings(page):
     page.wait_for_function("() => document.querySelectorAll('#galip-history img').length === 2", timeout=60_000)
     assert "a green heart" in page.locator("#galip-history .caption-label").first.inner_text()
     page.get_by_role("tab", name="Interpolate").click()
+    # Labels no longer cover the top of the grid or the plot's title and legend.
+    page.locator("#galip-int-grid").wait_for(timeout=10_000)
+    shown_labels = "(sel) => [...document.querySelectorAll(sel + ' [data-testid=block-label]')].filter(e => getComputedStyle(e).display !== 'none').length"
+    assert page.evaluate(shown_labels, "#galip-int-grid") == 0 and page.evaluate(shown_labels, "#galip-int-plot") == 0
+    assert page.evaluate(shown_labels, "body") > 0  # (labels elsewhere, e.g. the recipe's, are found by the same check)
     page.locator("#galip-history .thumbnail-item").nth(1).click()  # the landing result
     page.wait_for_function(f"() => ({SELECTED_TAB})() === 'Generate'", timeout=10_000)
     page.wait_for_function("() => document.querySelector('#galip-prompt textarea').value === 'a red heart'", timeout=10_000)

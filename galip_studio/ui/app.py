@@ -675,9 +675,13 @@ def build_app(
             [kn_go.click, *(w.input for w in kn_weights), *(p.submit for p in kn_prompts), kn_norm.input, kn_seed.submit, kn_trunc.release],
             knob_fn, knob_inputs, knob_outputs, api_name="style_knob", **knob_live,
         )
-        gr.on([w.input for w in kn_weights], h.weights_position, kn_weights, [kn_x, kn_y], api_name="weights_position", queue=False, show_progress="hidden")
+        gr.on(
+            [w.input for w in kn_weights], h.weights_position, kn_weights, [kn_x, kn_y], api_name="weights_position", queue=False,
+            show_progress="hidden", trigger_mode="always_last",
+        )
         position_event = gr.on(
-            [kn_x.input, kn_y.input], h.knob_position, [kn_x, kn_y], kn_weights, api_name="knob_position", queue=False, show_progress="hidden"
+            [kn_x.input, kn_y.input], h.knob_position, [kn_x, kn_y], kn_weights, api_name="knob_position", queue=False,
+            show_progress="hidden", trigger_mode="always_last",
         )
         position_event.then(knob_fn, knob_inputs, knob_outputs, api_visibility="private", **knob_live)
         # One history entry per visit to the knobs (the newest replaces the last while you stay here).
