@@ -4,12 +4,12 @@
 things it takes from CLIP:
 
 * sentence vectors (:meth:`ClipBackbone.encode_text`): the EOT token after the final LayerNorm,
-  times the text projection, *not* normalised (spec section 2);
+  times the text projection, *not* normalised (docs/architecture.md, "The CLIP backbone");
 * a ViT run over a token grid with learned prompts (:meth:`ClipBackbone.forward_with_prompts`):
   the generator's bridge feature replaces the patch embedding and one prompt token is appended in
-  each chosen block and dropped after it (spec section 1.4);
+  each chosen block and dropped after it (GALIP paper, Sec. 3.3);
 * discriminator features (:meth:`ClipBackbone.image_features`): patch tokens after the chosen
-  blocks, stacked ``[B, n_taps, width, grid, grid]``, and the global image embedding (section 1.5);
+  blocks, stacked ``[B, n_taps, width, grid, grid]``, and the global image embedding (GALIP paper, Sec. 3.2);
 * the CLIP preprocessing, either the official double de-normalisation or the standard one.
 
 It is generic over width, depth, patch grid and image size; every parameter is frozen.

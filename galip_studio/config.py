@@ -112,7 +112,7 @@ GALIP_SIZE_LIMITS: dict[str, int] = {
 class GALIPConfig:
     """The trainable GALIP networks. Widths tied to the CLIP are derived from it at build time.
 
-    Defaults are the official values (spec section 1.1).
+    Defaults are the official code's values (docs/architecture.md, "The model").
     """
 
     img_size: int = 224  # generator output side; 224 (official) or a power of two

@@ -19,8 +19,8 @@ L2-normalised (like every CLIP's sentence vector in this project); ``F.normalize
 the sentence-transformers embedding of this model. Saved directories hold only the image tower and
 the logit scale; MiniLM comes from the installed wheel.
 
-Training (:func:`train_miniclip`) follows the measured recipe in ``miniclip-notes.md``: caption
-embeddings precomputed once, multi-positive InfoNCE with a learnable logit scale, AdamW with warm-up
+Training (:func:`train_miniclip`) follows this recipe (docs/training.md, "A small CLIP for offline
+models"): caption embeddings precomputed once, multi-positive InfoNCE with a learnable logit scale, AdamW with warm-up
 and cosine decay, batched affine augmentation with meaning-preserving horizontal flips, bf16 autocast
 where the hardware has bf16 support, a budget in samples (not wall-clock) and periodic evaluation.
 

@@ -1,6 +1,7 @@
-"""Write files in the official GALIP checkpoint layout (spec section 1.8), for import tests.
+"""Write files in the official GALIP checkpoint layout (docs/checkpoints.md, "How the import
+works"), for import tests.
 
-The official key names are enumerated here from the spec, independently of the importer's table;
+The official key names are enumerated here from the official code's modules, independently of the importer's table;
 values are taken from one of our models through a separate, test-side correspondence.
 """
 

@@ -1,4 +1,5 @@
-"""The training objective against hand computations on fixed tensors (spec section 3.1)."""
+"""The training objective against hand computations on fixed tensors (GALIP paper, Sec. 3.4;
+docs/training.md, "Objective")."""
 
 from __future__ import annotations
 

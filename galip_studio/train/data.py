@@ -12,8 +12,8 @@ Layouts (detected in this order, or forced with ``layout=``):
 
 Samples with an unreadable image or a missing/empty caption are skipped and counted in a
 :class:`DataReport`. Each fetch draws one caption at random, a random crop of the image resized so its
-shorter side is ``int(S * 76 / 64)`` (spec section 3.4), and an optional horizontal flip. All of this
-randomness comes from ``(seed, epoch, index)``, so the data of a step does not depend on the number of
+shorter side is ``int(S * 76 / 64)`` (as the official code does; docs/training.md, "Data"), and an
+optional horizontal flip. All of this randomness comes from ``(seed, epoch, index)``, so the data of a step does not depend on the number of
 loader workers or on whether the run was resumed. An image that fails to load mid-run is replaced by
 another sample (chosen from the same seed) and reported with the batch.
 """
@@ -364,8 +364,9 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ImageTransform:
-    """Spec section 3.4: shorter side to ``int(size * resize_ratio)``, crop ``size`` (random when
-    training, centred otherwise), optional horizontal flip."""
+    """The official transform (docs/training.md, "Data"): shorter side to
+    ``int(size * resize_ratio)``, crop ``size`` (random when training, centred otherwise), optional
+    horizontal flip."""
 
     size: int
     resize_ratio: float = OFFICIAL_RESIZE_RATIO

@@ -6,8 +6,8 @@ The real images (centre crop, first caption) and the noise are fixed by a seed, 
 a run compare like with like; real-image features are computed once. CLIP measures use the model's
 own CLIP and preprocessing (:mod:`galip_studio.metrics`).
 
-Inception FID follows the official evaluation's recipe (spec section 3.6): images mapped to
-[0, 1], bilinearly resized to 299, scaled to [-1, 1], 2048-d pool features of torchvision's
+Inception FID follows the official evaluation's recipe (docs/training.md, "Evaluation"): images
+mapped to [0, 1], bilinearly resized to 299, scaled to [-1, 1], 2048-d pool features of torchvision's
 ``inception_v3`` with the weights you give (a state dict file). Absolute values match published
 FIDs only with the same weights, reference statistics and image counts.
 """

@@ -1,4 +1,5 @@
-"""GALIP's training objective (spec section 3.1), as pure functions of the networks' outputs.
+"""GALIP's training objective (GALIP paper, Sec. 3.4; docs/training.md, "Objective"), as pure
+functions of the networks' outputs.
 
 Discriminator step, with D(f, s) = QualityAssessor(ClipFeatureExtractor(f), s) over CLIP features f:
 
@@ -118,8 +119,9 @@ def discriminator_loss(
     autocast: AutocastFactory = contextlib.nullcontext,
     grad_scale: float | None = None,
 ) -> DiscriminatorLosses:
-    """L_D for one batch (spec 3.1 step 2). Fake features are detached here; real features and the
-    sentence become fresh leaves so MA-GP can differentiate D with respect to them."""
+    """L_D for one batch (the discriminator step of docs/training.md, "Objective"). Fake features are
+    detached here; real features and the sentence become fresh leaves so MA-GP can differentiate D
+    with respect to them."""
     real = real_features.detach().requires_grad_(True)
     sent = sentence.detach().float().requires_grad_(True)
     b = real.shape[0]
@@ -145,7 +147,8 @@ def generator_loss(
     config: LossConfig,
     autocast: AutocastFactory = contextlib.nullcontext,
 ) -> GeneratorLosses:
-    """L_G for one batch (spec 3.1 step 3): ``-mean(D(f_fake, s)) - lambda * mean(cos(e_fake, s))``."""
+    """L_G for one batch (the generator step of docs/training.md, "Objective"):
+    ``-mean(D(f_fake, s)) - lambda * mean(cos(e_fake, s))``."""
     with autocast():
         out = discriminator(fake_features, sentence)
     adversarial = -out.float().mean()

@@ -1,7 +1,7 @@
 """The GALIP training loop: one process or many (``torchrun``), CPU or GPU, exact resume.
 
-One step follows spec section 3.1: encode the captions (cached: the CLIP is frozen), CLIP features of
-the reals (no gradient), fakes from fresh noise with their CLIP features and embedding (computed once,
+One step follows the GALIP paper, Sec. 3.4 (docs/training.md, "Objective"): encode the captions
+(cached: the CLIP is frozen), CLIP features of the reals (no gradient), fakes from fresh noise with their CLIP features and embedding (computed once,
 with a graph back to the generator), a discriminator step (hinge real, (fake + mismatch) / 2, MA-GP),
 then a generator step through the updated discriminator (adversarial term and CLIP similarity).
 
@@ -161,7 +161,7 @@ def build_model(config: TrainConfig) -> tuple[GALIP, dict[str, Any]]:
 
 
 def default_real_size(img_size: int) -> int:
-    """Side of real training images: 256 for the official 224 px generator (spec 3.4), else the output size."""
+    """Side of real training images: 256 for the official 224 px generator (docs/training.md, "Data"), else the output size."""
     return 256 if img_size == 224 else img_size
 
 
