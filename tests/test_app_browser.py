@@ -198,6 +198,11 @@ def test_failed_load_leaves_no_error_badge_model_tab_and_recipe_clear(page):
     assert "Parameters: generator" in text and "{" not in text and "/tmp" not in text
     assert page.locator("code, pre").filter(has_text='"parameters"').count() == 0  # no raw describe() JSON on the page
     page.locator("#galip-ckpt input").fill("/etc")
+    # Leave the box as a user does: its option list can lie over the button until it closes (seen
+    # on a loaded machine, where the list stayed open for the whole 30 s click timeout).
+    page.locator("#galip-ckpt input").press("Tab")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=dropdown-option]').length === 0",
+                           timeout=30_000)
     page.get_by_role("button", name="Load checkpoint").click()
     page.get_by_text("no such model here").first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
