@@ -18,7 +18,7 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 from .. import discover, explore
 from ..export import save_png
-from .handlers import EXPORT_FORMATS, PNG_LEVEL, new_job_dir, parse_seeds, recipe_text, user_error, user_errors, _seed
+from .handlers import PNG_LEVEL, animation_formats, export_animation, new_job_dir, parse_seeds, recipe_text, user_error, user_errors, _seed
 from .models import Model, ModelHandle, pipeline_of
 
 Progress = Any
@@ -262,16 +262,14 @@ def map_path(
     path = parse_points(points)
     if len(path) < 2:
         raise user_error("Click at least two points on the map (or type them as x,y; x,y).")
-    formats = [f.upper() for f in (formats or [])]
-    if not formats or any(f not in EXPORT_FORMATS for f in formats):
-        raise user_error("Pick GIF, MP4 or both to export.")
+    formats = animation_formats(formats)
     render = discover.map_walk(
         pipeline_of(model), m.prompts, m.coords.tolist(), path, frames=int(frames), loop=bool(loop), seed=_seed(seed),
         truncation=float(truncation), fps=float(fps), view=m.view, limits=limits, progress=progress,
     )
     job = new_job_dir(outdir)
     size_px = int(size) if size else None
-    files = {fmt: str(explore.save_render(render, job / f"map-walk.{fmt.lower()}", size=size_px, limits=limits)) for fmt in formats}
+    files = export_animation(render, job, "map-walk", formats, size_px, limits)
     info = f"**{render.images.shape[0]} frames** at {render.fps:g} fps through {len(path)} points, blending {len(render.recipe['prompts'])} prompts"
     return PathResult(_map_png(m, job, path=path), files.get("GIF"), files.get("MP4"), info, recipe_text(render.recipe))
 

@@ -539,6 +539,21 @@ class WalkResult(NamedTuple):
     recipe: str  # the recipe as JSON text (see recipe_text)
 
 
+def animation_formats(formats: Sequence[str] | None) -> list[str]:
+    """The chosen animation formats, upper-case; a user error unless some and only GIF/MP4."""
+    chosen = [f.upper() for f in (formats or [])]
+    if not chosen or any(f not in EXPORT_FORMATS for f in chosen):
+        raise user_error("Pick GIF, MP4 or both to export.")
+    return chosen
+
+
+def export_animation(render: explore.Render, job: Path, stem: str, formats: Sequence[str], size: int | None,
+                     limits: explore.Limits) -> dict[str, str]:
+    """Save ``render`` as ``job/stem.gif`` / ``.mp4`` for each format; format → file path."""
+    return {fmt: str(explore.save_render(render, job / f"{stem}.{fmt.lower()}", size=size, limits=limits))
+            for fmt in formats}
+
+
 @user_errors
 def walk(
     model: Model,
@@ -567,9 +582,7 @@ def walk(
     seed_list = parse_seeds(seeds)
     if playback not in PLAYBACK:
         raise user_error(f"playback must be one of {', '.join(PLAYBACK)}, got {playback!r}.")
-    formats = [f.upper() for f in (formats or [])]
-    if not formats or any(f not in EXPORT_FORMATS for f in formats):
-        raise user_error("Pick GIF, MP4 or both to export.")
+    formats = animation_formats(formats)
     if progress is not None:
         progress = walk_stages(progress, int(frames), bool(even_speed))
     render = explore.walk(
@@ -580,7 +593,7 @@ def walk(
     size_px = int(size) if size else None
     job = new_job_dir(outdir)
     stem = f"walk-{_slug(prompt_list[0], 24)}-{render.images.shape[0]}f"
-    files = {fmt: str(explore.save_render(render, job / f"{stem}.{fmt.lower()}", size=size_px, limits=limits)) for fmt in formats}
+    files = export_animation(render, job, stem, formats, size_px, limits)
     shown = size_px or render.images.shape[-1]
     info = (
         f"**{render.images.shape[0]} frames** at {render.fps:g} fps = {render.images.shape[0] / render.fps:.1f} s, "
