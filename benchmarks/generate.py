@@ -15,7 +15,7 @@ on the same inputs, alternating run by run in one process (so load from other pr
 alike), and prints per-image latency at each batch size, the median ratio fast/reference, and the
 PSNR of the fast images against the reference ones (clamped to [-1, 1], peak-to-peak 2). It runs in
 two phases: first with glibc's default allocator settings (the fast path without ``reuse_memory``),
-then after :func:`galip_studio.fast.tune_cpu_allocator` (both paths gain from it; it cannot be
+then after :func:`galip_studio.device.tune_cpu_allocator` (both paths gain from it; it cannot be
 undone within a process). Random-weight presets have identity affines at init, so their second
 affine layers get noise first (as the tests do) to make the PSNR meaningful.
 """
@@ -31,7 +31,8 @@ from typing import Callable
 
 import torch
 
-from galip_studio.fast import FastGenerator, FastOptions, auto_options, tune_cpu_allocator
+from galip_studio.device import tune_cpu_allocator
+from galip_studio.fast import FastGenerator, FastOptions, auto_options
 from galip_studio.pipeline import GALIPPipeline, noise_from_seeds
 
 PROMPT = "a photo of a small bird with a red head"

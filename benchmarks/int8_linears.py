@@ -24,7 +24,8 @@ import torch
 import torch.nn as nn
 
 from generate import compare, perturb_affines  # benchmarks/generate.py
-from galip_studio.fast import FastGenerator, auto_options, tune_cpu_allocator
+from galip_studio.device import tune_cpu_allocator
+from galip_studio.fast import FastGenerator, auto_options
 from galip_studio.pipeline import GALIPPipeline
 
 

@@ -144,7 +144,7 @@ def main() -> None:
         cases = [c for c in cases if "official" not in c["name"]]
     if torch.cuda.is_available():
         cases += cuda_cases()
-    from galip_studio.fast import cpu_has_native_bf16
+    from galip_studio.device import cpu_has_native_bf16
 
     native_bf16 = cpu_has_native_bf16()
     if not native_bf16:  # emulated bf16 is tens of times slower: time a single step

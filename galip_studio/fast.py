@@ -69,9 +69,7 @@ identical on any CPU.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -80,6 +78,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import device as device_info
 from .clip_backbone import ClipBackbone
 from .nets.blocks import Affine, DFBlock, FusionBlock, GBlock
 from .nets.generator import Generator
@@ -95,82 +94,7 @@ GEMM_MAX_PIXELS = 8 * 8  # 5x5 convs on maps this small run as unfold + matmul
 CPU_BF16_MAX_FP32_SIZE = 64  # "auto" keeps fp32 on native-bf16 CPUs for images up to this size (px)
 
 
-# ------------------------------------------------------------------------------------ detection
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU has bf16 instructions (AVX512-BF16 or AMX-BF16) that oneDNN uses.
-
-    Without them bf16 convolutions fall back to an emulation that is many times slower than fp32.
-    """
-    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags()) and _onednn_bf16()
-
-
-def _onednn_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def nnpack_available() -> bool:
-    """NNPACK is compiled in and initialises on this CPU."""
-    try:
-        return bool(torch._nnpack_available())  # also initialises NNPACK (its first calls fail otherwise)
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def _glibc() -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # only glibc has mallopt's M_MMAP_THRESHOLD / M_TRIM_THRESHOLD
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-def allocator_tunable() -> bool:
-    """The C allocator is glibc's, whose thresholds :func:`tune_cpu_allocator` can raise."""
-    return _glibc() is not None
-
-
-_ALLOCATOR_TUNED = False
-
-
-def tune_cpu_allocator() -> bool:
-    """Let glibc keep large freed blocks (process-wide, idempotent); True when applied.
-
-    By default glibc serves blocks over 32 MB (and, before its threshold adapts, over 128 KB) with
-    fresh ``mmap`` pages and returns them on free, so every large activation page-faults again:
-    at batch 8 that is about a third of the reference generator's time on a 2-core CPU.
-    """
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED:
-        return True
-    libc = _glibc()
-    if libc is None:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    for threshold in (1 << 30, 32 << 20):
-        if libc.mallopt(m_mmap_threshold, threshold) == 1:
-            libc.mallopt(m_trim_threshold, (1 << 31) - 1)
-            _ALLOCATOR_TUNED = True
-            return True
-    return False
-
-
+# ------------------------------------------------------------------------------------ kernels
 @torch.library.custom_op("galip_studio::nnpack_conv3x3", mutates_args=())
 def nnpack_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """NNPACK Winograd 3x3 conv, stride 1, padding 1 (fp32, CPU, NCHW); an opaque op for torch.compile."""
@@ -180,11 +104,6 @@ def nnpack_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) ->
 @nnpack_conv3x3.register_fake
 def _(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     return x.new_empty(x.shape[0], weight.shape[0], x.shape[2], x.shape[3])
-
-
-def cuda_amp_dtype() -> torch.dtype:
-    """bf16 where the GPU supports it (no overflow risk on unbounded GAN activations), else fp16."""
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 # ------------------------------------------------------------------------------------ options
@@ -228,17 +147,17 @@ def auto_options(
     cpu = device.type == "cpu"
     if dtype is None or dtype == torch.float32:
         if device.type == "cuda":
-            dtype = cuda_amp_dtype()
+            dtype = device_info.cuda_amp_dtype()
         else:
             dtype = torch.bfloat16 if cpu and cpu_bf16_pays_off(image_size) else torch.float32
     fp32_cpu = cpu and dtype == torch.float32  # the Winograd kernels are fp32 CPU algorithms
     return FastOptions(
         winograd=fp32_cpu,
         subpixel_winograd=fp32_cpu,
-        nnpack=fp32_cpu and nnpack_available(),
+        nnpack=fp32_cpu and device_info.nnpack_available(),
         gemm=cpu,
         channels_last=device.type == "cuda",
-        reuse_memory=cpu and allocator_tunable(),
+        reuse_memory=cpu and device_info.allocator_tunable(),
         dtype=dtype,
         compile=compile,
     )
@@ -246,7 +165,7 @@ def auto_options(
 
 def cpu_bf16_pays_off(image_size: int | None) -> bool:
     """bf16 on this CPU for a model of ``image_size`` px: native bf16 and a model over 64 px."""
-    return cpu_has_native_bf16() and (image_size is None or image_size > CPU_BF16_MAX_FP32_SIZE)
+    return device_info.cpu_has_native_bf16() and (image_size is None or image_size > CPU_BF16_MAX_FP32_SIZE)
 
 
 def resolve_fast(
@@ -287,7 +206,7 @@ def speed_report(
         why_dtype = "mixed precision on CUDA; affine MLPs, LayerNorms and to_rgb stay fp32"
     elif options.dtype != torch.float32:
         why_dtype = "native bf16 on this CPU; affine MLPs, LayerNorms and to_rgb stay fp32"
-    elif device.type == "cpu" and not cpu_has_native_bf16():
+    elif device.type == "cpu" and not device_info.cpu_has_native_bf16():
         why_dtype = "no native bf16 on this CPU (avx512_bf16/amx_bf16), where bf16 is slower than fp32"
     elif device.type == "cpu" and not cpu_bf16_pays_off(image_size):
         why_dtype = (f"a {image_size} px model: its fp32 forward is already fast, and fp32 images do not "
@@ -538,7 +457,7 @@ class FastGenerator:
         self._derived: dict[tuple[int, str], torch.Tensor] = {}
         self._compiled: Callable | None = None
         self._compile_failed = False
-        self._nnpack = self.options.nnpack and nnpack_available()
+        self._nnpack = self.options.nnpack and device_info.nnpack_available()
 
     # -------------------------------------------------------------- derived weights
     def refresh(self) -> None:
@@ -775,7 +694,7 @@ class FastGenerator:
             raise ValueError(f"noise batch {noise.shape[0]} != sentence batch {sentence.shape[0]}")
         self.refresh()
         if self.options.reuse_memory and noise.device.type == "cpu":
-            tune_cpu_allocator()
+            device_info.tune_cpu_allocator()
         run = self._run_compiled if self.options.compile and not self._compile_failed else self.forward
         with torch.no_grad():
             if not self.options.per_image or noise.shape[0] == 0:

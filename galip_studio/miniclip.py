@@ -56,7 +56,7 @@ from .checkpoint import atomic_directory
 from .clip_backbone import LOCAL_HF_MODELS, ClipBackbone, ClipError, resolve_hf_name
 from .config import ClipConfig, default_prompt_layers, default_tap_layers
 from .datasets.emoji import STYLES as EMOJI_STYLES, indefinite_article
-from .fast import cpu_has_native_bf16
+from .device import cpu_has_native_bf16
 from .metrics import clip_image_embeddings, recall_at_k
 from .train.data import load_rgb, scan_dataset
 

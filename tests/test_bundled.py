@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from galip_studio import fast as fast_mod
+from galip_studio import device as device_mod
 from galip_studio.checkpoint import read_config
 from galip_studio.clip_backbone import ClipBackbone
 from galip_studio.config import BUNDLED_CLIP_NAME, CHECKPOINTS_DIR, get_preset
@@ -73,7 +73,7 @@ def test_bundled_images_are_deterministic(bundled):
 def test_bundled_model_stays_fp32_on_a_native_bf16_cpu(bundled, monkeypatch):
     """Where bf16 is native (AVX512-BF16/AMX) "auto" keeps the 64 px model in fp32, so the promise above
     holds there too; CI on such a CPU had failed it in bf16 (an image 0.0115 off between batch sizes)."""
-    monkeypatch.setattr(fast_mod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
     pipe = GALIPPipeline(bundled.model, device="cpu", metadata=bundled.metadata)
     assert pipe.fast_options.dtype == torch.float32
     assert "64 px model" in {k: why for k, _, why in pipe.speed_report()}["dtype"]

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from galip_studio import device as device_mod
 from galip_studio import fast as fast_mod
 from galip_studio.cli import main
 from galip_studio.fast import (
@@ -88,7 +89,7 @@ def test_bf16_mixed_precision_stays_above_35db(tiny_model, inputs):
 def bf16_chosen(monkeypatch):
     """What "auto" picks on a CPU with native bf16 for a model over 64 px, on any CPU and for the
     32 px tiny model: the detection says yes and the fp32-only size is lowered below 32 px."""
-    monkeypatch.setattr(fast_mod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
     monkeypatch.setattr(fast_mod, "CPU_BF16_MAX_FP32_SIZE", 16)
 
 
@@ -213,11 +214,11 @@ def test_fast_path_leaves_the_training_path_alone(tiny_model, inputs):
 
 
 def test_auto_falls_back_to_fp32_without_native_bf16(monkeypatch):
-    monkeypatch.setattr(fast_mod, "_cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setattr(device_mod, "_cpu_flags", lambda: {"avx2", "fma"})
     opts = auto_options("cpu")
     assert opts.dtype == torch.float32 and opts.winograd
-    monkeypatch.setattr(fast_mod, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
-    monkeypatch.setattr(fast_mod, "_onednn_bf16", lambda: True)
+    monkeypatch.setattr(device_mod, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    monkeypatch.setattr(device_mod, "_onednn_bf16", lambda: True)
     opts = auto_options("cpu")
     assert opts.dtype == torch.bfloat16 and not (opts.winograd or opts.subpixel_winograd or opts.nnpack)
     assert resolve_fast("auto", "cpu").dtype == torch.bfloat16
@@ -234,13 +235,13 @@ def test_auto_falls_back_to_fp32_without_native_bf16(monkeypatch):
 
 
 def test_pipeline_follows_the_detection(tiny_model, monkeypatch):
-    monkeypatch.setattr(fast_mod, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
     pipe = GALIPPipeline(copy.deepcopy(tiny_model), device="cpu")
     assert pipe.fast_options.dtype == torch.float32
     rows = {k: (v, why) for k, v, why in pipe.speed_report()}
     assert rows["dtype"][0] == "float32" and "no native bf16" in rows["dtype"][1]
     assert pipe.describe()["inference"]["dtype"] == "float32"
-    monkeypatch.setattr(fast_mod, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
     pipe = GALIPPipeline(copy.deepcopy(tiny_model), device="cpu")  # 32 px: fp32 even with native bf16
     rows = {k: (v, why) for k, v, why in pipe.speed_report()}
     assert rows["dtype"][0] == "float32" and "32 px model" in rows["dtype"][1] and rows["per_image"][0] == "off"
@@ -287,7 +288,7 @@ def test_pipeline_images_match_reference_as_uint8(tiny_model):
 def test_auto_on_cuda_is_mixed_precision(monkeypatch):
     """Checked here without a GPU: CUDA gets AMP (bf16 where supported, else fp16), NHWC, no CPU kernels."""
     for dtype in (torch.bfloat16, torch.float16):
-        monkeypatch.setattr(fast_mod, "cuda_amp_dtype", lambda dtype=dtype: dtype)
+        monkeypatch.setattr(device_mod, "cuda_amp_dtype", lambda dtype=dtype: dtype)
         opts = auto_options("cuda")
         assert opts.dtype == dtype and opts.channels_last
         assert not (opts.winograd or opts.subpixel_winograd or opts.nnpack or opts.gemm or opts.reuse_memory)

@@ -14,7 +14,7 @@ from typing import Any, Callable, ContextManager, Iterator
 import torch
 import torch.distributed as dist
 
-from ..fast import cpu_has_native_bf16
+from ..device import cpu_has_native_bf16
 
 AMP_CHOICES = ("auto", "none", "bf16", "fp16")
 
