@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import torch
 
 from . import __version__
-from .clip_backbone import ClipBackbone, ClipError
+from .clip_backbone import CLIP_CONFIG_FILE, CLIP_WEIGHTS_FILE, ClipBackbone, ClipError
 from .config import ClipConfig, GALIPConfig
 from .nets import GALIP
 
@@ -42,8 +42,6 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
-CLIP_WEIGHTS_FILE = "clip.safetensors"
-CLIP_CONFIG_FILE = "clip_config.json"  # a CLIP directory's config (ClipBackbone.save_pretrained)
 # Files that belong to a checkpoint (its config, weights and training state); anything else in a
 # checkpoint directory (a model card, figures and their recipe sidecars) is the user's, and
 # ``convert --overwrite`` keeps it.
@@ -524,3 +522,21 @@ def load_official(
     report = {"source": str(path), "networks": present, "ignored_keys": ignored}
     return model, report
 
+
+def load_model(path: str | os.PathLike, clip_weights: str | None = None) -> tuple[GALIP, dict[str, Any]]:
+    """Load our checkpoint directory or an official ``.pth`` (paired with CLIP ViT-B/32 weights
+    ``clip_weights``, default ``"openai"``; ``"random"`` for tests). For our checkpoints
+    ``clip_weights`` only matters when the checkpoint stores no CLIP weights.
+    Returns ``(model, info)``; ``info`` says what was loaded (``has_discriminator``: whether the
+    discriminator weights came from the file rather than a fresh initialisation)."""
+    path = Path(path)
+    weights = None if clip_weights == "random" else clip_weights
+    if path.is_file():
+        clip_cfg = ClipConfig(name="ViT-B-32-quickgelu", pretrained=weights if clip_weights else "openai", preprocess="official")
+        model, report = load_official(path, clip_cfg)
+        has_d = {"netD", "netC"} <= set(report["networks"])
+        return model, {"init": str(path), "init_kind": "official", "networks": report["networks"], "has_discriminator": has_d}
+    files = read_config(path).get("files", {})
+    model, saved = load_checkpoint(path, clip_weights=None if files.get("clip") else weights)
+    return model, {"init": str(path), "init_kind": "checkpoint", "training": saved.get("training", {}),
+                   "has_discriminator": bool(files.get("discriminator"))}

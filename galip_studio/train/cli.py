@@ -234,7 +234,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .data import ImageCaptionDataset, ImageTransform, scan_dataset
     from .evaluate import EvalConfig, evaluate_checkpoint, summarize
     from .runtime import resolve_device
-    from .trainer import default_real_size, load_model
+    from ..checkpoint import load_model
+    from .trainer import default_real_size
 
     path = Path(args.checkpoint)
     model, info = load_model(path, args.clip_weights)

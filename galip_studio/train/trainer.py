@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..checkpoint import load_checkpoint, load_official, read_config, save_checkpoint
+from ..checkpoint import load_model, read_config, save_checkpoint
 from ..clip_backbone import ClipBackbone
 from ..config import ClipConfig, GALIPConfig, get_preset
 from ..export import make_grid, save_png
@@ -109,25 +109,6 @@ class SentenceCache:
 
 
 # ------------------------------------------------------------------------------------------ model
-def load_model(path: str | os.PathLike, clip_weights: str | None = None) -> tuple[GALIP, dict[str, Any]]:
-    """Load our checkpoint directory or an official ``.pth`` (paired with CLIP ViT-B/32 weights
-    ``clip_weights``, default ``"openai"``; ``"random"`` for tests). For our checkpoints
-    ``clip_weights`` only matters when the checkpoint stores no CLIP weights.
-    Returns ``(model, info)``; ``info`` says what was loaded (``has_discriminator``: whether the
-    discriminator weights came from the file rather than a fresh initialisation)."""
-    path = Path(path)
-    weights = None if clip_weights == "random" else clip_weights
-    if path.is_file():
-        clip_cfg = ClipConfig(name="ViT-B-32-quickgelu", pretrained=weights if clip_weights else "openai", preprocess="official")
-        model, report = load_official(path, clip_cfg)
-        has_d = {"netD", "netC"} <= set(report["networks"])
-        return model, {"init": str(path), "init_kind": "official", "networks": report["networks"], "has_discriminator": has_d}
-    files = read_config(path).get("files", {})
-    model, saved = load_checkpoint(path, clip_weights=None if files.get("clip") else weights)
-    return model, {"init": str(path), "init_kind": "checkpoint", "training": saved.get("training", {}),
-                   "has_discriminator": bool(files.get("discriminator"))}
-
-
 def build_model(config: TrainConfig) -> tuple[GALIP, dict[str, Any]]:
     """A fresh model (preset + overrides, CLIP from a directory, an open_clip name or the preset),
     or one to fine-tune (``config.init``: our checkpoint directory or an official ``.pth``)."""
