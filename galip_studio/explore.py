@@ -180,13 +180,11 @@ def _common(truncation: float, batch_size: int, limits: Limits = DEFAULT_LIMITS)
 def model_info(pipe: GALIPPipeline) -> dict[str, Any]:
     """What a recipe records about the model: where it came from and the sizes that must match."""
     meta = pipe.metadata or {}
-    training = meta.get("training") or {}
-    if "preset" in training and not meta.get("path"):
-        source, ident = "preset", training["preset"]
-    elif training.get("source") == "official GALIP checkpoint":
-        source, ident = "official", meta.get("path")
-    elif meta.get("path"):
-        source, ident = "checkpoint", meta.get("path")
+    source = meta.get("source")  # set by the GALIPPipeline constructors: "checkpoint", "official" or "preset"
+    if source == "preset":
+        ident = (meta.get("training") or {}).get("preset")
+    elif source in ("checkpoint", "official"):
+        ident = meta.get("path")
     else:
         source, ident = None, None
     info: dict[str, Any] = {

@@ -93,7 +93,9 @@ class GALIPPipeline:
         model: a :class:`GALIP` (only its CLIP and generator are used here).
         device: ``"cpu"``, ``"cuda"``, ... (default: CUDA when available, else CPU).
         dtype: compute dtype of the generator and CLIP (default float32).
-        metadata: the checkpoint's config dict (shown by ``info`` and the app).
+        metadata: the checkpoint's config dict (shown by ``info`` and the app); its ``source`` key
+            (``"checkpoint"``, ``"official"`` or ``"preset"``, set by the constructors below) is what
+            recipes record as the model's origin.
         fast: the inference path. ``"auto"`` (default): :class:`~galip_studio.fast.FastGenerator`
             with the optimisations that are safe on the device (images within 35 dB PSNR of the
             reference, in practice far closer); ``"compile"``: the same through ``torch.compile``;
@@ -132,7 +134,7 @@ class GALIPPipeline:
         """Load one of our checkpoint directories (default: the bundled model)."""
         path = Path(path) if path is not None else default_checkpoint_dir()
         model, config = load_checkpoint(path, clip_weights=clip_weights, load_discriminator=False)
-        config = dict(config, path=str(path))
+        config = dict(config, path=str(path), source="checkpoint")
         return cls(model, device=device, dtype=dtype, metadata=config, fast=fast)
 
     @classmethod
@@ -157,8 +159,9 @@ class GALIPPipeline:
         meta = {
             "galip": model.config.to_dict(),
             "clip": model.clip.to_config_dict(),
-            "training": {"source": "official GALIP checkpoint", **report},
+            "training": report,
             "path": str(path),
+            "source": "official",
         }
         return cls(model, device=device, dtype=dtype, metadata=meta, fast=fast)
 
@@ -177,7 +180,7 @@ class GALIPPipeline:
         preset.clip.pretrained = None
         torch.manual_seed(seed)
         model = GALIP.from_configs(preset.galip, preset.clip)
-        meta = {"galip": preset.galip.to_dict(), "clip": model.clip.to_config_dict(), "training": {"preset": name, "random_init_seed": seed}}
+        meta = {"galip": preset.galip.to_dict(), "clip": model.clip.to_config_dict(), "training": {"preset": name, "random_init_seed": seed}, "source": "preset"}
         return cls(model, device=device, dtype=dtype, metadata=meta, fast=fast)
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "GALIPPipeline":
