@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,14 +189,76 @@ TINY_CLIP_ARCH: dict[str, Any] = {
 }
 
 
+# The bundled mini-CLIP (``galip-studio train-clip``, :mod:`galip_studio.miniclip`): a 64 px ViT
+# (patch 8 -> 8x8 grid + class token, width 192, 4 blocks, 3 heads, nn.GELU) with a learned 192->384
+# projection, trained against the frozen pretrained all-MiniLM-L6-v2 sentence encoder (open_clip's
+# HFTextEncoder, attention-masked mean pooling, no projection: its 384-d output is the embedding
+# space). Its architecture lives here, below the model code, because the emoji-64 preset is built on it.
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_WIDTH = 384
+
+MINICLIP_VISION_CFG: dict[str, Any] = {
+    "image_size": 64,
+    "patch_size": 8,
+    "width": 192,
+    "layers": 4,
+    "head_width": 64,  # 3 heads
+    "mlp_ratio": 4.0,
+}
+
+# context_length: prompts are cut at 64 word pieces (about 45 words; the tokenizer pads to it).
+MINICLIP_TEXT_CFG: dict[str, Any] = {
+    "hf_model_name": MINILM_NAME,
+    "hf_tokenizer_name": MINILM_NAME,
+    "hf_pooler_type": "mean_pooler",
+    "hf_proj_type": None,  # embed_dim == MiniLM width, so open_clip uses an Identity projection
+    "context_length": 64,
+}
+
+MINICLIP_ARCH: dict[str, Any] = {
+    "embed_dim": MINILM_WIDTH,
+    "quick_gelu": False,  # nn.GELU
+    "vision_cfg": MINICLIP_VISION_CFG,
+    "text_cfg": MINICLIP_TEXT_CFG,
+}
+
+
+def miniclip_arch(vision_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A fresh copy of :data:`MINICLIP_ARCH`, optionally with other image-tower settings."""
+    arch = copy.deepcopy(MINICLIP_ARCH)
+    if vision_cfg is not None:
+        arch["vision_cfg"] = copy.deepcopy(dict(vision_cfg))
+    return arch
+
+
+def miniclip_config(vision_cfg: dict[str, Any] | None = None) -> ClipConfig:
+    """The :class:`ClipConfig` of the mini-CLIP: standard preprocessing, taps/prompts scaled to its depth."""
+    arch = miniclip_arch(vision_cfg)
+    depth = int(arch["vision_cfg"]["layers"])
+    return ClipConfig(
+        name=None,
+        arch=arch,
+        preprocess="standard",
+        tap_layers=default_tap_layers(depth),
+        prompt_layers=default_prompt_layers(depth),
+    )
+
+
+# A data fact, not a setting: captions with these word starts describe something a horizontal mirror
+# would change or garble (directions, text, digits, flags, clock hands, signs). Their images are never
+# flipped, by the mini-CLIP trainer and (through the emoji-64 preset's flip_exclude) the GAN trainer.
+NO_FLIP_PATTERN = re.compile(
+    r"\b(?:left|right|arrow|point|facing|keycap|clock|flag|sign|button|symbol|letter|input|digit|number|"
+    r"latin|mark|zodiac|hundred|copyright|registered|currency|dollar|euro|yen|pound|text|writ|newspaper|calendar)"
+)
+
+
 # Where the bundled checkpoints live (next to the package in a source checkout / editable install).
 CHECKPOINTS_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 BUNDLED_CLIP_NAME = "miniclip-emoji-64"
 
 
 def _presets() -> dict[str, Preset]:
-    from .miniclip import NO_FLIP_PATTERN, miniclip_config  # lazy: miniclip imports this module
-
     return {
         "official-224": Preset(
             name="official-224",

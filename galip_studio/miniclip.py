@@ -54,64 +54,27 @@ from PIL import Image
 
 from .checkpoint import atomic_directory
 from .clip_backbone import LOCAL_HF_MODELS, ClipBackbone, ClipError, resolve_hf_name
-from .config import ClipConfig, default_prompt_layers, default_tap_layers
+from .config import (  # noqa: F401  (re-exported: the mini-CLIP's architecture)
+    MINICLIP_ARCH,
+    MINICLIP_TEXT_CFG,
+    MINICLIP_VISION_CFG,
+    MINILM_NAME,
+    MINILM_WIDTH,
+    NO_FLIP_PATTERN,
+    miniclip_arch,
+    miniclip_config,
+)
 from .datasets.emoji import STYLES as EMOJI_STYLES, indefinite_article
 from .device import cpu_has_native_bf16
 from .metrics import clip_image_embeddings, recall_at_k
 from .train.data import load_rgb, scan_dataset
 
 # ----------------------------------------------------------------------------------------- architecture
-MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+# The architecture (MINILM_NAME, MINICLIP_ARCH, miniclip_config, ...) is defined in config.py, below
+# the model code, because the emoji-64 preset is built on it.
 # sha256 of the wheel's model.safetensors: the official all-MiniLM-L6-v2 at revision
 # 1110a243fdf4706b3f48f1d95db1a4f5529b4d41 (upstream licence Apache-2.0).
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-MINILM_WIDTH = 384
-
-MINICLIP_VISION_CFG: dict[str, Any] = {
-    "image_size": 64,
-    "patch_size": 8,
-    "width": 192,
-    "layers": 4,
-    "head_width": 64,  # 3 heads
-    "mlp_ratio": 4.0,
-}
-
-# context_length: prompts are cut at 64 word pieces (about 45 words; the tokenizer pads to it).
-MINICLIP_TEXT_CFG: dict[str, Any] = {
-    "hf_model_name": MINILM_NAME,
-    "hf_tokenizer_name": MINILM_NAME,
-    "hf_pooler_type": "mean_pooler",
-    "hf_proj_type": None,  # embed_dim == MiniLM width, so open_clip uses an Identity projection
-    "context_length": 64,
-}
-
-MINICLIP_ARCH: dict[str, Any] = {
-    "embed_dim": MINILM_WIDTH,
-    "quick_gelu": False,  # nn.GELU
-    "vision_cfg": MINICLIP_VISION_CFG,
-    "text_cfg": MINICLIP_TEXT_CFG,
-}
-
-
-def miniclip_arch(vision_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A fresh copy of :data:`MINICLIP_ARCH`, optionally with other image-tower settings."""
-    arch = copy.deepcopy(MINICLIP_ARCH)
-    if vision_cfg is not None:
-        arch["vision_cfg"] = copy.deepcopy(dict(vision_cfg))
-    return arch
-
-
-def miniclip_config(vision_cfg: dict[str, Any] | None = None) -> ClipConfig:
-    """The :class:`ClipConfig` of the mini-CLIP: standard preprocessing, taps/prompts scaled to its depth."""
-    arch = miniclip_arch(vision_cfg)
-    depth = int(arch["vision_cfg"]["layers"])
-    return ClipConfig(
-        name=None,
-        arch=arch,
-        preprocess="standard",
-        tap_layers=default_tap_layers(depth),
-        prompt_layers=default_prompt_layers(depth),
-    )
 
 
 def minilm_available() -> bool:
@@ -150,14 +113,6 @@ def build_miniclip(seed: int = 0, vision_cfg: dict[str, Any] | None = None) -> C
 
 
 # ----------------------------------------------------------------------------------------- data
-# Captions with these word starts describe something a horizontal mirror would change or garble
-# (directions, text, digits, flags, clock hands, signs); their images are never flipped.
-NO_FLIP_PATTERN = re.compile(
-    r"\b(?:left|right|arrow|point|facing|keycap|clock|flag|sign|button|symbol|letter|input|digit|number|"
-    r"latin|mark|zodiac|hundred|copyright|registered|currency|dollar|euro|yen|pound|text|writ|newspaper|calendar)"
-)
-
-
 def flip_allowed(captions: Sequence[str]) -> bool:
     """Whether mirroring an image keeps the meaning of all its captions (see :data:`NO_FLIP_PATTERN`)."""
     return not any(NO_FLIP_PATTERN.search(c.lower()) for c in captions)
