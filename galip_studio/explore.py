@@ -180,9 +180,10 @@ def _common(truncation: float, batch_size: int, limits: Limits = DEFAULT_LIMITS)
 def model_info(pipe: GALIPPipeline) -> dict[str, Any]:
     """What a recipe records about the model: where it came from and the sizes that must match."""
     meta = pipe.metadata or {}
+    training = meta.get("training") or {}
     source = meta.get("source")  # set by the GALIPPipeline constructors: "checkpoint", "official" or "preset"
     if source == "preset":
-        ident = (meta.get("training") or {}).get("preset")
+        ident = training.get("preset")
     elif source in ("checkpoint", "official"):
         ident = meta.get("path")
     else:

@@ -158,6 +158,12 @@ def test_recipe_round_trip_through_files(pipe, tmp_path):
     assert gif.shape == (5, 32, 32, 3)
 
 
+def test_a_preset_model_is_named_with_its_seed():
+    p = GALIPPipeline.from_preset("tiny", seed=3, device="cpu")
+    info = explore.model_info(p)
+    assert (info["source"], info["id"], info["seed"]) == ("preset", "tiny", 3)
+
+
 def test_walk_export_has_asked_frames_size_and_fps(pipe, tmp_path):
     r = explore.walk(pipe, "a cat", frames=6, path="circle", fps=20)
     explore.save_render(r, tmp_path / "w.mp4", size=64)
