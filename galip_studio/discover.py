@@ -1,7 +1,7 @@
 """Discovered directions and a prompt map: find out what GALIP's space holds without knowing what to type.
 
 Two views over :mod:`galip_studio.explore`'s machinery (every result is a :class:`~.explore.Render`
-with a recipe that :func:`~.explore.render_recipe` makes again; every size is bounded by
+with a recipe that :func:`galip_studio.recipes.render_recipe` makes again; every size is bounded by
 :class:`~.explore.Limits`)::
 
     from galip_studio import discover
@@ -482,7 +482,7 @@ def direction_strip(
     labels = list(labels) if labels is not None else [f"{space} direction {k + 1}" for k in range(dirs.shape[0])]
     if len(labels) != dirs.shape[0]:
         raise ValueError(f"{dirs.shape[0]} directions need {dirs.shape[0]} labels, got {len(labels)}")
-    recipe = explore._recipe(
+    recipe = explore.make_recipe(
         pipe, "direction_strip", space=space, vectors=dirs.double().tolist(), sigmas=sig.tolist(), prompt=prompt, seed=seed,
         steps=steps, span=float(span), labels=labels, truncation=truncation, batch_size=batch_size, made_by=made_by,
     )
@@ -801,7 +801,7 @@ def map_walk(
     points = _polyline(pts, where, bool(loop))
     anchors, anchor_xy, sentence, noise, images = _render_points(pipe, prompts, c, points, neighbors, power, seed, truncation, batch_size, progress)
     order = latent.pingpong_order(frames) if pingpong else list(range(frames))
-    recipe = explore._recipe(
+    recipe = explore.make_recipe(
         pipe, "map_walk", prompts=anchors, coords=anchor_xy.tolist(), path=pts.tolist(), frames=frames, loop=bool(loop),
         pingpong=bool(pingpong), easing=easing, seed=seed, truncation=truncation, neighbors=neighbors, power=float(power),
         fps=float(fps), view=view, batch_size=batch_size,
@@ -853,7 +853,7 @@ def map_grid(
     anchors, anchor_xy, sentence, noise, images = _render_points(pipe, prompts, c, points, neighbors, power, seed, truncation, batch_size, progress)
     nearest = torch.cdist(points, anchor_xy).argmin(dim=1).tolist()
     row_labels = [f"y {float(ys[r]):.2f}: {explore._short(anchors[nearest[r * cols]], 30)} …" for r in range(rows)]
-    recipe = explore._recipe(
+    recipe = explore.make_recipe(
         pipe, "map_grid", prompts=anchors, coords=anchor_xy.tolist(), rows=rows, cols=cols, bounds=b, seed=seed,
         truncation=truncation, neighbors=neighbors, power=float(power), view=view, batch_size=batch_size,
     )

@@ -202,7 +202,10 @@ def model_info(pipe: GALIPPipeline) -> dict[str, Any]:
     return info
 
 
-def _recipe(pipe: GALIPPipeline, kind: str, **params: Any) -> dict[str, Any]:
+def make_recipe(pipe: GALIPPipeline, kind: str, **params: Any) -> dict[str, Any]:
+    """The one recipe schema: format, ``kind`` (the name of the function that renders it, see
+    :data:`RENDERERS`), the model (:func:`model_info`), the package version, then that function's
+    arguments."""
     return {"format": RECIPE_FORMAT, "kind": kind, "model": model_info(pipe), "galip_studio": __version__, **params}
 
 
@@ -279,7 +282,7 @@ def interpolation_grid(
     images = _synthesize(pipe, noise, sentence, batch_size, progress)
     labels = [f"{v:.2f}" for v in t.tolist()]
     labels[0], labels[-1] = f"A: {_short(a)}", f"B: {_short(b)}"
-    recipe = _recipe(
+    recipe = make_recipe(
         pipe, "interpolate", prompts=[a, b], steps=steps, seeds=seeds, interp=interp, easing=easing,
         truncation=truncation, batch_size=batch_size,
     )
@@ -317,7 +320,7 @@ def blend_grid(
     row_labels = [""] * rows
     row_labels[0] = f"{_short(prompts[0])}  ->  {_short(prompts[1])}"
     row_labels[-1] = f"{_short(prompts[2])}  ->  {_short(prompts[3])}"
-    recipe = _recipe(pipe, "blend", prompts=prompts, rows=rows, cols=cols, seed=seed, truncation=truncation, batch_size=batch_size)
+    recipe = make_recipe(pipe, "blend", prompts=prompts, rows=rows, cols=cols, seed=seed, truncation=truncation, batch_size=batch_size)
     return Render(images, recipe, rows, cols, sentence, noise, row_labels, [])
 
 
@@ -342,7 +345,7 @@ def seed_grid(
     sentence = _encode(pipe, prompts).repeat_interleave(len(seeds), dim=0)
     noise = noise_from_seeds(seeds, pipe.z_dim, truncation).repeat(len(prompts), 1)
     images = _synthesize(pipe, noise, sentence, batch_size, progress)
-    recipe = _recipe(pipe, "seeds", prompts=prompts, seeds=seeds, truncation=truncation, batch_size=batch_size)
+    recipe = make_recipe(pipe, "seeds", prompts=prompts, seeds=seeds, truncation=truncation, batch_size=batch_size)
     return Render(images, recipe, len(prompts), len(seeds), sentence, noise, [_short(p, 80) for p in prompts], [f"seed {s}" for s in seeds])
 
 
@@ -391,7 +394,7 @@ def style_knob(
     sentence = latent.blend(_encode(pipe, prompts), mix, normalize=normalize and position is None)[None]
     noise = noise_from_seeds([seed], pipe.z_dim, truncation)
     images = _synthesize(pipe, noise, sentence, 1, None)
-    recipe = _recipe(
+    recipe = make_recipe(
         pipe, "style", prompts=prompts, weights=weights, position=position, seed=seed, normalize=normalize,
         truncation=truncation, blend_weights=[float(v) for v in mix],
     )
@@ -528,7 +531,7 @@ def walk(
     sentence, noise = spec.latents(where)
     images = _synthesize(pipe, noise, sentence, batch_size, progress, done, done + frames)
     order = latent.pingpong_order(frames) if pingpong else list(range(frames))
-    recipe = _recipe(
+    recipe = make_recipe(
         pipe, "walk", prompts=prompts, seeds=seeds, frames=frames, path=path, loop=closed, pingpong=bool(pingpong),
         easing=easing, sentence_interp=sentence_interp, noise_interp=noise_interp, step_size=float(step_size),
         truncation=truncation, fps=float(fps), retime=retime, retime_density=retime_density, times=times,
@@ -574,13 +577,29 @@ RENDERERS: dict[str, Callable[..., Render]] = {
     "interpolate": interpolation_grid,
     "blend": blend_grid,
     "seeds": seed_grid,
-    "generate": seed_grid,  # recipes of `galip-studio generate` grids
     "style": style_knob,
     "walk": walk,
 }
-# Kinds rendered by galip_studio.discover (imported when a recipe needs it: discover builds on this module).
-DISCOVER_KINDS: tuple[str, ...] = ("direction_strip", "map_walk", "map_grid")
-ANIMATION_KINDS: tuple[str, ...] = ("walk", "map_walk")
+"""This module's recipe kinds and the function behind each. :mod:`galip_studio.discover` builds on
+this module and adds its own; :data:`galip_studio.recipes.RENDERERS` holds them all."""
+LEGACY_KINDS: dict[str, str] = {"generate": "seeds"}
+"""Kinds earlier versions wrote: ``galip-studio generate`` recorded ``"generate"`` (a seed grid) with
+the model as a bare path or preset name; such files render as the kind they are now."""
+
+
+def recipe_model(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The model a recipe names, as :func:`model_info` records it (``source``, ``id``, the sizes);
+    ``{}`` when it names none. A bare string (``generate`` recipes of earlier versions) is a preset
+    name when it is one and no such path exists, else a checkpoint folder."""
+    model = recipe.get("model")
+    if isinstance(model, dict):
+        return model
+    if isinstance(model, str) and model:
+        from .config import preset_names
+
+        preset = model in preset_names() and not Path(model).exists()
+        return {"source": "preset" if preset else "checkpoint", "id": model}
+    return {}
 
 
 def render_recipe(
@@ -590,28 +609,27 @@ def render_recipe(
     limits: Limits = DEFAULT_LIMITS,
     batch_size: int | None = None,
     progress: Progress | None = None,
+    renderers: dict[str, Callable[..., Render]] | None = None,
 ) -> Render:
     """Make the images of ``recipe`` again (from :attr:`Render.recipe` or ``export.load_recipe``).
 
     The same function runs with the recorded arguments; on the same model, device, dtype and batch
     size (recorded; ``batch_size`` overrides it) the result is bit-identical. A model whose sizes
-    differ from the recorded ones is refused.
+    differ from the recorded ones is refused. ``renderers`` is the table of kinds (default: this
+    module's, :data:`RENDERERS`; :func:`galip_studio.recipes.render_recipe` passes every kind's).
     """
     if not isinstance(recipe, dict) or "kind" not in recipe:
         raise ValueError("not a GALIP Studio recipe: expected a dict with a 'kind'")
-    kind = recipe["kind"]
-    renderers = dict(RENDERERS)
-    if kind in DISCOVER_KINDS:
-        from . import discover
-
-        renderers[kind] = getattr(discover, kind)
+    table = RENDERERS if renderers is None else renderers
+    kind = LEGACY_KINDS.get(recipe["kind"], recipe["kind"])
     fmt = recipe.get("format", RECIPE_FORMAT)
     if fmt != RECIPE_FORMAT:
         raise ValueError(f"recipe format {fmt!r} is not supported by this version ({RECIPE_FORMAT}); update galip-studio")
-    if kind not in renderers:
-        raise ValueError(f"unknown recipe kind {kind!r}: this version renders {', '.join(sorted(set(RENDERERS) | set(DISCOVER_KINDS)))}")
-    model = recipe.get("model")
-    if isinstance(model, dict):
+    if kind not in table:
+        where = "" if renderers is not None else " (galip_studio.recipes.render_recipe renders galip_studio.discover's kinds too)"
+        raise ValueError(f"unknown recipe kind {kind!r}: this version renders {', '.join(sorted(table))}{where}")
+    model = recipe_model(recipe)
+    if model:
         have = model_info(pipe)
         for key in ("image_size", "z_dim", "sentence_dim"):
             if key in model and model[key] != have[key]:
@@ -632,7 +650,7 @@ def render_recipe(
         # A recipe is user input: its batch size only sets memory use (and the last bits of CPU
         # rounding), so a huge one is clamped to the limit rather than refused.
         params["batch_size"] = limits.max_batch_size
-    fn = renderers[kind]
+    fn = table[kind]
     accepted = [name for name in inspect.signature(fn).parameters if name != "pipe"]
     return fn(pipe, **{name: params[name] for name in accepted if name in params})
 

@@ -147,8 +147,8 @@ def _pipeline_for_recipe(args: argparse.Namespace, recipe: dict[str, Any]):
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .explore import ANIMATION_KINDS, render_recipe
     from .export import load_recipe
+    from .recipes import is_animation, render_recipe
 
     recipe = load_recipe(args.source)
     exported = recipe.get("export") or {}
@@ -161,7 +161,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     return _run(
         args,
         lambda pipe, limits: render_recipe(recipe, pipe, limits=limits, batch_size=batch),
-        animation=recipe.get("kind") in ANIMATION_KINDS,
+        animation=is_animation(recipe),
         pipe=_pipeline_for_recipe(args, recipe),
     )
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from galip_studio import discover, explore
+from galip_studio import discover, explore, recipes
 from galip_studio.checkpoint import save_checkpoint
 from galip_studio.cli import main
 from galip_studio.export import RECIPE_KEY, load_recipe
@@ -96,7 +96,7 @@ def test_noise_directions_and_a_strip_reproducible_from_its_recipe(pipe):
     plain = pipe("a red apple", seeds=[4], output_type="pt").images
     torch.testing.assert_close(r.images[2:3], plain, atol=1e-5, rtol=0)
     assert (r.images[0] - r.images[2]).abs().mean() > 1e-3
-    again = explore.render_recipe(json.loads(json.dumps(r.recipe)), pipe)
+    again = recipes.render_recipe(json.loads(json.dumps(r.recipe)), pipe)
     assert torch.equal(again.images, r.images)
 
 
@@ -109,7 +109,7 @@ def test_sentence_directions_over_a_vocabulary(pipe):
     assert all(len(low) == 3 and len(high) == 3 and set(low + high) <= set(VOCAB) for low, high in found.ends)
     r = discover.strips(pipe, found, [1], prompt="a cat face", steps=3, span=2.0)
     assert r.images.shape[0] == 3 and r.recipe["space"] == "sentence"
-    assert torch.equal(explore.render_recipe(r.recipe, pipe).images, r.images)
+    assert torch.equal(recipes.render_recipe(r.recipe, pipe).images, r.images)
 
 
 def test_limits_and_errors(pipe):
@@ -159,7 +159,7 @@ def test_prompt_map_point_walk_and_atlas(pipe, tmp_path):
     r = discover.map_point(pipe, m.prompts, m.coords.tolist(), (x, y), seed=3)
     assert r.recipe["kind"] == "style" and r.recipe["prompts"] == ["a cat face"] and r.recipe["map"]["point"] == [x, y]
     assert torch.equal(r.images, pipe("a cat face", seeds=[3], output_type="pt").images)
-    assert torch.equal(explore.render_recipe(r.recipe, pipe).images, r.images)
+    assert torch.equal(recipes.render_recipe(r.recipe, pipe).images, r.images)
     # A path: frames, recipe with only the prompts it uses, GIF/MP4 export, the same frames again.
     path = [m.point_of("a red apple"), m.point_of("a cat face"), (0.0, 0.0)]
     w = discover.map_walk(pipe, m.prompts, m.coords.tolist(), path, frames=6, seed=1)
@@ -168,9 +168,9 @@ def test_prompt_map_point_walk_and_atlas(pipe, tmp_path):
     torch.testing.assert_close(w.images[0:1], pipe("a red apple", seeds=[1], output_type="pt").images, atol=1e-5, rtol=0)
     for suffix in (".gif", ".mp4"):
         saved = explore.save_render(w, tmp_path / f"walk{suffix}")
-        assert torch.equal(explore.render_recipe(load_recipe(saved), pipe).images, w.images)
+        assert torch.equal(recipes.render_recipe(load_recipe(saved), pipe).images, w.images)
     g = discover.map_grid(pipe, m.prompts, m.coords.tolist(), rows=2, cols=3)
-    assert g.images.shape[0] == 6 and torch.equal(explore.render_recipe(g.recipe, pipe).images, g.images)
+    assert g.images.shape[0] == 6 and torch.equal(recipes.render_recipe(g.recipe, pipe).images, g.images)
 
 
 def test_tsne_view(pipe):
@@ -178,6 +178,22 @@ def test_tsne_view(pipe):
     assert m.view == "tsne" and m.coords.shape == (len(VOCAB), 2) and torch.isfinite(m.coords).all()
     with pytest.raises(ValueError, match="map view"):
         discover.prompt_map(pipe, VOCAB, view="umap")
+
+
+def test_recipes_render_every_kind_and_explore_does_not_import_discover(pipe):
+    import ast
+    import inspect
+
+    assert set(recipes.RENDERERS) == set(explore.RENDERERS) | {"direction_strip", "map_walk", "map_grid"}
+    tree = ast.parse(inspect.getsource(explore))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+    }
+    assert not imported & {"discover", "recipes", "galip_studio.discover", "galip_studio.recipes"}  # no import circle
+    g = discover.map_grid(pipe, VOCAB[:3], [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], rows=2)
+    with pytest.raises(ValueError, match="unknown recipe kind 'map_grid'.*recipes.render_recipe"):
+        explore.render_recipe(g.recipe, pipe)
+    assert torch.equal(recipes.render_recipe(g.recipe, pipe).images, g.images)
 
 
 # ------------------------------------------------------------------------------------------ CLI

@@ -164,6 +164,15 @@ def test_a_preset_model_is_named_with_its_seed():
     assert (info["source"], info["id"], info["seed"]) == ("preset", "tiny", 3)
 
 
+def test_a_generate_recipe_of_an_earlier_version_renders_as_a_seed_grid(pipe, tmp_path):
+    old = {"kind": "generate", "model": "tiny", "prompts": ["a cat"], "seeds": [1, 2], "truncation": 0.8, "galip_studio": "0.1.0"}
+    again = explore.render_recipe(old, pipe)
+    assert again.recipe["kind"] == "seeds" and torch.equal(again.images, explore.seed_grid(pipe, "a cat", [1, 2], truncation=0.8).images)
+    assert explore.recipe_model(old) == {"source": "preset", "id": "tiny"}
+    assert explore.recipe_model(dict(old, model=str(tmp_path))) == {"source": "checkpoint", "id": str(tmp_path)}
+    assert explore.recipe_model({"kind": "seeds"}) == {}
+
+
 def test_walk_export_has_asked_frames_size_and_fps(pipe, tmp_path):
     r = explore.walk(pipe, "a cat", frames=6, path="circle", fps=20)
     explore.save_render(r, tmp_path / "w.mp4", size=64)

@@ -28,7 +28,7 @@ from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 import gradio as gr
 from PIL import Image
 
-from .. import explore
+from .. import explore, recipes
 from ..export import ANIMATION_SUFFIXES, GIF_MAX_FPS, RESAMPLERS, load_recipe, save_png
 from ..latent import corner_weights
 from ..metrics import measure_path, plot_path
@@ -721,7 +721,7 @@ def render_recipe(
         warning = f"This recipe was made with {made_with.get('source')} “{made_with.get('id')}”; the loaded model differs, so the images will too."
         gr.Warning(warning)
         note += " " + warning
-    render = explore.render_recipe(recipe, pipe, limits=limits, progress=progress)
+    render = recipes.render_recipe(recipe, pipe, limits=limits, progress=progress)
     export = recipe.get("export")
     settings = export if isinstance(export, dict) else {}
     fmt = str(settings.get("format") or ("gif" if render.is_animation else "png")).lower()
