@@ -356,10 +356,25 @@ def resize_shorter(image: Image.Image, side: int) -> Image.Image:
     return image.resize(size, Image.BILINEAR)
 
 
+def pad_to_square(image: Image.Image, fill: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Centre an RGB image on a square canvas of its longer side (white by default: the colour
+    :func:`load_rgb` puts behind transparency). A square image is returned as it is."""
+    if image.width == image.height:
+        return image
+    side = max(image.size)
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return canvas
+
+
+def to_uint8_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> ``[3, H, W]`` uint8 (a channels-first view of a copy of the pixels)."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)
+
+
 def to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image -> ``[3, H, W]`` float32 in [-1, 1]."""
-    arr = np.asarray(image, dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    return to_uint8_tensor(image).float().div_(127.5).sub_(1.0)
 
 
 @dataclass(frozen=True)
@@ -390,6 +405,32 @@ class ImageTransform:
         if rng is not None and rng.random() < 0.5 and self.flip and allow_flip:
             image = image.transpose(Image.FLIP_LEFT_RIGHT)
         return to_tensor(image)
+
+
+# ---------------------------------------------------------------------------------------- flips
+def flip_exclude_pattern(flip_exclude: str | re.Pattern[str] | None) -> re.Pattern[str] | None:
+    """``flip_exclude`` (a regular expression, as text or compiled) made case-insensitive; ``None`` or
+    ``""``: nothing is excluded."""
+    if not flip_exclude:
+        return None
+    if isinstance(flip_exclude, re.Pattern):
+        if flip_exclude.flags & re.IGNORECASE:
+            return flip_exclude
+        return re.compile(flip_exclude.pattern, flip_exclude.flags | re.IGNORECASE)
+    try:
+        return re.compile(flip_exclude, re.IGNORECASE)
+    except re.error as e:
+        raise DataError(f"--flip-exclude {flip_exclude!r} is not a valid regular expression: {e}") from e
+
+
+def flip_allowed(captions: Sequence[str], flip_exclude: str | re.Pattern[str] | None) -> bool:
+    """Whether an image may be mirrored: none of its captions matches ``flip_exclude`` anywhere
+    (case-insensitive; e.g. ``left|right|arrow|flag``, or :data:`galip_studio.config.NO_FLIP_PATTERN`).
+
+    The one rule of both trainers: the GAN trainer's ``--flip-exclude`` and the mini-CLIP's flips.
+    """
+    pattern = flip_exclude_pattern(flip_exclude)
+    return pattern is None or not any(pattern.search(c) for c in captions)
 
 
 # ---------------------------------------------------------------------------------------- dataset
@@ -440,13 +481,8 @@ class ImageCaptionDataset(Dataset):
         self.transform = transform
         self.seed = seed
         self.max_retries = max_retries
-        try:
-            pattern = re.compile(flip_exclude, re.IGNORECASE) if flip_exclude else None
-        except re.error as e:
-            raise DataError(f"--flip-exclude {flip_exclude!r} is not a valid regular expression: {e}") from e
-        self.no_flip = frozenset(
-            i for i, smp in enumerate(self.samples) if pattern is not None and any(pattern.search(c) for c in smp.captions)
-        )
+        pattern = flip_exclude_pattern(flip_exclude)
+        self.no_flip = frozenset(i for i, smp in enumerate(self.samples) if not flip_allowed(smp.captions, pattern))
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -145,10 +145,24 @@ def resolve_resume(run: RunDirectory, resume: str) -> Path | None:
 
 class RunLogger:
     """Writes JSON lines to ``log.jsonl`` (appending when resuming, else starting it afresh) and, when
-    tensorboard is installed, scalars to TensorBoard."""
+    tensorboard is installed, scalars to TensorBoard.
 
-    def __init__(self, run: RunDirectory, tensorboard: bool = True, append: bool = True):
-        self.path = run.log_path
+    Every record gets a ``time`` (Unix seconds) first. ``path`` names another JSON-lines file, for a
+    run without a :class:`RunDirectory` (the mini-CLIP's ``train_log.jsonl``); TensorBoard events then
+    go to ``tensorboard/`` beside it.
+    """
+
+    def __init__(
+        self,
+        run: RunDirectory | None = None,
+        tensorboard: bool = True,
+        append: bool = True,
+        *,
+        path: str | os.PathLike | None = None,
+    ):
+        if run is None and path is None:
+            raise TypeError("RunLogger needs a run directory or a log file path")
+        self.path = Path(path) if path is not None else run.log_path
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a" if append else "w", encoding="utf-8")
         self._tb: Any = None
@@ -158,7 +172,7 @@ class RunLogger:
             except ImportError:
                 self._tb = None
             else:
-                self._tb = SummaryWriter(str(run.root / "tensorboard"))
+                self._tb = SummaryWriter(str((run.root if run is not None else self.path.parent) / "tensorboard"))
 
     @property
     def tensorboard(self) -> bool:
