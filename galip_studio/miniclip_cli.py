@@ -1,21 +1,35 @@
 """``galip-studio train-clip`` and ``galip-studio eval-clip``: the small offline CLIP (see :mod:`.miniclip`).
 
 Options left out keep the defaults of :class:`~galip_studio.miniclip.MiniClipTrainConfig`; the
-numbers in the help texts are those defaults. Heavy imports happen inside the commands.
+numbers in the help texts are those defaults. ``--amp`` is ``galip-studio train``'s flag, with its
+choices and meaning; ``--precision auto|bf16|fp32``, its old name here, still works (hidden). Heavy
+imports happen inside the commands.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 # options that set the MiniClipTrainConfig field of the same name
 TRAIN_OPTIONS: tuple[str, ...] = (
-    "samples", "batch_size", "lr", "weight_decay", "warmup_steps", "eval_every", "log_every", "seed", "precision", "device",
+    "samples", "batch_size", "lr", "weight_decay", "warmup_steps", "eval_every", "log_every", "seed", "amp", "device",
     "init",
 )
+# the old --precision names; fp32 is --amp none
+PRECISION_TO_AMP = {"auto": "auto", "bf16": "bf16", "fp32": "none"}
+
+
+class _DeprecatedPrecision(argparse.Action):
+    """``--precision``, the old name of ``--amp``: sets the same option (fp32 becomes none) and says so."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        amp = PRECISION_TO_AMP[values]
+        print(f"train-clip: --precision is deprecated; use --amp {amp}", file=sys.stderr)
+        setattr(namespace, self.dest, amp)
 
 
 def train_config_from_args(args: argparse.Namespace) -> Any:
@@ -66,6 +80,8 @@ def cmd_eval_clip(args: argparse.Namespace) -> int:
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-clip`` and ``eval-clip`` to the ``galip-studio`` command."""
+    from .train.runtime import AMP_CHOICES
+
     p = subparsers.add_parser(
         "train-clip",
         help="train the small offline CLIP (64 px ViT against the frozen all-MiniLM-L6-v2 text encoder)",
@@ -91,10 +107,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--log-every", type=int, help="steps between training-log rows (default 10)")
     p.add_argument("--seed", type=int, help="seed of the initialisation, batches and augmentation (default 0)")
     p.add_argument(
-        "--precision",
-        choices=["auto", "bf16", "fp32"],
-        help="autocast of the forward pass; auto: bf16 where the CPU/GPU has native bf16, else fp32 (default auto)",
+        "--amp",
+        choices=AMP_CHOICES,
+        help="mixed precision, as in 'galip-studio train': auto (fp16 with loss scaling on GPU, bf16 on CPUs with "
+        "native bf16, else none) (default auto)",
     )
+    p.add_argument("--precision", dest="amp", choices=sorted(PRECISION_TO_AMP), action=_DeprecatedPrecision,
+                   help=argparse.SUPPRESS)
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")

