@@ -79,14 +79,15 @@ def _generate_target(out: str) -> tuple[Path, bool]:
     return target, False
 
 
-def _check_generate_limits(args: argparse.Namespace) -> None:
-    """``generate`` is bounded as the app and the other commands are (``--no-limits`` lifts it)."""
-    from .explore import DEFAULT_LIMITS, NO_LIMITS
+def _check_generate_limits(args: argparse.Namespace, limits) -> None:
+    """``generate`` is bounded as the app and the other commands are (``--no-limits`` lifts it);
+    checked before the (slow) model load."""
     from .pipeline import check_prompt
 
     for number, prompt in enumerate(args.prompts, 1):
         check_prompt(prompt, number)
-    limits = NO_LIMITS if args.no_limits else DEFAULT_LIMITS
+    if not args.seeds and args.num_images < 1:
+        raise CLIError("num_images must be at least 1")
     per_prompt = len(args.seeds) if args.seeds else args.num_images
     limits.check("images per prompt (-n or --seeds)", per_prompt, "max_seeds")
     limits.check("the number of prompts", len(args.prompts), "max_prompts")
@@ -95,32 +96,23 @@ def _check_generate_limits(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    """Prompts x seeds through :func:`explore.seed_grid`, so the files carry explore's recipe (kind
+    ``seeds``) and ``galip-studio render`` or the app's Recipe tab makes them again."""
+    from .explore import DEFAULT_LIMITS, NO_LIMITS, seed_grid
     from .export import make_grid, save_png, write_sidecar
 
     target, is_grid = _generate_target(args.out)
-    _check_generate_limits(args)
+    limits = NO_LIMITS if args.no_limits else DEFAULT_LIMITS
+    _check_generate_limits(args, limits)
     pipe = load_pipeline(args)
+    seeds = list(args.seeds) if args.seeds else [args.seed + k for k in range(args.num_images)]
     t0 = time.perf_counter()
-    out = pipe(
-        args.prompts,
-        num_images=args.num_images,
-        seed=args.seed,
-        seeds=args.seeds,
-        truncation=args.truncation,
-        batch_size=args.batch_size,
-    )
+    render = seed_grid(pipe, args.prompts, seeds, truncation=args.truncation, batch_size=args.batch_size, limits=limits)
+    images = render.pil()
     elapsed = time.perf_counter() - t0
-    recipe = {
-        "kind": "generate",
-        "model": pipe.metadata.get("path") or pipe.metadata.get("training", {}).get("preset"),
-        "prompts": list(args.prompts),
-        "seeds": out.seeds[: len(out.seeds) // len(args.prompts)],
-        "truncation": args.truncation,
-        "galip_studio": __version__,
-    }
+    recipe = render.recipe
     if is_grid:
-        nrow = args.nrow or len(out.seeds) // len(args.prompts)
-        grid = make_grid(out.images, nrow=nrow)
+        grid = make_grid(images, nrow=args.nrow or len(seeds))
         if target.suffix.lower() == ".png":
             save_png(grid, target, recipe)
         else:  # JPEG/WebP hold no text chunk: the recipe goes into the NAME.EXT.json sidecar
@@ -130,11 +122,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         written = str(target)
     else:
         target.mkdir(parents=True, exist_ok=True)
-        for i, (im, seed) in enumerate(zip(out.images, out.seeds)):
-            save_png(im, target / f"{i:03d}_seed{seed}.png", dict(recipe, seeds=[seed], prompts=[out.prompts[i]]))
-        written = f"{len(out.images)} images in {target}/"
-    per = elapsed / max(1, len(out.images))
-    print(f"wrote {written} ({len(out.images)} images, {per * 1000:.0f} ms/image, seeds {out.seeds[0]}..{out.seeds[-1]})")
+        for i, im in enumerate(images):
+            prompt, seed = args.prompts[i // len(seeds)], seeds[i % len(seeds)]
+            save_png(im, target / f"{i:03d}_seed{seed}.png", dict(recipe, seeds=[seed], prompts=[prompt]))
+        written = f"{len(images)} images in {target}/"
+    per = elapsed / max(1, len(images))
+    print(f"wrote {written} ({len(images)} images, {per * 1000:.0f} ms/image, seeds {seeds[0]}..{seeds[-1]})")
     return 0
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -31,6 +32,23 @@ def test_generate_separate_files_and_info(tmp_path, tiny_checkpoint, capsys):
     assert main(["info", str(tiny_checkpoint), "--json"]) == 0
     info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert info["image_size"] == 32 and info["training"] == {"note": "test"}
+
+
+def test_generate_writes_explores_seed_grid_and_its_recipe(tmp_path, tiny_checkpoint, capsys):
+    """One recipe schema: generate's files hold what explore.seed_grid makes, with seed_grid's recipe."""
+    from galip_studio import explore
+    from galip_studio.pipeline import GALIPPipeline
+
+    out = tmp_path / "grid.png"
+    assert main(["generate", "a", "b", "--seeds", "4", "9", "--truncation", "0.7", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 0
+    assert "seeds 4..9" in capsys.readouterr().out
+    pipe = GALIPPipeline.from_pretrained(tiny_checkpoint, device="cpu")
+    grid = explore.seed_grid(pipe, ["a", "b"], [4, 9], truncation=0.7)
+    assert json.loads(Image.open(out).text[RECIPE_KEY]) == json.loads(json.dumps(grid.recipe))
+    assert grid.recipe["kind"] == "seeds" and grid.recipe["model"]["id"] == str(tiny_checkpoint)
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), np.asarray(grid.grid(captions=False)))
+    assert main(["generate", "a", "-n", "0", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]) == 1
+    assert "num_images must be at least 1" in capsys.readouterr().err
 
 
 def test_init_writes_loadable_checkpoint(tmp_path, capsys):
