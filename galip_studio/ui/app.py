@@ -31,17 +31,19 @@ from typing import Any, Callable, Iterator, Sequence
 import gradio as gr
 
 from .. import explore
-from ..export import GIF_MAX_FPS
 from ..latent import EASINGS, INTERPOLATIONS, NOISE_PATHS
 from ..pipeline import GALIPPipeline
 from . import handlers as h
 from .discover_tab import build_discover_tabs
 from .models import DEFAULT_SPEC, REPO_ROOT, ModelHandle, ModelLibrary, ModelSpec, ModelStore
+from .widgets import (
+    IMAGE_BUTTONS, animation_formats, export_size, frame_size, frames_and_fps, grid_image, recipe_panel, run_stop, seed_input, status_line,
+    truncation,
+)
 
 TITLE = "GALIP Studio"
 POLL_S = 0.25  # how often a long job's generator wakes up (progress, cancellation)
 MAX_UPLOAD_MB = 2048  # the largest file a browser may upload (the official checkpoints are ~1 GB)
-IMAGE_BUTTONS = ["download", "fullscreen"]  # never "share": it needs Hugging Face Spaces and fails offline
 
 # System fonts only: nothing is fetched from a font service, the page works offline.
 SANS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Noto Sans", "Arial", "sans-serif")
@@ -184,33 +186,6 @@ def _quick(handler: Callable[..., Any], store: ModelStore, outdir: Path, limits:
     return run
 
 
-def _seed_input(label: str = "Seed", elem_id: str | None = None) -> gr.Number:
-    with gr.Row(elem_classes="galip-seed-row"):
-        seed = gr.Number(value=0, label=label, precision=0, minimum=0, scale=4, elem_id=elem_id)
-        dice = gr.Button("Random", elem_classes="galip-dice", scale=0, min_width=90)
-    dice.click(h.random_seed, None, seed, api_visibility="private", queue=False)
-    return seed
-
-
-def _truncation() -> gr.Slider:
-    return gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ", info="pulls the noise toward its mean: 1 = none, lower = safer, less varied")
-
-
-def _recipe_json() -> gr.Code:
-    return gr.Code(language="json", label="Recipe (prompts, seeds, model: everything needed to make it again)", interactive=False, max_lines=14)
-
-
-def _export_size() -> gr.Dropdown:
-    return gr.Dropdown(list(h.EXPORT_SIZES), value=256, label="Download size (per image)", info="scaled with the page's Small images setting")
-
-
-def _run_stop(label: str) -> tuple[gr.Button, gr.Button]:
-    with gr.Row():
-        go = gr.Button(label, variant="primary", scale=3, elem_classes="galip-run")
-        stop = gr.Button("Stop", variant="stop", scale=1, elem_classes="galip-stop")
-    return go, stop
-
-
 def _write_example_recipes(outdir: Path) -> list[str]:
     """Two model-independent recipe files for the Recipe tab's examples."""
     folder = outdir / "example-recipes"
@@ -302,13 +277,13 @@ def build_app(
                     with gr.Column(scale=2, min_width=320):
                         gen_prompt = gr.Textbox(value=LANDING["prompt"], label="Prompt", lines=2, placeholder="a red heart  (one prompt per line for several)", info="Shift+Enter runs", elem_id="galip-prompt")
                         gen_n = gr.Slider(1, max_seeds, value=LANDING["images"], step=1, label="Images per prompt", info="image k uses seed + k")
-                        gen_seed = _seed_input(elem_id="galip-seed")
-                        gen_trunc = _truncation()
-                        gen_size = _export_size()
-                        gen_go, gen_stop = _run_stop("Generate")
+                        gen_seed = seed_input(elem_id="galip-seed")
+                        gen_trunc = truncation()
+                        gen_size = export_size()
+                        gen_go, gen_stop = run_stop("Generate")
                         gr.Examples([[p] for p in PROMPTS], [gen_prompt], label="Try")
                     with gr.Column(scale=3):
-                        gen_status = gr.Markdown(elem_classes="galip-status", elem_id="galip-generate-status")
+                        gen_status = status_line("galip-generate-status")
                         gen_gallery = gr.Gallery(
                             label="Images", show_label=False, format="png", interactive=False, columns=4, object_fit="contain", buttons=IMAGE_BUTTONS,
                             elem_id="galip-gallery", elem_classes="galip-pixels",
@@ -322,8 +297,7 @@ def build_app(
                             send_walk = gr.Button("→ Walk keyframe", size="sm", scale=2, min_width=110)
                             send_seed = gr.Button("Reuse this seed", size="sm", scale=2, min_width=110)
                         gen_file = gr.DownloadButton("Download the grid (PNG with recipe)")
-                        with gr.Accordion("Recipe", open=True):
-                            gen_recipe = _recipe_json()
+                        gen_recipe = recipe_panel()
 
             # ---------------------------------------------------------------- Interpolate
             with gr.Tab("Interpolate", id="interpolate"):
@@ -336,27 +310,22 @@ def build_app(
                         with gr.Row():
                             int_mode = gr.Radio(list(INTERPOLATIONS), value="lerp", label="Interpolation", info="lerp is the paper's blend")
                             int_ease = gr.Dropdown(list(EASINGS), value="linear", label="Step spacing")
-                        int_trunc = _truncation()
-                        int_size = _export_size()
-                        int_go, int_stop = _run_stop("Interpolate")
+                        int_trunc = truncation()
+                        int_size = export_size()
+                        int_go, int_stop = run_stop("Interpolate")
                         gr.Examples(
                             [["a red heart", "a 3d emoji of a smiling face"], ["a flag", "a globe"], ["a dog face", "a flower"]],
                             [int_a, int_b],
                             label="Try",
                         )
                     with gr.Column(scale=3):
-                        int_status = gr.Markdown(elem_classes="galip-status")
-                        gr.Markdown("**Grid:** rows step from A to B, columns are seeds", elem_classes="galip-hint")
-                        int_grid = gr.Image(
-                            label="Interpolation grid", show_label=False, format="png", type="filepath", interactive=False, height=520,
-                            buttons=IMAGE_BUTTONS, elem_id="galip-int-grid", elem_classes="galip-pixels",
-                        )
+                        int_status = status_line()
+                        int_grid = grid_image("**Grid:** rows step from A to B, columns are seeds", "Interpolation grid", 520, "galip-int-grid")
                         int_file = gr.DownloadButton("Download the grid (PNG with captions and recipe)")
                         int_smooth = gr.Markdown()
                         gr.Markdown("**Smoothness along the path** (first seed)", elem_classes="galip-hint")
                         int_plot = gr.Image(label="Smoothness plot", show_label=False, format="png", type="pil", interactive=False, buttons=IMAGE_BUTTONS, elem_id="galip-int-plot")
-                        with gr.Accordion("Recipe", open=True):
-                            int_recipe = _recipe_json()
+                        int_recipe = recipe_panel()
 
             # ---------------------------------------------------------------- Blend grid
             with gr.Tab("Blend grid", id="blend"):
@@ -370,29 +339,24 @@ def build_app(
                             bl_bl = gr.Textbox(value=CORNER_DEFAULTS[2], label="Bottom left")
                             bl_br = gr.Textbox(value=CORNER_DEFAULTS[3], label="Bottom right")
                         bl_size = gr.Slider(2, lim.max_grid or 16, value=5, step=1, label="Grid size (cells per side)")
-                        bl_seed = _seed_input()
-                        bl_trunc = _truncation()
-                        bl_export = _export_size()
-                        bl_go, bl_stop = _run_stop("Blend")
+                        bl_seed = seed_input()
+                        bl_trunc = truncation()
+                        bl_export = export_size()
+                        bl_go, bl_stop = run_stop("Blend")
                         gr.Examples(
                             CORNER_EXAMPLES,
                             [bl_tl, bl_tr, bl_bl, bl_br],
                             label="Try",
                         )
                     with gr.Column(scale=3):
-                        bl_status = gr.Markdown(elem_classes="galip-status")
-                        gr.Markdown("**Blend grid:** click a cell to open it in Style knobs", elem_classes="galip-hint")
-                        bl_grid = gr.Image(
-                            label="Blend grid", show_label=False, format="png", type="filepath", interactive=False, height=560,
-                            buttons=IMAGE_BUTTONS, elem_id="galip-blend-grid", elem_classes="galip-pixels",
-                        )
+                        bl_status = status_line()
+                        bl_grid = grid_image("**Blend grid:** click a cell to open it in Style knobs", "Blend grid", 560, "galip-blend-grid")
                         with gr.Row(elem_classes="galip-seed-row"):
                             bl_row = gr.Number(value=0, label="Row", precision=0, minimum=0)
                             bl_col = gr.Number(value=0, label="Column", precision=0, minimum=0)
                             bl_open = gr.Button("Open this cell in Style knobs")
                         bl_file = gr.DownloadButton("Download the grid (PNG with the corner prompts and recipe)")
-                        with gr.Accordion("Recipe", open=True):
-                            bl_recipe = _recipe_json()
+                        bl_recipe = recipe_panel()
 
             # ---------------------------------------------------------------- Style knobs
             with gr.Tab("Style knobs", id="knobs"):
@@ -412,8 +376,8 @@ def build_app(
                         with gr.Row():
                             kn_x = gr.Slider(0.0, 1.0, value=KNOB_XY[0], step=0.01, label="Position x (left → right)", elem_id="galip-pos-x")
                             kn_y = gr.Slider(0.0, 1.0, value=KNOB_XY[1], step=0.01, label="Position y (top → bottom)", elem_id="galip-pos-y")
-                        kn_seed = _seed_input(elem_id="galip-knobs-seed")
-                        kn_trunc = _truncation()
+                        kn_seed = seed_input(elem_id="galip-knobs-seed")
+                        kn_trunc = truncation()
                         kn_norm = gr.Checkbox(value=True, label="Normalise weights (off: weights above 1 exaggerate a prompt)")
                         kn_go = gr.Button("Render", variant="primary", elem_classes="galip-run")
                         gr.Examples(
@@ -427,8 +391,7 @@ def build_app(
                             elem_classes=["galip-upscale", "galip-pixels"], elem_id="galip-knob-image",
                         )
                         kn_mix = gr.Markdown(elem_id="galip-knob-mix")
-                        with gr.Accordion("Recipe", open=True):
-                            kn_recipe = _recipe_json()
+                        kn_recipe = recipe_panel()
 
             # ---------------------------------------------------------------- Noise walk
             with gr.Tab("Noise walk", id="walk"):
@@ -439,16 +402,14 @@ def build_app(
                         with gr.Row():
                             wk_path = gr.Dropdown(list(NOISE_PATHS), value="keyframes", label="Noise path")
                             wk_ease = gr.Dropdown(list(EASINGS), value="cosine", label="Easing")
-                        with gr.Row():
-                            wk_frames = gr.Slider(2, lim.max_frames or 960, value=48, step=1, label="Frames", elem_id="galip-walk-frames")
-                            wk_fps = gr.Slider(1, min(lim.max_fps or GIF_MAX_FPS, GIF_MAX_FPS), value=24, step=1, label="FPS")
+                        wk_frames, wk_fps = frames_and_fps(lim, frames_elem_id="galip-walk-frames")
                         wk_play = gr.Radio(list(h.PLAYBACK), value="loop", label="Playback", info="loop closes the path; ping-pong plays back and forth")
-                        wk_trunc = _truncation()
+                        wk_trunc = truncation()
                         with gr.Row():
                             wk_even = gr.Checkbox(value=False, label=f"Even speed (re-time in CLIP space: renders the path {h.RETIME_DENSITY}× first, slower)")
-                            wk_formats = gr.CheckboxGroup(list(h.EXPORT_FORMATS), value=list(h.EXPORT_FORMATS), label="Export")
-                            wk_size = gr.Dropdown([("native", 0), ("64 px", 64), ("128 px", 128), ("256 px", 256), ("512 px", 512)], value=256, label="Frame size")
-                        wk_go, wk_stop = _run_stop("Walk")
+                            wk_formats = animation_formats()
+                            wk_size = frame_size(64, 128, 256, 512)
+                        wk_go, wk_stop = run_stop("Walk")
                         gr.Examples(
                             [
                                 ["a 3d emoji of a smiling face\na red heart", "0, 1", "keyframes", "loop"],
@@ -459,7 +420,7 @@ def build_app(
                             label="Try",
                         )
                     with gr.Column(scale=3):
-                        wk_status = gr.Markdown(elem_classes="galip-status", elem_id="galip-walk-status")
+                        wk_status = status_line("galip-walk-status")
                         with gr.Row():
                             wk_preview = gr.Image(label="GIF", type="filepath", interactive=False, height=360, buttons=IMAGE_BUTTONS, elem_classes="galip-pixels", elem_id="galip-walk-gif")
                             wk_video = gr.Video(label="MP4", interactive=False, height=360, loop=True, autoplay=True, buttons=["download"], elem_classes="galip-pixels")
@@ -467,8 +428,7 @@ def build_app(
                             wk_gif = gr.DownloadButton("Download GIF")
                             wk_mp4 = gr.DownloadButton("Download MP4")
                         wk_info = gr.Markdown()
-                        with gr.Accordion("Recipe", open=True):
-                            wk_recipe = _recipe_json()
+                        wk_recipe = recipe_panel()
 
             build_discover_tabs([session_model, jobs], [session_model], long, quick, lim)  # Directions, Prompt map (ui/discover_tab.py)
 
@@ -510,12 +470,11 @@ def build_app(
                         gr.Markdown("Drop a PNG, GIF, MP4 or JSON exported by GALIP Studio (app or CLI): its recipe makes it again, exactly.", elem_classes="galip-hint")
                         rc_file = gr.File(label="Exported file", file_types=[".png", ".gif", ".mp4", ".json"], type="filepath", elem_id="galip-recipe-file")
                         rc_summary = gr.Markdown(elem_id="galip-recipe-summary")
-                        rc_go, rc_stop = _run_stop("Make it again")
+                        rc_go, rc_stop = run_stop("Make it again")
                         gr.Examples([[p] for p in _write_example_recipes(outdir)], [rc_file], label="Try a recipe")
-                        with gr.Accordion("Recipe", open=True):
-                            rc_recipe = _recipe_json()
+                        rc_recipe = recipe_panel()
                     with gr.Column(scale=3):
-                        rc_status = gr.Markdown(elem_classes="galip-status")
+                        rc_status = status_line()
                         rc_image = gr.Image(label="Result", type="filepath", interactive=False, height=480, buttons=IMAGE_BUTTONS, elem_classes=["galip-upscale", "galip-pixels"])
                         rc_out = gr.DownloadButton("Download the result")
                         rc_note = gr.Markdown()
@@ -526,7 +485,7 @@ def build_app(
                 label="History", show_label=False, interactive=False, columns=HISTORY_COLUMNS, fit_columns=False, rows=1, height=150, allow_preview=False, object_fit="contain",
                 buttons=[], elem_id="galip-history", elem_classes="galip-pixels",
             )
-            history_note = gr.Markdown(elem_classes="galip-status", elem_id="galip-history-note")
+            history_note = status_line("galip-history-note")
 
         # ------------------------------------------------------------------------ events
         # What each tab records in the history (names -> components), and what clicking it restores.

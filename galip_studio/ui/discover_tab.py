@@ -12,9 +12,8 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from .. import explore
-from ..export import GIF_MAX_FPS
 from . import discover_handlers as dh
-from .handlers import EXPORT_FORMATS
+from .widgets import animation_formats, frame_size, frames_and_fps, truncation
 
 ENDPOINTS = ("/directions", "/prompt_map", "/map_click", "/map_path")
 
@@ -56,7 +55,7 @@ def build_discover_tabs(
                     dr_seed = gr.Number(value=0, label="Seed", precision=0, minimum=0)
                     dr_steps = gr.Slider(3, lim.max_strip or 31, value=7, step=2, label="Images per strip")
                     dr_span = gr.Slider(0.5, 6.0, value=3.0, step=0.5, label="Span (σ)")
-                dr_trunc = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ")
+                dr_trunc = truncation(info=None)
                 dr_vocab = gr.Textbox(label="Vocabulary for sentence directions (one phrase per line; empty: the bundled 514 everyday phrases)", lines=3)
                 with gr.Row():
                     dr_go = gr.Button("Find directions", variant="primary", scale=3)
@@ -90,19 +89,17 @@ def build_discover_tabs(
                     mp_x = gr.Number(value=0.0, label="x")
                     mp_y = gr.Number(value=0.0, label="y")
                     mp_seed = gr.Number(value=0, label="Seed", precision=0, minimum=0)
-                mp_trunc = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Truncation ψ")
+                mp_trunc = truncation(info=None)
                 mp_click_btn = gr.Button("Image at (x, y)")
                 mp_result = gr.Image(label="The image there", format="png", type="filepath", interactive=False, height=300, elem_classes="galip-upscale")
                 mp_note = gr.Markdown()
                 gr.Markdown("**Path**: every click adds a point; walk it as an animation.", elem_classes="galip-hint")
                 mp_points = gr.Textbox(label="Path points (x,y; x,y; …)", lines=2)
-                with gr.Row():
-                    mp_frames = gr.Slider(2, lim.max_frames or 960, value=48, step=1, label="Frames")
-                    mp_fps = gr.Slider(1, min(lim.max_fps or GIF_MAX_FPS, GIF_MAX_FPS), value=24, step=1, label="FPS")
+                mp_frames, mp_fps = frames_and_fps(lim)
                 with gr.Row():
                     mp_loop = gr.Checkbox(value=False, label="Loop back to the first point")
-                    mp_formats = gr.CheckboxGroup(list(EXPORT_FORMATS), value=list(EXPORT_FORMATS), label="Export")
-                    mp_size = gr.Dropdown([("native", 0), ("128 px", 128), ("256 px", 256)], value=256, label="Frame size")
+                    mp_formats = animation_formats()
+                    mp_size = frame_size(128, 256)
                 with gr.Row():
                     mp_walk = gr.Button("Walk the path", variant="primary", scale=2)
                     mp_clear = gr.Button("Clear path", scale=1)
