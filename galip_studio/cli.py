@@ -49,7 +49,7 @@ def load_pipeline(args: argparse.Namespace):
     if args.official:
         return GALIPPipeline.from_official(args.official, clip=args.clip_weights or "openai", device=args.device, dtype=dtype)
     if args.preset:
-        return GALIPPipeline.from_preset(args.preset, device=args.device, dtype=dtype)
+        return GALIPPipeline.from_preset(args.preset, seed=getattr(args, "preset_seed", 0), device=args.device, dtype=dtype)
     return GALIPPipeline.from_pretrained(args.checkpoint, clip_weights=args.clip_weights, device=args.device, dtype=dtype)
 
 

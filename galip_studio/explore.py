@@ -667,6 +667,15 @@ def check_output(path: str | Path, animation: bool) -> Path:
     return path
 
 
+def check_size(size: int | None, limits: Limits = DEFAULT_LIMITS) -> int | None:
+    """An export size in pixels (``None``: the model's own), checked: at least 8, at most the limit."""
+    if size is None:
+        return None
+    size = _at_least("size", size, 8)
+    limits.check("size (pixels)", size, "max_size")
+    return size
+
+
 def save_render(
     render: Render,
     path: str | Path,
@@ -689,9 +698,7 @@ def save_render(
     The export settings are added to the recipe under ``"export"``.
     """
     path = check_output(path, render.is_animation)
-    if size is not None:
-        size = _at_least("size", size, 8)
-        limits.check("size (pixels)", size, "max_size")
+    size = check_size(size, limits)
     recipe = dict(render.recipe)
     extra = {"resample": resample} if resample != "lanczos" else {}
     if path.suffix.lower() == ".png":

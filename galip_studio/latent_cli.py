@@ -8,8 +8,8 @@ Sizes are bounded by ``explore.DEFAULT_LIMITS``; ``--no-limits`` lifts the bound
 from __future__ import annotations
 
 import argparse
+import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from .cli import add_model_args, load_pipeline
@@ -51,8 +51,9 @@ def _add_output_args(
     add_model_args(p)
 
 
-def _run(args: argparse.Namespace, make: Callable[[Any, Any], Any], animation: bool, pipe=None) -> int:
-    """Check the output name, load the model, render with ``make(pipe, limits)``, save, report."""
+def _run(args: argparse.Namespace, make: Callable[[Any, Any], Any], animation: bool, pipe=None, save=None) -> int:
+    """Check the output name, load the model, render with ``make(pipe, limits)``, save (with
+    ``save(render, out, limits)`` when given, else with the command's output options), report."""
     from .explore import check_output, save_render
 
     out = check_output(args.out, animation)
@@ -61,12 +62,12 @@ def _run(args: argparse.Namespace, make: Callable[[Any, Any], Any], animation: b
     t0 = time.perf_counter()
     render = make(pipe, limits)
     elapsed = time.perf_counter() - t0
-    saved = dict(size=args.size, limits=limits, resample=getattr(args, "resample", "lanczos"))
-    if render.is_animation:
-        saved.update(quality=getattr(args, "quality", 8.0), fps=getattr(args, "fps", None))
+    if save is not None:
+        save(render, out, limits)
+    elif render.is_animation:
+        save_render(render, out, size=args.size, quality=getattr(args, "quality", 8.0), limits=limits)
     else:
-        saved.update(captions=not getattr(args, "no_captions", False))
-    save_render(render, out, **saved)
+        save_render(render, out, size=args.size, captions=not getattr(args, "no_captions", False), limits=limits)
     n = render.images.shape[0]
     print(f"wrote {out} ({n} images, {elapsed / max(1, n) * 1000:.0f} ms/image; recipe in {out.name}.json)")
     return 0
@@ -121,48 +122,37 @@ def cmd_walk(args: argparse.Namespace) -> int:
 
 def _pipeline_for_recipe(args: argparse.Namespace, recipe: dict[str, Any]):
     """The model named on the command line, else the one the recipe names."""
-    if args.checkpoint or args.official or args.preset:
-        return load_pipeline(args)
-    model = recipe.get("model")
-    if not isinstance(model, dict):  # `galip-studio generate` records a path or a preset name
-        from .config import preset_names
+    from .explore import recipe_model
 
-        preset = isinstance(model, str) and model in preset_names() and not Path(model).exists()
-        model = {"source": "preset" if preset else "checkpoint", "id": model}
-    source, ident = model.get("source"), model.get("id")
-    if source == "preset" and ident:
-        import torch
-
-        from .pipeline import GALIPPipeline
-
-        dtype = getattr(torch, args.dtype) if args.dtype else None
-        return GALIPPipeline.from_preset(ident, seed=int(model.get("seed", 0)), device=args.device, dtype=dtype)
-    if source == "checkpoint" and ident:
-        args.checkpoint = ident
-    elif source == "official" and ident:
-        args.official = ident
-    else:
-        raise ValueError("the recipe does not say which model made it: choose one with --checkpoint, --official or --preset")
+    if not (args.checkpoint or args.official or args.preset):
+        model = recipe_model(recipe)
+        source, ident = model.get("source"), model.get("id")
+        if not (ident and source in ("checkpoint", "official", "preset")):
+            raise ValueError("the recipe does not say which model made it: choose one with --checkpoint, --official or --preset")
+        setattr(args, source, ident)
+        args.preset_seed = int(model.get("seed", 0))
     return load_pipeline(args)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     from .export import load_recipe
-    from .recipes import is_animation, render_recipe
+    from .recipes import export_settings, is_animation, other_model_warning, render_recipe, save_again
 
     recipe = load_recipe(args.source)
-    exported = recipe.get("export") or {}
-    args.size = args.size if args.size is not None else exported.get("size")
-    args.quality = args.quality if args.quality is not None else exported.get("quality", 8.0)
-    args.fps = exported.get("fps")
-    args.no_captions = args.no_captions or exported.get("captions") is False
-    args.resample = exported.get("resample", "lanczos")  # how an app export was scaled (nearest: crisp pixels)
+    settings = export_settings(recipe)
+    pipe = _pipeline_for_recipe(args, recipe)
+    warning = other_model_warning(recipe, pipe)
+    if warning:
+        print(f"galip-studio: warning: {warning}", file=sys.stderr)
     batch = args.batch_size
     return _run(
         args,
         lambda pipe, limits: render_recipe(recipe, pipe, limits=limits, batch_size=batch),
         animation=is_animation(recipe),
-        pipe=_pipeline_for_recipe(args, recipe),
+        pipe=pipe,
+        save=lambda render, out, limits: save_again(
+            render, settings, out, size=args.size, captions=False if args.no_captions else None, quality=args.quality, limits=limits
+        ),
     )
 
 

@@ -51,6 +51,18 @@ def test_generate_writes_explores_seed_grid_and_its_recipe(tmp_path, tiny_checkp
     assert "num_images must be at least 1" in capsys.readouterr().err
 
 
+def test_render_makes_generates_files_again_and_warns_about_another_model(tmp_path, tiny_checkpoint, capsys):
+    folder, again = tmp_path / "imgs", tmp_path / "again.png"
+    assert main(["generate", "a red apple", "-n", "2", "--seed", "3", "--checkpoint", str(tiny_checkpoint), "--out", str(folder)]) == 0
+    first = folder / "001_seed4.png"
+    assert main(["render", str(first), "--out", str(again)]) == 0  # with the model the recipe names
+    assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(again)))  # the bare image again, no grid border
+    assert "warning" not in capsys.readouterr().err
+    assert main(["render", str(first), "--preset", "tiny", "--out", str(again)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"galip-studio: warning: This recipe was made with checkpoint “{tiny_checkpoint}”") and "differs" in err
+
+
 def test_init_writes_loadable_checkpoint(tmp_path, capsys):
     assert main(["init", str(tmp_path / "new"), "--preset", "tiny"]) == 0
     assert main(["info", str(tmp_path / "new")]) == 0

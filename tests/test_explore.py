@@ -289,7 +289,7 @@ def test_cli_render_reproduces_a_generate_grid(tiny_checkpoint, tmp_path, capsys
     first, again = tmp_path / "gen.png", tmp_path / "again.png"
     code, _, _ = _run(capsys, "generate", "a red apple", "-n", "3", "--seed", "2", "--checkpoint", str(tiny_checkpoint), "--out", str(first))
     assert code == 0
-    code, _, _ = _run(capsys, "render", str(first), "--no-captions", "--out", str(again))
+    code, _, _ = _run(capsys, "render", str(first), "--out", str(again))  # no export settings recorded: the plain grid
     assert code == 0
     assert np.array_equal(iio.imread(first), iio.imread(again))
     assert load_recipe(again)["kind"] == "seeds"

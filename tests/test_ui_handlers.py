@@ -263,6 +263,11 @@ def test_render_recipe_notes_another_model(tiny_pipeline, tmp_path):
     with pytest.warns(UserWarning, match="other-model"):
         out = h.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
     assert "loaded model differs" in out.note
+    # A `generate` recipe of an earlier version names its model by path: the same policy applies.
+    path.write_text(json.dumps({"kind": "generate", "prompts": ["a"], "seeds": [0], "model": "runs/older"}))
+    with pytest.warns(UserWarning, match="checkpoint “runs/older”"):
+        out = h.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
+    assert Image.open(out.image).size == (32, 32) and json.loads(out.recipe)["kind"] == "seeds"  # one image saved bare: bare again
 
 
 # ------------------------------------------------------------------------------------------ model

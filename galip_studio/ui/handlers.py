@@ -29,7 +29,7 @@ import gradio as gr
 from PIL import Image
 
 from .. import explore, recipes
-from ..export import ANIMATION_SUFFIXES, GIF_MAX_FPS, RESAMPLERS, load_recipe, save_png
+from ..export import GIF_MAX_FPS, RESAMPLERS, load_recipe, save_png
 from ..latent import corner_weights
 from ..metrics import measure_path, plot_path
 from ..pipeline import MAX_SEED, check_prompt
@@ -659,14 +659,14 @@ def _file_path(file: Any) -> Path:
 
 def _recipe_summary(recipe: dict[str, Any]) -> str:
     kind = recipe.get("kind", "?")
-    model = recipe.get("model") or {}
+    model = explore.recipe_model(recipe)
     prompts = recipe.get("prompts") or []
     parts = [f"**{kind}**", f"{len(prompts)} prompt{'s' if len(prompts) != 1 else ''}: " + "; ".join(f"“{p}”" for p in prompts[:4])]
     if "seeds" in recipe:
         parts.append(f"seeds {recipe['seeds']}")
     elif "seed" in recipe:
         parts.append(f"seed {recipe['seed']}")
-    if isinstance(model, dict) and model.get("id") is not None:
+    if model.get("id") is not None:
         parts.append(f"made with {model.get('source')} *{model.get('id')}*")
     return " · ".join(parts)
 
@@ -713,43 +713,21 @@ def render_recipe(
     """Make an exported file again from its recipe: same images, same export settings."""
     source = _file_path(file)
     recipe = _load_recipe(source)
+    settings = recipes.export_settings(recipe)
     pipe = pipeline_of(model)
-    made_with = recipe.get("model") or {}
-    here = explore.model_info(pipe)
     note = f"Re-rendered a **{recipe.get('kind')}** recipe on *{_label(pipe)}*."
-    if isinstance(made_with, dict) and made_with.get("id") is not None and made_with.get("id") != here.get("id"):
-        warning = f"This recipe was made with {made_with.get('source')} “{made_with.get('id')}”; the loaded model differs, so the images will too."
+    warning = recipes.other_model_warning(recipe, pipe)
+    if warning:
         gr.Warning(warning)
         note += " " + warning
     render = recipes.render_recipe(recipe, pipe, limits=limits, progress=progress)
-    export = recipe.get("export")
-    settings = export if isinstance(export, dict) else {}
-    fmt = str(settings.get("format") or ("gif" if render.is_animation else "png")).lower()
-    suffix = f".{fmt}" if render.is_animation and f".{fmt}" in ANIMATION_SUFFIXES else ".png"
-    size = settings.get("size")
-    resample = settings.get("resample", "lanczos")
-    if resample not in RESAMPLERS:
-        raise user_error(f"the recipe's export scaling {resample!r} is not one of {', '.join(RESAMPLERS)}.")
-    job = new_job_dir(outdir)
-    target = job / f"{source.name.split('.')[0] or 'recipe'}-again{suffix}"
-    if export is None and render.images.shape[0] == 1:
-        # A single image saved by the app (gallery image, style knob): the bare image again.
-        out = save_png(render.pil()[0], target, render.recipe, compress_level=PNG_LEVEL)
-    elif suffix == ".png":
-        # Grids: the export's settings; without any (e.g. `galip-studio generate` grids) the plain grid.
-        out = explore.save_render(
-            render, target, size=size, captions=bool(settings.get("captions", False)), resample=resample,
-            compress_level=PNG_LEVEL, limits=limits,
-        )
-    else:
-        out = explore.save_render(
-            render, target, size=size, fps=settings.get("fps"), quality=float(settings.get("quality", 8.0)),
-            loop=bool(settings.get("loop", True)), resample=resample, limits=limits,
-        )
+    suffix = settings.suffix(render.is_animation)
+    target = new_job_dir(outdir) / f"{source.name.split('.')[0] or 'recipe'}-again{suffix}"
+    out = recipes.save_again(render, settings, target, compress_level=PNG_LEVEL, limits=limits)
     image = str(out)
     if suffix == ".mp4":
         preview_fps = min(float(render.fps or GIF_MAX_FPS), GIF_MAX_FPS)
-        image = str(explore.save_render(render, target.with_suffix(".gif"), size=size, fps=preview_fps, resample=resample, limits=limits))
+        image = str(explore.save_render(render, target.with_suffix(".gif"), size=settings.size, fps=preview_fps, resample=settings.resample, limits=limits))
     return RecipeResult(image, str(out), note, recipe_text(render.recipe))
 
 
