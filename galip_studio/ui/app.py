@@ -1,12 +1,17 @@
 """The GALIP Studio app: the layout (:func:`build_app`) and :func:`launch_app`.
 
-Seven tabs — Generate, Interpolate, Blend grid, Style knobs, Noise walk, Model, Recipe — whose
-buttons call :mod:`.handlers`, and a history strip under them (the session's last results: a click
-brings one back with its settings). Every action is a named API endpoint (``/generate``,
-``/interpolate``, ``/blend``, ``/blend_cell``, ``/style_knob``, ``/knob_position``,
-``/weights_position``, ``/walk``, ``/read_recipe``, ``/render_recipe``, ``/model_info``,
-``/load_checkpoint``, ``/load_official``, ``/use_default_model``, ``/list_checkpoints``,
-``/random_seed``) that ``gradio_client`` can call; history, send-to and Stop are page-only.
+Nine tabs — Generate, Interpolate, Blend grid, Style knobs, Noise walk, Directions and Prompt map
+(:mod:`.discover_tab`), Model, Recipe — whose buttons call :mod:`.handlers`, and a history strip
+under them (the session's last results: a click brings one back with its settings). Every action is
+a named API endpoint (``/generate``, ``/interpolate``, ``/blend``, ``/blend_cell``, ``/style_knob``,
+``/knob_position``, ``/weights_position``, ``/walk``, ``/read_recipe``, ``/render_recipe``,
+``/model_info``, ``/load_checkpoint``, ``/upload_weights``, ``/load_official``,
+``/use_default_model``, ``/list_checkpoints``, ``/random_seed``, and the discover tabs' own) that
+``gradio_client`` can call; history, send-to and Stop are page-only.
+
+Layout: each tab here is a class whose constructor lays it out and whose ``wire`` connects its
+events; :func:`build_app` lays out every tab, then wires them and the events between tabs (send-to,
+a blend cell opening in the knobs, history, the landing page). Shared widgets are in :mod:`.widgets`.
 
 Sessions: each browser tab (and each ``gradio_client.Client``) has its own ``gr.State`` with its
 model choice and its last blend grid; the weights live in one app-level
@@ -25,6 +30,7 @@ import tempfile
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -186,6 +192,17 @@ def _quick(handler: Callable[..., Any], store: ModelStore, outdir: Path, limits:
     return run
 
 
+def _stopper(handler: Callable[..., Any]) -> Callable[[dict[str, Any] | None], str]:
+    """What a Stop button says: how far ``handler``'s job had come (from the session's job board)."""
+
+    def stopped(board: dict[str, Any] | None) -> str:
+        done, total = (board or {}).get(handler.__name__, (None, None))
+        return h.stopped_notice(done, total)
+
+    stopped.__name__ = f"stopped_{handler.__name__}"
+    return stopped
+
+
 def _write_example_recipes(outdir: Path) -> list[str]:
     """Two model-independent recipe files for the Recipe tab's examples."""
     folder = outdir / "example-recipes"
@@ -200,6 +217,600 @@ def _write_example_recipes(outdir: Path) -> list[str]:
         path.write_text(json.dumps(recipe, indent=2) + "\n")
         paths.append(str(path))
     return paths
+
+
+def _export_folder(outdir: str | Path | None) -> tuple[Path, Callable[[], None] | None]:
+    """Where exports go, and what removes it (a temporary folder of our own) or None (the caller's)."""
+    if outdir is not None:
+        return Path(outdir), None
+    folder = Path(tempfile.mkdtemp(prefix="galip-studio-"))
+    return folder, lambda: shutil.rmtree(folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------ what the tabs share
+@dataclass(frozen=True)
+class _Runner:
+    """Runs the handlers for the events: ``long`` in a worker with progress and Stop, ``quick`` as a plain call."""
+
+    store: ModelStore
+    outdir: Path
+    limits: explore.Limits
+
+    def long(self, handler: Callable[..., Any], n_outputs: int) -> Callable[..., Iterator[Any]]:
+        return _long_job(handler, n_outputs, self.store, self.outdir, self.limits)
+
+    def quick(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        return _quick(handler, self.store, self.outdir, self.limits)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """A browser session's states (each browser tab and each ``gradio_client.Client`` has its own)."""
+
+    model: gr.State  # its ModelSpec
+    uploads: gr.State  # weights files uploaded in this session: name -> server path
+    last_blend: gr.State  # the last blend grid's recipe (its cells open in the knobs)
+    jobs: gr.State  # its long jobs: handler name -> (done, total) so far (Stop's notice)
+    history: gr.State  # its last results (handlers.HistoryEntry), newest first
+    picked: gr.State  # the Generate gallery image picked for "send to"
+
+    @classmethod
+    def create(cls) -> _Session:
+        return cls(gr.State(DEFAULT_SPEC), gr.State({}), gr.State(None), gr.State({}), gr.State([]), gr.State(None))
+
+
+class _Tab:
+    """A tab whose results the history keeps. The constructor lays it out (call it inside ``gr.Tabs``);
+    :meth:`wire` connects its events once the whole page exists (the history strip is under the tabs).
+
+    ``settings`` and ``results`` name the components a history entry records and restores, ``shown``
+    the result whose image the history strip shows; ``status`` and ``stop`` serve its long job, if any.
+    """
+
+    id: str
+    shown: str
+    settings: dict[str, Any]
+    results: dict[str, Any]
+    status: gr.Markdown
+    stop: gr.Button
+
+    def wire(self, page: _Page) -> None:
+        raise NotImplementedError
+
+
+_QUIET = dict(api_visibility="private", queue=False, show_progress="hidden")  # page-only events, instant, no spinner
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What the tabs' events share: the runner, the session's states and the page-wide components."""
+
+    run: _Runner
+    session: _Session
+    banner: gr.Markdown
+    scaling: gr.Radio
+    tabs: gr.Tabs
+    history_strip: gr.Gallery
+
+    def recorder(self, tab: _Tab, replace_same: bool = False) -> tuple[Callable[..., Any], list[Any]]:
+        """A function adding ``tab``'s settings and result to the history, and its inputs."""
+        names, results = list(tab.settings), list(tab.results)
+
+        def record(past: list[Any], *values: Any) -> tuple[list[Any], list[tuple[str, str]]]:
+            settings = dict(zip(names, values[: len(names)]))
+            result = dict(zip(results, values[len(names):]))
+            new = h.add_history(past, tab.id, settings, result, image_key=tab.shown, replace_same=replace_same)
+            return new, h.history_gallery(new)
+
+        record.__name__ = f"record_{tab.id}"
+        return record, [self.session.history, *tab.settings.values(), *tab.results.values()]
+
+    def record(self, trigger: Any, tab: _Tab, replace_same: bool = False) -> None:
+        """Add ``tab``'s result to the history on ``trigger`` (an event listener, e.g. ``event.success``)."""
+        fn, inputs = self.recorder(tab, replace_same)
+        trigger(fn, inputs, [self.session.history, self.history_strip], **_QUIET)
+
+    def long_event(self, tab: _Tab, triggers: list[Any], handler: Callable[..., Any], inputs: list[Any], outputs: list[Any], api_name: str) -> Any:
+        """``handler`` as a long job of ``tab`` on ``triggers``: its Stop button, its notice, its history entry."""
+        for trigger in triggers:  # a new run clears the last "stopped" notice
+            trigger(lambda: "", None, tab.status, **_QUIET)
+        event = gr.on(triggers, self.run.long(handler, len(outputs)), [self.session.model, self.session.jobs, *inputs], outputs, api_name=api_name)
+        tab.stop.click(_stopper(handler), self.session.jobs, tab.status, cancels=[event], api_visibility="private", queue=False)
+        self.record(event.success, tab)
+        return event
+
+
+def _open_tab(tab_id: str) -> Callable[[], gr.Tabs]:
+    return lambda: gr.Tabs(selected=tab_id)
+
+
+# ------------------------------------------------------------------------------------------ the page
+def _header() -> tuple[gr.Markdown, gr.Radio]:
+    """Title, keys, the model banner and the Small images setting."""
+    with gr.Row(elem_id="galip-header"):
+        with gr.Column(scale=3):
+            gr.Markdown(
+                f"# {TITLE}\nA text-to-image GAN with a smooth latent space (GALIP, CVPR 2023): one forward pass per image. "
+                "Blend prompts, turn style knobs, walk the noise, export loops.",
+            )
+            gr.Markdown(KEYS_HINT, elem_classes="galip-keys", elem_id="galip-keys")
+        with gr.Column(scale=1, min_width=260):
+            banner = gr.Markdown("Model: loading…", elem_id="galip-banner")
+            scaling = gr.Radio(
+                list(h.RESAMPLE_CHOICES), value="nearest", label="Small images", elem_id="galip-scaling",
+                info="how 64 px images are enlarged on screen and in downloads",
+            )
+    scaling.change(None, scaling, None, js=SCALING_JS, api_visibility="private", queue=False)
+    return banner, scaling
+
+
+class _GenerateTab(_Tab):
+    id, shown = "generate", "gallery"
+
+    def __init__(self, limits: explore.Limits) -> None:
+        with gr.Tab("Generate", id=self.id), gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                self.prompt = gr.Textbox(value=LANDING["prompt"], label="Prompt", lines=2, placeholder="a red heart  (one prompt per line for several)", info="Shift+Enter runs", elem_id="galip-prompt")
+                self.images = gr.Slider(1, limits.max_seeds or 64, value=LANDING["images"], step=1, label="Images per prompt", info="image k uses seed + k")
+                self.seed = seed_input(elem_id="galip-seed")
+                self.truncation = truncation()
+                self.export_size = export_size()
+                self.go, self.stop = run_stop("Generate")
+                gr.Examples([[p] for p in PROMPTS], [self.prompt], label="Try")
+            with gr.Column(scale=3):
+                self.status = status_line("galip-generate-status")
+                self.gallery = gr.Gallery(
+                    label="Images", show_label=False, format="png", interactive=False, columns=4, object_fit="contain", buttons=IMAGE_BUTTONS,
+                    elem_id="galip-gallery", elem_classes="galip-pixels",
+                )
+                self.picked_note = gr.Markdown(PICK_HINT, elem_classes="galip-hint", elem_id="galip-picked")
+                with gr.Row(elem_id="galip-send", equal_height=True):
+                    self.send_corner = gr.Dropdown(list(h.CORNERS), value="top-left", show_label=False, scale=2, min_width=120, container=False)
+                    self.send_knobs = gr.Button("→ Style knobs", size="sm", scale=2, min_width=110)
+                    self.send_a = gr.Button("→ Interpolate A", size="sm", scale=2, min_width=110)
+                    self.send_b = gr.Button("→ Interpolate B", size="sm", scale=2, min_width=110)
+                    self.send_walk = gr.Button("→ Walk keyframe", size="sm", scale=2, min_width=110)
+                    self.send_seed = gr.Button("Reuse this seed", size="sm", scale=2, min_width=110)
+                self.file = gr.DownloadButton("Download the grid (PNG with recipe)")
+                self.recipe = recipe_panel()
+        self.settings = {"prompt": self.prompt, "images": self.images, "seed": self.seed, "truncation": self.truncation, "export_size": self.export_size}
+        self.results = {"gallery": self.gallery, "file": self.file, "recipe": self.recipe}
+
+    def wire(self, page: _Page) -> None:
+        """Generate (also on Shift+Enter in the prompt); a click on an image picks it for "send to"."""
+        event = page.long_event(
+            self, [self.go.click, self.prompt.submit], h.generate,
+            [self.prompt, self.images, self.seed, self.truncation, self.export_size, page.scaling], [self.gallery, self.file, self.recipe], "generate",
+        )
+
+        def pick(recipe: str, evt: gr.SelectData) -> tuple[h.GalleryItem, str]:
+            item = h.gallery_item(recipe, evt.index)
+            return item, h.picked_text(item)
+
+        self.gallery.select(pick, self.recipe, [page.session.picked, self.picked_note], **_QUIET)
+        event.success(lambda: (None, PICK_HINT), None, [page.session.picked, self.picked_note], **_QUIET)
+
+
+class _InterpolateTab(_Tab):
+    id, shown = "interpolate", "grid"
+
+    def __init__(self, limits: explore.Limits) -> None:
+        with gr.Tab("Interpolate", id=self.id), gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                self.a = gr.Textbox(value="a red heart", label="Prompt A (first row)")
+                self.b = gr.Textbox(value="a 3d emoji of a smiling face", label="Prompt B (last row)", elem_id="galip-int-b")
+                self.steps = gr.Slider(2, limits.max_steps or 64, value=6, step=1, label="Steps A → B (rows)")
+                self.seeds = gr.Textbox(value="0, 1, 2, 3", label="Seeds (columns)", info="e.g. 0, 1, 2 or 0-5", elem_id="galip-int-seeds")
+                with gr.Row():
+                    self.mode = gr.Radio(list(INTERPOLATIONS), value="lerp", label="Interpolation", info="lerp is the paper's blend")
+                    self.easing = gr.Dropdown(list(EASINGS), value="linear", label="Step spacing")
+                self.truncation = truncation()
+                self.export_size = export_size()
+                self.go, self.stop = run_stop("Interpolate")
+                gr.Examples(
+                    [["a red heart", "a 3d emoji of a smiling face"], ["a flag", "a globe"], ["a dog face", "a flower"]],
+                    [self.a, self.b],
+                    label="Try",
+                )
+            with gr.Column(scale=3):
+                self.status = status_line()
+                self.grid = grid_image("**Grid:** rows step from A to B, columns are seeds", "Interpolation grid", 520, "galip-int-grid")
+                self.file = gr.DownloadButton("Download the grid (PNG with captions and recipe)")
+                self.smoothness = gr.Markdown()
+                gr.Markdown("**Smoothness along the path** (first seed)", elem_classes="galip-hint")
+                self.plot = gr.Image(label="Smoothness plot", show_label=False, format="png", type="pil", interactive=False, buttons=IMAGE_BUTTONS, elem_id="galip-int-plot")
+                self.recipe = recipe_panel()
+        self.settings = {
+            "prompt_a": self.a, "prompt_b": self.b, "steps": self.steps, "seeds": self.seeds, "interp": self.mode, "easing": self.easing,
+            "truncation": self.truncation, "export_size": self.export_size,
+        }
+        self.results = {"grid": self.grid, "file": self.file, "smoothness": self.smoothness, "recipe": self.recipe}
+
+    def wire(self, page: _Page) -> None:
+        """Interpolate (Enter in either prompt runs it)."""
+        page.long_event(
+            self, [self.go.click, self.a.submit, self.b.submit], h.interpolate,
+            [self.a, self.b, self.steps, self.seeds, self.mode, self.easing, self.truncation, self.export_size, page.scaling],
+            [self.grid, self.plot, self.smoothness, self.recipe, self.file], "interpolate",
+        )
+
+
+class _BlendTab(_Tab):
+    id, shown = "blend", "grid"
+
+    def __init__(self, limits: explore.Limits, last_blend: gr.State) -> None:
+        with gr.Tab("Blend grid", id=self.id), gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                gr.Markdown("Four prompts at the corners; every cell blends their sentence vectors bilinearly (the paper's Figure 7).", elem_classes="galip-hint")
+                with gr.Row():
+                    tl = gr.Textbox(value=CORNER_DEFAULTS[0], label="Top left")
+                    tr = gr.Textbox(value=CORNER_DEFAULTS[1], label="Top right")
+                with gr.Row():
+                    bl = gr.Textbox(value=CORNER_DEFAULTS[2], label="Bottom left")
+                    br = gr.Textbox(value=CORNER_DEFAULTS[3], label="Bottom right")
+                self.corners = [tl, tr, bl, br]
+                self.size = gr.Slider(2, limits.max_grid or 16, value=5, step=1, label="Grid size (cells per side)")
+                self.seed = seed_input()
+                self.truncation = truncation()
+                self.export_size = export_size()
+                self.go, self.stop = run_stop("Blend")
+                gr.Examples(CORNER_EXAMPLES, self.corners, label="Try")
+            with gr.Column(scale=3):
+                self.status = status_line()
+                self.grid = grid_image("**Blend grid:** click a cell to open it in Style knobs", "Blend grid", 560, "galip-blend-grid")
+                with gr.Row(elem_classes="galip-seed-row"):
+                    self.row = gr.Number(value=0, label="Row", precision=0, minimum=0)
+                    self.col = gr.Number(value=0, label="Column", precision=0, minimum=0)
+                    self.open = gr.Button("Open this cell in Style knobs")
+                self.file = gr.DownloadButton("Download the grid (PNG with the corner prompts and recipe)")
+                self.recipe = recipe_panel()
+        self.last_blend = last_blend
+        self.settings = {
+            "prompt_tl": tl, "prompt_tr": tr, "prompt_bl": bl, "prompt_br": br, "size": self.size, "seed": self.seed,
+            "truncation": self.truncation, "export_size": self.export_size,
+        }
+        self.results = {"grid": self.grid, "file": self.file, "recipe": self.recipe, "last_blend": last_blend}
+
+    def wire(self, page: _Page) -> None:
+        """Blend (Enter in a corner prompt runs it)."""
+        page.long_event(
+            self, [self.go.click, *(c.submit for c in self.corners)], h.blend,
+            [*self.corners, self.size, self.seed, self.truncation, self.export_size, page.scaling],
+            [self.grid, self.file, self.recipe, self.last_blend], "blend",
+        )
+
+
+class _KnobsTab(_Tab):
+    id, shown = "knobs", "image"
+
+    def __init__(self) -> None:
+        with gr.Tab("Style knobs", id=self.id), gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                gr.Markdown(
+                    "Each knob weights one prompt; the image follows while you drag (arrow keys and a typed "
+                    "value + Enter too). The position sliders set all four weights as a point in the blend "
+                    "grid's square, and follow the weights.",
+                    elem_classes="galip-hint",
+                )
+                self.prompts: list[gr.Textbox] = []
+                self.weights: list[gr.Slider] = []
+                for i, (prompt, weight) in enumerate(zip(CORNER_DEFAULTS, h.knob_position(*KNOB_XY))):
+                    with gr.Row(equal_height=True):
+                        self.prompts.append(gr.Textbox(value=prompt, label=f"Prompt {i + 1} ({h.CORNERS[i]})", scale=3))
+                        self.weights.append(gr.Slider(0.0, 2.0, value=weight, step=0.01, label="Weight", scale=2, elem_id=f"galip-weight-{i + 1}"))
+                with gr.Row():
+                    self.x = gr.Slider(0.0, 1.0, value=KNOB_XY[0], step=0.01, label="Position x (left → right)", elem_id="galip-pos-x")
+                    self.y = gr.Slider(0.0, 1.0, value=KNOB_XY[1], step=0.01, label="Position y (top → bottom)", elem_id="galip-pos-y")
+                self.seed = seed_input(elem_id="galip-knobs-seed")
+                self.truncation = truncation()
+                self.normalize = gr.Checkbox(value=True, label="Normalise weights (off: weights above 1 exaggerate a prompt)")
+                self.go = gr.Button("Render", variant="primary", elem_classes="galip-run")
+                gr.Examples(CORNER_EXAMPLES, self.prompts, label="Try")
+            with gr.Column(scale=3):
+                self.image = gr.Image(
+                    label="Blend", show_label=False, format="png", type="filepath", interactive=False, height=520, buttons=IMAGE_BUTTONS,
+                    elem_classes=["galip-upscale", "galip-pixels"], elem_id="galip-knob-image",
+                )
+                self.mix = gr.Markdown(elem_id="galip-knob-mix")
+                self.recipe = recipe_panel()
+        self.settings = {
+            **{f"prompt_{i + 1}": c for i, c in enumerate(self.prompts)}, **{f"weight_{i + 1}": c for i, c in enumerate(self.weights)},
+            "x": self.x, "y": self.y, "seed": self.seed, "truncation": self.truncation, "normalize": self.normalize,
+        }
+        self.results = {"image": self.image, "mix": self.mix, "recipe": self.recipe}
+        self.outputs = [self.image, self.mix, self.recipe]  # a render's
+
+    def inputs(self, page: _Page) -> list[Any]:
+        """A render's inputs: the session's model, then what ``h.style_knob`` takes."""
+        return [page.session.model, *self.prompts, *self.weights, self.seed, self.truncation, self.normalize]
+
+    def wire(self, page: _Page) -> None:
+        """The image follows every weight change the user makes: dragging (Gradio's "input" event
+        fires while the slider moves; trigger_mode="always_last" keeps one update in flight and then
+        renders the newest value, so updates are throttled to the server's pace), arrow keys, a typed
+        value + Enter. The position sliders follow the weights."""
+        render = page.run.quick(h.style_knob)
+        live = dict(trigger_mode="always_last", show_progress="hidden")
+        gr.on(
+            [self.go.click, *(w.input for w in self.weights), *(p.submit for p in self.prompts), self.normalize.input, self.seed.submit, self.truncation.release],
+            render, self.inputs(page), self.outputs, api_name="style_knob", **live,
+        )
+        gr.on(
+            [w.input for w in self.weights], h.weights_position, self.weights, [self.x, self.y], api_name="weights_position", queue=False,
+            show_progress="hidden", trigger_mode="always_last",
+        )
+        position = gr.on(
+            [self.x.input, self.y.input], h.knob_position, [self.x, self.y], self.weights, api_name="knob_position", queue=False,
+            show_progress="hidden", trigger_mode="always_last",
+        )
+        position.then(render, self.inputs(page), self.outputs, api_visibility="private", **live)
+        # One history entry per visit to the knobs (the newest replaces the last while you stay here).
+        for trigger in (self.go.click, *(w.release for w in self.weights), self.x.release, self.y.release):
+            page.record(trigger, self, replace_same=True)
+
+
+class _WalkTab(_Tab):
+    id, shown = "walk", "preview"
+
+    def __init__(self, limits: explore.Limits) -> None:
+        with gr.Tab("Noise walk", id=self.id), gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                self.prompts = gr.Textbox(value="a 3d emoji of a smiling face\na red heart", label="Prompts (one per line: keyframes)", lines=3, info="Shift+Enter runs")
+                self.seeds = gr.Textbox(value="0, 1", label="Seeds (noise keyframes)", info="circle / random paths use one or two")
+                with gr.Row():
+                    self.path = gr.Dropdown(list(NOISE_PATHS), value="keyframes", label="Noise path")
+                    self.easing = gr.Dropdown(list(EASINGS), value="cosine", label="Easing")
+                self.frames, self.fps = frames_and_fps(limits, frames_elem_id="galip-walk-frames")
+                self.playback = gr.Radio(list(h.PLAYBACK), value="loop", label="Playback", info="loop closes the path; ping-pong plays back and forth")
+                self.truncation = truncation()
+                with gr.Row():
+                    self.even = gr.Checkbox(value=False, label=f"Even speed (re-time in CLIP space: renders the path {h.RETIME_DENSITY}× first, slower)")
+                    self.formats = animation_formats()
+                    self.size = frame_size(64, 128, 256, 512)
+                self.go, self.stop = run_stop("Walk")
+                gr.Examples(
+                    [
+                        ["a 3d emoji of a smiling face\na red heart", "0, 1", "keyframes", "loop"],
+                        ["a flag", "3", "circle", "loop"],
+                        ["a red heart\na flag\na flat emoji of a cat face", "0", "spline", "ping-pong"],
+                    ],
+                    [self.prompts, self.seeds, self.path, self.playback],
+                    label="Try",
+                )
+            with gr.Column(scale=3):
+                self.status = status_line("galip-walk-status")
+                with gr.Row():
+                    self.preview = gr.Image(label="GIF", type="filepath", interactive=False, height=360, buttons=IMAGE_BUTTONS, elem_classes="galip-pixels", elem_id="galip-walk-gif")
+                    self.video = gr.Video(label="MP4", interactive=False, height=360, loop=True, autoplay=True, buttons=["download"], elem_classes="galip-pixels")
+                with gr.Row():
+                    self.gif = gr.DownloadButton("Download GIF")
+                    self.mp4 = gr.DownloadButton("Download MP4")
+                self.info = gr.Markdown()
+                self.recipe = recipe_panel()
+        self.settings = {
+            "prompts": self.prompts, "seeds": self.seeds, "path": self.path, "frames": self.frames, "fps": self.fps, "playback": self.playback,
+            "easing": self.easing, "truncation": self.truncation, "even_speed": self.even, "formats": self.formats, "size": self.size,
+        }
+        self.results = {"preview": self.preview, "video": self.video, "gif": self.gif, "mp4": self.mp4, "info": self.info, "recipe": self.recipe}
+
+    def wire(self, page: _Page) -> None:
+        """Walk (Shift+Enter in the prompts)."""
+        page.long_event(
+            self, [self.go.click, self.prompts.submit], h.walk,
+            [self.prompts, self.seeds, self.path, self.frames, self.fps, self.playback, self.easing, self.truncation, self.even, self.formats, self.size],
+            [self.preview, self.video, self.gif, self.mp4, self.info, self.recipe], "walk",
+        )
+
+
+class _ModelTab:
+    """The model's card and figures; loaders for other models (this session only) unless loading is off."""
+
+    def __init__(self, library: ModelLibrary, allow_loading: bool) -> None:
+        self.library = library
+        with gr.Tab("Model", id="model"), gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                self.card = gr.Markdown(elem_id="galip-model-card")
+                self.figures = gr.Gallery(
+                    label="The model card's figures", format="png", interactive=False, columns=2, height="auto", object_fit="contain",
+                    buttons=IMAGE_BUTTONS, elem_id="galip-figures", elem_classes="galip-pixels",
+                )
+                # describe() as JSON for API clients (/model_info's third value); not shown on the page.
+                self.json = gr.Code(language="json", label="describe()", interactive=False, visible=False)
+            with gr.Column(scale=2, visible=allow_loading):
+                gr.Markdown("### Load another model\nOnly this browser session switches; others keep theirs.")
+                self.checkpoint = gr.Dropdown(elem_id="galip-ckpt", choices=
+                    h.list_checkpoints(library) if allow_loading else [], label="Checkpoint directory", allow_custom_value=True,
+                    info="one found under checkpoints/, runs/ or the server's --model-dir folders",
+                )
+                with gr.Row():
+                    self.load = gr.Button("Load checkpoint", variant="primary")
+                    self.refresh = gr.Button("Refresh list")
+                gr.Markdown("#### The paper's checkpoints")
+                self.upload = gr.File(
+                    label="Upload weights (pre_coco.pth, ViT-B-32.pt, ...): for this session only",
+                    file_count="multiple", file_types=[".pth", ".pt", ".safetensors", ".bin"], type="filepath",
+                )
+                self.uploaded = gr.Markdown()
+                self.pth = gr.Textbox(label="Official checkpoint", placeholder="pre_coco.pth or pre_cc12m.pth (uploaded, or in a model folder)")
+                self.clip = gr.Textbox(label="CLIP ViT-B/32 weights", placeholder="ViT-B-32.pt (uploaded, or in a model folder), or 'openai' (needs a network)")
+                self.official = gr.Button("Load official checkpoint")
+                self.default = gr.Button("Back to the default model")
+
+    def outputs(self, page: _Page) -> list[Any]:
+        """What a model switch sets: the session's model, the banner, the card, ``describe()``."""
+        return [page.session.model, page.banner, self.card, self.json]
+
+    def wire(self, page: _Page) -> None:
+        """Loads never leave an "Error" badge on the header or the card (show_progress hidden): a
+        failed load says why in a message and the session keeps its model."""
+        store, library, session = page.run.store, self.library, page.session
+
+        def loading_allowed() -> None:
+            if not store.allow_loading:
+                raise h.user_error("this server does not allow loading other models")
+
+        def load_checkpoint(spec: ModelSpec, path: str) -> h.ModelCard:
+            loading_allowed()
+            return h.switch_model(store, h.checkpoint_spec(library, path))
+
+        def load_official(spec: ModelSpec, uploads: dict[str, str], pth: str, clip: str) -> h.ModelCard:
+            loading_allowed()
+            return h.switch_model(store, h.official_spec(library, uploads, pth, clip))
+
+        def upload_weights(uploads: dict[str, str], files: Any) -> h.UploadResult:
+            return h.register_uploads(uploads, files, allowed=store.allow_loading)
+
+        def use_default(spec: ModelSpec) -> h.ModelCard:
+            return h.switch_model(store, DEFAULT_SPEC)
+
+        def refresh() -> gr.Dropdown:
+            return gr.Dropdown(choices=h.list_checkpoints(library) if store.allow_loading else [])
+
+        outputs, figures = self.outputs(page), page.run.quick(h.model_figures)
+        for event in (
+            self.load.click(load_checkpoint, [session.model, self.checkpoint], outputs, api_name="load_checkpoint", show_progress="hidden"),
+            self.official.click(load_official, [session.model, session.uploads, self.pth, self.clip], outputs, api_name="load_official", show_progress="hidden"),
+            self.default.click(use_default, [session.model], outputs, api_name="use_default_model", show_progress="hidden"),
+        ):
+            event.success(figures, session.model, self.figures, api_visibility="private", show_progress="hidden")
+        self.upload.upload(upload_weights, [session.uploads, self.upload], [session.uploads, self.uploaded], api_name="upload_weights")
+        self.refresh.click(refresh, None, self.checkpoint, api_name="list_checkpoints")
+
+
+class _RecipeTab(_Tab):
+    id, shown = "recipe", "image"
+
+    def __init__(self, outdir: Path) -> None:
+        with gr.Tab("Recipe", id=self.id), gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                gr.Markdown("Drop a PNG, GIF, MP4 or JSON exported by GALIP Studio (app or CLI): its recipe makes it again, exactly.", elem_classes="galip-hint")
+                self.file = gr.File(label="Exported file", file_types=[".png", ".gif", ".mp4", ".json"], type="filepath", elem_id="galip-recipe-file")
+                self.summary = gr.Markdown(elem_id="galip-recipe-summary")
+                self.go, self.stop = run_stop("Make it again")
+                gr.Examples([[p] for p in _write_example_recipes(outdir)], [self.file], label="Try a recipe")
+                self.recipe = recipe_panel()
+            with gr.Column(scale=3):
+                self.status = status_line()
+                self.image = gr.Image(label="Result", type="filepath", interactive=False, height=480, buttons=IMAGE_BUTTONS, elem_classes=["galip-upscale", "galip-pixels"])
+                self.out = gr.DownloadButton("Download the result")
+                self.note = gr.Markdown()
+        self.settings = {}
+        self.results = {"image": self.image, "file": self.out, "note": self.note, "recipe": self.recipe}
+
+    def wire(self, page: _Page) -> None:
+        """Reading a file shows its recipe (clearing it clears them, no error); the button makes it again."""
+        self.file.change(h.read_recipe, self.file, [self.recipe, self.summary], api_name="read_recipe", show_progress="hidden")
+        page.long_event(self, [self.go.click], h.render_recipe, [self.file], [self.image, self.out, self.note, self.recipe], "render_recipe")
+
+
+def _history_block() -> tuple[gr.Gallery, gr.Markdown]:
+    """The history strip under the tabs and its note."""
+    with gr.Column(elem_id="galip-history-block"):
+        gr.Markdown("**History** (this browser session, newest first): click one to bring it back with its settings", elem_classes="galip-hint")
+        strip = gr.Gallery(
+            label="History", show_label=False, interactive=False, columns=HISTORY_COLUMNS, fit_columns=False, rows=1, height=150, allow_preview=False, object_fit="contain",
+            buttons=[], elem_id="galip-history", elem_classes="galip-pixels",
+        )
+        note = status_line("galip-history-note")
+    return strip, note
+
+
+# ------------------------------------------------------------------------------------------ events across tabs
+def _wire_history(page: _Page, tabs: Sequence[_Tab], note: gr.Markdown) -> None:
+    """A click on the history strip opens that entry's tab with its settings and result."""
+    by_id = {tab.id: tab for tab in tabs}
+    restorable = [c for group in (*(t.settings for t in tabs), *(t.results for t in tabs)) for c in group.values()]
+
+    def restore(past: list[Any], evt: gr.SelectData) -> dict[Any, Any]:
+        entry = h.history_entry(past, evt.index)
+        tab = by_id[entry.tab]
+        out: dict[Any, Any] = {page.tabs: gr.Tabs(selected=entry.tab)}
+        for name, value in entry.settings.items():
+            if name in tab.settings:
+                out[tab.settings[name]] = value
+        for name, value in entry.result.items():
+            if name in tab.results:
+                out[tab.results[name]] = value
+        out[note] = f"Restored: {entry.caption}"
+        return out
+
+    page.history_strip.select(restore, page.session.history, [page.tabs, note, *restorable], **_QUIET)
+
+
+def _need_pick(item: h.GalleryItem | None) -> h.GalleryItem:
+    if item is None:
+        raise h.user_error("Click an image of the gallery first, then send it.")
+    return h.GalleryItem(*item)
+
+
+def _wire_send_to(page: _Page, generate: _GenerateTab, interpolate: _InterpolateTab, knobs: _KnobsTab, walk: _WalkTab) -> None:
+    """Send to: the picked gallery image (its prompt and seed) into another tab."""
+    picked, tabs = page.session.picked, page.tabs
+
+    def to_knobs(item: Any, corner: str, *prompts: str) -> tuple[Any, ...]:
+        return (*h.send_to_knobs(_need_pick(item), corner, *prompts), gr.Tabs(selected="knobs"))
+
+    def to_interpolate(end: str) -> Callable[..., tuple[Any, ...]]:
+        def send(item: Any, a: str, b: str, seeds: str) -> tuple[Any, ...]:
+            return (*h.send_to_interpolate(_need_pick(item), end, a, b, seeds), gr.Tabs(selected="interpolate"))
+
+        return send
+
+    def to_walk(item: Any, prompts: str, seeds: str) -> tuple[Any, ...]:
+        return (*h.send_to_walk(_need_pick(item), prompts, seeds), gr.Tabs(selected="walk"))
+
+    def reuse_seed(item: Any) -> int:
+        return _need_pick(item).seed
+
+    ends = [interpolate.a, interpolate.b, interpolate.seeds]
+    generate.send_knobs.click(to_knobs, [picked, generate.send_corner, *knobs.prompts], [*knobs.prompts, knobs.seed, tabs], **_QUIET)
+    generate.send_a.click(to_interpolate("A"), [picked, *ends], [*ends, tabs], **_QUIET)
+    generate.send_b.click(to_interpolate("B"), [picked, *ends], [*ends, tabs], **_QUIET)
+    generate.send_walk.click(to_walk, [picked, walk.prompts, walk.seeds], [walk.prompts, walk.seeds, tabs], **_QUIET)
+    generate.send_seed.click(reuse_seed, picked, generate.seed, **_QUIET)
+
+
+def _wire_blend_cell(page: _Page, blend: _BlendTab, knobs: _KnobsTab) -> None:
+    """A blend-grid cell opens in the knobs: click → (row, col) → switch tab → knobs and image."""
+
+    def pick_cell(recipe: dict[str, Any] | None, evt: gr.SelectData) -> tuple[int, int]:
+        if not recipe:
+            raise h.user_error("Make a blend grid first.")
+        x, y = evt.index
+        rows, cols, size = int(recipe["rows"]), int(recipe["cols"]), int(recipe["model"]["image_size"])
+        return h.grid_cell(x, y, rows, cols, h.display_cell(size, cols) or size)
+
+    inputs = [page.session.model, blend.last_blend, blend.row, blend.col]
+    outputs = [*knobs.prompts, *knobs.weights, knobs.x, knobs.y, knobs.seed, knobs.truncation, *knobs.outputs]
+    open_cell = page.run.quick(h.blend_cell)
+    blend.open.click(open_cell, inputs, outputs, api_name="blend_cell")
+    blend.open.click(_open_tab("knobs"), None, page.tabs, api_visibility="private", queue=False)
+    (
+        blend.grid.select(pick_cell, blend.last_blend, [blend.row, blend.col], api_visibility="private", queue=False)
+        .success(_open_tab("knobs"), None, page.tabs, api_visibility="private", queue=False)
+        .success(open_cell, inputs, outputs, api_visibility="private")
+    )
+
+
+def _wire_landing(demo: gr.Blocks, page: _Page, generate: _GenerateTab, knobs: _KnobsTab, model: _ModelTab) -> None:
+    """The landing page: the model's card, a first result in Generate and in the knobs."""
+    store = page.run.store
+
+    def show(spec: ModelSpec) -> tuple[Any, ...]:
+        return tuple(h.switch_model(store, spec))[1:]
+
+    landing = page.run.quick(h.generate)
+    record, record_inputs = page.recorder(generate)
+    (
+        demo.load(show, page.session.model, model.outputs(page)[1:], api_name="model_info", show_progress="hidden")
+        .then(page.run.quick(h.model_figures), page.session.model, model.figures, api_visibility="private", show_progress="hidden")
+        .then(
+            lambda spec, scale: landing(spec, LANDING["prompt"], LANDING["images"], LANDING["seed"], LANDING["truncation"], 256, scale),
+            [page.session.model, page.scaling], [generate.gallery, generate.file, generate.recipe], api_visibility="private", show_progress="hidden",
+        )
+        .then(record, record_inputs, [page.session.history, page.history_strip], **_QUIET)
+        .then(page.run.quick(h.style_knob), knobs.inputs(page), knobs.outputs, api_visibility="private", show_progress="hidden")
+    )
 
 
 # ------------------------------------------------------------------------------------------ the app
@@ -230,513 +841,46 @@ def build_app(
     roots = list(checkpoint_roots) if checkpoint_roots is not None else list(dict.fromkeys([Path.cwd().resolve(), REPO_ROOT]))
     library = ModelLibrary(roots, model_dirs)
     store = ModelStore(model, device=device, allow_loading=allow_model_loading, library=library)
-    if outdir is None:
-        outdir = Path(tempfile.mkdtemp(prefix="galip-studio-"))
-        cleanup: Callable[[], None] | None = lambda: shutil.rmtree(outdir, ignore_errors=True)  # noqa: E731
-    else:
-        outdir, cleanup = Path(outdir), None
-    lim = limits
-    max_seeds = lim.max_seeds or 64
-    knob_weights = h.knob_position(*KNOB_XY)
+    folder, cleanup = _export_folder(outdir)
+    run = _Runner(store, folder, limits)
 
-    def long(handler: Callable[..., Any], n: int) -> Callable[..., Iterator[Any]]:
-        return _long_job(handler, n, store, outdir, lim)
-
-    def quick(handler: Callable[..., Any]) -> Callable[..., Any]:
-        return _quick(handler, store, outdir, lim)
-
+    # Layout first, then the events: components and events keep the ids (and the API's endpoint
+    # names) they had, and every tab's events can reach the history strip under the tabs.
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
-        session_model = gr.State(DEFAULT_SPEC)
-        session_uploads = gr.State({})  # weights files uploaded in this session: name -> server path
-        last_blend = gr.State(None)
-        jobs = gr.State({})  # this session's long jobs: handler name -> (done, total) so far (Stop's notice)
-        history = gr.State([])  # this session's last results (handlers.HistoryEntry), newest first
-        picked = gr.State(None)  # the Generate gallery image picked for "send to"
+        session = _Session.create()
         # Public endpoints first: private events made from the same functions get suffixed names.
         gr.api(h.random_seed, api_name="random_seed")
-
-        with gr.Row(elem_id="galip-header"):
-            with gr.Column(scale=3):
-                gr.Markdown(
-                    f"# {TITLE}\nA text-to-image GAN with a smooth latent space (GALIP, CVPR 2023): one forward pass per image. "
-                    "Blend prompts, turn style knobs, walk the noise, export loops.",
-                )
-                gr.Markdown(KEYS_HINT, elem_classes="galip-keys", elem_id="galip-keys")
-            with gr.Column(scale=1, min_width=260):
-                banner = gr.Markdown("Model: loading…", elem_id="galip-banner")
-                scaling = gr.Radio(
-                    list(h.RESAMPLE_CHOICES), value="nearest", label="Small images", elem_id="galip-scaling",
-                    info="how 64 px images are enlarged on screen and in downloads",
-                )
-        scaling.change(None, scaling, None, js=SCALING_JS, api_visibility="private", queue=False)
-
+        banner, scaling = _header()
         with gr.Tabs(selected="generate") as tabs:
-            # ---------------------------------------------------------------- Generate
-            with gr.Tab("Generate", id="generate"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        gen_prompt = gr.Textbox(value=LANDING["prompt"], label="Prompt", lines=2, placeholder="a red heart  (one prompt per line for several)", info="Shift+Enter runs", elem_id="galip-prompt")
-                        gen_n = gr.Slider(1, max_seeds, value=LANDING["images"], step=1, label="Images per prompt", info="image k uses seed + k")
-                        gen_seed = seed_input(elem_id="galip-seed")
-                        gen_trunc = truncation()
-                        gen_size = export_size()
-                        gen_go, gen_stop = run_stop("Generate")
-                        gr.Examples([[p] for p in PROMPTS], [gen_prompt], label="Try")
-                    with gr.Column(scale=3):
-                        gen_status = status_line("galip-generate-status")
-                        gen_gallery = gr.Gallery(
-                            label="Images", show_label=False, format="png", interactive=False, columns=4, object_fit="contain", buttons=IMAGE_BUTTONS,
-                            elem_id="galip-gallery", elem_classes="galip-pixels",
-                        )
-                        gen_picked = gr.Markdown(PICK_HINT, elem_classes="galip-hint", elem_id="galip-picked")
-                        with gr.Row(elem_id="galip-send", equal_height=True):
-                            send_corner = gr.Dropdown(list(h.CORNERS), value="top-left", show_label=False, scale=2, min_width=120, container=False)
-                            send_knobs = gr.Button("→ Style knobs", size="sm", scale=2, min_width=110)
-                            send_a = gr.Button("→ Interpolate A", size="sm", scale=2, min_width=110)
-                            send_b = gr.Button("→ Interpolate B", size="sm", scale=2, min_width=110)
-                            send_walk = gr.Button("→ Walk keyframe", size="sm", scale=2, min_width=110)
-                            send_seed = gr.Button("Reuse this seed", size="sm", scale=2, min_width=110)
-                        gen_file = gr.DownloadButton("Download the grid (PNG with recipe)")
-                        gen_recipe = recipe_panel()
+            generate = _GenerateTab(limits)
+            interpolate = _InterpolateTab(limits)
+            blend = _BlendTab(limits, session.last_blend)
+            knobs = _KnobsTab()
+            walk = _WalkTab(limits)
+            build_discover_tabs([session.model, session.jobs], [session.model], run.long, run.quick, limits)  # Directions, Prompt map
+            model_tab = _ModelTab(library, allow_model_loading)
+            recipe = _RecipeTab(folder)
+        history_strip, history_note = _history_block()
 
-            # ---------------------------------------------------------------- Interpolate
-            with gr.Tab("Interpolate", id="interpolate"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        int_a = gr.Textbox(value="a red heart", label="Prompt A (first row)")
-                        int_b = gr.Textbox(value="a 3d emoji of a smiling face", label="Prompt B (last row)", elem_id="galip-int-b")
-                        int_steps = gr.Slider(2, lim.max_steps or 64, value=6, step=1, label="Steps A → B (rows)")
-                        int_seeds = gr.Textbox(value="0, 1, 2, 3", label="Seeds (columns)", info="e.g. 0, 1, 2 or 0-5", elem_id="galip-int-seeds")
-                        with gr.Row():
-                            int_mode = gr.Radio(list(INTERPOLATIONS), value="lerp", label="Interpolation", info="lerp is the paper's blend")
-                            int_ease = gr.Dropdown(list(EASINGS), value="linear", label="Step spacing")
-                        int_trunc = truncation()
-                        int_size = export_size()
-                        int_go, int_stop = run_stop("Interpolate")
-                        gr.Examples(
-                            [["a red heart", "a 3d emoji of a smiling face"], ["a flag", "a globe"], ["a dog face", "a flower"]],
-                            [int_a, int_b],
-                            label="Try",
-                        )
-                    with gr.Column(scale=3):
-                        int_status = status_line()
-                        int_grid = grid_image("**Grid:** rows step from A to B, columns are seeds", "Interpolation grid", 520, "galip-int-grid")
-                        int_file = gr.DownloadButton("Download the grid (PNG with captions and recipe)")
-                        int_smooth = gr.Markdown()
-                        gr.Markdown("**Smoothness along the path** (first seed)", elem_classes="galip-hint")
-                        int_plot = gr.Image(label="Smoothness plot", show_label=False, format="png", type="pil", interactive=False, buttons=IMAGE_BUTTONS, elem_id="galip-int-plot")
-                        int_recipe = recipe_panel()
-
-            # ---------------------------------------------------------------- Blend grid
-            with gr.Tab("Blend grid", id="blend"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        gr.Markdown("Four prompts at the corners; every cell blends their sentence vectors bilinearly (the paper's Figure 7).", elem_classes="galip-hint")
-                        with gr.Row():
-                            bl_tl = gr.Textbox(value=CORNER_DEFAULTS[0], label="Top left")
-                            bl_tr = gr.Textbox(value=CORNER_DEFAULTS[1], label="Top right")
-                        with gr.Row():
-                            bl_bl = gr.Textbox(value=CORNER_DEFAULTS[2], label="Bottom left")
-                            bl_br = gr.Textbox(value=CORNER_DEFAULTS[3], label="Bottom right")
-                        bl_size = gr.Slider(2, lim.max_grid or 16, value=5, step=1, label="Grid size (cells per side)")
-                        bl_seed = seed_input()
-                        bl_trunc = truncation()
-                        bl_export = export_size()
-                        bl_go, bl_stop = run_stop("Blend")
-                        gr.Examples(
-                            CORNER_EXAMPLES,
-                            [bl_tl, bl_tr, bl_bl, bl_br],
-                            label="Try",
-                        )
-                    with gr.Column(scale=3):
-                        bl_status = status_line()
-                        bl_grid = grid_image("**Blend grid:** click a cell to open it in Style knobs", "Blend grid", 560, "galip-blend-grid")
-                        with gr.Row(elem_classes="galip-seed-row"):
-                            bl_row = gr.Number(value=0, label="Row", precision=0, minimum=0)
-                            bl_col = gr.Number(value=0, label="Column", precision=0, minimum=0)
-                            bl_open = gr.Button("Open this cell in Style knobs")
-                        bl_file = gr.DownloadButton("Download the grid (PNG with the corner prompts and recipe)")
-                        bl_recipe = recipe_panel()
-
-            # ---------------------------------------------------------------- Style knobs
-            with gr.Tab("Style knobs", id="knobs"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        gr.Markdown(
-                            "Each knob weights one prompt; the image follows while you drag (arrow keys and a typed "
-                            "value + Enter too). The position sliders set all four weights as a point in the blend "
-                            "grid's square, and follow the weights.",
-                            elem_classes="galip-hint",
-                        )
-                        kn_prompts, kn_weights = [], []
-                        for i, (prompt, weight) in enumerate(zip(CORNER_DEFAULTS, knob_weights)):
-                            with gr.Row(equal_height=True):
-                                kn_prompts.append(gr.Textbox(value=prompt, label=f"Prompt {i + 1} ({h.CORNERS[i]})", scale=3))
-                                kn_weights.append(gr.Slider(0.0, 2.0, value=weight, step=0.01, label="Weight", scale=2, elem_id=f"galip-weight-{i + 1}"))
-                        with gr.Row():
-                            kn_x = gr.Slider(0.0, 1.0, value=KNOB_XY[0], step=0.01, label="Position x (left → right)", elem_id="galip-pos-x")
-                            kn_y = gr.Slider(0.0, 1.0, value=KNOB_XY[1], step=0.01, label="Position y (top → bottom)", elem_id="galip-pos-y")
-                        kn_seed = seed_input(elem_id="galip-knobs-seed")
-                        kn_trunc = truncation()
-                        kn_norm = gr.Checkbox(value=True, label="Normalise weights (off: weights above 1 exaggerate a prompt)")
-                        kn_go = gr.Button("Render", variant="primary", elem_classes="galip-run")
-                        gr.Examples(
-                            CORNER_EXAMPLES,
-                            kn_prompts,
-                            label="Try",
-                        )
-                    with gr.Column(scale=3):
-                        kn_image = gr.Image(
-                            label="Blend", show_label=False, format="png", type="filepath", interactive=False, height=520, buttons=IMAGE_BUTTONS,
-                            elem_classes=["galip-upscale", "galip-pixels"], elem_id="galip-knob-image",
-                        )
-                        kn_mix = gr.Markdown(elem_id="galip-knob-mix")
-                        kn_recipe = recipe_panel()
-
-            # ---------------------------------------------------------------- Noise walk
-            with gr.Tab("Noise walk", id="walk"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        wk_prompts = gr.Textbox(value="a 3d emoji of a smiling face\na red heart", label="Prompts (one per line: keyframes)", lines=3, info="Shift+Enter runs")
-                        wk_seeds = gr.Textbox(value="0, 1", label="Seeds (noise keyframes)", info="circle / random paths use one or two")
-                        with gr.Row():
-                            wk_path = gr.Dropdown(list(NOISE_PATHS), value="keyframes", label="Noise path")
-                            wk_ease = gr.Dropdown(list(EASINGS), value="cosine", label="Easing")
-                        wk_frames, wk_fps = frames_and_fps(lim, frames_elem_id="galip-walk-frames")
-                        wk_play = gr.Radio(list(h.PLAYBACK), value="loop", label="Playback", info="loop closes the path; ping-pong plays back and forth")
-                        wk_trunc = truncation()
-                        with gr.Row():
-                            wk_even = gr.Checkbox(value=False, label=f"Even speed (re-time in CLIP space: renders the path {h.RETIME_DENSITY}× first, slower)")
-                            wk_formats = animation_formats()
-                            wk_size = frame_size(64, 128, 256, 512)
-                        wk_go, wk_stop = run_stop("Walk")
-                        gr.Examples(
-                            [
-                                ["a 3d emoji of a smiling face\na red heart", "0, 1", "keyframes", "loop"],
-                                ["a flag", "3", "circle", "loop"],
-                                ["a red heart\na flag\na flat emoji of a cat face", "0", "spline", "ping-pong"],
-                            ],
-                            [wk_prompts, wk_seeds, wk_path, wk_play],
-                            label="Try",
-                        )
-                    with gr.Column(scale=3):
-                        wk_status = status_line("galip-walk-status")
-                        with gr.Row():
-                            wk_preview = gr.Image(label="GIF", type="filepath", interactive=False, height=360, buttons=IMAGE_BUTTONS, elem_classes="galip-pixels", elem_id="galip-walk-gif")
-                            wk_video = gr.Video(label="MP4", interactive=False, height=360, loop=True, autoplay=True, buttons=["download"], elem_classes="galip-pixels")
-                        with gr.Row():
-                            wk_gif = gr.DownloadButton("Download GIF")
-                            wk_mp4 = gr.DownloadButton("Download MP4")
-                        wk_info = gr.Markdown()
-                        wk_recipe = recipe_panel()
-
-            build_discover_tabs([session_model, jobs], [session_model], long, quick, lim)  # Directions, Prompt map (ui/discover_tab.py)
-
-            # ---------------------------------------------------------------- Model
-            with gr.Tab("Model", id="model"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3):
-                        md_card = gr.Markdown(elem_id="galip-model-card")
-                        md_figures = gr.Gallery(
-                            label="The model card's figures", format="png", interactive=False, columns=2, height="auto", object_fit="contain",
-                            buttons=IMAGE_BUTTONS, elem_id="galip-figures", elem_classes="galip-pixels",
-                        )
-                        # describe() as JSON for API clients (/model_info's third value); not shown on the page.
-                        md_json = gr.Code(language="json", label="describe()", interactive=False, visible=False)
-                    with gr.Column(scale=2, visible=allow_model_loading):
-                        gr.Markdown("### Load another model\nOnly this browser session switches; others keep theirs.")
-                        md_ckpt = gr.Dropdown(elem_id="galip-ckpt", choices=
-                            h.list_checkpoints(library) if allow_model_loading else [], label="Checkpoint directory", allow_custom_value=True,
-                            info="one found under checkpoints/, runs/ or the server's --model-dir folders",
-                        )
-                        with gr.Row():
-                            md_load = gr.Button("Load checkpoint", variant="primary")
-                            md_refresh = gr.Button("Refresh list")
-                        gr.Markdown("#### The paper's checkpoints")
-                        md_upload = gr.File(
-                            label="Upload weights (pre_coco.pth, ViT-B-32.pt, ...): for this session only",
-                            file_count="multiple", file_types=[".pth", ".pt", ".safetensors", ".bin"], type="filepath",
-                        )
-                        md_uploaded = gr.Markdown()
-                        md_pth = gr.Textbox(label="Official checkpoint", placeholder="pre_coco.pth or pre_cc12m.pth (uploaded, or in a model folder)")
-                        md_clip = gr.Textbox(label="CLIP ViT-B/32 weights", placeholder="ViT-B-32.pt (uploaded, or in a model folder), or 'openai' (needs a network)")
-                        md_official = gr.Button("Load official checkpoint")
-                        md_default = gr.Button("Back to the default model")
-
-            # ---------------------------------------------------------------- Recipe
-            with gr.Tab("Recipe", id="recipe"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        gr.Markdown("Drop a PNG, GIF, MP4 or JSON exported by GALIP Studio (app or CLI): its recipe makes it again, exactly.", elem_classes="galip-hint")
-                        rc_file = gr.File(label="Exported file", file_types=[".png", ".gif", ".mp4", ".json"], type="filepath", elem_id="galip-recipe-file")
-                        rc_summary = gr.Markdown(elem_id="galip-recipe-summary")
-                        rc_go, rc_stop = run_stop("Make it again")
-                        gr.Examples([[p] for p in _write_example_recipes(outdir)], [rc_file], label="Try a recipe")
-                        rc_recipe = recipe_panel()
-                    with gr.Column(scale=3):
-                        rc_status = status_line()
-                        rc_image = gr.Image(label="Result", type="filepath", interactive=False, height=480, buttons=IMAGE_BUTTONS, elem_classes=["galip-upscale", "galip-pixels"])
-                        rc_out = gr.DownloadButton("Download the result")
-                        rc_note = gr.Markdown()
-
-        with gr.Column(elem_id="galip-history-block"):
-            gr.Markdown("**History** (this browser session, newest first): click one to bring it back with its settings", elem_classes="galip-hint")
-            history_strip = gr.Gallery(
-                label="History", show_label=False, interactive=False, columns=HISTORY_COLUMNS, fit_columns=False, rows=1, height=150, allow_preview=False, object_fit="contain",
-                buttons=[], elem_id="galip-history", elem_classes="galip-pixels",
-            )
-            history_note = status_line("galip-history-note")
-
-        # ------------------------------------------------------------------------ events
-        # What each tab records in the history (names -> components), and what clicking it restores.
-        tab_settings: dict[str, dict[str, Any]] = {
-            "generate": {"prompt": gen_prompt, "images": gen_n, "seed": gen_seed, "truncation": gen_trunc, "export_size": gen_size},
-            "interpolate": {
-                "prompt_a": int_a, "prompt_b": int_b, "steps": int_steps, "seeds": int_seeds, "interp": int_mode, "easing": int_ease,
-                "truncation": int_trunc, "export_size": int_size,
-            },
-            "blend": {
-                "prompt_tl": bl_tl, "prompt_tr": bl_tr, "prompt_bl": bl_bl, "prompt_br": bl_br, "size": bl_size, "seed": bl_seed,
-                "truncation": bl_trunc, "export_size": bl_export,
-            },
-            "knobs": {
-                **{f"prompt_{i + 1}": c for i, c in enumerate(kn_prompts)}, **{f"weight_{i + 1}": c for i, c in enumerate(kn_weights)},
-                "x": kn_x, "y": kn_y, "seed": kn_seed, "truncation": kn_trunc, "normalize": kn_norm,
-            },
-            "walk": {
-                "prompts": wk_prompts, "seeds": wk_seeds, "path": wk_path, "frames": wk_frames, "fps": wk_fps, "playback": wk_play,
-                "easing": wk_ease, "truncation": wk_trunc, "even_speed": wk_even, "formats": wk_formats, "size": wk_size,
-            },
-            "recipe": {},
-        }
-        tab_results: dict[str, dict[str, Any]] = {
-            "generate": {"gallery": gen_gallery, "file": gen_file, "recipe": gen_recipe},
-            "interpolate": {"grid": int_grid, "file": int_file, "smoothness": int_smooth, "recipe": int_recipe},
-            "blend": {"grid": bl_grid, "file": bl_file, "recipe": bl_recipe, "last_blend": last_blend},
-            "knobs": {"image": kn_image, "mix": kn_mix, "recipe": kn_recipe},
-            "walk": {"preview": wk_preview, "video": wk_video, "gif": wk_gif, "mp4": wk_mp4, "info": wk_info, "recipe": wk_recipe},
-            "recipe": {"image": rc_image, "file": rc_out, "note": rc_note, "recipe": rc_recipe},
-        }
-        shown = {"generate": "gallery", "interpolate": "grid", "blend": "grid", "knobs": "image", "walk": "preview", "recipe": "image"}
-
-        def recorder(tab: str, replace_same: bool = False) -> tuple[Callable[..., Any], list[Any]]:
-            names, results = list(tab_settings[tab]), list(tab_results[tab])
-
-            def record(past: list[Any], *values: Any) -> tuple[list[Any], list[tuple[str, str]]]:
-                settings = dict(zip(names, values[: len(names)]))
-                result = dict(zip(results, values[len(names):]))
-                new = h.add_history(past, tab, settings, result, image_key=shown[tab], replace_same=replace_same)
-                return new, h.history_gallery(new)
-
-            record.__name__ = f"record_{tab}"
-            return record, [history, *tab_settings[tab].values(), *tab_results[tab].values()]
-
-        def remember(event: Any, tab: str, replace_same: bool = False) -> None:
-            fn, inputs = recorder(tab, replace_same)
-            event.success(fn, inputs, [history, history_strip], api_visibility="private", queue=False, show_progress="hidden")
-
-        restorable = [c for group in (*tab_settings.values(), *tab_results.values()) for c in group.values()]
-
-        def restore(past: list[Any], evt: gr.SelectData) -> dict[Any, Any]:
-            entry = h.history_entry(past, evt.index)
-            out: dict[Any, Any] = {tabs: gr.Tabs(selected=entry.tab)}
-            for name, value in entry.settings.items():
-                if name in tab_settings[entry.tab]:
-                    out[tab_settings[entry.tab][name]] = value
-            for name, value in entry.result.items():
-                if name in tab_results[entry.tab]:
-                    out[tab_results[entry.tab][name]] = value
-            out[history_note] = f"Restored: {entry.caption}"
-            return out
-
-        history_strip.select(restore, history, [tabs, history_note, *restorable], api_visibility="private", queue=False, show_progress="hidden")
-
-        def stopper(handler: Callable[..., Any]) -> Callable[[dict[str, Any]], str]:
-            def stopped(board: dict[str, Any] | None) -> str:
-                done, total = (board or {}).get(handler.__name__, (None, None))
-                return h.stopped_notice(done, total)
-
-            stopped.__name__ = f"stopped_{handler.__name__}"
-            return stopped
-
-        def long_event(triggers: list[Any], handler: Callable[..., Any], inputs: list[Any], outputs: list[Any], status: Any, stop: Any, api_name: str, tab: str) -> Any:
-            for trigger in triggers:  # a new run clears the last "stopped" notice
-                trigger(lambda: "", None, status, api_visibility="private", queue=False, show_progress="hidden")
-            event = gr.on(triggers, long(handler, len(outputs)), [session_model, jobs, *inputs], outputs, api_name=api_name)
-            stop.click(stopper(handler), jobs, status, cancels=[event], api_visibility="private", queue=False)
-            remember(event, tab)
-            return event
-
-        # Generate (also on Shift+Enter in the prompt)
-        gen_event = long_event(
-            [gen_go.click, gen_prompt.submit], h.generate, [gen_prompt, gen_n, gen_seed, gen_trunc, gen_size, scaling],
-            [gen_gallery, gen_file, gen_recipe], gen_status, gen_stop, "generate", "generate",
-        )
-
-        # Send to: a gallery image (its prompt and seed) into another tab.
-        def pick(recipe: str, evt: gr.SelectData) -> tuple[h.GalleryItem, str]:
-            item = h.gallery_item(recipe, evt.index)
-            return item, h.picked_text(item)
-
-        gen_gallery.select(pick, gen_recipe, [picked, gen_picked], api_visibility="private", queue=False, show_progress="hidden")
-        gen_event.success(lambda: (None, PICK_HINT), None, [picked, gen_picked], api_visibility="private", queue=False, show_progress="hidden")
-
-        def need_pick(item: h.GalleryItem | None) -> h.GalleryItem:
-            if item is None:
-                raise h.user_error("Click an image of the gallery first, then send it.")
-            return h.GalleryItem(*item)
-
-        def to_knobs(item: Any, corner: str, *prompts: str) -> tuple[Any, ...]:
-            return (*h.send_to_knobs(need_pick(item), corner, *prompts), gr.Tabs(selected="knobs"))
-
-        def to_interpolate(end: str) -> Callable[..., tuple[Any, ...]]:
-            def send(item: Any, a: str, b: str, seeds: str) -> tuple[Any, ...]:
-                return (*h.send_to_interpolate(need_pick(item), end, a, b, seeds), gr.Tabs(selected="interpolate"))
-
-            return send
-
-        def to_walk(item: Any, prompts: str, seeds: str) -> tuple[Any, ...]:
-            return (*h.send_to_walk(need_pick(item), prompts, seeds), gr.Tabs(selected="walk"))
-
-        def reuse_seed(item: Any) -> int:
-            return need_pick(item).seed
-
-        quiet = dict(api_visibility="private", queue=False, show_progress="hidden")
-        send_knobs.click(to_knobs, [picked, send_corner, *kn_prompts], [*kn_prompts, kn_seed, tabs], **quiet)
-        send_a.click(to_interpolate("A"), [picked, int_a, int_b, int_seeds], [int_a, int_b, int_seeds, tabs], **quiet)
-        send_b.click(to_interpolate("B"), [picked, int_a, int_b, int_seeds], [int_a, int_b, int_seeds, tabs], **quiet)
-        send_walk.click(to_walk, [picked, wk_prompts, wk_seeds], [wk_prompts, wk_seeds, tabs], **quiet)
-        send_seed.click(reuse_seed, picked, gen_seed, **quiet)
-
-        # Interpolate (Enter in either prompt runs it)
-        long_event(
-            [int_go.click, int_a.submit, int_b.submit], h.interpolate,
-            [int_a, int_b, int_steps, int_seeds, int_mode, int_ease, int_trunc, int_size, scaling],
-            [int_grid, int_plot, int_smooth, int_recipe, int_file], int_status, int_stop, "interpolate", "interpolate",
-        )
-
-        # Blend grid
-        long_event(
-            [bl_go.click, *(c.submit for c in (bl_tl, bl_tr, bl_bl, bl_br))], h.blend,
-            [bl_tl, bl_tr, bl_bl, bl_br, bl_size, bl_seed, bl_trunc, bl_export, scaling],
-            [bl_grid, bl_file, bl_recipe, last_blend], bl_status, bl_stop, "blend", "blend",
-        )
-
-        # Style knobs. The image follows every weight change the user makes: dragging (Gradio's
-        # "input" event fires while the slider moves; trigger_mode="always_last" keeps one update
-        # in flight and then renders the newest value, so updates are throttled to the server's
-        # pace), arrow keys, a typed value + Enter. The position sliders follow the weights.
-        knob_inputs = [session_model, *kn_prompts, *kn_weights, kn_seed, kn_trunc, kn_norm]
-        knob_outputs = [kn_image, kn_mix, kn_recipe]
-        knob_fn = quick(h.style_knob)
-        knob_live = dict(trigger_mode="always_last", show_progress="hidden")
-        gr.on(
-            [kn_go.click, *(w.input for w in kn_weights), *(p.submit for p in kn_prompts), kn_norm.input, kn_seed.submit, kn_trunc.release],
-            knob_fn, knob_inputs, knob_outputs, api_name="style_knob", **knob_live,
-        )
-        gr.on(
-            [w.input for w in kn_weights], h.weights_position, kn_weights, [kn_x, kn_y], api_name="weights_position", queue=False,
-            show_progress="hidden", trigger_mode="always_last",
-        )
-        position_event = gr.on(
-            [kn_x.input, kn_y.input], h.knob_position, [kn_x, kn_y], kn_weights, api_name="knob_position", queue=False,
-            show_progress="hidden", trigger_mode="always_last",
-        )
-        position_event.then(knob_fn, knob_inputs, knob_outputs, api_visibility="private", **knob_live)
-        # One history entry per visit to the knobs (the newest replaces the last while you stay here).
-        for trigger in (kn_go.click, *(w.release for w in kn_weights), kn_x.release, kn_y.release):
-            fn, inputs = recorder("knobs", replace_same=True)
-            trigger(fn, inputs, [history, history_strip], api_visibility="private", queue=False, show_progress="hidden")
-
-        # A blend-grid cell opens here: click → (row, col) → switch tab → knobs and image.
-        def pick_cell(recipe: dict[str, Any] | None, evt: gr.SelectData) -> tuple[int, int]:
-            if not recipe:
-                raise h.user_error("Make a blend grid first.")
-            x, y = evt.index
-            rows, cols, size = int(recipe["rows"]), int(recipe["cols"]), int(recipe["model"]["image_size"])
-            return h.grid_cell(x, y, rows, cols, h.display_cell(size, cols) or size)
-
-        cell_outputs = [*kn_prompts, *kn_weights, kn_x, kn_y, kn_seed, kn_trunc, *knob_outputs]
-        cell_fn = quick(h.blend_cell)
-        bl_open.click(cell_fn, [session_model, last_blend, bl_row, bl_col], cell_outputs, api_name="blend_cell")
-        bl_open.click(lambda: gr.Tabs(selected="knobs"), None, tabs, api_visibility="private", queue=False)
-        (
-            bl_grid.select(pick_cell, last_blend, [bl_row, bl_col], api_visibility="private", queue=False)
-            .success(lambda: gr.Tabs(selected="knobs"), None, tabs, api_visibility="private", queue=False)
-            .success(cell_fn, [session_model, last_blend, bl_row, bl_col], cell_outputs, api_visibility="private")
-        )
-
-        # Noise walk (Shift+Enter in the prompts)
-        long_event(
-            [wk_go.click, wk_prompts.submit], h.walk,
-            [wk_prompts, wk_seeds, wk_path, wk_frames, wk_fps, wk_play, wk_ease, wk_trunc, wk_even, wk_formats, wk_size],
-            [wk_preview, wk_video, wk_gif, wk_mp4, wk_info, wk_recipe], wk_status, wk_stop, "walk", "walk",
-        )
-
-        # Model. Loads never leave an "Error" badge on the header or the card (show_progress hidden):
-        # a failed load says why in a message and the session keeps its model.
-        model_outputs = [session_model, banner, md_card, md_json]
-        figures_fn = quick(h.model_figures)
-
-        def show(spec: ModelSpec) -> tuple[Any, ...]:
-            return tuple(h.switch_model(store, spec))[1:]
-
-        def loading_allowed() -> None:
-            if not store.allow_loading:
-                raise h.user_error("this server does not allow loading other models")
-
-        def load_checkpoint(spec: ModelSpec, path: str) -> h.ModelCard:
-            loading_allowed()
-            return h.switch_model(store, h.checkpoint_spec(library, path))
-
-        def load_official(spec: ModelSpec, uploads: dict[str, str], pth: str, clip: str) -> h.ModelCard:
-            loading_allowed()
-            return h.switch_model(store, h.official_spec(library, uploads, pth, clip))
-
-        def upload_weights(uploads: dict[str, str], files: Any) -> h.UploadResult:
-            return h.register_uploads(uploads, files, allowed=store.allow_loading)
-
-        def use_default(spec: ModelSpec) -> h.ModelCard:
-            return h.switch_model(store, DEFAULT_SPEC)
-
-        def refresh() -> gr.Dropdown:
-            return gr.Dropdown(choices=h.list_checkpoints(library) if store.allow_loading else [])
-
-        for event in (
-            md_load.click(load_checkpoint, [session_model, md_ckpt], model_outputs, api_name="load_checkpoint", show_progress="hidden"),
-            md_official.click(load_official, [session_model, session_uploads, md_pth, md_clip], model_outputs, api_name="load_official", show_progress="hidden"),
-            md_default.click(use_default, [session_model], model_outputs, api_name="use_default_model", show_progress="hidden"),
-        ):
-            event.success(figures_fn, session_model, md_figures, api_visibility="private", show_progress="hidden")
-        md_upload.upload(upload_weights, [session_uploads, md_upload], [session_uploads, md_uploaded], api_name="upload_weights")
-        md_refresh.click(refresh, None, md_ckpt, api_name="list_checkpoints")
-
-        # Recipe: clearing the file clears the summary and recipe (no error).
-        rc_file.change(h.read_recipe, rc_file, [rc_recipe, rc_summary], api_name="read_recipe", show_progress="hidden")
-        long_event(
-            [rc_go.click], h.render_recipe, [rc_file], [rc_image, rc_out, rc_note, rc_recipe], rc_status, rc_stop, "render_recipe", "recipe",
-        )
-
-        # The landing page: the model's card, a first result in Generate and in the knobs.
-        landing = quick(h.generate)
-        landing_record, landing_inputs = recorder("generate")
-        (
-            demo.load(show, session_model, model_outputs[1:], api_name="model_info", show_progress="hidden")
-            .then(figures_fn, session_model, md_figures, api_visibility="private", show_progress="hidden")
-            .then(
-                lambda spec, scale: landing(spec, LANDING["prompt"], LANDING["images"], LANDING["seed"], LANDING["truncation"], 256, scale),
-                [session_model, scaling], [gen_gallery, gen_file, gen_recipe], api_visibility="private", show_progress="hidden",
-            )
-            .then(landing_record, landing_inputs, [history, history_strip], api_visibility="private", queue=False, show_progress="hidden")
-            .then(knob_fn, knob_inputs, knob_outputs, api_visibility="private", show_progress="hidden")
-        )
+        page = _Page(run, session, banner, scaling, tabs, history_strip)
+        _wire_history(page, [generate, interpolate, blend, knobs, walk, recipe], history_note)
+        generate.wire(page)
+        _wire_send_to(page, generate, interpolate, knobs, walk)
+        interpolate.wire(page)
+        blend.wire(page)
+        knobs.wire(page)
+        _wire_blend_cell(page, blend, knobs)
+        walk.wire(page)
+        model_tab.wire(page)
+        recipe.wire(page)
+        _wire_landing(demo, page, generate, knobs, model_tab)
 
     _quiet_validation(demo)
     demo.queue(default_concurrency_limit=4, max_size=64)
     # ``demo.galip_cleanup()`` removes the temporary folder now (serve calls it on SIGTERM); it also
     # runs when the app is garbage-collected or the interpreter exits.
     demo.galip_cleanup = weakref.finalize(demo, cleanup) if cleanup is not None else (lambda: None)  # type: ignore[attr-defined]
-    demo.galip_outdir = outdir  # type: ignore[attr-defined]
+    demo.galip_outdir = folder  # type: ignore[attr-defined]
     return demo
 
 
