@@ -53,6 +53,70 @@ def load_pipeline(args: argparse.Namespace):
     return GALIPPipeline.from_pretrained(args.checkpoint, clip_weights=args.clip_weights, device=args.device, dtype=dtype)
 
 
+def add_command(sub: argparse._SubParsersAction, name: str, func: Callable[[argparse.Namespace], int], *, help: str,
+                description: str) -> argparse.ArgumentParser:
+    """Add the sub-command ``name``, run by ``func(args)``; returns its parser for the options."""
+    p = sub.add_parser(name, help=help, description=description)
+    p.set_defaults(func=func)
+    return p
+
+
+def add_truncation_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--truncation", type=float, default=1.0, help="noise truncation psi in [0, 1] (default 1: none)")
+
+
+def add_output_args(
+    p: argparse.ArgumentParser, kinds: str, default_out: str | None, *, grid: bool, animation: bool, recorded: bool = False
+) -> None:
+    """Output, batching, limits and model options of the commands that save a render with its
+    recipe (:func:`run_render`). ``recorded``: defaults come from the recipe (``render``)."""
+    g = p.add_argument_group("output")
+    if default_out is None:
+        g.add_argument("--out", "-o", required=True, help=f"output file: {kinds}")
+    else:
+        g.add_argument("--out", "-o", default=default_out, help=f"output file: {kinds} (default {default_out}); the recipe goes into NAME.EXT.json too")
+    default = "as exported" if recorded else "the model's size"
+    g.add_argument("--size", type=int, default=None, metavar="PX", help=f"scale every image to PX x PX pixels (default: {default})")
+    if animation:
+        default = "as exported, else 8" if recorded else "8"
+        g.add_argument("--quality", type=float, default=None if recorded else 8.0, help=f"MP4 quality, 1 (small) to 10 (best) (default {default})")
+    if grid:
+        g.add_argument("--no-captions", action="store_true", help="leave out the row/column captions")
+    default = "as recorded; another size can change the last bits" if recorded else "8"
+    g.add_argument("--batch-size", type=int, default=None if recorded else 8, help=f"images per forward pass (default {default})")
+    g.add_argument("--no-limits", action="store_true", help="lift the bounds on steps, grid size, frames, fps and size")
+    add_model_args(p)
+
+
+def limits_of(args: argparse.Namespace):
+    """The bounds of one call: ``explore.DEFAULT_LIMITS``, or none with ``--no-limits``."""
+    from .explore import DEFAULT_LIMITS, NO_LIMITS
+
+    return NO_LIMITS if args.no_limits else DEFAULT_LIMITS
+
+
+def run_render(args: argparse.Namespace, make: Callable[[Any, Any], Any], animation: bool, pipe=None, save=None) -> int:
+    """Check the output name, load the model, render with ``make(pipe, limits)``, save (with
+    ``save(render, out, limits)`` when given, else with :func:`add_output_args`' options), report."""
+    from .explore import check_output, save_render
+
+    out = check_output(args.out, animation)
+    limits = limits_of(args)
+    pipe = pipe or load_pipeline(args)
+    t0 = time.perf_counter()
+    render = make(pipe, limits)
+    elapsed = time.perf_counter() - t0
+    if save is not None:
+        save(render, out, limits)
+    elif render.is_animation:
+        save_render(render, out, size=args.size, quality=getattr(args, "quality", 8.0), limits=limits)
+    else:
+        save_render(render, out, size=args.size, captions=not getattr(args, "no_captions", False), limits=limits)
+    n = render.images.shape[0]
+    print(f"wrote {out} ({n} images, {elapsed / max(1, n) * 1000:.0f} ms/image; recipe in {out.name}.json)")
+    return 0
+
+
 def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
@@ -98,11 +162,11 @@ def _check_generate_limits(args: argparse.Namespace, limits) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     """Prompts x seeds through :func:`explore.seed_grid`, so the files carry explore's recipe (kind
     ``seeds``) and ``galip-studio render`` or the app's Recipe tab makes them again."""
-    from .explore import DEFAULT_LIMITS, NO_LIMITS, seed_grid
+    from .explore import seed_grid
     from .export import make_grid, save_png, write_sidecar
 
     target, is_grid = _generate_target(args.out)
-    limits = NO_LIMITS if args.no_limits else DEFAULT_LIMITS
+    limits = limits_of(args)
     _check_generate_limits(args, limits)
     pipe = load_pipeline(args)
     seeds = list(args.seeds) if args.seeds else [args.seed + k for k in range(args.num_images)]
@@ -230,21 +294,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"galip-studio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("generate", help="generate images from prompts", description="Generate images from one or more prompts.")
+    p = add_command(sub, "generate", cmd_generate, help="generate images from prompts", description="Generate images from one or more prompts.")
     p.add_argument("prompts", nargs="+", metavar="PROMPT", help="text prompt(s); each gets -n images")
     p.add_argument("-n", "--num-images", type=int, default=8, help="images per prompt (default 8)")
     p.add_argument("--seed", type=int, default=0, help="first seed; image k uses seed+k (default 0)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="explicit seeds (overrides --seed and -n)")
-    p.add_argument("--truncation", type=float, default=1.0, help="noise truncation psi in [0, 1] (default 1: none)")
+    add_truncation_arg(p)
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     p.add_argument("--out", "-o", default="galip.png", help="a .png (or .jpg/.webp) file for one grid, or a folder for separate images")
     p.add_argument("--nrow", type=int, default=None, help="images per grid row (default: -n)")
     p.add_argument("--no-limits", action="store_true", help="lift the bounds on images, prompts and batch size (the app's limits)")
     add_model_args(p)
-    p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser(
-        "info", help="show a model's architecture, parameter counts and training metadata", description="Describe a checkpoint."
+    p = add_command(
+        sub, "info", cmd_info, help="show a model's architecture, parameter counts and training metadata", description="Describe a checkpoint."
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint directory or an official .pth")
     p.add_argument("--clip-weights", metavar="PATH|TAG", help="CLIP weights for checkpoints that reference pretrained CLIP weights")
@@ -252,10 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--speed", action="store_true", help="also list how images are computed here: fast-path choices, dtype, threads")
-    p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser(
-        "init",
+    p = add_command(
+        sub, "init", cmd_init,
         help="write a randomly initialised checkpoint of a preset",
         description="Write an untrained checkpoint (random weights, CLIP included) of a preset: a starting point for "
         "training from scratch, and a model for smoke tests.",
@@ -263,10 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="DIR")
     p.add_argument("--preset", default="tiny", choices=preset_names())
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser(
-        "convert",
+    p = add_command(
+        sub, "convert", cmd_convert,
         help="re-save a checkpoint (e.g. in fp16 without the discriminator, for release) or import an official .pth",
         description="Load a GALIP Studio checkpoint directory or an official GALIP .pth and write it as a checkpoint "
         "directory: optionally with fp16/bf16 weights (half the size; loading gives fp32 modules) and without the "
@@ -280,14 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overwrite", action="store_true", help="replace the checkpoint in OUT_DIR if there is one (its other files, e.g. MODEL_CARD.md, are kept)"
     )
-    p.set_defaults(func=cmd_convert)
 
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_parsers(sub)
     return parser
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
+def known_errors() -> tuple[type[BaseException], ...]:
     from .checkpoint import CheckpointError
     from .clip_backbone import ClipError
 
@@ -303,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("galip-studio: interrupted", file=sys.stderr)
         return 130
-    except _known_errors() as e:
+    except known_errors() as e:
         print(f"galip-studio: error: {e}", file=sys.stderr)
         return 1
 

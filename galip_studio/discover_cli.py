@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from .latent_cli import _EASINGS, _add_output_args, _add_truncation_arg, _run
+from .cli import add_command, add_output_args, add_truncation_arg, run_render
 
 
 def _progress(label: str):
@@ -63,7 +63,7 @@ def cmd_directions(args: argparse.Namespace) -> int:
             truncation=args.truncation, batch_size=args.batch_size, limits=limits,
         )
 
-    return _run(args, make, animation=False)
+    return run_render(args, make, animation=False)
 
 
 def _path_points(args: argparse.Namespace, m) -> list[tuple[float, float]] | None:
@@ -110,13 +110,15 @@ def cmd_map(args: argparse.Namespace) -> int:
             neighbors=args.neighbors, view=args.view, batch_size=args.batch_size, limits=limits, progress=_progress("atlas"),
         )
 
-    return _run(args, make, animation=False)
+    return run_render(args, make, animation=False)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``directions`` and ``map`` to the ``galip-studio`` command."""
-    p = sub.add_parser(
-        "directions",
+    from .latent import EASINGS
+
+    p = add_command(
+        sub, "directions", cmd_directions,
         help="discovered directions (PCA of noise or sentence space) as strips around an image",
         description="Find the main directions of the generator's noise space (GANSpace: PCA of the bridge feature over "
         "random noises at a fixed prompt, regressed back to noise) or of sentence space (PCA of a vocabulary's sentence "
@@ -136,12 +138,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--span", type=float, default=3.0, help="strips run from -SPAN to +SPAN sigma (default 3)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the components (sigma, variance share, end prompts) as JSON")
     p.add_argument("--no-cache", action="store_true", help="compute the directions afresh and do not save them")
-    _add_truncation_arg(p)
-    _add_output_args(p, ".png", "directions.png", grid=True, animation=False)
-    p.set_defaults(func=cmd_directions)
+    add_truncation_arg(p)
+    add_output_args(p, ".png", "directions.png", grid=True, animation=False)
 
-    p = sub.add_parser(
-        "map",
+    p = add_command(
+        sub, "map", cmd_map,
         help="a 2-D map of sentence space (PCA or t-SNE of a vocabulary), an atlas of images over it, and walks along paths",
         description="Lay a vocabulary's sentence vectors out in 2-D (PCA or t-SNE). Writes NAME-points.png (the labelled "
         "map; positions in NAME-points.json) and NAME.png: an atlas, the image at each point of a lattice over the "
@@ -160,8 +161,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=48, help="walk frames (default 48)")
     p.add_argument("--fps", type=float, default=24.0, help="walk frames per second (default 24)")
     p.add_argument("--loop", action="store_true", help="close the path (back to its first point)")
-    p.add_argument("--easing", choices=_EASINGS, default="linear", help="time along the path (default linear)")
+    p.add_argument("--easing", choices=tuple(EASINGS), default="linear", help="time along the path (default linear)")
     p.add_argument("--no-cache", action="store_true", help="compute the map afresh and do not save it")
-    _add_truncation_arg(p)
-    _add_output_args(p, ".png (the atlas)", "map.png", grid=True, animation=True)
-    p.set_defaults(func=cmd_map)
+    add_truncation_arg(p)
+    add_output_args(p, ".png (the atlas)", "map.png", grid=True, animation=True)

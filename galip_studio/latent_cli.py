@@ -9,75 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import Any, Callable
+from typing import Any
 
-from .cli import add_model_args, load_pipeline
-
-_PATHS = ("keyframes", "spline", "circle", "random")
-_EASINGS = ("linear", "smoothstep", "cosine")
-
-
-# ------------------------------------------------------------------------------------------ shared
-def _limits(args: argparse.Namespace):
-    from .explore import DEFAULT_LIMITS, NO_LIMITS
-
-    return NO_LIMITS if args.no_limits else DEFAULT_LIMITS
-
-
-def _add_truncation_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--truncation", type=float, default=1.0, help="noise truncation psi in [0, 1] (default 1: none)")
-
-
-def _add_output_args(
-    p: argparse.ArgumentParser, kinds: str, default_out: str | None, *, grid: bool, animation: bool, recorded: bool = False
-) -> None:
-    """Output, batching, limits and model options. ``recorded``: defaults come from the recipe (``render``)."""
-    g = p.add_argument_group("output")
-    if default_out is None:
-        g.add_argument("--out", "-o", required=True, help=f"output file: {kinds}")
-    else:
-        g.add_argument("--out", "-o", default=default_out, help=f"output file: {kinds} (default {default_out}); the recipe goes into NAME.EXT.json too")
-    default = "as exported" if recorded else "the model's size"
-    g.add_argument("--size", type=int, default=None, metavar="PX", help=f"scale every image to PX x PX pixels (default: {default})")
-    if animation:
-        default = "as exported, else 8" if recorded else "8"
-        g.add_argument("--quality", type=float, default=None if recorded else 8.0, help=f"MP4 quality, 1 (small) to 10 (best) (default {default})")
-    if grid:
-        g.add_argument("--no-captions", action="store_true", help="leave out the row/column captions")
-    default = "as recorded; another size can change the last bits" if recorded else "8"
-    g.add_argument("--batch-size", type=int, default=None if recorded else 8, help=f"images per forward pass (default {default})")
-    g.add_argument("--no-limits", action="store_true", help="lift the bounds on steps, grid size, frames, fps and size")
-    add_model_args(p)
-
-
-def _run(args: argparse.Namespace, make: Callable[[Any, Any], Any], animation: bool, pipe=None, save=None) -> int:
-    """Check the output name, load the model, render with ``make(pipe, limits)``, save (with
-    ``save(render, out, limits)`` when given, else with the command's output options), report."""
-    from .explore import check_output, save_render
-
-    out = check_output(args.out, animation)
-    limits = _limits(args)
-    pipe = pipe or load_pipeline(args)
-    t0 = time.perf_counter()
-    render = make(pipe, limits)
-    elapsed = time.perf_counter() - t0
-    if save is not None:
-        save(render, out, limits)
-    elif render.is_animation:
-        save_render(render, out, size=args.size, quality=getattr(args, "quality", 8.0), limits=limits)
-    else:
-        save_render(render, out, size=args.size, captions=not getattr(args, "no_captions", False), limits=limits)
-    n = render.images.shape[0]
-    print(f"wrote {out} ({n} images, {elapsed / max(1, n) * 1000:.0f} ms/image; recipe in {out.name}.json)")
-    return 0
-
+from .cli import add_command, add_output_args, add_truncation_arg, load_pipeline, run_render
 
 # ------------------------------------------------------------------------------------------ commands
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from .explore import interpolation_grid
 
-    return _run(
+    return run_render(
         args,
         lambda pipe, limits: interpolation_grid(
             pipe, args.prompt_a, args.prompt_b, steps=args.steps, seeds=args.seeds, interp=args.interp,
@@ -90,7 +30,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 def cmd_blend(args: argparse.Namespace) -> int:
     from .explore import blend_grid
 
-    return _run(
+    return run_render(
         args,
         lambda pipe, limits: blend_grid(
             pipe, args.prompts, rows=args.grid, cols=args.cols, seed=args.seed, truncation=args.truncation,
@@ -117,7 +57,7 @@ def cmd_walk(args: argparse.Namespace) -> int:
             retime=args.retime, retime_density=args.retime_density, batch_size=args.batch_size, limits=limits,
         )
 
-    return _run(args, make, animation=True)
+    return run_render(args, make, animation=True)
 
 
 def _pipeline_for_recipe(args: argparse.Namespace, recipe: dict[str, Any]):
@@ -145,7 +85,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if warning:
         print(f"galip-studio: warning: {warning}", file=sys.stderr)
     batch = args.batch_size
-    return _run(
+    return run_render(
         args,
         lambda pipe, limits: render_recipe(recipe, pipe, limits=limits, batch_size=batch),
         animation=is_animation(recipe),
@@ -159,8 +99,10 @@ def cmd_render(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ parsers
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``interpolate``, ``blend``, ``walk`` and ``render`` to the ``galip-studio`` command."""
-    p = sub.add_parser(
-        "interpolate",
+    from .latent import EASINGS, INTERPOLATIONS, NOISE_PATHS
+
+    p = add_command(
+        sub, "interpolate", cmd_interpolate,
         help="a prompt A -> B interpolation grid (rows = steps, columns = seeds)",
         description="Interpolate between the sentence vectors of two prompts. Rows are interpolation steps "
         "(first row A, last row B), columns are seeds.",
@@ -169,14 +111,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("prompt_b", metavar="B")
     p.add_argument("--steps", type=int, default=8, help="interpolation steps, i.e. rows (default 8)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="one column per seed (default 0 1 2 3)")
-    p.add_argument("--interp", choices=["lerp", "slerp"], default="lerp", help="interpolation of the sentence vectors (default lerp)")
-    p.add_argument("--easing", choices=_EASINGS, default="linear", help="spacing of the steps (default linear)")
-    _add_truncation_arg(p)
-    _add_output_args(p, ".png", "interpolation.png", grid=True, animation=False)
-    p.set_defaults(func=cmd_interpolate)
+    p.add_argument("--interp", choices=INTERPOLATIONS, default="lerp", help="interpolation of the sentence vectors (default lerp)")
+    p.add_argument("--easing", choices=tuple(EASINGS), default="linear", help="spacing of the steps (default linear)")
+    add_truncation_arg(p)
+    add_output_args(p, ".png", "interpolation.png", grid=True, animation=False)
 
-    p = sub.add_parser(
-        "blend",
+    p = add_command(
+        sub, "blend", cmd_blend,
         help="the four-corner blend grid of four prompts (the paper's Figure 7)",
         description="Blend four prompts bilinearly over a grid: A top-left, B top-right, C bottom-left, "
         "D bottom-right; one seed for the whole grid.",
@@ -185,12 +126,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", type=int, default=5, help="rows of the grid (default 5)")
     p.add_argument("--cols", type=int, default=None, help="columns (default: as many as rows)")
     p.add_argument("--seed", type=int, default=0, help="the noise seed (default 0)")
-    _add_truncation_arg(p)
-    _add_output_args(p, ".png", "blend.png", grid=True, animation=False)
-    p.set_defaults(func=cmd_blend)
+    add_truncation_arg(p)
+    add_output_args(p, ".png", "blend.png", grid=True, animation=False)
 
-    p = sub.add_parser(
-        "walk",
+    p = add_command(
+        sub, "walk", cmd_walk,
         help="a walk through the latent space, as MP4, GIF or a PNG contact sheet",
         description="Walk through the prompts' sentence vectors and the seeds' noise. Paths: keyframes "
         "(seed to seed, slerp), spline (smooth through the seeds), circle (a great-circle loop from the first "
@@ -200,29 +140,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=60, help="frames to render (default 60)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="noise keyframes (default 0)")
     p.add_argument(
-        "--path", choices=_PATHS, default=None,
+        "--path", choices=NOISE_PATHS, default=None,
         help="noise path (default: keyframes; with one prompt and one seed: circle with --loop, else random)",
     )
     p.add_argument("--loop", action="store_true", help="close the path so the animation loops seamlessly")
     p.add_argument("--pingpong", action="store_true", help="play forward then back")
-    p.add_argument("--easing", choices=_EASINGS, default="linear", help="time within each segment (default linear)")
-    p.add_argument("--sentence-interp", choices=["lerp", "slerp"], default="lerp", help="between prompts (default lerp)")
-    p.add_argument("--noise-interp", choices=["lerp", "slerp"], default="slerp", help="between seeds on keyframe paths (default slerp)")
+    p.add_argument("--easing", choices=tuple(EASINGS), default="linear", help="time within each segment (default linear)")
+    p.add_argument("--sentence-interp", choices=INTERPOLATIONS, default="lerp", help="between prompts (default lerp)")
+    p.add_argument("--noise-interp", choices=INTERPOLATIONS, default="slerp", help="between seeds on keyframe paths (default slerp)")
     p.add_argument("--step-size", type=float, default=0.2, help="random walk: share of fresh noise per frame, (0, 1] (default 0.2)")
-    _add_truncation_arg(p)
+    add_truncation_arg(p)
     p.add_argument("--fps", type=float, default=24.0, help="frames per second (default 24; GIF at most 50)")
     p.add_argument("--retime", choices=["clip", "pixel"], default=None, help="space frames evenly by CLIP or pixel distance")
     p.add_argument("--retime-density", type=int, default=4, help="dense samples per frame when re-timing (default 4)")
-    _add_output_args(p, ".mp4, .gif or .png (a contact sheet)", "walk.mp4", grid=False, animation=True)
-    p.set_defaults(func=cmd_walk)
+    add_output_args(p, ".mp4, .gif or .png (a contact sheet)", "walk.mp4", grid=False, animation=True)
 
-    p = sub.add_parser(
-        "render",
+    p = add_command(
+        sub, "render", cmd_render,
         help="render a saved result again from its PNG/GIF/MP4 or recipe JSON",
         description="Read the recipe of a file exported by GALIP Studio (PNG text chunk, GIF comment, MP4 tag or "
         "NAME.EXT.json sidecar, or a recipe .json) and make the same images again. The model is the one the "
-        "recipe names unless --checkpoint/--official/--preset is given.",
+        "recipe names unless --checkpoint/--official/--preset is given (with a warning when that is another model: "
+        "the images will differ).",
     )
     p.add_argument("source", metavar="FILE", help="recipe.json, or a .png/.gif/.mp4 exported by GALIP Studio")
-    _add_output_args(p, ".png for grids; .png, .gif or .mp4 for walks", None, grid=True, animation=True, recorded=True)
-    p.set_defaults(func=cmd_render)
+    add_output_args(p, ".png for grids; .png, .gif or .mp4 for walks", None, grid=True, animation=True, recorded=True)

@@ -85,6 +85,18 @@ def test_help_for_each_command(command):
     assert e.value.code == 0
 
 
+def test_latent_commands_offer_the_choices_latent_defines():
+    import argparse
+
+    from galip_studio import latent
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    choices = {name: {a.dest: a.choices for a in p._actions} for name, p in sub.choices.items()}
+    assert tuple(choices["walk"]["path"]) == latent.NOISE_PATHS
+    assert tuple(choices["walk"]["easing"]) == tuple(choices["map"]["easing"]) == tuple(latent.EASINGS)
+    assert tuple(choices["interpolate"]["interp"]) == latent.INTERPOLATIONS
+
+
 def test_console_script_runs():
     r = subprocess.run([sys.executable, "-m", "galip_studio.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "generate" in r.stdout

@@ -136,7 +136,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python app.py [options]``: the same as ``galip-studio serve``, with one-line errors."""
-    from ..cli import _known_errors
+    from ..cli import known_errors
 
     parser = argparse.ArgumentParser(prog="app.py", description=DESCRIPTION)
     add_serve_args(parser)
@@ -145,6 +145,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_serve(args)
     except KeyboardInterrupt:
         return 130
-    except _known_errors() as e:
+    except known_errors() as e:
         print(f"app.py: error: {e}", file=sys.stderr)
         return 1
