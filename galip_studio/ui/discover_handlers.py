@@ -18,7 +18,9 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 from .. import discover, explore
 from ..export import save_png
-from .handlers import PNG_LEVEL, animation_formats, export_animation, new_job_dir, parse_seeds, recipe_text, user_error, user_errors, _seed
+from .handlers import (
+    PNG_LEVEL, animation_formats, export_animation, new_job_dir, parse_seeds, recipe_text, seed_or_random, user_error, user_errors,
+)
 from .models import Model, ModelHandle, pipeline_of
 
 Progress = Any
@@ -130,7 +132,7 @@ def directions(
     found = find_directions(model, space, prompt, int(components), vocabulary, limits, progress)
     picked = _components(show, found.vectors.shape[0])
     render = discover.strips(
-        pipeline_of(model), found, picked, prompt=prompt, seed=_seed(seed), steps=int(steps), span=float(span),
+        pipeline_of(model), found, picked, prompt=prompt, seed=seed_or_random(seed), steps=int(steps), span=float(span),
         truncation=float(truncation), limits=limits, progress=progress,
     )
     job = new_job_dir(outdir)
@@ -212,7 +214,7 @@ def map_click(
     """The image at map point ``(x, y)`` (map coordinates) of the session's last map."""
     m = _map_of(state)
     render = discover.map_point(
-        pipeline_of(model), m.prompts, m.coords.tolist(), (float(x), float(y)), seed=_seed(seed), truncation=float(truncation),
+        pipeline_of(model), m.prompts, m.coords.tolist(), (float(x), float(y)), seed=seed_or_random(seed), truncation=float(truncation),
         view=m.view, limits=limits,
     )
     recipe = render.recipe
@@ -264,12 +266,11 @@ def map_path(
         raise user_error("Click at least two points on the map (or type them as x,y; x,y).")
     formats = animation_formats(formats)
     render = discover.map_walk(
-        pipeline_of(model), m.prompts, m.coords.tolist(), path, frames=int(frames), loop=bool(loop), seed=_seed(seed),
+        pipeline_of(model), m.prompts, m.coords.tolist(), path, frames=int(frames), loop=bool(loop), seed=seed_or_random(seed),
         truncation=float(truncation), fps=float(fps), view=m.view, limits=limits, progress=progress,
     )
     job = new_job_dir(outdir)
-    size_px = int(size) if size else None
-    files = export_animation(render, job, "map-walk", formats, size_px, limits)
+    files = export_animation(render, job, "map-walk", formats, size, limits)
     info = f"**{render.images.shape[0]} frames** at {render.fps:g} fps through {len(path)} points, blending {len(render.recipe['prompts'])} prompts"
-    return PathResult(_map_png(m, job, path=path), files.get("GIF"), files.get("MP4"), info, recipe_text(render.recipe))
+    return PathResult(_map_png(m, job, path=path), files.gif, files.mp4, info, recipe_text(render.recipe))
 

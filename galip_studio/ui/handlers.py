@@ -141,7 +141,7 @@ def parse_seeds(text: str | int | float | None) -> list[int]:
     return seeds
 
 
-def _seed(value: int | float | None) -> int:
+def seed_or_random(value: int | float | None) -> int:
     """One seed from a number box (a random one when it is empty)."""
     if value is None or value == "":
         return random_seed()
@@ -237,7 +237,7 @@ def generate(
     after every prompt in it.
     """
     prompts = parse_prompts(prompt)
-    first = _seed(seed)
+    first = seed_or_random(seed)
     n = int(num_images)
     limits.check("images per prompt", n, "max_seeds")
     seeds = [first + k for k in range(n)]
@@ -379,7 +379,7 @@ def blend(
     n = int(size)
     pipe = pipeline_of(model)
     export, scaling = _export_size(export_size, pipe.image_size, limits), _resample(resample)
-    render = explore.blend_grid(pipe, corners, rows=n, seed=_seed(seed), truncation=float(truncation), limits=limits, progress=progress)
+    render = explore.blend_grid(pipe, corners, rows=n, seed=seed_or_random(seed), truncation=float(truncation), limits=limits, progress=progress)
     job = new_job_dir(outdir)
     size = display_cell(render.images.shape[-1], render.cols)
     stem = f"blend-{n}x{n}-seed{render.recipe['seed']}"
@@ -480,7 +480,7 @@ def style_knob(
         raise user_error("All weights are 0: turn at least one knob up.")
     prompts, weights = [p for p, _ in used], [w for _, w in used]
     render = explore.style_knob(
-        pipeline_of(model), prompts, weights, seed=_seed(seed), normalize=bool(normalize), truncation=float(truncation), limits=limits
+        pipeline_of(model), prompts, weights, seed=seed_or_random(seed), normalize=bool(normalize), truncation=float(truncation), limits=limits
     )
     total = sum(weights) if normalize else 1.0
     mix = " · ".join(f"{100 * w / total:.0f}% {p}" for p, w in used if w)
@@ -547,11 +547,19 @@ def animation_formats(formats: Sequence[str] | None) -> list[str]:
     return chosen
 
 
-def export_animation(render: explore.Render, job: Path, stem: str, formats: Sequence[str], size: int | None,
-                     limits: explore.Limits) -> dict[str, str]:
-    """Save ``render`` as ``job/stem.gif`` / ``.mp4`` for each format; format → file path."""
-    return {fmt: str(explore.save_render(render, job / f"{stem}.{fmt.lower()}", size=size, limits=limits))
-            for fmt in formats}
+class AnimationFiles(NamedTuple):
+    gif: str | None  # the GIF, when GIF was picked
+    mp4: str | None  # the MP4, when MP4 was picked
+    size: int | None  # the frame size asked for (None: native)
+
+
+def export_animation(render: explore.Render, job: Path, stem: str, formats: Sequence[str], size: int | float | None,
+                     limits: explore.Limits) -> AnimationFiles:
+    """Save ``render`` as ``job/stem.gif`` / ``.mp4`` for each picked format (see
+    :func:`animation_formats`), frames scaled to ``size`` px (0 or None: native)."""
+    size_px = int(size) if size else None
+    files = {fmt: str(explore.save_render(render, job / f"{stem}.{fmt.lower()}", size=size_px, limits=limits)) for fmt in formats}
+    return AnimationFiles(files.get("GIF"), files.get("MP4"), size_px)
 
 
 @user_errors
@@ -590,18 +598,15 @@ def walk(
         loop=playback == "loop", pingpong=playback == "ping-pong", easing=easing, truncation=float(truncation),
         fps=float(fps), retime="clip" if even_speed else None, limits=limits, progress=progress,
     )
-    size_px = int(size) if size else None
-    job = new_job_dir(outdir)
     stem = f"walk-{_slug(prompt_list[0], 24)}-{render.images.shape[0]}f"
-    files = export_animation(render, job, stem, formats, size_px, limits)
-    shown = size_px or render.images.shape[-1]
+    files = export_animation(render, new_job_dir(outdir), stem, formats, size, limits)
+    shown = files.size or render.images.shape[-1]
     info = (
         f"**{render.images.shape[0]} frames** at {render.fps:g} fps = {render.images.shape[0] / render.fps:.1f} s, "
         f"{shown}×{shown} px · path *{render.recipe['path']}*, {playback}, easing *{easing}*"
         + (" · re-timed to even CLIP steps" if even_speed else "")
     )
-    gif, mp4 = files.get("GIF"), files.get("MP4")
-    return WalkResult(gif, mp4, gif, mp4, info, recipe_text(render.recipe))
+    return WalkResult(files.gif, files.mp4, files.gif, files.mp4, info, recipe_text(render.recipe))
 
 
 RETIME_DENSITY = 4  # explore.walk's default: dense samples per frame when re-timing (even speed)
