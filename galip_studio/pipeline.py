@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,6 +25,7 @@ from .clip_backbone import ClipBackbone
 from .config import CHECKPOINTS_DIR, ClipConfig, GALIPConfig, get_preset
 from .fast import FastGenerator, FastOptions, resolve_fast, speed_report
 from .nets import GALIP
+from .text_cache import SentenceCache
 
 DEFAULT_CHECKPOINT_NAME = "galip-emoji-64"
 MAX_SEED = 2**63 - 1
@@ -113,8 +113,7 @@ class GALIPPipeline:
     ):
         self.model = model.eval()
         self.metadata = metadata or {}
-        self.cache_size = cache_size
-        self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._text_cache = SentenceCache(model.clip, cache_size)  # prompts encoded together, in one call
         self.device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = dtype or torch.float32
         self.fast = fast
@@ -231,21 +230,16 @@ class GALIPPipeline:
     # ---------------------------------------------------------------- text
     def encode(self, prompts: str | Sequence[str]) -> torch.Tensor:
         """Sentence vectors ``[len(prompts), embed_dim]`` (float32, on the pipeline's device), cached per prompt."""
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        prompts = list(prompts)
-        todo = [p for p in dict.fromkeys(prompts) if p not in self._text_cache]
-        if todo:
-            vectors = self.clip.encode_text(todo).float()
-            for p, v in zip(todo, vectors):
-                self._text_cache[p] = v
-        out = []
-        for p in prompts:
-            self._text_cache.move_to_end(p)
-            out.append(self._text_cache[p])
-        while len(self._text_cache) > self.cache_size:
-            self._text_cache.popitem(last=False)
-        return torch.stack(out) if out else torch.empty(0, self.clip.embed_dim, device=self.device)
+        return self._text_cache([prompts] if isinstance(prompts, str) else prompts)
+
+    @property
+    def cache_size(self) -> int:
+        """How many prompts' sentence vectors are kept (least recently used dropped)."""
+        return self._text_cache.max_entries
+
+    @cache_size.setter
+    def cache_size(self, value: int) -> None:
+        self._text_cache.max_entries = value
 
     # ---------------------------------------------------------------- images
     @torch.inference_mode()

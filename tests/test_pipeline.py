@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from galip_studio.pipeline import noise_from_seeds
+from galip_studio.text_cache import SentenceCache
 
 
 def _arr(images):
@@ -55,6 +56,30 @@ def test_encode_is_cached_per_prompt(tiny_pipeline, monkeypatch):
     again = tiny_pipeline.encode(["y", "x"])
     assert calls == [["x", "y"]]
     torch.testing.assert_close(first[0], again[1])
+
+
+def test_encode_cache_keeps_the_newest_prompts_and_is_cleared_by_to(tiny_pipeline):
+    tiny_pipeline.cache_size = 2
+    tiny_pipeline.encode(["a", "b"])
+    tiny_pipeline.encode(["a", "c"])  # "b" is the least recently used
+    assert "a" in tiny_pipeline._text_cache and "c" in tiny_pipeline._text_cache and "b" not in tiny_pipeline._text_cache
+    tiny_pipeline.to("cpu")  # device or dtype may change: the vectors are computed again
+    assert len(tiny_pipeline._text_cache) == 0
+    empty = tiny_pipeline.encode([])
+    assert empty.shape == (0, tiny_pipeline.clip.embed_dim) and empty.dtype == torch.float32
+
+
+def test_chunked_sentence_cache_pads_so_a_vector_never_depends_on_its_batch_mates(tiny_pipeline, monkeypatch):
+    # the trainer's mode (chunk=32): resumed runs must see the vectors an uninterrupted run saw
+    clip = tiny_pipeline.clip
+    calls = []
+    real = clip.encode_text
+    monkeypatch.setattr(clip, "encode_text", lambda p: calls.append(list(p)) or real(p))
+    first = SentenceCache(clip, max_entries=10, chunk=4)(["a", "b", "a"])
+    other = SentenceCache(clip, max_entries=10, chunk=4)(["c", "d", "b", "e", "f"])
+    assert calls == [["a", "b", "", ""], ["c", "d", "b", "e"], ["f", "", "", ""]]
+    assert torch.equal(first[1], other[2]) and torch.equal(first[0], first[2])
+    assert first.dtype == torch.float32 and first.device == clip.device
 
 
 def test_truncation_scales_noise_toward_mean():
