@@ -1,0 +1,347 @@
+"""Everything a training run needs before its first step, built in one go.
+
+:func:`prepare_run` resolves what to resume, builds the model with its optimizers, loss scalers,
+moving average and sentence cache (:class:`TrainParts`), the data (:class:`TrainData`), the
+position to continue from (:class:`Position`), the fixed sample inputs and the evaluator, and
+writes the run directory's settings and sample files. It returns a :class:`RunSetup` whose parts
+all exist, for :class:`~galip_studio.train.trainer.Trainer` to run. :func:`build_parts` alone is
+what a benchmark of bare steps needs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+
+import torch
+from torch import nn
+
+from .. import __version__
+from ..checkpoint import load_model
+from ..clip_backbone import ClipBackbone
+from ..config import ClipConfig, GALIPConfig, get_preset
+from ..export import make_grid, save_png
+from ..nets import GALIP
+from ..pipeline import to_pil
+from ..text_cache import SentenceCache
+from .config import TrainConfig
+from .data import DataReport, ImageCaptionDataset, ImageTransform, Sample, ShardedBatchSampler, collate, fixed_captions, scan_dataset
+from .evaluate import EvalConfig, Evaluator, load_inception
+from .rundir import TRAIN_STATE_FILE, RunDirectory, resolve_resume
+from .runtime import DistContext, autocast_factory, resolve_amp
+
+TRAIN_STATE_FORMAT = "galip-studio-train-state"
+TEXT_CHUNK = 32  # captions are encoded in padded chunks of this many rows (see SentenceCache)
+
+
+def say(ctx: DistContext, *args: Any) -> None:
+    """Print a line to stderr from the main process only."""
+    if ctx.is_main:
+        print(*args, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------ model
+def build_model(config: TrainConfig) -> tuple[GALIP, dict[str, Any]]:
+    """A fresh model (preset + overrides, CLIP from a directory, an open_clip name or the preset),
+    or one to fine-tune (``config.init``: our checkpoint directory or an official ``.pth``)."""
+    overrides = {k: getattr(config, k) for k in ("img_size", "ngf", "ndf", "z_dim") if getattr(config, k) is not None}
+    clip_weights = None if config.clip_weights == "random" else config.clip_weights
+    torch.manual_seed(config.seed)
+    if config.init:
+        if overrides:
+            raise ValueError(f"--init takes the architecture from the checkpoint; drop {', '.join(sorted(overrides))}")
+        model, info = load_model(config.init, config.clip_weights)
+        if "training" in info:
+            info["init_step"] = info.pop("training").get("step")
+        return model, {**info, "preset": config.preset}  # the recipe, so a fine-tune of this run inherits it too
+    preset = get_preset(config.preset)
+    galip_cfg = GALIPConfig.from_dict({**preset.galip.to_dict(), **overrides})
+    if config.clip:
+        clip = ClipBackbone.from_pretrained(config.clip, weights=clip_weights)
+        source = {"clip_dir": config.clip}
+    else:
+        if config.clip_model:
+            clip_cfg = ClipConfig(name=config.clip_model, preprocess=config.clip_preprocess or "standard")
+        else:
+            clip_cfg = preset.clip
+            if config.clip_preprocess:
+                clip_cfg.preprocess = config.clip_preprocess
+        if config.clip_weights is not None:
+            clip_cfg.pretrained = clip_weights
+        clip = ClipBackbone.from_config(clip_cfg)
+        source = {"clip": clip_cfg.name or "custom", "clip_weights": clip_cfg.pretrained or "random"}
+    return GALIP(galip_cfg, clip), {"init": "scratch", "preset": config.preset, **source}
+
+
+def default_real_size(img_size: int) -> int:
+    """Side of real training images: 256 for the official 224 px generator (docs/training.md, "Data"), else the output size."""
+    return 256 if img_size == 224 else img_size
+
+
+@dataclass
+class TrainParts:
+    """What a training step uses, on this process's device."""
+
+    ctx: DistContext
+    model: GALIP
+    source: dict[str, Any]  # where the weights came from, recorded in every checkpoint
+    generator: nn.Module  # model.generator, wrapped for DDP under torchrun
+    discriminator: nn.Module  # model.discriminator, likewise
+    ema: nn.Module | None  # the moving average of G (--ema); None when the run keeps none
+    amp: str
+    autocast: Callable[[], ContextManager]
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scalers: dict[str, torch.amp.GradScaler] | None  # the loss scalers of G and D; fp16 only
+    sentences: SentenceCache
+
+
+def _read_train_state(checkpoint: Path) -> dict[str, Any]:
+    state = torch.load(checkpoint / TRAIN_STATE_FILE, map_location="cpu", weights_only=True)
+    if state.get("format") != TRAIN_STATE_FORMAT:
+        raise ValueError(f"{checkpoint / TRAIN_STATE_FILE} is not a GALIP Studio training state")
+    return state
+
+
+def _moving_average(model: GALIP, config: TrainConfig, state: dict[str, Any] | None, ctx: DistContext) -> nn.Module | None:
+    """The moving average of G (``--ema``). A checkpoint of a run with one stores the average as its
+    generator (what inference, ``convert`` and fine-tuning load) and the trained weights in its
+    training state; resuming puts each back in its place. Turned on when resuming a run without
+    one, it starts from the checkpoint's generator."""
+    gen = model.generator
+    ema = None
+    if config.ema > 0:  # the CLIP is shared and frozen, not part of the copy
+        ema = copy.deepcopy(gen, memo={id(model.clip): model.clip}).requires_grad_(False).eval()
+    trained = state.get("generator_train") if state else None
+    if trained is not None:
+        gen.load_state_dict(trained)
+        if ema is None:
+            say(ctx, "note: this run kept a moving average of G; training goes on without one (--ema 0)")
+    return ema
+
+
+def build_parts(config: TrainConfig, ctx: DistContext, resume_from: Path | None = None) -> tuple[TrainParts, dict[str, Any] | None]:
+    """Build (or load, to resume) the model, optimizers and loss scalers on ``ctx``'s device, wrapped
+    for DDP under torchrun. Also returns the saved training state when resuming (see :func:`restore`)."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    state = None
+    if resume_from is not None:
+        model, info = load_model(resume_from, config.clip_weights)
+        kept = ("init", "init_kind", "init_step", "preset", "clip", "clip_weights", "clip_dir")
+        source = {k: v for k, v in info["training"].items() if k in kept}
+        source["resumed_from"] = str(resume_from)
+        state = _read_train_state(resume_from)
+    else:
+        model, source = build_model(config)
+    model.to(ctx.device)
+    if config.channels_last:
+        model.generator.to(memory_format=torch.channels_last)
+    ema = _moving_average(model, config, state, ctx)
+    amp = resolve_amp(config.amp, ctx.device)
+    # fused Adam (one kernel over all parameters, CPU and CUDA): same update, less per-tensor overhead
+    adam = {"betas": (float(config.beta1), float(config.beta2)), "fused": ctx.device.type in ("cpu", "cuda")}
+    opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr_g, **adam)
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr_d, **adam)
+    scalers = None
+    if amp == "fp16":
+        scalers = {n: torch.amp.GradScaler(ctx.device.type, growth_interval=2000) for n in ("g", "d")}
+    generator: nn.Module = model.generator
+    discriminator: nn.Module = model.discriminator
+    if ctx.distributed:
+        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids, broadcast_buffers=False)
+        discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids, broadcast_buffers=False)
+    parts = TrainParts(
+        ctx=ctx, model=model, source=source, generator=generator, discriminator=discriminator, ema=ema, amp=amp,
+        autocast=autocast_factory(amp, ctx.device), opt_g=opt_g, opt_d=opt_d, scalers=scalers,
+        sentences=SentenceCache(model.clip, config.text_cache_size, chunk=TEXT_CHUNK),
+    )
+    return parts, state
+
+
+# ------------------------------------------------------------------------------------------ data
+@dataclass
+class TrainData:
+    """The training images of this process: the scan, the dataset and its sharded loader."""
+
+    samples: list[Sample]
+    report: DataReport
+    real_size: int
+    transform: ImageTransform
+    dataset: ImageCaptionDataset
+    sampler: ShardedBatchSampler
+    loader: torch.utils.data.DataLoader
+    workers: int
+    total_steps: int | None  # None: until a stop signal
+
+
+def build_data(config: TrainConfig, ctx: DistContext, img_size: int) -> TrainData:
+    samples, report = scan_dataset(config.data_dir, config.layout, config.split, verify=config.verify_images)
+    real_size = config.real_size or default_real_size(img_size)
+    transform = ImageTransform(real_size, config.resize_ratio, config.flip)
+    dataset = ImageCaptionDataset(samples, transform, seed=config.seed, flip_exclude=config.flip_exclude)
+    sampler = ShardedBatchSampler(len(samples), config.batch_size, ctx.world_size, ctx.rank, config.seed)
+    workers = config.workers
+    if workers is None:
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        workers = 0 if ctx.device.type == "cpu" else min(4, max(1, (os.cpu_count() or 1) // per_node))
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=ctx.device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
+    if config.steps is not None:
+        total_steps: int | None = config.steps
+    elif config.epochs is not None:
+        total_steps = max(1, math.ceil(config.epochs * sampler.steps_per_epoch))
+    else:
+        total_steps = None
+    return TrainData(list(samples), report, real_size, transform, dataset, sampler, loader, workers, total_steps)
+
+
+# ------------------------------------------------------------------------------------------ resume
+@dataclass
+class Position:
+    """Where a run stands: a new run starts at zero, a resumed one where its checkpoint stopped."""
+
+    step: int = 0
+    epoch: int = 0
+    epoch_step: int = 0
+    best: dict[str, Any] | None = None  # the best checkpoint's metric, value and step, once there is one
+    last_saved_step: int | None = None
+
+
+def restore(parts: TrainParts, state: dict[str, Any], config: TrainConfig, steps_per_epoch: int) -> Position:
+    """Load the optimizers and loss scalers of a saved training state and return its position."""
+    ctx = parts.ctx
+    parts.opt_g.load_state_dict(state["optimizer_g"])
+    parts.opt_d.load_state_dict(state["optimizer_d"])
+    if parts.scalers is not None and state.get("scaler_g") is not None:
+        parts.scalers["g"].load_state_dict(state["scaler_g"])
+        parts.scalers["d"].load_state_dict(state["scaler_d"])
+    step = int(state["step"])
+    epoch, epoch_step = int(state["epoch"]), int(state["epoch_step"])
+    if int(state.get("world_size", 1)) != ctx.world_size or int(state.get("batch_size", 0)) != config.batch_size:
+        old = int(state.get("world_size", 1)) * int(state.get("batch_size", config.batch_size))
+        epoch_step = min(steps_per_epoch, epoch_step * old // (config.batch_size * ctx.world_size))
+        say(ctx, "note: the global batch changed since the checkpoint; the data order continues approximately")
+    if epoch_step >= steps_per_epoch:
+        epoch, epoch_step = epoch + 1, 0
+    return Position(step=step, epoch=epoch, epoch_step=epoch_step, best=state.get("best"), last_saved_step=step)
+
+
+# ------------------------------------------------------------------------------------------ outputs
+@dataclass
+class SampleInputs:
+    """The fixed captions (grid rows) and noise (grid columns) of every sample grid of a run."""
+
+    captions: list[str]
+    noise: torch.Tensor  # [len(captions) * sample_noise, z_dim], row-major like the grid
+
+
+def sample_inputs(config: TrainConfig, samples: list[Sample], z_dim: int) -> SampleInputs:
+    captions = fixed_captions(samples, config.sample_captions)
+    noise = torch.randn(config.sample_noise, z_dim, generator=torch.Generator().manual_seed(config.seed))
+    return SampleInputs(captions, noise.repeat(len(captions), 1))
+
+
+def _write_sample_files(run_dir: RunDirectory, inputs: SampleInputs, dataset: ImageCaptionDataset, columns: int) -> None:
+    """``samples/captions.txt`` and, once per run, ``samples/real.png``: real images to compare with."""
+    run_dir.samples.mkdir(parents=True, exist_ok=True)
+    (run_dir.samples / "captions.txt").write_text("\n".join(inputs.captions) + "\n")
+    real_path = run_dir.samples / "real.png"
+    if not real_path.exists():
+        reals = torch.stack([dataset[i]["image"] for i in range(min(len(dataset), columns * 2))])
+        save_png(make_grid(to_pil(reals), nrow=columns), real_path)
+
+
+def build_evaluator(config: TrainConfig, ctx: DistContext, data: TrainData, clip: ClipBackbone) -> Evaluator:
+    """The evaluator of ``--eval-data`` (default: the training data), with Inception when its weights are given."""
+    if config.eval_data:
+        samples, report = scan_dataset(config.eval_data, config.layout, "test", verify=config.verify_images)
+        say(ctx, report.format())
+    else:
+        samples = data.samples
+    dataset = ImageCaptionDataset(samples, dataclasses.replace(data.transform, flip=False), seed=config.seed)
+    inception = load_inception(config.inception_weights, ctx.device) if config.inception_weights else None
+    eval_cfg = EvalConfig(images=config.eval_images, batch_size=config.eval_batch_size or config.batch_size, seed=config.seed)
+    return Evaluator(dataset, clip, eval_cfg, inception)
+
+
+def _write_run_config(run_dir: RunDirectory, config: TrainConfig, parts: TrainParts, data: TrainData) -> None:
+    model, ctx = parts.model, parts.ctx
+    info = {
+        "train": config.to_dict(),
+        "galip": model.config.to_dict(),
+        "clip": model.clip.to_config_dict(),
+        "source": parts.source,
+        "data": data.report.to_dict(),
+        "runtime": {
+            "device": str(ctx.device),
+            "world_size": ctx.world_size,
+            "amp": parts.amp,
+            "threads": torch.get_num_threads(),
+            "workers": data.workers,
+            "real_size": data.real_size,
+            "steps_per_epoch": data.sampler.steps_per_epoch,
+            "total_steps": data.total_steps,
+        },
+        "parameters": model.parameter_counts(),
+        "versions": {"galip_studio": __version__, "torch": torch.__version__},
+    }
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir.config_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=2, default=str) + "\n")
+    os.replace(tmp, run_dir.config_path)
+
+
+# ------------------------------------------------------------------------------------------ the run
+@dataclass
+class RunSetup:
+    """A training run ready for its first step."""
+
+    config: TrainConfig
+    run_dir: RunDirectory
+    resume_from: Path | None  # the checkpoint this run continues; None for a new run
+    parts: TrainParts
+    data: TrainData
+    position: Position
+    samples: SampleInputs
+    evaluator: Evaluator | None  # None where this process never evaluates (evaluation off, or not rank 0)
+
+    @property
+    def ctx(self) -> DistContext:
+        return self.parts.ctx
+
+
+def prepare_run(config: TrainConfig, ctx: DistContext) -> RunSetup:
+    """Resolve ``--resume``, build the parts and the data, restore the position, and (main process)
+    clean the run directory of partial writes and write its settings and sample files."""
+    run_dir = RunDirectory(config.out)
+    resume_from = resolve_resume(run_dir, config.resume) if config.resume else None
+    if resume_from is None and run_dir.latest() is not None:
+        raise ValueError(f"{run_dir.root} already holds checkpoints; continue it with --resume latest, or choose a new --out")
+    parts, state = build_parts(config, ctx, resume_from)
+    data = build_data(config, ctx, parts.model.config.img_size)
+    position = Position() if state is None else restore(parts, state, config, data.sampler.steps_per_epoch)
+    say(ctx, data.report.format())
+    samples = sample_inputs(config, data.samples, parts.model.config.z_dim)
+    evaluator = None
+    if ctx.is_main:
+        if config.effective_eval_every:
+            evaluator = build_evaluator(config, ctx, data, parts.model.clip)
+        run_dir.clean_partial()
+        _write_run_config(run_dir, config, parts, data)
+        _write_sample_files(run_dir, samples, data.dataset, config.sample_noise)
+    return RunSetup(config, run_dir, resume_from, parts, data, position, samples, evaluator)
