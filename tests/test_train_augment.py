@@ -9,7 +9,7 @@ from galip_studio.cli import main
 from galip_studio.train import Trainer, resolve_train_config
 from galip_studio.train.augment import POLICIES, cutout, diff_augment, parse_policy, translate
 
-from test_train_data import make_folder
+from helpers import make_folder, quick_config
 
 
 def _images(b: int = 6, size: int = 16) -> torch.Tensor:
@@ -76,13 +76,9 @@ def test_augmentation_is_differentiable_and_never_changes_colours():
 
 def test_training_with_augment_records_it_and_differs_from_plain(tmp_path):
     data = make_folder(tmp_path / "data", n=8)
-    common = dict(preset="tiny", batch_size=4, amp="none", progress=False, sample_every=0, eval_every=0,
-                  save_every=0, log_every=1, threads=2, steps=2)
     runs = {}
     for augment in (None, "cutout,translation"):
-        out = tmp_path / f"run-{augment}"
-        cfg = resolve_train_config({"data_dir": str(data), "out": str(out), "augment": augment, **common})
-        runs[augment] = Trainer(cfg).run()
+        runs[augment] = Trainer(quick_config(data, tmp_path / f"run-{augment}", steps=2, augment=augment)).run()
     assert resolve_train_config({"data_dir": "d", "out": "o", "augment": "none"}).augment is None
     plain, augmented = (runs[k].last_checkpoint for k in runs)
     assert plain is not None and augmented is not None

@@ -1,7 +1,4 @@
-"""Training data: the three layouts, the skip report, transforms, robust fetching, the sharded sampler.
-
-``make_folder`` is also used by the other training tests.
-"""
+"""Training data: the three layouts, the skip report, transforms, robust fetching, the sharded sampler."""
 
 from __future__ import annotations
 
@@ -27,20 +24,7 @@ from galip_studio.train.data import (
     scan_dataset,
 )
 
-COLORS = ["red", "green", "blue", "yellow", "purple", "orange"]
-
-
-def make_folder(root: Path, n: int = 12, size: tuple[int, int] = (40, 48), seed: int = 0) -> Path:
-    """``n`` random images with two captions each, half of them in a subfolder."""
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        folder = root / ("sub" if i % 2 else "")
-        folder.mkdir(parents=True, exist_ok=True)
-        arr = (rng.random((size[1], size[0], 3)) * 255).astype("uint8")
-        Image.fromarray(arr).save(folder / f"img{i:02d}.png")
-        c = COLORS[i % len(COLORS)]
-        (folder / f"img{i:02d}.txt").write_text(f"a {c} square\n\n  a picture of {c} number {i}  \n")
-    return root
+from helpers import make_folder
 
 
 def test_folder_layout_report_skips_bad_files(tmp_path, capsys):

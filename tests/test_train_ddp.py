@@ -12,7 +12,7 @@ from galip_studio.pipeline import GALIPPipeline
 from galip_studio.train.data import ShardedBatchSampler, scan_dataset
 from galip_studio.train.rundir import read_log
 
-from test_train_data import make_folder
+from helpers import make_folder
 
 WORKER = """
 import hashlib, json, os, sys

@@ -21,17 +21,10 @@ from galip_studio.pipeline import GALIPPipeline
 from galip_studio.train import NonFiniteLossError, TrainConfig, Trainer, resolve_train_config
 from galip_studio.train.rundir import TRAIN_STATE_FILE, read_log
 
-from test_train_data import make_folder
+from helpers import make_folder, quick_config
 
 QUICK = ["--preset", "tiny", "--batch-size", "4", "--amp", "none", "--no-progress", "--sample-captions", "2",
          "--sample-noise", "2", "--eval-images", "6", "--threads", "2"]
-
-
-def quick_config(data: Path, out: Path, **kw) -> TrainConfig:
-    settings = dict(preset="tiny", batch_size=4, amp="none", progress=False, sample_every=0, eval_every=0, save_every=0,
-                    log_every=1, threads=2)
-    settings.update(kw)
-    return resolve_train_config({"data_dir": str(data), "out": str(out), **settings})
 
 
 @pytest.fixture(scope="module")
