@@ -15,6 +15,12 @@ from typing import Any
 S = argparse.SUPPRESS  # options not given stay out of the namespace, so saved/preset settings apply
 
 
+def _add_numbers(group: Any, kind: type, options: dict[str, str]) -> None:
+    """Options ``{flag: help}`` that each take one number of type ``kind`` (left out: not in the namespace)."""
+    for flag, text in options.items():
+        group.add_argument(flag, type=kind, default=S, help=text)
+
+
 def _add_train_parser(sub: Any) -> None:
     from ..config import preset_names
     from .config import BEST_METRICS, DEFAULT_PRESET
@@ -59,19 +65,23 @@ def _add_train_parser(sub: Any) -> None:
                    help="CLIP input transform (official: GALIP's [0.5, 1] quirk, for the paper's weights)")
     g.add_argument("--init", metavar="CHECKPOINT", default=S,
                    help="fine-tune: start from one of our checkpoint directories or an official .pth (with --clip-weights)")
-    g.add_argument("--img-size", type=int, default=S, help="generator output size (224 or a power of two)")
-    g.add_argument("--ngf", type=int, default=S, help="generator base width")
-    g.add_argument("--ndf", type=int, default=S, help="discriminator base width")
-    g.add_argument("--z-dim", type=int, default=S, help="noise size")
+    _add_numbers(g, int, {
+        "--img-size": "generator output size (224 or a power of two)",
+        "--ngf": "generator base width",
+        "--ndf": "discriminator base width",
+        "--z-dim": "noise size",
+    })
 
     g = p.add_argument_group("objective (paper defaults)")
-    g.add_argument("--lr-g", type=float, default=S, help="generator learning rate (1e-4)")
-    g.add_argument("--lr-d", type=float, default=S, help="discriminator + quality assessor learning rate (4e-4)")
-    g.add_argument("--beta1", type=float, default=S, help="Adam beta1 (0.0)")
-    g.add_argument("--beta2", type=float, default=S, help="Adam beta2 (0.9)")
-    g.add_argument("--sim-weight", type=float, default=S, help="weight of the CLIP text-image similarity in the G loss (4.0)")
-    g.add_argument("--gp-weight", type=float, default=S, help="MA-GP weight k (2.0)")
-    g.add_argument("--gp-power", type=float, default=S, help="MA-GP power p (6.0)")
+    _add_numbers(g, float, {
+        "--lr-g": "generator learning rate (1e-4)",
+        "--lr-d": "discriminator + quality assessor learning rate (4e-4)",
+        "--beta1": "Adam beta1 (0.0)",
+        "--beta2": "Adam beta2 (0.9)",
+        "--sim-weight": "weight of the CLIP text-image similarity in the G loss (4.0)",
+        "--gp-weight": "MA-GP weight k (2.0)",
+        "--gp-power": "MA-GP power p (6.0)",
+    })
     g.add_argument("--ema", type=float, metavar="DECAY", default=S,
                    help="keep an exponential moving average of G's weights with this decay (e.g. 0.998) and "
                         "save, sample and evaluate it; 0 = off (the paper; default except --preset emoji-64)")
@@ -99,15 +109,17 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--text-cache-size", type=int, default=S, help="sentence vectors kept in memory (default 200000)")
 
     g = p.add_argument_group("outputs")
-    g.add_argument("--log-every", type=int, default=S, help="steps between log lines (default 10)")
-    g.add_argument("--sample-every", type=int, default=S, help="steps between sample grids, 0 = never (default 500)")
-    g.add_argument("--sample-captions", type=int, default=S, help="rows of the sample grid: fixed captions (default 8)")
-    g.add_argument("--sample-noise", type=int, default=S, help="columns of the sample grid: fixed noise vectors (default 8)")
-    g.add_argument("--save-every", type=int, default=S, help="steps between checkpoints, 0 = only at the end (default 1000)")
-    g.add_argument("--keep-last", type=int, default=S, help="step checkpoints kept besides the best (default 3)")
-    g.add_argument("--eval-every", type=int, default=S, help="steps between evaluations, 0 = never (default: every checkpoint)")
-    g.add_argument("--eval-images", type=int, default=S, help="images per evaluation (default 256)")
-    g.add_argument("--eval-batch-size", type=int, default=S, help="batch size of evaluation (default: --batch-size)")
+    _add_numbers(g, int, {
+        "--log-every": "steps between log lines (default 10)",
+        "--sample-every": "steps between sample grids, 0 = never (default 500)",
+        "--sample-captions": "rows of the sample grid: fixed captions (default 8)",
+        "--sample-noise": "columns of the sample grid: fixed noise vectors (default 8)",
+        "--save-every": "steps between checkpoints, 0 = only at the end (default 1000)",
+        "--keep-last": "step checkpoints kept besides the best (default 3)",
+        "--eval-every": "steps between evaluations, 0 = never (default: every checkpoint)",
+        "--eval-images": "images per evaluation (default 256)",
+        "--eval-batch-size": "batch size of evaluation (default: --batch-size)",
+    })
     g.add_argument("--eval-data", metavar="DIR", default=S, help="evaluate on another folder (default: the training data)")
     g.add_argument("--best-metric", choices=sorted(BEST_METRICS), default=S, help="metric that picks checkpoints/best (default clip_fd)")
     g.add_argument("--inception-weights", metavar="PATH", default=S, help="torchvision inception_v3 state dict: adds Inception FID")
@@ -199,7 +211,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..cli import CLIError
     from .config import resolve_train_config
     from .data import scan_dataset
-    from .trainer import NonFiniteLossError, Trainer, default_real_size
+    from .setup import default_real_size
+    from .trainer import NonFiniteLossError, Trainer
 
     explicit = _explicit_settings(args)
     if args.check:
@@ -235,7 +248,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import EvalConfig, evaluate_checkpoint, summarize
     from .runtime import resolve_device
     from ..checkpoint import load_model
-    from .trainer import default_real_size
+    from .setup import default_real_size
 
     path = Path(args.checkpoint)
     model, info = load_model(path, args.clip_weights)
