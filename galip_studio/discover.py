@@ -166,7 +166,7 @@ def _anchors(coords: torch.Tensor, points: torch.Tensor, neighbors: int) -> list
 
 # ------------------------------------------------------------------------------------------ vocabulary
 def _check_count(what: str, n: int, limit_name: str, limits: Limits, minimum: int = 1) -> int:
-    n = explore._at_least(what, n, minimum)
+    n = explore.whole_at_least(what, n, minimum)
     limits.check(what, n, limit_name)
     return n
 
@@ -204,7 +204,7 @@ def _vocab_hash(prompts: Sequence[str]) -> str:
 def _prompt_list(vocabulary: str | os.PathLike | Sequence[str] | None, limits: Limits) -> tuple[list[str], str]:
     if vocabulary is None or isinstance(vocabulary, (str, os.PathLike)):
         return load_vocabulary(vocabulary, limits)
-    prompts = explore._prompts(list(dict.fromkeys(vocabulary)), "vocabulary phrases")
+    prompts = explore.check_prompts(list(dict.fromkeys(vocabulary)), "vocabulary phrases")
     if len(prompts) < 3:
         raise ValueError(f"a vocabulary needs at least 3 distinct phrases, got {len(prompts)}")
     limits.check("the vocabulary", len(prompts), "max_vocabulary")
@@ -215,7 +215,7 @@ def _encode_all(pipe, prompts: Sequence[str], progress: Progress | None, chunk: 
     """Sentence vectors of many prompts, in chunks (so ``progress`` moves and locks are short)."""
     out = []
     for i in range(0, len(prompts), chunk):
-        out.append(explore._encode(pipe, prompts[i : i + chunk]))
+        out.append(explore.encode(pipe, prompts[i : i + chunk]))
         if progress is not None:
             progress(min(i + chunk, len(prompts)), len(prompts))
     return torch.cat(out)
@@ -362,18 +362,18 @@ def noise_directions(
     reference generator modules (fp32 maths as loaded), PCA keeps ``components`` axes, and least
     squares maps them back to unit noise directions.
     """
-    (prompt,) = explore._prompts([prompt])
+    (prompt,) = explore.check_prompts([prompt])
     components = _check_count("components", components, "max_components", limits)
     samples = _check_count("samples", samples, "max_samples", limits, minimum=max(2, components + 1))
-    (seed,) = explore._seeds([seed])
-    batch_size = explore._at_least("batch_size", batch_size, 1)
+    (seed,) = explore.check_seeds([seed])
+    batch_size = explore.whole_at_least("batch_size", batch_size, 1)
     limits.check("batch_size", batch_size, "max_batch_size")
     settings = {"space": "noise", "prompt": prompt, "samples": samples, "seed": seed, "components": components, "activation": "bridge"}
 
     def compute():
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(samples, pipe.z_dim, generator=gen)
-        sentence = explore._encode(pipe, [prompt])
+        sentence = explore.encode(pipe, [prompt])
         feats = bridge_features(pipe, z, sentence.expand(samples, -1), batch_size, progress)
         res = pca(feats, components)
         u = regress_directions(res.coords, z)
@@ -450,9 +450,9 @@ def direction_strip(
     are stored in the recipe, so it renders again without recomputing them.
     """
     latent.check_choice("space", space, SPACES)
-    (prompt,) = explore._prompts([prompt])
-    (seed,) = explore._seeds([seed])
-    explore._common(truncation, batch_size, limits)
+    (prompt,) = explore.check_prompts([prompt])
+    (seed,) = explore.check_seeds([seed])
+    explore.check_truncation_and_batch(truncation, batch_size, limits)
     steps = _check_count("strip steps", steps, "max_strip", limits, minimum=2)
     if isinstance(span, bool) or not (math.isfinite(float(span)) and 0 < float(span) <= MAX_SPAN):
         raise ValueError(f"span must be in (0, {MAX_SPAN:g}] (in σ), got {span!r}")
@@ -472,13 +472,13 @@ def direction_strip(
         amounts[steps // 2] = 0.0
     offsets = (amounts[None, :, None] * sig[:, None, None] * dirs.double()[:, None, :]).float().reshape(-1, dim)  # [rows*steps, dim]
     noise = noise_from_seeds([seed], pipe.z_dim, truncation)
-    sentence = explore._encode(pipe, [prompt])
+    sentence = explore.encode(pipe, [prompt])
     n = offsets.shape[0]
     if space == "noise":
         noise, sentence = noise + offsets, sentence.expand(n, -1)
     else:
         noise, sentence = noise.expand(n, -1), sentence + offsets
-    images = explore._synthesize(pipe, noise, sentence, batch_size, progress)
+    images = explore.synthesize(pipe, noise, sentence, batch_size, progress)
     labels = list(labels) if labels is not None else [f"{space} direction {k + 1}" for k in range(dirs.shape[0])]
     if len(labels) != dirs.shape[0]:
         raise ValueError(f"{dirs.shape[0]} directions need {dirs.shape[0]} labels, got {len(labels)}")
@@ -645,7 +645,7 @@ def prompt_map(
     ``perplexity`` is capped below a third of the vocabulary size)."""
     latent.check_choice("map view", view, VIEWS)
     prompts, source = _prompt_list(vocabulary, limits)
-    (seed,) = explore._seeds([seed])
+    (seed,) = explore.check_seeds([seed])
     perplexity = float(perplexity)
     if not (math.isfinite(perplexity) and perplexity > 0):
         raise ValueError(f"perplexity must be a positive number, got {perplexity}")
@@ -677,12 +677,12 @@ def _check_point(point: Sequence[float]) -> list[float]:
 
 
 def _map_inputs(prompts: Sequence[str], coords: Sequence[Sequence[float]], neighbors: int, power: float, limits: Limits) -> tuple[list[str], torch.Tensor, int]:
-    prompts = explore._prompts(prompts, "map prompts")
+    prompts = explore.check_prompts(prompts, "map prompts")
     limits.check("the vocabulary", len(prompts), "max_vocabulary")
     c = torch.as_tensor(coords, dtype=torch.float64)
     if c.shape != (len(prompts), 2) or not torch.isfinite(c).all():
         raise ValueError(f"{len(prompts)} map prompts need {len(prompts)} finite (x, y) positions, got shape {tuple(c.shape)}")
-    neighbors = explore._at_least("neighbors", neighbors, 1)
+    neighbors = explore.whole_at_least("neighbors", neighbors, 1)
     limits.check("neighbors", neighbors, "max_prompts")
     if isinstance(power, bool) or not (math.isfinite(float(power)) and float(power) > 0):
         raise ValueError(f"power must be a positive number, got {power!r}")
@@ -725,9 +725,9 @@ def _render_points(
     keep = _anchors(coords, points, neighbors)
     anchors, anchor_xy = [prompts[i] for i in keep], coords[keep]
     weights = map_weights(anchor_xy, points, neighbors, power)  # [P, A]
-    sentence = latent.blend(explore._encode(pipe, anchors), weights.float(), normalize=False)
+    sentence = latent.blend(explore.encode(pipe, anchors), weights.float(), normalize=False)
     noise = noise_from_seeds([seed], pipe.z_dim, truncation).expand(points.shape[0], -1).contiguous()
-    return anchors, anchor_xy, sentence, noise, explore._synthesize(pipe, noise, sentence, batch_size, progress)
+    return anchors, anchor_xy, sentence, noise, explore.synthesize(pipe, noise, sentence, batch_size, progress)
 
 
 def parse_points(text: str) -> list[tuple[float, float]]:
@@ -785,8 +785,8 @@ def map_walk(
     :func:`~.explore.save_render` as GIF or MP4; the recipe keeps only the prompts the frames use."""
     prompts, c, neighbors = _map_inputs(prompts, coords, neighbors, power, limits)
     latent.check_choice("easing", easing, tuple(latent.EASINGS))
-    (seed,) = explore._seeds([seed])
-    explore._common(truncation, batch_size, limits)
+    (seed,) = explore.check_seeds([seed])
+    explore.check_truncation_and_batch(truncation, batch_size, limits)
     frames = _check_count("frames", frames, "max_frames", limits, minimum=2)
     if not (math.isfinite(float(fps)) and float(fps) > 0):
         raise ValueError(f"fps must be a positive number, got {fps}")
@@ -834,10 +834,10 @@ def map_grid(
     (``xmin, xmax, ymin, ymax``; default: the points' extent), top row = highest y, each the map's
     blend there with one seed; a caption names each row's nearest prompt at its left end."""
     prompts, c, neighbors = _map_inputs(prompts, coords, neighbors, power, limits)
-    (seed,) = explore._seeds([seed])
-    explore._common(truncation, batch_size, limits)
+    (seed,) = explore.check_seeds([seed])
+    explore.check_truncation_and_batch(truncation, batch_size, limits)
     cols = rows if cols is None else cols
-    rows, cols = explore._at_least("grid rows", rows, 2), explore._at_least("grid columns", cols, 2)
+    rows, cols = explore.whole_at_least("grid rows", rows, 2), explore.whole_at_least("grid columns", cols, 2)
     limits.check("grid rows", rows, "max_grid")
     limits.check("grid columns", cols, "max_grid")
     limits.check("the number of images (rows x columns)", rows * cols, "max_images")
@@ -852,7 +852,7 @@ def map_grid(
     points = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1).reshape(-1, 2)
     anchors, anchor_xy, sentence, noise, images = _render_points(pipe, prompts, c, points, neighbors, power, seed, truncation, batch_size, progress)
     nearest = torch.cdist(points, anchor_xy).argmin(dim=1).tolist()
-    row_labels = [f"y {float(ys[r]):.2f}: {explore._short(anchors[nearest[r * cols]], 30)} …" for r in range(rows)]
+    row_labels = [f"y {float(ys[r]):.2f}: {explore.short(anchors[nearest[r * cols]], 30)} …" for r in range(rows)]
     recipe = explore.make_recipe(
         pipe, "map_grid", prompts=anchors, coords=anchor_xy.tolist(), rows=rows, cols=cols, bounds=b, seed=seed,
         truncation=truncation, neighbors=neighbors, power=float(power), view=view, batch_size=batch_size,

@@ -138,7 +138,9 @@ class Render:
 
 
 # ------------------------------------------------------------------------------------------ validation
-def _prompts(prompts: str | Sequence[str], what: str = "prompts") -> list[str]:
+# Public because discover.py, which builds on this module, checks its inputs the same way.
+def check_prompts(prompts: str | Sequence[str], what: str = "prompts") -> list[str]:
+    """One prompt or several, as a non-empty list of prompts that :func:`~.pipeline.check_prompt` accepts."""
     items = [prompts] if isinstance(prompts, str) else list(prompts)
     if not items:
         raise ValueError(f"no {what} given: type at least one prompt")
@@ -147,7 +149,8 @@ def _prompts(prompts: str | Sequence[str], what: str = "prompts") -> list[str]:
     return items
 
 
-def _seeds(seeds: int | Sequence[int]) -> list[int]:
+def check_seeds(seeds: int | Sequence[int]) -> list[int]:
+    """One seed or several, as a non-empty list of integers in [0, 2**63-1]."""
     items = [seeds] if isinstance(seeds, int) else list(seeds)
     if not items:
         raise ValueError("no seeds given: give at least one seed (an integer such as 0)")
@@ -162,17 +165,19 @@ def _seeds(seeds: int | Sequence[int]) -> list[int]:
     return out
 
 
-def _at_least(what: str, value: int, minimum: int) -> int:
+def whole_at_least(what: str, value: int, minimum: int) -> int:
+    """``value`` as an int, if it is a whole number of at least ``minimum`` (``what`` names it in the error)."""
     whole = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and int(value) == value
     if not whole or value < minimum:
         raise ValueError(f"{what} must be a whole number of at least {minimum}, got {value!r}")
     return int(value)
 
 
-def _common(truncation: float, batch_size: int, limits: Limits = DEFAULT_LIMITS) -> None:
+def check_truncation_and_batch(truncation: float, batch_size: int, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Truncation in [0, 1]; a batch size of at least 1, within the limit."""
     if isinstance(truncation, bool) or not isinstance(truncation, numbers.Real) or not 0.0 <= float(truncation) <= 1.0:
         raise ValueError(f"truncation must be in [0, 1] (1 = none), got {truncation!r}")
-    _at_least("batch_size", batch_size, 1)
+    whole_at_least("batch_size", batch_size, 1)
     limits.check("batch_size", batch_size, "max_batch_size")
 
 
@@ -209,12 +214,12 @@ def make_recipe(pipe: GALIPPipeline, kind: str, **params: Any) -> dict[str, Any]
     return {"format": RECIPE_FORMAT, "kind": kind, "model": model_info(pipe), "galip_studio": __version__, **params}
 
 
-def _encode(pipe: GALIPPipeline, prompts: Sequence[str]) -> torch.Tensor:
+def encode(pipe: GALIPPipeline, prompts: Sequence[str]) -> torch.Tensor:
     """Sentence vectors on the CPU (float32), exactly as ``pipe.generate`` passes them on."""
     return pipe.encode(list(prompts)).float().cpu()
 
 
-def _synthesize(
+def synthesize(
     pipe: GALIPPipeline,
     noise: torch.Tensor,
     sentence: torch.Tensor,
@@ -238,7 +243,8 @@ def _synthesize(
     return torch.cat(chunks).clamp(-1, 1)
 
 
-def _short(text: str, n: int = 40) -> str:
+def short(text: str, n: int = 40) -> str:
+    """``text`` cut to ``n`` characters with an ellipsis (for captions)."""
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -265,23 +271,23 @@ def interpolation_grid(
         easing: spacing of the steps (``linear``, ``smoothstep``, ``cosine``).
         truncation: psi in [0, 1] applied to every seed's noise.
     """
-    a, b = _prompts([prompt_a, prompt_b])
-    seeds = _seeds(seeds)
-    _common(truncation, batch_size, limits)
+    a, b = check_prompts([prompt_a, prompt_b])
+    seeds = check_seeds(seeds)
+    check_truncation_and_batch(truncation, batch_size, limits)
     latent.check_choice("interpolation", interp, latent.INTERPOLATIONS)
     latent.check_choice("easing", easing, tuple(latent.EASINGS))
-    steps = _at_least("steps", steps, 2)
+    steps = whole_at_least("steps", steps, 2)
     limits.check("steps", steps, "max_steps")
     limits.check("the number of seeds", len(seeds), "max_seeds")
     limits.check("the number of images (steps x seeds)", steps * len(seeds), "max_images")
-    ends = _encode(pipe, [a, b])
+    ends = encode(pipe, [a, b])
     t = latent.ease(latent.grid_positions(steps), easing)
     rows = latent.interpolate(ends[0], ends[1], t.float(), interp)
     sentence = rows.repeat_interleave(len(seeds), dim=0)
     noise = noise_from_seeds(seeds, pipe.z_dim, truncation).repeat(steps, 1)
-    images = _synthesize(pipe, noise, sentence, batch_size, progress)
+    images = synthesize(pipe, noise, sentence, batch_size, progress)
     labels = [f"{v:.2f}" for v in t.tolist()]
-    labels[0], labels[-1] = f"A: {_short(a)}", f"B: {_short(b)}"
+    labels[0], labels[-1] = f"A: {short(a)}", f"B: {short(b)}"
     recipe = make_recipe(
         pipe, "interpolate", prompts=[a, b], steps=steps, seeds=seeds, interp=interp, easing=easing,
         truncation=truncation, batch_size=batch_size,
@@ -304,22 +310,22 @@ def blend_grid(
     """The four-corner blend grid (the paper's Figure 7): four prompts at the corners (top-left,
     top-right, bottom-left, bottom-right), bilinear blends of their sentence vectors in between, one
     seed for all. The corner images are the plain generations of the four prompts with that seed."""
-    prompts = _prompts(prompts)
+    prompts = check_prompts(prompts)
     if len(prompts) != 4:
         raise ValueError(f"a blend grid needs exactly 4 prompts (its corners), got {len(prompts)}")
-    (seed,) = _seeds([seed])
-    _common(truncation, batch_size, limits)
+    (seed,) = check_seeds([seed])
+    check_truncation_and_batch(truncation, batch_size, limits)
     cols = rows if cols is None else cols
-    rows, cols = _at_least("grid rows", rows, 2), _at_least("grid columns", cols, 2)
+    rows, cols = whole_at_least("grid rows", rows, 2), whole_at_least("grid columns", cols, 2)
     limits.check("grid rows", rows, "max_grid")
     limits.check("grid columns", cols, "max_grid")
     limits.check("the number of images (rows x columns)", rows * cols, "max_images")
-    sentence = latent.bilinear_blend(_encode(pipe, prompts), rows, cols).reshape(rows * cols, -1)
+    sentence = latent.bilinear_blend(encode(pipe, prompts), rows, cols).reshape(rows * cols, -1)
     noise = noise_from_seeds([seed], pipe.z_dim, truncation).repeat(rows * cols, 1)
-    images = _synthesize(pipe, noise, sentence, batch_size, progress)
+    images = synthesize(pipe, noise, sentence, batch_size, progress)
     row_labels = [""] * rows
-    row_labels[0] = f"{_short(prompts[0])}  ->  {_short(prompts[1])}"
-    row_labels[-1] = f"{_short(prompts[2])}  ->  {_short(prompts[3])}"
+    row_labels[0] = f"{short(prompts[0])}  ->  {short(prompts[1])}"
+    row_labels[-1] = f"{short(prompts[2])}  ->  {short(prompts[3])}"
     recipe = make_recipe(pipe, "blend", prompts=prompts, rows=rows, cols=cols, seed=seed, truncation=truncation, batch_size=batch_size)
     return Render(images, recipe, rows, cols, sentence, noise, row_labels, [])
 
@@ -336,17 +342,17 @@ def seed_grid(
 ) -> Render:
     """Prompts × seeds: one row per prompt, one column per seed (the same noise down a column).
     With the same batch size this equals ``pipe(prompts, seeds=seeds)``."""
-    prompts = _prompts(prompts)
-    seeds = _seeds(seeds)
-    _common(truncation, batch_size, limits)
+    prompts = check_prompts(prompts)
+    seeds = check_seeds(seeds)
+    check_truncation_and_batch(truncation, batch_size, limits)
     limits.check("the number of prompts", len(prompts), "max_prompts")
     limits.check("the number of seeds", len(seeds), "max_seeds")
     limits.check("the number of images (prompts x seeds)", len(prompts) * len(seeds), "max_images")
-    sentence = _encode(pipe, prompts).repeat_interleave(len(seeds), dim=0)
+    sentence = encode(pipe, prompts).repeat_interleave(len(seeds), dim=0)
     noise = noise_from_seeds(seeds, pipe.z_dim, truncation).repeat(len(prompts), 1)
-    images = _synthesize(pipe, noise, sentence, batch_size, progress)
+    images = synthesize(pipe, noise, sentence, batch_size, progress)
     recipe = make_recipe(pipe, "seeds", prompts=prompts, seeds=seeds, truncation=truncation, batch_size=batch_size)
-    return Render(images, recipe, len(prompts), len(seeds), sentence, noise, [_short(p, 80) for p in prompts], [f"seed {s}" for s in seeds])
+    return Render(images, recipe, len(prompts), len(seeds), sentence, noise, [short(p, 80) for p in prompts], [f"seed {s}" for s in seeds])
 
 
 def style_knob(
@@ -371,9 +377,9 @@ def style_knob(
             bilinear ones, so this is the blend grid's image at that point.
         seed: the noise seed.
     """
-    prompts = _prompts(prompts)
-    (seed,) = _seeds([seed])
-    _common(truncation, 1, limits)
+    prompts = check_prompts(prompts)
+    (seed,) = check_seeds([seed])
+    check_truncation_and_batch(truncation, 1, limits)
     limits.check("the number of prompts", len(prompts), "max_prompts")
     if position is not None:
         if weights is not None:
@@ -391,9 +397,9 @@ def style_knob(
             raise ValueError(f"{len(prompts)} prompts need {len(prompts)} weights, got {len(w)}")
         mix = torch.tensor(w, dtype=torch.float32)
         weights = w
-    sentence = latent.blend(_encode(pipe, prompts), mix, normalize=normalize and position is None)[None]
+    sentence = latent.blend(encode(pipe, prompts), mix, normalize=normalize and position is None)[None]
     noise = noise_from_seeds([seed], pipe.z_dim, truncation)
-    images = _synthesize(pipe, noise, sentence, 1, None)
+    images = synthesize(pipe, noise, sentence, 1, None)
     recipe = make_recipe(
         pipe, "style", prompts=prompts, weights=weights, position=position, seed=seed, normalize=normalize,
         truncation=truncation, blend_weights=[float(v) for v in mix],
@@ -483,14 +489,14 @@ def walk(
         times: explicit progress (0-1) of each frame instead of even spacing (what ``retime``
             records); ``frames`` must equal ``len(times)``.
     """
-    prompts = _prompts(prompts)
-    seeds = _seeds(seeds)
-    _common(truncation, batch_size, limits)
+    prompts = check_prompts(prompts)
+    seeds = check_seeds(seeds)
+    check_truncation_and_batch(truncation, batch_size, limits)
     latent.check_choice("path", path, latent.NOISE_PATHS)
     latent.check_choice("easing", easing, tuple(latent.EASINGS))
     latent.check_choice("sentence interpolation", sentence_interp, latent.INTERPOLATIONS)
     latent.check_choice("noise interpolation", noise_interp, latent.INTERPOLATIONS)
-    frames = _at_least("frames", frames, 2)
+    frames = whole_at_least("frames", frames, 2)
     limits.check("frames", frames, "max_frames")
     limits.check("the number of prompts", len(prompts), "max_prompts")
     limits.check("the number of seeds", len(seeds), "max_seeds")
@@ -509,7 +515,7 @@ def walk(
         latent.check_choice("retime space", retime, ("clip", "pixel"))
         if path == "random":
             raise ValueError("a random walk cannot be re-timed (its frames are not points of a continuous path)")
-        retime_density = _at_least("retime_density", retime_density, 2)
+        retime_density = whole_at_least("retime_density", retime_density, 2)
         limits.check("retime_density", retime_density, "max_retime_density")
     if times is not None:
         times = [float(v) for v in times]
@@ -520,7 +526,7 @@ def walk(
 
     keyframe_noise = noise_from_seeds(seeds, pipe.z_dim)
     spec = _WalkSpec(
-        _encode(pipe, prompts), keyframe_noise, path, closed, easing, sentence_interp, noise_interp,
+        encode(pipe, prompts), keyframe_noise, path, closed, easing, sentence_interp, noise_interp,
         float(step_size), float(truncation), seeds[1] if path == "random" else 0,
     )
     done = 0
@@ -529,7 +535,7 @@ def walk(
         times = _retimed_progress(pipe, spec, frames, retime, retime_density, batch_size, progress)
     where = torch.tensor(times, dtype=torch.float64) if times is not None else latent.frame_progress(frames, closed)
     sentence, noise = spec.latents(where)
-    images = _synthesize(pipe, noise, sentence, batch_size, progress, done, done + frames)
+    images = synthesize(pipe, noise, sentence, batch_size, progress, done, done + frames)
     order = latent.pingpong_order(frames) if pingpong else list(range(frames))
     recipe = make_recipe(
         pipe, "walk", prompts=prompts, seeds=seeds, frames=frames, path=path, loop=closed, pingpong=bool(pingpong),
@@ -567,7 +573,7 @@ def _retimed_progress(
 
     dense = latent.frame_progress(frames * density, spec.closed)
     sentence, noise = spec.latents(dense)
-    images = _synthesize(pipe, noise, sentence, batch_size, progress, 0, frames * density + frames)
+    images = synthesize(pipe, noise, sentence, batch_size, progress, 0, frames * density + frames)
     steps = clip_steps(pipe.clip, images, spec.closed) if space == "clip" else pixel_steps(images, spec.closed)
     return retime_progress(dense, steps, frames, spec.closed)
 
@@ -671,7 +677,7 @@ def check_size(size: int | None, limits: Limits = DEFAULT_LIMITS) -> int | None:
     """An export size in pixels (``None``: the model's own), checked: at least 8, at most the limit."""
     if size is None:
         return None
-    size = _at_least("size", size, 8)
+    size = whole_at_least("size", size, 8)
     limits.check("size (pixels)", size, "max_size")
     return size
 
