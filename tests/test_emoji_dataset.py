@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from galip_studio.datasets import emoji as E
+from galip_studio.datasets.emoji import npm
 
 WHITE = (255, 255, 255)
 STYLE_COLOURS = {"3d": (200, 30, 30), "google": (30, 160, 30), "twitter": (30, 30, 200),
@@ -417,7 +418,7 @@ def test_missing_package_is_a_clear_dataset_error(packages, tmp_path):
 
 
 def test_missing_npm_is_a_clear_dataset_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(E.shutil, "which", lambda name: None)
+    monkeypatch.setattr(npm.shutil, "which", lambda name: None)
     with pytest.raises(E.DatasetError, match=r"npm was not found on PATH.*--from DIR"):
         E.build_emoji_dataset(tmp_path / "out", packages_dir=tmp_path / "cache", progress=False)
 
