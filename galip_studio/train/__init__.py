@@ -4,9 +4,11 @@
     result = Trainer(TrainConfig(data_dir="data/emoji/train", out="runs/emoji", steps=2000)).run()
 
 Modules: :mod:`.data` (layouts, scan report, dataset, sharded sampler), :mod:`.losses` (the
-objective), :mod:`.trainer` (the loop), :mod:`.evaluate` (CLIP score, CLIP Fréchet distance,
-Inception FID), :mod:`.rundir` (run directory), :mod:`.runtime` (device, precision, torchrun),
-:mod:`.config` (settings), :mod:`.cli` (the commands). Imports are lazy so the CLI stays fast.
+objective), :mod:`.augment` (DiffAugment), :mod:`.setup` (builds a run: model, optimisers, data,
+resume position), :mod:`.trainer` (runs it: the step and the loop), :mod:`.evaluate` (CLIP score,
+CLIP Fréchet distance, Inception FID), :mod:`.rundir` (run directory), :mod:`.runtime` (device,
+precision, torchrun), :mod:`.config` (settings), :mod:`.cli` (the commands). Imports are lazy so
+the CLI stays fast.
 """
 
 from __future__ import annotations
