@@ -7,9 +7,9 @@ things it takes from CLIP:
   times the text projection, *not* normalised (docs/architecture.md, "The CLIP backbone");
 * a ViT run over a token grid with learned prompts (:meth:`ClipBackbone.forward_with_prompts`):
   the generator's bridge feature replaces the patch embedding and one prompt token is appended in
-  each chosen block and dropped after it (GALIP paper, Sec. 3.3);
+  each chosen block and dropped after it (GALIP paper, Sec. 3.3 "CLIP-empowered Generator");
 * discriminator features (:meth:`ClipBackbone.image_features`): patch tokens after the chosen
-  blocks, stacked ``[B, n_taps, width, grid, grid]``, and the global image embedding (GALIP paper, Sec. 3.2);
+  blocks, stacked ``[B, n_taps, width, grid, grid]``, and the global image embedding (GALIP paper, Sec. 3.2 "CLIP-based Discriminator");
 * the CLIP preprocessing, either the official double de-normalisation or the standard one.
 
 It is generic over width, depth, patch grid and image size; every parameter is frozen.

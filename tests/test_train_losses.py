@@ -1,4 +1,4 @@
-"""The training objective against hand computations on fixed tensors (GALIP paper, Sec. 3.4;
+"""The training objective against hand computations on fixed tensors (GALIP paper, Sec. 3.4 "Objective Functions";
 docs/training.md, "Objective")."""
 
 from __future__ import annotations

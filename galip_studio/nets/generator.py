@@ -1,6 +1,6 @@
 """GALIP's CLIP-empowered generator (paper: "Mate-G"; official ``NetG``).
 
-Data flow for noise z and sentence s (GALIP paper, Sec. 3.3; docs/architecture.md), c = [z, s]:
+Data flow for noise z and sentence s (GALIP paper, Sec. 3.3 "CLIP-empowered Generator"; docs/architecture.md), c = [z, s]:
 
 1. bridge feature predictor: ``fc_code(z)`` -> fusion blocks (conditioned on c) -> ``conv_fuse``
    gives the bridge feature F_b ``[B, clip_width, grid, grid]``;

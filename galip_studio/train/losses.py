@@ -1,4 +1,4 @@
-"""GALIP's training objective (GALIP paper, Sec. 3.4; docs/training.md, "Objective"), as pure
+"""GALIP's training objective (GALIP paper, Sec. 3.4 "Objective Functions"; docs/training.md, "Objective"), as pure
 functions of the networks' outputs.
 
 Discriminator step, with D(f, s) = QualityAssessor(ClipFeatureExtractor(f), s) over CLIP features f:

@@ -1,6 +1,6 @@
 """The GALIP training loop: one process or many (``torchrun``), CPU or GPU, exact resume.
 
-One step follows the GALIP paper, Sec. 3.4 (docs/training.md, "Objective"): encode the captions
+One step follows the GALIP paper, Sec. 3.4 "Objective Functions" (docs/training.md, "Objective"): encode the captions
 (cached: the CLIP is frozen), CLIP features of the reals (no gradient), fakes from fresh noise with their CLIP features and embedding (computed once,
 with a graph back to the generator), a discriminator step (hinge real, (fake + mismatch) / 2, MA-GP),
 then a generator step through the updated discriminator (adversarial term and CLIP similarity).
