@@ -15,6 +15,11 @@ from PIL import Image
 from galip_studio import explore
 from galip_studio.export import RECIPE_KEY, save_png
 from galip_studio.ui import handlers as h
+from galip_studio.ui import history as hist
+from galip_studio.ui import model_handlers as mh
+from galip_studio.ui import plumbing as pl
+from galip_studio.ui import recipe_handlers as rh
+from galip_studio.ui.models import REPO_ROOT
 
 
 def _arr(path_or_image) -> np.ndarray:
@@ -33,17 +38,17 @@ def _gif_frames(path) -> list[np.ndarray]:
 
 # ------------------------------------------------------------------------------------------ parsing
 def test_parse_seeds_lists_ranges_and_errors():
-    assert h.parse_seeds("0, 1  2,5-7") == [0, 1, 2, 5, 6, 7]
-    assert h.parse_seeds(3) == [3]
+    assert pl.parse_seeds("0, 1  2,5-7") == [0, 1, 2, 5, 6, 7]
+    assert pl.parse_seeds(3) == [3]
     for bad, needle in [("", "at least one seed"), ("a", "not a seed"), ("-1", "not a seed"), ("5-2", "backwards"), ("0-100000", "too many")]:
         with pytest.raises(gr.Error, match=needle):
-            h.parse_seeds(bad)
+            pl.parse_seeds(bad)
 
 
 def test_parse_prompts_one_per_line():
-    assert h.parse_prompts("a cat\n\n  a dog \n") == ["a cat", "a dog"]
+    assert pl.parse_prompts("a cat\n\n  a dog \n") == ["a cat", "a dog"]
     with pytest.raises(gr.Error, match="Type a prompt"):
-        h.parse_prompts("  \n ")
+        pl.parse_prompts("  \n ")
 
 
 def test_display_cell_scales_small_models_only():
@@ -76,9 +81,9 @@ def test_knob_position_is_bilinear():
 def test_new_job_dir_prunes_old_folders(tmp_path):
     old = tmp_path / "old"
     old.mkdir()
-    stamp = time.time() - 2 * h.OUTPUT_MAX_AGE_S
+    stamp = time.time() - 2 * pl.OUTPUT_MAX_AGE_S
     os.utime(old, (stamp, stamp))
-    a, b = h.new_job_dir(tmp_path), h.new_job_dir(tmp_path)
+    a, b = pl.new_job_dir(tmp_path), pl.new_job_dir(tmp_path)
     assert a != b and a.is_dir() and b.is_dir()
     assert not old.exists()
 
@@ -95,7 +100,7 @@ def test_generate_gallery_pngs_carry_recipes_that_remake_them(tiny_pipeline, tmp
     # The same image as the pipeline makes for that prompt and seed, and again from its recipe.
     direct = tiny_pipeline("a green heart", seeds=[8], truncation=0.9).images[0]
     assert np.abs(_arr(path) - _arr(direct)).max() <= 1
-    again = h.render_recipe(tiny_pipeline, path, outdir=tmp_path)
+    again = rh.render_recipe(tiny_pipeline, path, outdir=tmp_path)
     assert Image.open(again.image).size == (32, 32)
     assert np.abs(_arr(again.image) - _arr(path)).max() <= 1
     grid = Image.open(out.grid_file)
@@ -210,13 +215,13 @@ def test_walk_gif_and_mp4_and_recipe_roundtrip(tiny_pipeline, tmp_path):
     assert recipe["frames"] == 6 and recipe["pingpong"] is True and recipe["fps"] == 12.0
     assert "10 frames" in out.info
     # The GIF's recipe makes the same frames again.
-    again = h.render_recipe(tiny_pipeline, out.gif_file, outdir=tmp_path)
+    again = rh.render_recipe(tiny_pipeline, out.gif_file, outdir=tmp_path)
     assert again.file.endswith(".gif")
     assert all(np.array_equal(a, b) for a, b in zip(_gif_frames(again.file), frames))
     # So does the MP4's (into an MP4, with a GIF to look at).
-    info = h.read_recipe(out.mp4_file)
+    info = rh.read_recipe(out.mp4_file)
     assert json.loads(info.recipe)["kind"] == "walk" and "**walk**" in info.summary
-    again = h.render_recipe(tiny_pipeline, out.mp4_file, outdir=tmp_path)
+    again = rh.render_recipe(tiny_pipeline, out.mp4_file, outdir=tmp_path)
     assert again.file.endswith(".mp4") and again.image.endswith(".gif")
 
 
@@ -238,22 +243,22 @@ def test_render_recipe_json_and_errors(tiny_pipeline, tmp_path):
     recipe = {"format": explore.RECIPE_FORMAT, "kind": "seeds", "prompts": ["a red apple"], "seeds": [0, 1], "truncation": 1.0, "batch_size": 8}
     path = tmp_path / "r.json"
     path.write_text(json.dumps(recipe))
-    out = h.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
+    out = rh.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
     assert Image.open(out.image).size == (2 * 32 + 3 * 2, 32 + 2 * 2)  # the plain grid, as the CLI writes it
     plain = tmp_path / "plain.png"
     save_png(Image.new("RGB", (8, 8)), plain)
     with pytest.raises(gr.Error, match="no recipe found"):
-        h.render_recipe(tiny_pipeline, str(plain), outdir=tmp_path)
+        rh.render_recipe(tiny_pipeline, str(plain), outdir=tmp_path)
     with pytest.raises(gr.Error) as e:
-        h.read_recipe(str(plain))
+        rh.read_recipe(str(plain))
     assert "plain.png" in str(e.value) and str(tmp_path) not in str(e.value)  # the file's name, not where the server keeps it
-    assert h.read_recipe(None) == ("", "")  # a cleared file clears the summary: no error
+    assert rh.read_recipe(None) == ("", "")  # a cleared file clears the summary: no error
     with pytest.raises(gr.Error, match="Drop a PNG"):
-        h.render_recipe(tiny_pipeline, None, outdir=tmp_path)
+        rh.render_recipe(tiny_pipeline, None, outdir=tmp_path)
     wrong = dict(recipe, model={"source": "checkpoint", "id": "elsewhere", "image_size": 64})
     path.write_text(json.dumps(wrong))
     with pytest.raises(gr.Error, match="image_size 64"):
-        h.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
+        rh.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
 
 
 def test_render_recipe_notes_another_model(tiny_pipeline, tmp_path):
@@ -261,21 +266,21 @@ def test_render_recipe_notes_another_model(tiny_pipeline, tmp_path):
     path = tmp_path / "r.json"
     path.write_text(json.dumps(recipe))
     with pytest.warns(UserWarning, match="other-model"):
-        out = h.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
+        out = rh.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
     assert "loaded model differs" in out.note
     # A `generate` recipe of an earlier version names its model by path: the same policy applies.
     path.write_text(json.dumps({"kind": "generate", "prompts": ["a"], "seeds": [0], "model": "runs/older"}))
     with pytest.warns(UserWarning, match="checkpoint “runs/older”"):
-        out = h.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
+        out = rh.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
     assert Image.open(out.image).size == (32, 32) and json.loads(out.recipe)["kind"] == "seeds"  # one image saved bare: bare again
 
 
 # ------------------------------------------------------------------------------------------ model
 def test_describe_model_and_banner(tiny_pipeline):
-    card, info = h.describe_model(tiny_pipeline)
+    card, info = mh.describe_model(tiny_pipeline)
     assert "| Output | 32×32 px, noise 16-d |" in card and "Parameters: generator" in card
     assert json.loads(info)["image_size"] == 32
-    assert "32×32 px" in h.model_banner(tiny_pipeline)
+    assert "32×32 px" in mh.model_banner(tiny_pipeline)
 
 
 # ------------------------------------------------------------------------------------------ v2: knobs follow, no float noise
@@ -315,7 +320,7 @@ def test_generate_exports_the_grid_at_a_chosen_size_named_after_every_prompt(tin
     with pytest.raises(gr.Error, match="scaling must be one of"):
         h.generate(tiny_pipeline, "a red apple", 1, 0, 1.0, 64, "bicubic", outdir=tmp_path)
     # The nearest-scaled grid's recipe makes it again, scaled the same way.
-    again = h.render_recipe(tiny_pipeline, out.grid_file, outdir=tmp_path)
+    again = rh.render_recipe(tiny_pipeline, out.grid_file, outdir=tmp_path)
     assert np.abs(_arr(again.file) - _arr(grid)).max() <= 1
 
 
@@ -335,10 +340,10 @@ def test_interpolate_and_blend_downloads_at_the_export_size(tiny_pipeline, tmp_p
 
 # ------------------------------------------------------------------------------------------ v2: progress, stop, walk stages
 def test_progress_text_says_what_how_far_and_the_time_left():
-    assert h.progress_text(0, 480, 0.0) == "0 / 480 images"
-    assert h.progress_text(120, 480, 3.0, "frames") == "frames · 120 / 480 images · 3 s so far, about 9 s left"
-    assert h.progress_text(60, 600, 12.0).endswith("about 1 min 48 s left")
-    assert h.progress_text(8, 8, 2.2) == "8 / 8 images · done in 2 s"
+    assert pl.progress_text(0, 480, 0.0) == "0 / 480 images"
+    assert pl.progress_text(120, 480, 3.0, "frames") == "frames · 120 / 480 images · 3 s so far, about 9 s left"
+    assert pl.progress_text(60, 600, 12.0).endswith("about 1 min 48 s left")
+    assert pl.progress_text(8, 8, 2.2) == "8 / 8 images · done in 2 s"
 
 
 def test_walk_progress_explains_the_even_speed_measuring_pass(tiny_pipeline, tmp_path):
@@ -357,27 +362,27 @@ def test_walk_progress_explains_the_even_speed_measuring_pass(tiny_pipeline, tmp
 
 
 def test_stopped_notice():
-    assert "Stopped after 120 of 480 images" in h.stopped_notice(120, 480)
-    assert h.stopped_notice().startswith("⏹ **Stopped.**") and "from the run before" in h.stopped_notice()
-    assert "while saving (all 48 images were made" in h.stopped_notice(48, 48)
+    assert "Stopped after 120 of 480 images" in pl.stopped_notice(120, 480)
+    assert pl.stopped_notice().startswith("⏹ **Stopped.**") and "from the run before" in pl.stopped_notice()
+    assert "while saving (all 48 images were made" in pl.stopped_notice(48, 48)
 
 
 # ------------------------------------------------------------------------------------------ v2: history and send-to
 def test_history_keeps_the_newest_results_with_their_settings(tmp_path):
     past: list = []
-    for k in range(h.HISTORY_SIZE + 2):
-        past = h.add_history(past, "generate", {"prompt": f"p{k}", "seed": k}, {"gallery": [(f"/x/{k}.png", "seed")]}, image_key="gallery")
-    assert len(past) == h.HISTORY_SIZE and past[0].settings == {"prompt": f"p{h.HISTORY_SIZE + 1}", "seed": h.HISTORY_SIZE + 1}
-    strip = h.history_gallery(past)
-    assert strip[0] == (f"/x/{h.HISTORY_SIZE + 1}.png", f"Generate: p{h.HISTORY_SIZE + 1} · seed {h.HISTORY_SIZE + 1}")
-    assert h.history_entry(past, 1).result == {"gallery": [(f"/x/{h.HISTORY_SIZE}.png", "seed")]}
+    for k in range(hist.HISTORY_SIZE + 2):
+        past = hist.add_history(past, "generate", {"prompt": f"p{k}", "seed": k}, {"gallery": [(f"/x/{k}.png", "seed")]}, image_key="gallery")
+    assert len(past) == hist.HISTORY_SIZE and past[0].settings == {"prompt": f"p{hist.HISTORY_SIZE + 1}", "seed": hist.HISTORY_SIZE + 1}
+    strip = hist.history_gallery(past)
+    assert strip[0] == (f"/x/{hist.HISTORY_SIZE + 1}.png", f"Generate: p{hist.HISTORY_SIZE + 1} · seed {hist.HISTORY_SIZE + 1}")
+    assert hist.history_entry(past, 1).result == {"gallery": [(f"/x/{hist.HISTORY_SIZE}.png", "seed")]}
     # the knobs replace their own last entry (one per visit); another tab in between keeps both
-    past = h.add_history(past, "knobs", {"prompt_1": "a"}, {"image": "/k1.png"}, image_key="image", replace_same=True)
-    past = h.add_history(past, "knobs", {"prompt_1": "b"}, {"image": "/k2.png"}, image_key="image", replace_same=True)
-    assert [e.image for e in past[:2]] == ["/k2.png", f"/x/{h.HISTORY_SIZE + 1}.png"]
-    assert h.add_history(past, "walk", {}, {"preview": None}, image_key="preview") == past  # nothing to show: not recorded
+    past = hist.add_history(past, "knobs", {"prompt_1": "a"}, {"image": "/k1.png"}, image_key="image", replace_same=True)
+    past = hist.add_history(past, "knobs", {"prompt_1": "b"}, {"image": "/k2.png"}, image_key="image", replace_same=True)
+    assert [e.image for e in past[:2]] == ["/k2.png", f"/x/{hist.HISTORY_SIZE + 1}.png"]
+    assert hist.add_history(past, "walk", {}, {"preview": None}, image_key="preview") == past  # nothing to show: not recorded
     with pytest.raises(gr.Error, match="no longer in this session's history"):
-        h.history_entry(past, 99)
+        hist.history_entry(past, 99)
 
 
 def test_gallery_item_and_send_to(tiny_pipeline, tmp_path):
@@ -416,15 +421,15 @@ def test_model_card_shows_what_a_user_needs_without_json_or_machine_paths(tiny_m
     )
     (tmp_path / "secret.png").write_bytes((folder / "samples.png").read_bytes())
     pipe = GALIPPipeline.from_pretrained(folder, device="cpu")
-    card, info = h.describe_model(pipe)
+    card, info = mh.describe_model(pipe)
     for needle in ("### Architecture", "Parameters: generator", "Parameters: total", "| steps trained | 8,000 |",
                    "5,667 images of 1,906 emoji", "| train | 5,098 |", "### Evaluation at step 8,000 (256 images)",
                    "| CLIP score (higher: images match their captions) | 0.209 | 0.180 |"):
         assert needle in card, needle
     assert "raw_clip_score" not in card and "{" not in card and str(tmp_path) not in card and "Limits" not in card
     assert json.loads(info)["image_size"] == 32  # the full describe() stays for API clients
-    figures = h.model_figures(pipe, outdir=tmp_path / "out")
+    figures = mh.model_figures(pipe, outdir=tmp_path / "out")
     assert [caption for _, caption in figures] == ["Rows: a red apple; columns: seeds 0-7."]  # the file outside the folder is skipped
     assert Path(figures[0][0]).parent.parent == tmp_path / "out" and Image.open(figures[0][0]).size == (16, 16)
-    assert h.shown_path(h.REPO_ROOT / "checkpoints" / "galip-emoji-64") == "checkpoints/galip-emoji-64"
-    assert h.shown_path("/somewhere/else/model") == "model"
+    assert mh.shown_path(REPO_ROOT / "checkpoints" / "galip-emoji-64") == "checkpoints/galip-emoji-64"
+    assert mh.shown_path("/somewhere/else/model") == "model"

@@ -1,7 +1,16 @@
 """The GALIP Studio app (Gradio): ``python app.py`` or ``galip-studio serve``.
 
 * :mod:`.app` — the layout (``build_app``) and ``launch_app``;
-* :mod:`.handlers` — what each button does, as plain functions over the library;
+* :mod:`.widgets` — small widget builders several tabs share;
+* :mod:`.discover_tab` — the Directions and Prompt map tabs' layout and wiring;
+* :mod:`.plumbing` — what every handler module shares: user errors, job folders, prompts and seeds
+  from text, recipes as text, progress and Stop messages;
+* :mod:`.handlers` — what the latent-exploration tabs' buttons do (Generate, Interpolate, Blend grid,
+  Style knobs, Noise walk), as plain functions over the library;
+* :mod:`.discover_handlers` — what the Directions and Prompt map tabs do;
+* :mod:`.model_handlers` — the Model tab: the model's description and card, switching models, uploads;
+* :mod:`.recipe_handlers` — the Recipe tab: read a file's recipe, make the file again;
+* :mod:`.history` — the history strip of the session's last results;
 * :mod:`.models` — checkpoint discovery and the app-level model store (per-session model choice);
 * :mod:`.cli` — the command-line entry points.
 

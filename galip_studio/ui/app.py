@@ -1,9 +1,10 @@
 """The GALIP Studio app: the layout (:func:`build_app`) and :func:`launch_app`.
 
 Nine tabs — Generate, Interpolate, Blend grid, Style knobs, Noise walk, Directions and Prompt map
-(:mod:`.discover_tab`), Model, Recipe — whose buttons call :mod:`.handlers`, and a history strip
-under them (the session's last results: a click brings one back with its settings). Every action is
-a named API endpoint (``/generate``, ``/interpolate``, ``/blend``, ``/blend_cell``, ``/style_knob``,
+(:mod:`.discover_tab`), Model, Recipe — whose buttons call the handler modules (:mod:`.handlers`,
+:mod:`.discover_handlers`, :mod:`.model_handlers`, :mod:`.recipe_handlers`), and a history strip
+under them (:mod:`.history`: the session's last results, a click brings one back with its
+settings). Every action is a named API endpoint (``/generate``, ``/interpolate``, ``/blend``, ``/blend_cell``, ``/style_knob``,
 ``/knob_position``, ``/weights_position``, ``/walk``, ``/read_recipe``, ``/render_recipe``,
 ``/model_info``, ``/load_checkpoint``, ``/upload_weights``, ``/load_official``,
 ``/use_default_model``, ``/list_checkpoints``, ``/random_seed``, and the discover tabs' own) that
@@ -40,8 +41,12 @@ from .. import explore
 from ..latent import EASINGS, INTERPOLATIONS, NOISE_PATHS
 from ..pipeline import GALIPPipeline
 from . import handlers as h
+from . import model_handlers as mh
+from . import recipe_handlers as rh
 from .discover_tab import build_discover_tabs
+from .history import add_history, history_entry, history_gallery
 from .models import DEFAULT_SPEC, REPO_ROOT, ModelHandle, ModelLibrary, ModelSpec, ModelStore
+from .plumbing import progress_text, random_seed, stopped_notice, user_error
 from .widgets import (
     IMAGE_BUTTONS, animation_formats, export_size, frame_size, frames_and_fps, grid_image, recipe_panel, run_stop, seed_input, status_line,
     truncation,
@@ -151,7 +156,7 @@ def _long_job(handler: Callable[..., Any], n_outputs: int, store: ModelStore, ou
                 raise _Stopped()
             if isinstance(board, dict):
                 board[handler.__name__] = (done, total)
-            progress(done / total if total else 0.0, desc=h.progress_text(done, total, time.monotonic() - started, note))
+            progress(done / total if total else 0.0, desc=progress_text(done, total, time.monotonic() - started, note))
 
         box: dict[str, Any] = {}
         context = contextvars.copy_context()
@@ -197,7 +202,7 @@ def _stopper(handler: Callable[..., Any]) -> Callable[[dict[str, Any] | None], s
 
     def stopped(board: dict[str, Any] | None) -> str:
         done, total = (board or {}).get(handler.__name__, (None, None))
-        return h.stopped_notice(done, total)
+        return stopped_notice(done, total)
 
     stopped.__name__ = f"stopped_{handler.__name__}"
     return stopped
@@ -251,7 +256,7 @@ class _Session:
     uploads: gr.State  # weights files uploaded in this session: name -> server path
     last_blend: gr.State  # the last blend grid's recipe (its cells open in the knobs)
     jobs: gr.State  # its long jobs: handler name -> (done, total) so far (Stop's notice)
-    history: gr.State  # its last results (handlers.HistoryEntry), newest first
+    history: gr.State  # its last results (history.HistoryEntry), newest first
     picked: gr.State  # the Generate gallery image picked for "send to"
 
     @classmethod
@@ -299,8 +304,8 @@ class _Page:
         def record(past: list[Any], *values: Any) -> tuple[list[Any], list[tuple[str, str]]]:
             settings = dict(zip(names, values[: len(names)]))
             result = dict(zip(results, values[len(names):]))
-            new = h.add_history(past, tab.id, settings, result, image_key=tab.shown, replace_same=replace_same)
-            return new, h.history_gallery(new)
+            new = add_history(past, tab.id, settings, result, image_key=tab.shown, replace_same=replace_same)
+            return new, history_gallery(new)
 
         record.__name__ = f"record_{tab.id}"
         return record, [self.session.history, *tab.settings.values(), *tab.results.values()]
@@ -619,7 +624,7 @@ class _ModelTab:
             with gr.Column(scale=2, visible=allow_loading):
                 gr.Markdown("### Load another model\nOnly this browser session switches; others keep theirs.")
                 self.checkpoint = gr.Dropdown(elem_id="galip-ckpt", choices=
-                    h.list_checkpoints(library) if allow_loading else [], label="Checkpoint directory", allow_custom_value=True,
+                    mh.list_checkpoints(library) if allow_loading else [], label="Checkpoint directory", allow_custom_value=True,
                     info="one found under checkpoints/, runs/ or the server's --model-dir folders",
                 )
                 with gr.Row():
@@ -647,26 +652,26 @@ class _ModelTab:
 
         def loading_allowed() -> None:
             if not store.allow_loading:
-                raise h.user_error("this server does not allow loading other models")
+                raise user_error("this server does not allow loading other models")
 
-        def load_checkpoint(spec: ModelSpec, path: str) -> h.ModelCard:
+        def load_checkpoint(spec: ModelSpec, path: str) -> mh.ModelCard:
             loading_allowed()
-            return h.switch_model(store, h.checkpoint_spec(library, path))
+            return mh.switch_model(store, mh.checkpoint_spec(library, path))
 
-        def load_official(spec: ModelSpec, uploads: dict[str, str], pth: str, clip: str) -> h.ModelCard:
+        def load_official(spec: ModelSpec, uploads: dict[str, str], pth: str, clip: str) -> mh.ModelCard:
             loading_allowed()
-            return h.switch_model(store, h.official_spec(library, uploads, pth, clip))
+            return mh.switch_model(store, mh.official_spec(library, uploads, pth, clip))
 
-        def upload_weights(uploads: dict[str, str], files: Any) -> h.UploadResult:
-            return h.register_uploads(uploads, files, allowed=store.allow_loading)
+        def upload_weights(uploads: dict[str, str], files: Any) -> mh.UploadResult:
+            return mh.register_uploads(uploads, files, allowed=store.allow_loading)
 
-        def use_default(spec: ModelSpec) -> h.ModelCard:
-            return h.switch_model(store, DEFAULT_SPEC)
+        def use_default(spec: ModelSpec) -> mh.ModelCard:
+            return mh.switch_model(store, DEFAULT_SPEC)
 
         def refresh() -> gr.Dropdown:
-            return gr.Dropdown(choices=h.list_checkpoints(library) if store.allow_loading else [])
+            return gr.Dropdown(choices=mh.list_checkpoints(library) if store.allow_loading else [])
 
-        outputs, figures = self.outputs(page), page.run.quick(h.model_figures)
+        outputs, figures = self.outputs(page), page.run.quick(mh.model_figures)
         for event in (
             self.load.click(load_checkpoint, [session.model, self.checkpoint], outputs, api_name="load_checkpoint", show_progress="hidden"),
             self.official.click(load_official, [session.model, session.uploads, self.pth, self.clip], outputs, api_name="load_official", show_progress="hidden"),
@@ -699,8 +704,8 @@ class _RecipeTab(_Tab):
 
     def wire(self, page: _Page) -> None:
         """Reading a file shows its recipe (clearing it clears them, no error); the button makes it again."""
-        self.file.change(h.read_recipe, self.file, [self.recipe, self.summary], api_name="read_recipe", show_progress="hidden")
-        page.long_event(self, [self.go.click], h.render_recipe, [self.file], [self.image, self.out, self.note, self.recipe], "render_recipe")
+        self.file.change(rh.read_recipe, self.file, [self.recipe, self.summary], api_name="read_recipe", show_progress="hidden")
+        page.long_event(self, [self.go.click], rh.render_recipe, [self.file], [self.image, self.out, self.note, self.recipe], "render_recipe")
 
 
 def _history_block() -> tuple[gr.Gallery, gr.Markdown]:
@@ -722,7 +727,7 @@ def _wire_history(page: _Page, tabs: Sequence[_Tab], note: gr.Markdown) -> None:
     restorable = [c for group in (*(t.settings for t in tabs), *(t.results for t in tabs)) for c in group.values()]
 
     def restore(past: list[Any], evt: gr.SelectData) -> dict[Any, Any]:
-        entry = h.history_entry(past, evt.index)
+        entry = history_entry(past, evt.index)
         tab = by_id[entry.tab]
         out: dict[Any, Any] = {page.tabs: gr.Tabs(selected=entry.tab)}
         for name, value in entry.settings.items():
@@ -739,7 +744,7 @@ def _wire_history(page: _Page, tabs: Sequence[_Tab], note: gr.Markdown) -> None:
 
 def _need_pick(item: h.GalleryItem | None) -> h.GalleryItem:
     if item is None:
-        raise h.user_error("Click an image of the gallery first, then send it.")
+        raise user_error("Click an image of the gallery first, then send it.")
     return h.GalleryItem(*item)
 
 
@@ -775,7 +780,7 @@ def _wire_blend_cell(page: _Page, blend: _BlendTab, knobs: _KnobsTab) -> None:
 
     def pick_cell(recipe: dict[str, Any] | None, evt: gr.SelectData) -> tuple[int, int]:
         if not recipe:
-            raise h.user_error("Make a blend grid first.")
+            raise user_error("Make a blend grid first.")
         x, y = evt.index
         rows, cols, size = int(recipe["rows"]), int(recipe["cols"]), int(recipe["model"]["image_size"])
         return h.grid_cell(x, y, rows, cols, h.display_cell(size, cols) or size)
@@ -797,13 +802,13 @@ def _wire_landing(demo: gr.Blocks, page: _Page, generate: _GenerateTab, knobs: _
     store = page.run.store
 
     def show(spec: ModelSpec) -> tuple[Any, ...]:
-        return tuple(h.switch_model(store, spec))[1:]
+        return tuple(mh.switch_model(store, spec))[1:]
 
     landing = page.run.quick(h.generate)
     record, record_inputs = page.recorder(generate)
     (
         demo.load(show, page.session.model, model.outputs(page)[1:], api_name="model_info", show_progress="hidden")
-        .then(page.run.quick(h.model_figures), page.session.model, model.figures, api_visibility="private", show_progress="hidden")
+        .then(page.run.quick(mh.model_figures), page.session.model, model.figures, api_visibility="private", show_progress="hidden")
         .then(
             lambda spec, scale: landing(spec, LANDING["prompt"], LANDING["images"], LANDING["seed"], LANDING["truncation"], 256, scale),
             [page.session.model, page.scaling], [generate.gallery, generate.file, generate.recipe], api_visibility="private", show_progress="hidden",
@@ -849,7 +854,7 @@ def build_app(
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         session = _Session.create()
         # Public endpoints first: private events made from the same functions get suffixed names.
-        gr.api(h.random_seed, api_name="random_seed")
+        gr.api(random_seed, api_name="random_seed")
         banner, scaling = _header()
         with gr.Tabs(selected="generate") as tabs:
             generate = _GenerateTab(limits)
@@ -895,7 +900,7 @@ def _quiet_validation(demo: gr.Blocks) -> None:
             except gr.Error as e:
                 if not e.print_exception:
                     raise
-                raise h.user_error(e.message) from None
+                raise user_error(e.message) from None
 
         return run
 

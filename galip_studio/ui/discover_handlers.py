@@ -1,4 +1,5 @@
-"""What the Directions and Prompt map tabs do, as plain functions (the same conventions as :mod:`.handlers`).
+"""What the Directions and Prompt map tabs do, as plain functions (the same conventions as :mod:`.handlers`;
+user errors, job folders and seed parsing from :mod:`.plumbing`).
 
 Every handler takes the session's model first (a pipeline, or a :class:`~.models.ModelHandle`),
 then its inputs, then ``outdir``, ``limits`` and (long jobs) ``progress``. Directions and maps are
@@ -18,10 +19,9 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 from .. import discover, explore
 from ..export import save_png
-from .handlers import (
-    PNG_LEVEL, animation_formats, export_animation, new_job_dir, parse_seeds, recipe_text, seed_or_random, user_error, user_errors,
-)
+from .handlers import animation_formats, export_animation
 from .models import Model, ModelHandle, pipeline_of
+from .plumbing import PNG_LEVEL, new_job_dir, parse_seeds, recipe_text, seed_or_random, user_error, user_errors
 
 Progress = Any
 MEMO_SIZE = 16

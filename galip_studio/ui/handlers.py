@@ -1,165 +1,49 @@
-"""What the app's buttons do, as plain functions: call the library, format the results for Gradio.
+"""What the latent-exploration tabs' buttons do, as plain functions: Generate (and its send-to
+buttons), Interpolate, Blend grid, Style knobs and Noise walk with its animation export. Each calls
+the library and formats the results for Gradio.
 
 Every handler takes the session's model first (a :class:`GALIPPipeline` in tests and scripts, a
 :class:`~galip_studio.ui.models.ModelHandle` in the app), then the values of its input components
 in order, then keyword-only plumbing: ``outdir`` (where exported files go), ``limits`` (the
 :class:`~galip_studio.explore.Limits`), ``progress`` (``progress(done, total)``, called after each batch).
 Handlers return named tuples in the order of their output components. No model logic lives here:
-images, blends, walks, recipes and files come from ``explore``, ``export`` and ``metrics``.
+images, blends, walks and files come from ``explore``, ``export`` and ``metrics``; user errors,
+job folders and prompt and seed parsing from :mod:`.plumbing`.
 
-Mistakes a user can make (an empty prompt, a grid beyond the limits, a file without a recipe, a
-checkpoint that does not load) raise :class:`gradio.Error` with a message that says what to change;
-the server log gets one line for each (no traceback), and no client ever sees a machine path.
+The other tabs' logic: :mod:`.discover_handlers` (Directions, Prompt map), :mod:`.model_handlers`
+(Model), :mod:`.recipe_handlers` (Recipe); the history strip is :mod:`.history`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
-import random
 import re
-import shutil
-import time
-import uuid
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence, TypeVar
+from typing import Any, NamedTuple, Sequence
 
 import gradio as gr
 from PIL import Image
 
-from .. import explore, recipes
-from ..export import GIF_MAX_FPS, RESAMPLERS, load_recipe, save_png
+from .. import explore
+from ..export import RESAMPLERS, save_png
 from ..latent import corner_weights
 from ..metrics import measure_path, plot_path
-from ..pipeline import MAX_SEED, check_prompt
-from .models import REPO_ROOT, Model, ModelHandle, ModelLibrary, ModelLoadError, ModelSpec, ModelStore, checkpoint_folder, pipeline_of
-
-Progress = Callable[..., None]
-"""``progress(done, total)`` after each batch; the walk adds a third argument, what the work is now."""
-F = TypeVar("F", bound=Callable[..., Any])
+from .models import Model, pipeline_of
+from .plumbing import PNG_LEVEL, Progress, new_job_dir, parse_prompts, parse_seeds, recipe_text, seed_or_random, user_error, user_errors
 
 PLAYBACK = ("once", "loop", "ping-pong")
 EXPORT_FORMATS = ("GIF", "MP4")
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
-MAX_SEED_TEXT_ITEMS = 256
-OUTPUT_MAX_AGE_S = 3600.0
-PNG_LEVEL = 1  # zlib level of the app's PNGs: a 650 px grid in ~30 ms instead of ~140 ms at level 6, ~20% larger
-WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".bin")
 EXPORT_SIZES = (("native", 0), ("64 px", 64), ("128 px", 128), ("256 px", 256), ("512 px", 512), ("1024 px", 1024))  # per image, for downloads
 RESAMPLE_CHOICES = (("crisp pixels (nearest)", "nearest"), ("smooth (Lanczos)", "lanczos"))
 WEIGHT_DECIMALS = 4  # knob weights as shown: x and y move in steps of 0.01, so their products are exact at 4
-HISTORY_SIZE = 12
-
-log = logging.getLogger("galip_studio.app")
 
 
-# ------------------------------------------------------------------------------------------ plumbing
-def user_error(message: str) -> gr.Error:
-    """A :class:`gradio.Error` for a user's mistake: the message goes to the client, one line goes to
-    the server log, and Gradio prints no traceback for it."""
-    log.warning("user error: %s", " ".join(str(message).split()))
-    return gr.Error(message, print_exception=False)
-
-
-def user_errors(fn: F) -> F:
-    """Turn the library's errors about user input into :class:`gradio.Error` (a message in the app,
-    an ``AppError`` with that message in ``gradio_client``)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except (ValueError, FileNotFoundError, ModelLoadError) as e:
-            raise user_error(str(e)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def new_job_dir(outdir: str | Path) -> Path:
-    """A fresh folder for one request's files (so names stay readable and never collide).
-
-    Folders older than :data:`OUTPUT_MAX_AGE_S` are removed on the way (Gradio has copied what it
-    served into its own cache by then).
-    """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in outdir.iterdir():
-        try:
-            if old.is_dir() and now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass
-    job = outdir / uuid.uuid4().hex[:12]
-    job.mkdir()
-    return job
-
-
+# ------------------------------------------------------------------------------------------ file names and export sizes
 def _slug(text: str, n: int = 32) -> str:
     """A file-name-safe short form of a prompt."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug[:n].strip("-") or "galip"
-
-
-def parse_prompts(text: str, what: str = "prompt") -> list[str]:
-    """Prompts from a text box: one per line (blank lines ignored)."""
-    prompts = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    if not prompts:
-        raise user_error(f"Type a {what} first, e.g. “a red apple”.")
-    for number, p in enumerate(prompts, 1):
-        try:
-            check_prompt(p, number)
-        except ValueError as e:
-            raise user_error(str(e)) from None
-    return prompts
-
-
-def parse_seeds(text: str | int | float | None) -> list[int]:
-    """Seeds from a text box: integers separated by commas or spaces, and ranges ``a-b`` (inclusive)."""
-    if isinstance(text, (int, float)):
-        text = str(int(text))
-    items = [t for t in re.split(r"[,\s]+", (text or "").strip()) if t]
-    if not items:
-        raise user_error("Give at least one seed, e.g. “0, 1, 2” or “0-3”.")
-    seeds: list[int] = []
-    for item in items:
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
-        if not m:
-            raise user_error(f"“{item}” is not a seed: use whole numbers like “0, 1, 2” or a range like “0-3”.")
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) else lo
-        if hi < lo:
-            raise user_error(f"the range “{item}” runs backwards: write it low-high, e.g. “{hi}-{lo}”.")
-        if hi - lo + len(seeds) >= MAX_SEED_TEXT_ITEMS:
-            raise user_error(f"too many seeds (the most any tab takes is {explore.DEFAULT_LIMITS.max_seeds}).")
-        seeds.extend(range(lo, hi + 1))
-    if max(seeds) > MAX_SEED:
-        raise user_error("seeds are integers from 0 to 2**63-1.")
-    return seeds
-
-
-def seed_or_random(value: int | float | None) -> int:
-    """One seed from a number box (a random one when it is empty)."""
-    if value is None or value == "":
-        return random_seed()
-    return parse_seeds(value)[0]
-
-
-def random_seed() -> int:
-    """A fresh random seed (the dice button)."""
-    return random.SystemRandom().randrange(0, 2**31)
-
-
-def recipe_text(recipe: dict[str, Any]) -> str:
-    """A recipe as indented JSON text for the app's recipe boxes.
-
-    Text rather than a JSON component: ``gradio_client`` treats any dict with a string ``"path"`` key
-    (which walk recipes and ``describe()`` have) as a file to download, and fails.
-    """
-    return json.dumps(recipe, indent=2, sort_keys=True)
 
 
 def _resample(resample: str | None) -> str:
@@ -193,11 +77,6 @@ def prompts_slug(prompts: Sequence[str], n: int = 24, most: int = 3) -> str:
     if len(prompts) > most:
         parts.append(f"and-{len(prompts) - most}-more")
     return "+".join(parts)
-
-
-def _label(pipe: Any) -> str:
-    meta = pipe.metadata or {}
-    return str(meta.get("path") or (meta.get("training") or {}).get("preset") or "model")
 
 
 def display_cell(image_size: int, cols: int, target: int = 640, max_cell: int = 256) -> int | None:
@@ -625,442 +504,6 @@ def walk_stages(progress: Progress, frames: int, even_speed: bool, density: int 
             progress(done, total, f"frames ({done - dense:,} of {frames:,})" if dense else "frames")
 
     return report
-
-
-def progress_text(done: int, total: int, elapsed_s: float, note: str | None = None) -> str:
-    """What a progress bar says: ``"frames · 120 / 480 images · 3 s so far, about 9 s left"``
-    (the time left from the pace so far; none before the first batch)."""
-    parts = [note] if note else []
-    parts.append(f"{done:,} / {total:,} images")
-    if done > 0 and total > done and elapsed_s > 0:
-        left = elapsed_s / done * (total - done)
-        parts.append(f"{_duration(elapsed_s)} so far, about {_duration(left)} left")
-    elif done >= total and total:
-        parts.append(f"done in {_duration(elapsed_s)}")
-    return " · ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    s = max(0, round(seconds))
-    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
-
-
-def stopped_notice(done: int | None = None, total: int | None = None) -> str:
-    """What a tab says after its Stop button: the job stopped, and what is on screen is older."""
-    if done and total and done >= total:
-        where = f" while saving (all {total:,} images were made, the files were not finished)"
-    else:
-        where = f" after {done:,} of {total:,} images" if done and total else ""
-    return f"⏹ **Stopped{where}.** Nothing new was made; the result below, if any, is from the run before."
-
-
-# ------------------------------------------------------------------------------------------ recipe
-def _file_path(file: Any) -> Path:
-    """The local path of an uploaded file (Gradio passes a path string or an object with ``.name``)."""
-    if file is None:
-        raise user_error("Drop a PNG, GIF, MP4 or JSON exported by GALIP Studio first.")
-    return Path(getattr(file, "name", file))
-
-
-def _recipe_summary(recipe: dict[str, Any]) -> str:
-    kind = recipe.get("kind", "?")
-    model = explore.recipe_model(recipe)
-    prompts = recipe.get("prompts") or []
-    parts = [f"**{kind}**", f"{len(prompts)} prompt{'s' if len(prompts) != 1 else ''}: " + "; ".join(f"“{p}”" for p in prompts[:4])]
-    if "seeds" in recipe:
-        parts.append(f"seeds {recipe['seeds']}")
-    elif "seed" in recipe:
-        parts.append(f"seed {recipe['seed']}")
-    if model.get("id") is not None:
-        parts.append(f"made with {model.get('source')} *{model.get('id')}*")
-    return " · ".join(parts)
-
-
-class RecipeInfo(NamedTuple):
-    recipe: str  # the recipe as JSON text (see recipe_text)
-    summary: str
-
-
-def _load_recipe(source: Path) -> dict[str, Any]:
-    """``load_recipe`` with messages that name the file, not where the server keeps it."""
-    try:
-        return load_recipe(source)
-    except (ValueError, FileNotFoundError) as e:
-        raise user_error(str(e).replace(str(source), source.name)) from None
-
-
-@user_errors
-def read_recipe(file: Any) -> RecipeInfo:
-    """The recipe carried by an exported file (or a recipe JSON); nothing (empty texts, no error)
-    when the file was cleared, so the previous file's summary does not stay."""
-    if file is None or file == "":
-        return RecipeInfo("", "")
-    recipe = _load_recipe(_file_path(file))
-    return RecipeInfo(recipe_text(recipe), _recipe_summary(recipe))
-
-
-class RecipeResult(NamedTuple):
-    image: str  # the PNG (grids, single images) or a GIF (walks; a preview when the file is an MP4)
-    file: str  # the re-made file, in the exported format and settings
-    note: str
-    recipe: str  # the recipe as JSON text (see recipe_text)
-
-
-@user_errors
-def render_recipe(
-    model: Model,
-    file: Any,
-    *,
-    outdir: str | Path,
-    limits: explore.Limits = explore.DEFAULT_LIMITS,
-    progress: Progress | None = None,
-) -> RecipeResult:
-    """Make an exported file again from its recipe: same images, same export settings."""
-    source = _file_path(file)
-    recipe = _load_recipe(source)
-    settings = recipes.export_settings(recipe)
-    pipe = pipeline_of(model)
-    note = f"Re-rendered a **{recipe.get('kind')}** recipe on *{_label(pipe)}*."
-    warning = recipes.other_model_warning(recipe, pipe)
-    if warning:
-        gr.Warning(warning)
-        note += " " + warning
-    render = recipes.render_recipe(recipe, pipe, limits=limits, progress=progress)
-    suffix = settings.suffix(render.is_animation)
-    target = new_job_dir(outdir) / f"{source.name.split('.')[0] or 'recipe'}-again{suffix}"
-    out = recipes.save_again(render, settings, target, compress_level=PNG_LEVEL, limits=limits)
-    image = str(out)
-    if suffix == ".mp4":
-        preview_fps = min(float(render.fps or GIF_MAX_FPS), GIF_MAX_FPS)
-        image = str(explore.save_render(render, target.with_suffix(".gif"), size=settings.size, fps=preview_fps, resample=settings.resample, limits=limits))
-    return RecipeResult(image, str(out), note, recipe_text(render.recipe))
-
-
-# ------------------------------------------------------------------------------------------ model
-def _fmt_count(n: int) -> str:
-    return f"{n:,}"
-
-
-# The evaluation figures a checkpoint records (training.metrics), as a person reads them: (label, generated, real).
-METRIC_ROWS = (
-    ("CLIP score (higher: images match their captions)", "clip_score", "clip_score_real"),
-    ("CLIP Fréchet distance to real images (lower is better)", "clip_fd", None),
-    ("prompt retrieval R@1", "prompt_r1", "prompt_r1_real"),
-    ("prompt retrieval R@5", "prompt_r5", "prompt_r5_real"),
-    ("image retrieval R@1", "image_r1", "image_r1_real"),
-    ("image retrieval R@5", "image_r5", "image_r5_real"),
-)
-TRAINING_ROWS = (
-    ("step", "steps trained"), ("epoch", "epochs"), ("images_seen", "images seen"), ("preset", "preset"),
-    ("init", "started from"), ("ema", "EMA decay"), ("real_size", "training image size (px)"), ("clip_dir", "CLIP from"),
-    ("converted_from", "released from"), ("converted_dtype", "weights stored as"),
-)
-CARD_NAME = "MODEL_CARD.md"
-CARD_SECTION_CHARS = 700
-
-
-def shown_path(path: Any) -> str:
-    """A path as the app shows it: relative to the project (or the current folder) when inside it,
-    as it is when already relative, else only its last component (never a machine path)."""
-    text = str(path)
-    p = Path(text)
-    if not p.is_absolute():
-        return text
-    for base in (REPO_ROOT, Path.cwd()):
-        try:
-            return p.resolve().relative_to(base.resolve()).as_posix()
-        except (ValueError, OSError):
-            continue
-    return p.name
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int) or float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:.3f}"
-
-
-def _table(title: str, rows: Sequence[tuple[str, str]], head: tuple[str, str] = ("", "")) -> str:
-    lines = [f"### {title}", "", f"| {head[0]} | {head[1]} |", "|---|---|"]
-    lines += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in rows]
-    return "\n".join(lines)
-
-
-def _card_sections(text: str) -> dict[str, str]:
-    """A model card's ``## Section`` bodies by lower-case title."""
-    sections: dict[str, str] = {}
-    for part in re.split(r"^## +", text, flags=re.M)[1:]:
-        title, _, body = part.partition("\n")
-        sections[title.strip().lower()] = body.strip()
-    return sections
-
-
-def _first_paragraphs(text: str, limit: int = CARD_SECTION_CHARS) -> str:
-    """Whole paragraphs (tables included) of ``text`` up to about ``limit`` characters."""
-    out: list[str] = []
-    for para in re.split(r"\n\s*\n", text):
-        if out and sum(len(p) for p in out) + len(para) > limit:
-            break
-        out.append(para.strip())
-    return "\n\n".join(out)
-
-
-def _read_card(model: Model) -> str | None:
-    folder = checkpoint_folder(model)
-    try:
-        return (folder / CARD_NAME).read_text(encoding="utf-8") if folder is not None else None
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def describe_model(model: Model) -> tuple[str, str]:
-    """What a user needs to know about the session's model, as markdown: architecture, parameters,
-    training (with the data summary of its model card), the last evaluation's figures as a table;
-    paths relative to the project. Also the full ``describe()`` as JSON text, for API clients."""
-    pipe = pipeline_of(model)
-    info = pipe.describe()
-    clip = info["clip"]
-    training = info.get("training") or {}
-    source = info.get("path") or training.get("preset") or "—"
-    rows = [
-        ("Loaded from", f"`{shown_path(source)}`"),
-        ("Output", f"{info['image_size']}×{info['image_size']} px, noise {info['z_dim']}-d"),
-        (
-            "CLIP",
-            f"{clip['name']}: ViT width {clip['width']}, {clip['depth']} blocks, grid {clip['grid'][0]}×{clip['grid'][1]}, "
-            f"{clip['image_size'][0]} px, sentence {clip['sentence_dim']}-d",
-        ),
-        ("CLIP weights", shown_path(clip["weights"])),
-        ("Runs on", f"{info['device']}, {info['dtype']}"),
-    ]
-    parts = [_table("Architecture", rows, ("Part", "Details"))]
-    params = [(f"Parameters: {name}", _fmt_count(int(n))) for name, n in info["parameters"].items()]
-    params.append(("Parameters: total", _fmt_count(sum(int(n) for n in info["parameters"].values()))))
-    parts.append(_table("Parameters", params, ("Part", "Parameters")))
-    trained = [(label, shown_path(training[key]) if key in ("clip_dir", "converted_from", "init") else _number(training[key]))
-               for key, label in TRAINING_ROWS if training.get(key) not in (None, "")]
-    known = {key for key, _ in TRAINING_ROWS} | {"metrics"}
-    trained += [(k.replace("_", " "), _number(v)) for k, v in training.items() if k not in known and isinstance(v, (str, int, float))]
-    if trained:
-        parts.append(_table("Training", trained, ("Setting", "Value")))
-    card = _read_card(model)
-    data = _card_sections(card).get("data") if card else None
-    if data:
-        parts.append("### Training data (from the model card)\n\n" + _first_paragraphs(data))
-    elif training:
-        parts.append("### Training data\n\nThe checkpoint has no model card that describes its data.")
-    metrics = training.get("metrics") if isinstance(training.get("metrics"), dict) else {}
-    figures = [
-        (label, _number(metrics[gen]), _number(metrics[real]) if real and real in metrics else "—")
-        for label, gen, real in METRIC_ROWS if isinstance(metrics.get(gen), (int, float))
-    ]
-    if figures:
-        where = f"{_number(metrics['eval_images'])} images" if "eval_images" in metrics else "the evaluation set"
-        if "eval_captions" in metrics:
-            where += f", {_number(metrics['eval_captions'])} captions"
-        step = f" at step {_number(training['step'])}" if "step" in training else ""
-        lines = [f"### Evaluation{step} ({where})", "", "| measure (the model's own CLIP) | generated | real images |", "|---|---|---|"]
-        lines += [f"| {a} | {b} | {c} |" for a, b, c in figures]
-        parts.append("\n".join(lines))
-    return "\n\n".join(parts), json.dumps(info, indent=2, default=str)
-
-
-def model_figures(model: Model, *, outdir: str | Path, limits: explore.Limits = explore.DEFAULT_LIMITS) -> list[tuple[str, str]]:
-    """The figures of the model's card (``MODEL_CARD.md`` beside its weights): ``(image, caption)``
-    pairs, copied into ``outdir`` for the browser; none when the model has no card."""
-    card = _read_card(model)
-    folder = checkpoint_folder(model)
-    if not card or folder is None:
-        return []
-    figures: list[tuple[str, str]] = []
-    job: Path | None = None
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", card)]
-    for k, para in enumerate(paragraphs):
-        for alt, name in re.findall(r"!\[([^\]]*)\]\(([^)\s]+)\)", para):
-            source = (folder / name).resolve()
-            try:
-                source.relative_to(folder.resolve())  # only files of the checkpoint folder
-            except ValueError:
-                continue
-            if source.suffix.lower() not in (".png", ".gif", ".jpg", ".jpeg", ".webp") or not source.is_file():
-                continue
-            after = paragraphs[k + 1] if k + 1 < len(paragraphs) else ""
-            before = paragraphs[k - 1] if k > 0 else ""
-            text = after if after.startswith("*") else before if not before.startswith(("#", "!", "|", "`")) else ""
-            text = re.sub(r"[*`]", "", " ".join(text.split()))
-            text = text.split(" (galip-studio")[0].split(" (`galip-studio")[0]
-            caption = (text[:157] + "…") if len(text) > 160 else text or alt
-            job = job or new_job_dir(outdir)
-            target = job / source.name
-            shutil.copyfile(source, target)
-            figures.append((str(target), caption or source.name))
-    return figures
-
-
-def model_banner(model: Model) -> str:
-    """One line for the page header: which model this session is using."""
-    pipe = pipeline_of(model)
-    name = Path(_label(pipe)).name or _label(pipe)
-    return f"Model: **{name}** · {pipe.image_size}×{pipe.image_size} px · {pipe.device}"
-
-
-class ModelCard(NamedTuple):
-    spec: ModelSpec  # the session's new model choice (goes back into its gr.State)
-    banner: str
-    card: str
-    info: str  # describe() as JSON text
-
-
-@user_errors
-def switch_model(store: ModelStore, spec: ModelSpec) -> ModelCard:
-    """Make ``spec`` this session's model (loading it into the shared store if needed)."""
-    store.entry(spec)
-    handle = ModelHandle(store, spec)
-    card, info = describe_model(handle)
-    return ModelCard(spec, model_banner(handle), card, info)
-
-
-@user_errors
-def checkpoint_spec(library: ModelLibrary, path: str | None) -> ModelSpec:
-    """The spec of one of our checkpoint directories picked (or typed) in the Model tab: only folders
-    inside the library's allowed folders; anything else gets the one :data:`~.models.NOT_ALLOWED` message."""
-    path = (path or "").strip()
-    if not path:
-        raise user_error("Pick or type a checkpoint directory (a folder with config.json).")
-    directory = library.checkpoint(path)
-    return ModelSpec("checkpoint", str(directory), name=library.public_name(directory))
-
-
-def _clip_tags() -> list[str]:
-    import open_clip
-
-    return list(open_clip.list_pretrained_tags_by_model("ViT-B-32-quickgelu"))
-
-
-@user_errors
-def official_spec(library: ModelLibrary, uploads: dict[str, str] | None, pth: str | None, clip_weights: str | None) -> ModelSpec:
-    """The spec of an official GALIP ``.pth`` with its CLIP weights: files uploaded in this session
-    (by name) or inside the allowed folders; the CLIP may also be an open_clip tag (``openai``)."""
-    pth, clip_weights = (pth or "").strip(), (clip_weights or "").strip()
-    if not pth:
-        raise user_error("Give the official checkpoint: upload pre_coco.pth or pre_cc12m.pth, then type its name.")
-    if not clip_weights:
-        raise user_error("Give the CLIP ViT-B/32 weights: upload a file (e.g. ViT-B-32.pt) and type its name, or 'openai' (needs a network).")
-    official = library.weights_file(pth, uploads)
-    if clip_weights in _clip_tags() and not (uploads and clip_weights in uploads):
-        clip, clip_name = clip_weights, clip_weights
-    else:
-        path = library.weights_file(clip_weights, uploads)
-        clip, clip_name = str(path), library.public_name(path) or path.name
-    name = f"official {library.public_name(official) or official.name} + CLIP {clip_name}"
-    return ModelSpec("official", str(official), clip, name=name)
-
-
-def list_checkpoints(library: ModelLibrary) -> list[str]:
-    """Checkpoint directories in the library's allowed folders, newest first, as clients see them."""
-    return library.checkpoints()
-
-
-class UploadResult(NamedTuple):
-    uploads: dict[str, str]  # the session's uploaded weights, name -> server path (kept in its gr.State)
-    note: str
-
-
-@user_errors
-def register_uploads(uploads: dict[str, str] | None, files: Any, *, allowed: bool = True) -> UploadResult:
-    """Remember weights files uploaded in this session, by name, for the official loader."""
-    if not allowed:
-        raise user_error("this server does not allow loading other models")
-    items = files if isinstance(files, (list, tuple)) else [files] if files else []
-    if not items:
-        raise user_error("Upload one or more weights files (.pth, .pt, .safetensors).")
-    known = dict(uploads or {})
-    for item in items:
-        path = Path(getattr(item, "name", item))
-        if path.suffix.lower() not in WEIGHT_SUFFIXES:
-            raise user_error(f"“{path.name}” is not a weights file: upload {', '.join(WEIGHT_SUFFIXES)} files.")
-        known[path.name] = str(path)
-    names = ", ".join(f"`{n}`" for n in known)
-    return UploadResult(known, f"Uploaded in this session: {names}. Type these names in the fields below.")
-
-
-# ------------------------------------------------------------------------------------------ history
-class HistoryEntry(NamedTuple):
-    tab: str  # the tab's id (generate, interpolate, blend, knobs, walk, recipe)
-    image: str  # what the strip shows: an image (the first of a gallery, a grid, a GIF)
-    caption: str
-    settings: dict[str, Any]  # the tab's input values by name: clicking the entry puts them back
-    result: dict[str, Any]  # the tab's outputs by name: clicking the entry shows them again
-
-
-TAB_NAMES = {"generate": "Generate", "interpolate": "Interpolate", "blend": "Blend", "knobs": "Knobs", "walk": "Walk", "recipe": "Recipe"}
-
-
-def _first_image(value: Any) -> str | None:
-    """The first image path in a result value: a path, a gallery's ``[(path, caption), ...]`` (or
-    Gradio's ``GalleryImage`` objects), ``None`` when there is none."""
-    if value is None:
-        return None
-    if isinstance(value, (str, Path)):
-        return str(value) if str(value) else None
-    if isinstance(value, (list, tuple)) and value:
-        return _first_image(value[0])
-    for attr in ("image", "path"):
-        inner = getattr(value, attr, None)
-        if inner is not None:
-            return _first_image(inner)
-    if isinstance(value, dict):
-        return _first_image(value.get("image") or value.get("path"))
-    return None
-
-
-def _history_caption(tab: str, settings: dict[str, Any]) -> str:
-    prompts = [str(v) for k, v in settings.items() if "prompt" in k and isinstance(v, str) and v.strip()]
-    first = " / ".join(" ".join(p.split()) for p in prompts[:2]) or "recipe"
-    seed = settings.get("seed")
-    text = f"{TAB_NAMES.get(tab, tab)}: {first}" + (f" · seed {int(seed)}" if isinstance(seed, (int, float)) and not isinstance(seed, bool) else "")
-    return text if len(text) <= 80 else text[:79] + "…"
-
-
-def add_history(
-    history: list[HistoryEntry] | None,
-    tab: str,
-    settings: dict[str, Any],
-    result: dict[str, Any],
-    *,
-    image_key: str,
-    replace_same: bool = False,
-    size: int = HISTORY_SIZE,
-) -> list[HistoryEntry]:
-    """This session's history with one more result first (the newest ``size`` are kept).
-
-    ``image_key`` names the result shown in the strip; ``replace_same``: a result of the same tab
-    right after another one replaces it (the style knobs while a slider is dragged: one entry per
-    visit, not one per frame). Entries are plain data, so a session keeps them in its ``gr.State``.
-    """
-    items = [HistoryEntry(*e) for e in (history or [])]
-    image = _first_image(result.get(image_key))
-    if image is None:
-        return items
-    entry = HistoryEntry(tab, image, _history_caption(tab, settings), dict(settings), dict(result))
-    if replace_same and items and items[0].tab == tab:
-        items = items[1:]
-    return [entry, *items][:size]
-
-
-def history_gallery(history: list[HistoryEntry] | None) -> list[tuple[str, str]]:
-    """The strip: ``(image, caption)``, newest first."""
-    return [(HistoryEntry(*e).image, HistoryEntry(*e).caption) for e in (history or [])]
-
-
-def history_entry(history: list[HistoryEntry] | None, index: int | float | None) -> HistoryEntry:
-    """Entry ``index`` of the strip (0 = newest)."""
-    items = list(history or [])
-    if index is None or not 0 <= int(index) < len(items):
-        raise user_error("That result is no longer in this session's history.")
-    return HistoryEntry(*items[int(index)])
 
 
 # ------------------------------------------------------------------------------------------ send to

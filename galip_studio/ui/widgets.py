@@ -9,6 +9,7 @@ import gradio as gr
 from .. import explore
 from ..export import GIF_MAX_FPS
 from . import handlers as h
+from .plumbing import random_seed
 
 IMAGE_BUTTONS = ["download", "fullscreen"]  # never "share": it needs Hugging Face Spaces and fails offline
 TRUNCATION_INFO = "pulls the noise toward its mean: 1 = none, lower = safer, less varied"
@@ -19,7 +20,7 @@ def seed_input(label: str = "Seed", elem_id: str | None = None) -> gr.Number:
     with gr.Row(elem_classes="galip-seed-row"):
         seed = gr.Number(value=0, label=label, precision=0, minimum=0, scale=4, elem_id=elem_id)
         dice = gr.Button("Random", elem_classes="galip-dice", scale=0, min_width=90)
-    dice.click(h.random_seed, None, seed, api_visibility="private", queue=False)
+    dice.click(random_seed, None, seed, api_visibility="private", queue=False)
     return seed
 
 
