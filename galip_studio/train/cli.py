@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..cli import CLIError, add_command
+
 S = argparse.SUPPRESS  # options not given stay out of the namespace, so saved/preset settings apply
 
 
@@ -27,8 +29,8 @@ def _add_train_parser(sub: Any) -> None:
     from .data import LAYOUTS
     from .runtime import AMP_CHOICES
 
-    p = sub.add_parser(
-        "train",
+    p = add_command(
+        sub, "train", cmd_train,
         help="train or fine-tune GALIP on a folder of images with captions",
         description="Train GALIP on DATA_DIR: images with same-name .txt captions (one per line), a metadata.jsonl "
         "(file_name, text), or the official GALIP/DF-GAN layout (filenames.pickle + text/). Writes config.json, "
@@ -125,14 +127,13 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--inception-weights", metavar="PATH", default=S, help="torchvision inception_v3 state dict: adds Inception FID")
     g.add_argument("--no-tensorboard", dest="tensorboard", action="store_const", const=False, default=S, help="no TensorBoard events")
     g.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=S, help="no progress bar")
-    p.set_defaults(func=cmd_train)
 
 
 def _add_eval_parser(sub: Any) -> None:
     from .data import LAYOUTS
 
-    p = sub.add_parser(
-        "eval",
+    p = add_command(
+        sub, "eval", cmd_eval,
         help="score a checkpoint on an image-caption folder (CLIP score, CLIP Frechet distance, FID)",
         description="Generate one image per real image of DATA_DIR from its caption and report the CLIP score, the "
         "Frechet distance between real and generated CLIP image embeddings and, with --inception-weights, Inception FID.",
@@ -149,7 +150,6 @@ def _add_eval_parser(sub: Any) -> None:
     p.add_argument("--clip-weights", metavar="TAG|PATH", help="CLIP weights for checkpoints that reference pretrained CLIP weights")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_eval)
 
 
 def add_parsers(sub: Any) -> None:
@@ -188,8 +188,6 @@ def _same_path(a: str, b: str) -> bool:
 
 def _check_same_data(saved: dict[str, Any] | None, args: argparse.Namespace) -> None:
     """A resumed run continues on the data it was started with, unless ``--new-data`` says otherwise."""
-    from ..cli import CLIError
-
     before = (saved or {}).get("data_dir")
     if before and not args.new_data and not _same_path(str(before), str(args.data_dir)):
         raise CLIError(
@@ -208,7 +206,6 @@ def _model_img_size(cfg: Any) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..cli import CLIError
     from .config import resolve_train_config
     from .data import scan_dataset
     from .setup import default_real_size
