@@ -1,8 +1,8 @@
 """``galip-studio directions | map``: discovered directions as strips, and the prompt map, on the command line.
 
-Both render through :mod:`galip_studio.discover` and save with recipes like every explore command
-(``galip-studio render FILE`` makes a strip, an atlas or a map walk again). Sizes are bounded by
-``explore.DEFAULT_LIMITS``; ``--no-limits`` lifts the bounds.
+They render through :mod:`galip_studio.discover` and :mod:`galip_studio.prompt_map` and save with
+recipes like every explore command (``galip-studio render FILE`` makes a strip, an atlas or a map
+walk again). Sizes are bounded by ``explore.DEFAULT_LIMITS``; ``--no-limits`` lifts the bounds.
 """
 
 from __future__ import annotations
@@ -67,24 +67,24 @@ def cmd_directions(args: argparse.Namespace) -> int:
 
 
 def _path_points(args: argparse.Namespace, m) -> list[tuple[float, float]] | None:
-    from . import discover
+    from . import prompt_map
 
     if args.through:
         return [m.point_of(p) for p in args.through]
     if args.path:
-        return discover.parse_points(" ".join(args.path))
+        return prompt_map.parse_points(" ".join(args.path))
     return None
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from . import discover
+    from . import prompt_map
     from .explore import check_output, save_render
 
     out = check_output(args.out, animation=False)
     walk_out = check_output(args.walk, animation=True) if args.walk else None
 
     def make(pipe, limits):
-        m = discover.prompt_map(
+        m = prompt_map.prompt_map(
             pipe, args.vocabulary, view=args.view, seed=args.map_seed, cache=_cache(args), limits=limits, progress=_progress("sentence vectors")
         )
         path = _path_points(args, m)
@@ -98,14 +98,14 @@ def cmd_map(args: argparse.Namespace) -> int:
         positions.write_text(json.dumps(m.to_json(), indent=1) + "\n")
         print(f"wrote {points} (the {args.view} map of {len(m.prompts)} prompts; positions in {positions.name})")
         if path is not None:
-            w = discover.map_walk(
+            w = prompt_map.map_walk(
                 pipe, m.prompts, m.coords.tolist(), path, frames=args.frames, loop=args.loop, easing=args.easing, seed=args.seed,
                 truncation=args.truncation, neighbors=args.neighbors, fps=args.fps, view=args.view, batch_size=args.batch_size,
                 limits=limits, progress=_progress("walk frames"),
             )
             save_render(w, walk_out, size=args.size, quality=args.quality, limits=limits)
             print(f"wrote {walk_out} ({w.images.shape[0]} frames; recipe in {walk_out.name}.json)")
-        return discover.map_grid(
+        return prompt_map.map_grid(
             pipe, m.prompts, m.coords.tolist(), rows=args.grid, bounds=m.bounds, seed=args.seed, truncation=args.truncation,
             neighbors=args.neighbors, view=args.view, batch_size=args.batch_size, limits=limits, progress=_progress("atlas"),
         )

@@ -2,8 +2,9 @@
 
 :mod:`galip_studio.explore` owns the recipe format (:func:`~.explore.make_recipe`,
 :func:`~.explore.model_info`, :func:`~.explore.render_recipe`) and renders its own kinds;
-:mod:`galip_studio.discover` builds on explore and adds three kinds. This module stands above
-both, so neither imports the other's way back: :data:`RENDERERS` is the table of every kind and
+:mod:`galip_studio.discover` (``direction_strip``) and :mod:`galip_studio.prompt_map` (``map_walk``,
+``map_grid``) build on explore and add three kinds. This module stands above them, so explore
+never imports them back: :data:`RENDERERS` is the table of every kind and
 :func:`render_recipe` renders any recipe.
 
 The front ends (``galip-studio render`` and the app's Recipe tab) make a saved file again through
@@ -14,7 +15,7 @@ is written as it was exported (:func:`export_settings`, :func:`save_again`)::
     from galip_studio import recipes
     from galip_studio.export import load_recipe
 
-    recipe = load_recipe("map-walk.gif")                          # a discover kind, or any other
+    recipe = load_recipe("map-walk.gif")                          # a prompt-map kind, or any other
     again = recipes.render_recipe(recipe, pipe)
     recipes.save_again(again, recipes.export_settings(recipe), "again.gif")   # as map-walk.gif was exported
 """
@@ -25,15 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import discover, explore
+from . import discover, explore, prompt_map
 from .explore import DEFAULT_LIMITS, Limits, Render
 from .export import ANIMATION_SUFFIXES, RESAMPLERS, save_png
 
 RENDERERS: dict[str, Callable[..., Render]] = {
     **explore.RENDERERS,
     "direction_strip": discover.direction_strip,
-    "map_walk": discover.map_walk,
-    "map_grid": discover.map_grid,
+    "map_walk": prompt_map.map_walk,
+    "map_grid": prompt_map.map_grid,
 }
 """Every recipe kind and the function that renders it."""
 ANIMATION_KINDS: tuple[str, ...] = ("walk", "map_walk")

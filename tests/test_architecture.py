@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     # 5: tools
     "explore": 5,
     "discover": 5,
+    "prompt_map": 5,
     "recipes": 5,
     "train": 5,
     "miniclip": 5,

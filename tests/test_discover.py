@@ -1,4 +1,4 @@
-"""discover.py on the tiny random model: PCA maths, directions, strips, the prompt map, recipes, CLI, app endpoints."""
+"""discover.py and prompt_map.py on the tiny random model: PCA maths, directions, strips, the prompt map, recipes, CLI, app endpoints."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from galip_studio import discover, explore, recipes
+from galip_studio import discover, explore, prompt_map, recipes
 from galip_studio.checkpoint import save_checkpoint
 from galip_studio.cli import main
 from galip_studio.export import RECIPE_KEY, load_recipe
@@ -73,12 +73,12 @@ def test_map_blend_is_exact_at_vocabulary_points_and_continuous():
     coords = torch.randn(30, 2, generator=gen, dtype=torch.float64)
     vectors = torch.randn(30, 16, generator=gen)
     for i in range(30):
-        w = discover.map_weights(coords, coords[i])
+        w = prompt_map.map_weights(coords, coords[i])
         assert w[i] == 1.0 and w.sum() == 1.0
-        assert torch.equal(discover.map_sentence(vectors, coords, coords[i]), vectors[i])
+        assert torch.equal(prompt_map.map_sentence(vectors, coords, coords[i]), vectors[i])
     # Between points: a convex blend of at most `neighbors` prompts, changing smoothly along a line.
     line = torch.stack([torch.linspace(-2, 2, 2001, dtype=torch.float64), torch.full((2001,), 0.3, dtype=torch.float64)], 1)
-    w = discover.map_weights(coords, line, neighbors=4)
+    w = prompt_map.map_weights(coords, line, neighbors=4)
     assert ((w > 0).sum(1) <= 4).all() and torch.allclose(w.sum(1), torch.ones(2001, dtype=torch.float64))
     assert (w[1:] - w[:-1]).abs().max() < 0.1
 
@@ -149,35 +149,35 @@ def test_vocabulary_sources(tmp_path):
 
 # ------------------------------------------------------------------------------------------ prompt map
 def test_prompt_map_point_walk_and_atlas(pipe, tmp_path):
-    m = discover.prompt_map(pipe, VOCAB, view="pca")
+    m = prompt_map.prompt_map(pipe, VOCAB, view="pca")
     assert m.coords.shape == (len(VOCAB), 2) and len(m.ratio) == 2
     # Pixels and map coordinates are inverse maps.
     x, y = m.point_of("a cat face")
     assert m.from_pixel(*m.to_pixel(x, y)) == pytest.approx((x, y))
     assert m.image(path=[(x, y), m.point_of("a house")], marker=(x, y)).size == (m.size, m.size)
     # A vocabulary point gives exactly that prompt's image.
-    r = discover.map_point(pipe, m.prompts, m.coords.tolist(), (x, y), seed=3)
+    r = prompt_map.map_point(pipe, m.prompts, m.coords.tolist(), (x, y), seed=3)
     assert r.recipe["kind"] == "style" and r.recipe["prompts"] == ["a cat face"] and r.recipe["map"]["point"] == [x, y]
     assert torch.equal(r.images, pipe("a cat face", seeds=[3], output_type="pt").images)
     assert torch.equal(recipes.render_recipe(r.recipe, pipe).images, r.images)
     # A path: frames, recipe with only the prompts it uses, GIF/MP4 export, the same frames again.
     path = [m.point_of("a red apple"), m.point_of("a cat face"), (0.0, 0.0)]
-    w = discover.map_walk(pipe, m.prompts, m.coords.tolist(), path, frames=6, seed=1)
+    w = prompt_map.map_walk(pipe, m.prompts, m.coords.tolist(), path, frames=6, seed=1)
     assert w.images.shape[0] == 6 and w.is_animation and set(w.recipe["prompts"]) <= set(VOCAB)
     assert torch.equal(w.sentence[0], pipe.encode(["a red apple"])[0].cpu())  # the path starts exactly at the prompt
     torch.testing.assert_close(w.images[0:1], pipe("a red apple", seeds=[1], output_type="pt").images, atol=1e-5, rtol=0)
     for suffix in (".gif", ".mp4"):
         saved = explore.save_render(w, tmp_path / f"walk{suffix}")
         assert torch.equal(recipes.render_recipe(load_recipe(saved), pipe).images, w.images)
-    g = discover.map_grid(pipe, m.prompts, m.coords.tolist(), rows=2, cols=3)
+    g = prompt_map.map_grid(pipe, m.prompts, m.coords.tolist(), rows=2, cols=3)
     assert g.images.shape[0] == 6 and torch.equal(recipes.render_recipe(g.recipe, pipe).images, g.images)
 
 
 def test_tsne_view(pipe):
-    m = discover.prompt_map(pipe, VOCAB, view="tsne", seed=0)
+    m = prompt_map.prompt_map(pipe, VOCAB, view="tsne", seed=0)
     assert m.view == "tsne" and m.coords.shape == (len(VOCAB), 2) and torch.isfinite(m.coords).all()
     with pytest.raises(ValueError, match="map view"):
-        discover.prompt_map(pipe, VOCAB, view="umap")
+        prompt_map.prompt_map(pipe, VOCAB, view="umap")
 
 
 def test_recipes_render_every_kind_and_explore_does_not_import_discover(pipe):
@@ -189,8 +189,8 @@ def test_recipes_render_every_kind_and_explore_does_not_import_discover(pipe):
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
     }
-    assert not imported & {"discover", "recipes", "galip_studio.discover", "galip_studio.recipes"}  # no import circle
-    g = discover.map_grid(pipe, VOCAB[:3], [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], rows=2)
+    assert not imported & {"discover", "prompt_map", "recipes", "galip_studio.discover", "galip_studio.prompt_map", "galip_studio.recipes"}  # no import circle
+    g = prompt_map.map_grid(pipe, VOCAB[:3], [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], rows=2)
     with pytest.raises(ValueError, match="unknown recipe kind 'map_grid'.*recipes.render_recipe"):
         explore.render_recipe(g.recipe, pipe)
     assert torch.equal(recipes.render_recipe(g.recipe, pipe).images, g.images)
@@ -252,7 +252,7 @@ def test_app_endpoints_directions_map_click_and_path(app_url, tiny_checkpoint):
     image, info = client.predict("PCA", "\n".join(VOCAB), api_name="/prompt_map")
     assert "8 prompts" in info and Image.open(image).size == (640, 640)
     # The session kept the map: a click at a vocabulary point gives that prompt's image.
-    m = discover.prompt_map(GALIPPipeline.from_pretrained(tiny_checkpoint, device="cpu"), VOCAB, cache=False)
+    m = prompt_map.prompt_map(GALIPPipeline.from_pretrained(tiny_checkpoint, device="cpu"), VOCAB, cache=False)
     x, y = m.point_of("a house")
     picture, note, click_recipe = client.predict(x, y, 5, 1.0, api_name="/map_click")
     # (The app's sentence vectors can differ from these in the last bits: a prompt encoded in another

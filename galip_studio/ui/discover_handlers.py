@@ -4,8 +4,9 @@ user errors, job folders and seed parsing from :mod:`.plumbing`).
 Every handler takes the session's model first (a pipeline, or a :class:`~.models.ModelHandle`),
 then its inputs, then ``outdir``, ``limits`` and (long jobs) ``progress``. Directions and maps are
 computed on the loaded pipeline itself under its lock (so they are cached next to the checkpoint,
-see :mod:`galip_studio.discover`) and kept in memory for the next call; images are rendered through
-the session's locked view, so recipes name the model as clients may see it.
+see :mod:`galip_studio.discover` and :mod:`galip_studio.prompt_map`) and kept in memory for the
+next call; images are rendered through the session's locked view, so recipes name the model as
+clients may see it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Sequence
 
 from .. import discover, explore
+from .. import prompt_map as pmap  # as: this module's own prompt_map is the tab's handler
 from ..export import save_png
 from .handlers import animation_formats, export_animation
 from .models import Model, ModelHandle, pipeline_of
@@ -148,22 +150,22 @@ class MapResult(NamedTuple):
     state: dict[str, Any]  # the map kept in the session for map_click / map_path
 
 
-def _state(m: discover.PromptMap) -> dict[str, Any]:
+def _state(m: pmap.PromptMap) -> dict[str, Any]:
     return {"prompts": m.prompts, "coords": m.coords.tolist(), "view": m.view, "size": m.size, "margin": m.margin}
 
 
-def _map_of(state: dict[str, Any] | None) -> discover.PromptMap:
+def _map_of(state: dict[str, Any] | None) -> pmap.PromptMap:
     if not isinstance(state, dict) or "coords" not in state:
         raise user_error("Open the prompt map first.")
     import torch
 
-    return discover.PromptMap(
+    return pmap.PromptMap(
         list(state["prompts"]), torch.empty(0), torch.tensor(state["coords"], dtype=torch.float64), state["view"], {},
         size=int(state["size"]), margin=int(state["margin"]),
     )
 
 
-def _map_png(m: discover.PromptMap, job: Path, path: Sequence[Sequence[float]] | None = None, marker: Sequence[float] | None = None) -> str:
+def _map_png(m: pmap.PromptMap, job: Path, path: Sequence[Sequence[float]] | None = None, marker: Sequence[float] | None = None) -> str:
     return str(save_png(m.image(path=path, marker=marker), job / f"map-{m.view}.png", compress_level=PNG_LEVEL))
 
 
@@ -182,7 +184,7 @@ def prompt_map(
     phrases = _vocabulary(vocabulary)
     with _loaded(model) as pipe:
         key = ("map", layout, tuple(phrases or ()))
-        m = _remember(pipe, key, lambda: discover.prompt_map(pipe, phrases, view=layout, limits=limits, progress=progress))
+        m = _remember(pipe, key, lambda: pmap.prompt_map(pipe, phrases, view=layout, limits=limits, progress=progress))
     axes = f" · axes explain {100 * m.ratio[0]:.0f}% and {100 * m.ratio[1]:.0f}% of the variance" if m.ratio else ""
     info = f"**{len(m.prompts)} prompts**, {view} layout{axes}. Click anywhere: the image there blends the nearest prompts."
     return MapResult(_map_png(m, new_job_dir(outdir)), info, _state(m))
@@ -213,7 +215,7 @@ def map_click(
 ) -> ClickResult:
     """The image at map point ``(x, y)`` (map coordinates) of the session's last map."""
     m = _map_of(state)
-    render = discover.map_point(
+    render = pmap.map_point(
         pipeline_of(model), m.prompts, m.coords.tolist(), (float(x), float(y)), seed=seed_or_random(seed), truncation=float(truncation),
         view=m.view, limits=limits,
     )
@@ -226,7 +228,7 @@ def map_click(
 @user_errors
 def parse_points(text: str) -> list[tuple[float, float]]:
     """Map points typed as ``x,y`` pairs separated by ``;`` or new lines."""
-    return discover.parse_points(text or "")
+    return pmap.parse_points(text or "")
 
 
 def add_point(points: str, x: float, y: float) -> str:
@@ -265,7 +267,7 @@ def map_path(
     if len(path) < 2:
         raise user_error("Click at least two points on the map (or type them as x,y; x,y).")
     formats = animation_formats(formats)
-    render = discover.map_walk(
+    render = pmap.map_walk(
         pipeline_of(model), m.prompts, m.coords.tolist(), path, frames=int(frames), loop=bool(loop), seed=seed_or_random(seed),
         truncation=float(truncation), fps=float(fps), view=m.view, limits=limits, progress=progress,
     )
