@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from galip_studio import discover, explore
+from galip_studio import discover, explore, prompt_map
 from galip_studio.metrics import clip_image_embeddings
 from galip_studio.pipeline import GALIPPipeline
 
@@ -86,28 +86,28 @@ def main() -> None:
     pipe2 = GALIPPipeline.from_pretrained(args.checkpoint, device="cpu")  # an empty prompt cache: a cold open
     for view in ("pca", "tsne"):
         t = time.perf_counter()
-        m = discover.prompt_map(pipe2, view=view, cache=cache)
+        m = prompt_map.prompt_map(pipe2, view=view, cache=cache)
         m.image().save(out / f"map-{view}.png")
         report[f"map_{view}_open_cold_s"] = time.perf_counter() - t
         times = []
         for _ in range(3):
             t = time.perf_counter()
-            m = discover.prompt_map(pipe2, view=view, cache=cache)
+            m = prompt_map.prompt_map(pipe2, view=view, cache=cache)
             m.image()
             times.append(time.perf_counter() - t)
         report[f"map_{view}_open_cached_s"] = min(times)
-    m = discover.prompt_map(pipe2, view="pca", cache=cache)
+    m = prompt_map.prompt_map(pipe2, view="pca", cache=cache)
     x0, x1, y0, y1 = m.bounds
     clicks = []
     for i in range(5):
         point = (x0 + (x1 - x0) * (0.2 + 0.15 * i), y0 + (y1 - y0) * (0.7 - 0.1 * i))
         t = time.perf_counter()
-        r = discover.map_point(pipe2, m.prompts, m.coords.tolist(), point, seed=0)
+        r = prompt_map.map_point(pipe2, m.prompts, m.coords.tolist(), point, seed=0)
         r.pil(256)[0].save(out / f"click-{i}.png")
         clicks.append(time.perf_counter() - t)
     report["click_s"] = sorted(clicks)[len(clicks) // 2]
     path = [m.point_of("a red heart"), m.point_of("a smiling face"), m.point_of("a globe")]
-    w = discover.map_walk(pipe2, m.prompts, m.coords.tolist(), path, frames=36, loop=True)
+    w = prompt_map.map_walk(pipe2, m.prompts, m.coords.tolist(), path, frames=36, loop=True)
     explore.save_render(w, out / "map-walk.gif", size=128)
     m.image(path=path).save(out / "map-pca-path.png")
     (out / "measurements.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -278,10 +278,6 @@ class Directions:
         return rows
 
 
-def _tensors_of(d: Directions) -> dict[str, torch.Tensor]:
-    return {"vectors": d.vectors.float(), "sigma": d.sigma.double(), "ratio": d.ratio.double()}
-
-
 def noise_directions(
     pipe,
     prompt: str,

@@ -138,7 +138,7 @@ class Render:
 
 
 # ------------------------------------------------------------------------------------------ validation
-# Public because discover.py, which builds on this module, checks its inputs the same way.
+# Public because discover.py and prompt_map.py, which build on this module, check their inputs the same way.
 def check_prompts(prompts: str | Sequence[str], what: str = "prompts") -> list[str]:
     """One prompt or several, as a non-empty list of prompts that :func:`~.pipeline.check_prompt` accepts."""
     items = [prompts] if isinstance(prompts, str) else list(prompts)
@@ -586,8 +586,8 @@ RENDERERS: dict[str, Callable[..., Render]] = {
     "style": style_knob,
     "walk": walk,
 }
-"""This module's recipe kinds and the function behind each. :mod:`galip_studio.discover` builds on
-this module and adds its own; :data:`galip_studio.recipes.RENDERERS` holds them all."""
+"""This module's recipe kinds and the function behind each. :mod:`galip_studio.discover` and
+:mod:`galip_studio.prompt_map` build on this module and add their own; :data:`galip_studio.recipes.RENDERERS` holds them all."""
 LEGACY_KINDS: dict[str, str] = {"generate": "seeds"}
 """Kinds earlier versions wrote: ``galip-studio generate`` recorded ``"generate"`` (a seed grid) with
 the model as a bare path or preset name; such files render as the kind they are now."""
@@ -632,7 +632,7 @@ def render_recipe(
     if fmt != RECIPE_FORMAT:
         raise ValueError(f"recipe format {fmt!r} is not supported by this version ({RECIPE_FORMAT}); update galip-studio")
     if kind not in table:
-        where = "" if renderers is not None else " (galip_studio.recipes.render_recipe renders galip_studio.discover's kinds too)"
+        where = "" if renderers is not None else " (galip_studio.recipes.render_recipe renders the kinds of galip_studio.discover and galip_studio.prompt_map too)"
         raise ValueError(f"unknown recipe kind {kind!r}: this version renders {', '.join(sorted(table))}{where}")
     model = recipe_model(recipe)
     if model:
