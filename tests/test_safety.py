@@ -483,7 +483,8 @@ def app(tmp_path_factory, tiny_model):
     """The app on a checkpoint whose metadata names machine paths, with one allowed checkpoint in
     runs/ and one --model-dir, uploads capped at 1 MB."""
     from galip_studio.pipeline import GALIPPipeline
-    from galip_studio.ui.app import build_app, launch_app
+    from galip_studio.ui.app import build_app
+    from galip_studio.ui.launch import launch_app
 
     base = tmp_path_factory.mktemp("app")
     default = base / "private" / "default-model"
@@ -600,7 +601,8 @@ def test_app_user_errors_log_one_line_without_traceback(app, capfd):
 
 
 def test_app_asks_for_the_password_given_with_auth(tiny_pipeline):
-    from galip_studio.ui.app import build_app, launch_app
+    from galip_studio.ui.app import build_app
+    from galip_studio.ui.launch import launch_app
 
     demo, url = launch_app(build_app(tiny_pipeline, checkpoint_roots=[]), block=False, quiet=True, auth=("alice", "s3cret-pass"))
     try:

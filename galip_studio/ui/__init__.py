@@ -1,7 +1,11 @@
 """The GALIP Studio app (Gradio): ``python app.py`` or ``galip-studio serve``.
 
-* :mod:`.app` — the layout (``build_app``) and ``launch_app``;
+* :mod:`.app` — the page: its layout and wiring (``build_app``);
 * :mod:`.widgets` — small widget builders several tabs share;
+* :mod:`.theme` — the page's look (theme, CSS) and the keyboard shortcuts' script;
+* :mod:`.jobs` — how events run the handlers: long jobs in a worker with progress and Stop, quick calls;
+* :mod:`.exports` — the folder the app writes exports to, and the Recipe tab's example recipes in it;
+* :mod:`.launch` — ``launch_app`` (host, login, upload limit) and the server's one-line log;
 * :mod:`.discover_tab` — the Directions and Prompt map tabs' layout and wiring;
 * :mod:`.plumbing` — what every handler module shares: user errors, job folders, prompts and seeds
   from text, recipes as text, progress and Stop messages;

@@ -1,4 +1,4 @@
-"""The GALIP Studio app: the layout (:func:`build_app`) and :func:`launch_app`.
+"""The GALIP Studio app's page: the layout (:func:`build_app`).
 
 Nine tabs — Generate, Interpolate, Blend grid, Style knobs, Noise walk, Directions and Prompt map
 (:mod:`.discover_tab`), Model, Recipe — whose buttons call the handler modules (:mod:`.handlers`,
@@ -12,28 +12,22 @@ settings). Every action is a named API endpoint (``/generate``, ``/interpolate``
 
 Layout: each tab here is a class whose constructor lays it out and whose ``wire`` connects its
 events; :func:`build_app` lays out every tab, then wires them and the events between tabs (send-to,
-a blend cell opening in the knobs, history, the landing page). Shared widgets are in :mod:`.widgets`.
+a blend cell opening in the knobs, history, the landing page). Shared widgets are in :mod:`.widgets`,
+the page's look and keyboard shortcuts in :mod:`.theme`; :func:`.launch.launch_app` serves it.
 
 Sessions: each browser tab (and each ``gradio_client.Client``) has its own ``gr.State`` with its
 model choice and its last blend grid; the weights live in one app-level
-:class:`~.models.ModelStore` (see there for the locking). Long jobs run in a worker thread that
-checks a stop flag after every batch, so the Stop buttons (and ``Job.cancel()``) really stop them.
+:class:`~.models.ModelStore` (see there for the locking). Long jobs run in a worker thread
+(:mod:`.jobs`) that checks a stop flag after every batch, so the Stop buttons (and ``Job.cancel()``)
+really stop them. Exports go to one folder (:mod:`.exports`).
 """
 
 from __future__ import annotations
 
-import contextvars
-import json
-import logging
-import shutil
-import sys
-import tempfile
-import threading
-import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import gradio as gr
 
@@ -44,58 +38,20 @@ from . import handlers as h
 from . import model_handlers as mh
 from . import recipe_handlers as rh
 from .discover_tab import build_discover_tabs
+from .exports import export_folder, write_example_recipes
 from .history import add_history, history_entry, history_gallery
-from .models import DEFAULT_SPEC, REPO_ROOT, ModelHandle, ModelLibrary, ModelSpec, ModelStore
-from .plumbing import progress_text, random_seed, stopped_notice, user_error
+from .jobs import Runner, stopper
+from .launch import log_to_stderr, quiet_validation
+from .models import DEFAULT_SPEC, REPO_ROOT, ModelLibrary, ModelSpec, ModelStore
+from .plumbing import random_seed, user_error
 from .widgets import (
     IMAGE_BUTTONS, animation_formats, export_size, frame_size, frames_and_fps, grid_image, recipe_panel, run_stop, seed_input, status_line,
     truncation,
 )
 
 TITLE = "GALIP Studio"
-POLL_S = 0.25  # how often a long job's generator wakes up (progress, cancellation)
-MAX_UPLOAD_MB = 2048  # the largest file a browser may upload (the official checkpoints are ~1 GB)
 
-# System fonts only: nothing is fetched from a font service, the page works offline.
-SANS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Noto Sans", "Arial", "sans-serif")
-MONO = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace")
-
-CSS = """
-.gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
-#galip-header { align-items: flex-end; }
-#galip-header h1 { font-size: 1.9rem; margin: 0; letter-spacing: -0.01em; }
-#galip-header p { margin: 0.15rem 0 0 0; opacity: 0.8; }
-#galip-banner { text-align: right; font-size: 0.9rem; opacity: 0.85; }
-.galip-hint { font-size: 0.85rem; opacity: 0.75; }
-.galip-keys { font-size: 0.8rem; opacity: 0.75; }
-.galip-keys kbd { font-family: inherit; border: 1px solid currentColor; border-radius: 4px; padding: 0 4px; opacity: 0.9; }
-.galip-status:empty { display: none; }
-.galip-seed-row { align-items: flex-end; }
-.galip-dice { max-width: 7rem; }
-.galip-upscale img { width: 100% !important; height: 100% !important; object-fit: contain; }
-/* Small images are shown with crisp pixels unless the user picks smooth scaling. */
-body:not(.galip-smooth) .galip-pixels img, body:not(.galip-smooth) .galip-pixels video { image-rendering: pixelated; }
-/* Gallery captions wrap instead of being cut ("seed 1708129…"). */
-#galip-gallery .caption-label, #galip-figures .caption-label {
-  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; max-width: 100% !important;
-}
-#galip-history .caption-label { font-size: 0.7rem; }
-"""
-
-# Keyboard shortcuts (shown in the header): Ctrl/Cmd+Enter runs the open tab, Esc stops its job.
-# Shift+Enter in a multi-line box and Enter in a one-line box are Gradio's own "submit".
-HEAD = """
-<script>
-(() => {
-  const visible = (el) => el && el.offsetParent !== null;
-  const pick = (cls) => [...document.querySelectorAll('button.' + cls)].find(visible);
-  document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') { const b = pick('galip-stop'); if (b) { b.click(); } }
-    else if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { const b = pick('galip-run'); if (b) { e.preventDefault(); b.click(); } }
-  });
-})();
-</script>
-"""
+# The keys the header lists (the shortcuts' script is theme.HEAD).
 KEYS_HINT = (
     "Keys: <kbd>Shift</kbd>+<kbd>Enter</kbd> in a multi-line prompt runs it (<kbd>Enter</kbd> adds a line) · "
     "<kbd>Enter</kbd> in a one-line box runs · <kbd>Ctrl</kbd>+<kbd>Enter</kbd> runs the open tab · <kbd>Esc</kbd> stops it · "
@@ -117,137 +73,7 @@ PICK_HINT = "Click an image, then send its prompt and seed: to a Style-knob corn
 LANDING = dict(prompt=PROMPTS[0], images=8, seed=0, truncation=1.0)  # the result the Generate tab opens with
 
 
-def make_theme() -> gr.themes.Base:
-    """A soft violet theme that uses the system's fonts (Gradio's defaults would load web fonts)."""
-    return gr.themes.Soft(primary_hue="violet", secondary_hue="fuchsia", neutral_hue="slate", font=list(SANS), font_mono=list(MONO)).set(
-        block_radius="12px", button_large_radius="10px"
-    )
-
-
-# ------------------------------------------------------------------------------------------ wiring helpers
-class _Stopped(Exception):
-    """Raised inside a job's progress callback once its request was cancelled."""
-
-
-def _skip(n_outputs: int) -> Any:
-    return gr.skip() if n_outputs == 1 else tuple(gr.skip() for _ in range(n_outputs))
-
-
-def _long_job(handler: Callable[..., Any], n_outputs: int, store: ModelStore, outdir: Path, limits: explore.Limits) -> Callable[..., Iterator[Any]]:
-    """A Gradio generator that runs ``handler(model, *inputs, outdir, limits, progress)`` in a worker.
-
-    Inputs are the session's model spec, the session's job board (a dict in its ``gr.State``: the
-    last progress of each tab's job, for the Stop button's notice), then the handler's inputs.
-    The generator wakes every :data:`POLL_S` seconds and yields "no change"; when Gradio cancels the
-    event (a Stop button, ``Job.cancel()``, a closed tab) it closes the generator, which sets the
-    stop flag, and the worker's next progress report (after its current batch) raises and ends it.
-    The worker runs in a copy of the request's context, so ``gr.Progress`` and ``gr.Warning`` work.
-    Progress says what is made, how far, and the time left at the pace so far.
-    """
-
-    def run(spec: ModelSpec, board: dict[str, Any] | None, *inputs: Any, progress: gr.Progress = gr.Progress()) -> Iterator[Any]:
-        stop = threading.Event()
-        started = time.monotonic()
-        if isinstance(board, dict):
-            board[handler.__name__] = (0, 0)
-
-        def report(done: int, total: int, note: str | None = None) -> None:
-            if stop.is_set():
-                raise _Stopped()
-            if isinstance(board, dict):
-                board[handler.__name__] = (done, total)
-            progress(done / total if total else 0.0, desc=progress_text(done, total, time.monotonic() - started, note))
-
-        box: dict[str, Any] = {}
-        context = contextvars.copy_context()
-
-        def work() -> None:
-            try:
-                box["result"] = context.run(handler, ModelHandle(store, spec), *inputs, outdir=outdir, limits=limits, progress=report)
-            except BaseException as e:  # handed to the generator, which re-raises it in Gradio's thread
-                box["error"] = e
-
-        worker = threading.Thread(target=work, name=f"galip-{handler.__name__}", daemon=True)
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(POLL_S)
-                if worker.is_alive():
-                    yield _skip(n_outputs)
-            error = box.get("error")
-            if isinstance(error, _Stopped):
-                return
-            if error is not None:
-                raise error
-            yield box["result"]
-        finally:
-            stop.set()
-
-    run.__name__ = handler.__name__
-    return run
-
-
-def _quick(handler: Callable[..., Any], store: ModelStore, outdir: Path, limits: explore.Limits) -> Callable[..., Any]:
-    """A plain Gradio function for fast handlers (one image): ``handler(model, *inputs, outdir, limits)``."""
-
-    def run(spec: ModelSpec, *inputs: Any) -> Any:
-        return handler(ModelHandle(store, spec), *inputs, outdir=outdir, limits=limits)
-
-    run.__name__ = handler.__name__
-    return run
-
-
-def _stopper(handler: Callable[..., Any]) -> Callable[[dict[str, Any] | None], str]:
-    """What a Stop button says: how far ``handler``'s job had come (from the session's job board)."""
-
-    def stopped(board: dict[str, Any] | None) -> str:
-        done, total = (board or {}).get(handler.__name__, (None, None))
-        return stopped_notice(done, total)
-
-    stopped.__name__ = f"stopped_{handler.__name__}"
-    return stopped
-
-
-def _write_example_recipes(outdir: Path) -> list[str]:
-    """Two model-independent recipe files for the Recipe tab's examples."""
-    folder = outdir / "example-recipes"
-    folder.mkdir(parents=True, exist_ok=True)
-    recipes = {
-        "hearts-and-faces.json": {"format": explore.RECIPE_FORMAT, "kind": "seeds", "prompts": ["a red heart", "a 3d emoji of a smiling face"], "seeds": [0, 1, 2, 3], "truncation": 1.0, "batch_size": 8},
-        "flag-to-cat.json": {"format": explore.RECIPE_FORMAT, "kind": "interpolate", "prompts": ["a flag", "a flat emoji of a cat face"], "steps": 6, "seeds": [0, 1, 2], "interp": "lerp", "easing": "linear", "truncation": 1.0, "batch_size": 8},
-    }
-    paths = []
-    for name, recipe in recipes.items():
-        path = folder / name
-        path.write_text(json.dumps(recipe, indent=2) + "\n")
-        paths.append(str(path))
-    return paths
-
-
-def _export_folder(outdir: str | Path | None) -> tuple[Path, Callable[[], None] | None]:
-    """Where exports go, and what removes it (a temporary folder of our own) or None (the caller's)."""
-    if outdir is not None:
-        return Path(outdir), None
-    folder = Path(tempfile.mkdtemp(prefix="galip-studio-"))
-    return folder, lambda: shutil.rmtree(folder, ignore_errors=True)
-
-
 # ------------------------------------------------------------------------------------------ what the tabs share
-@dataclass(frozen=True)
-class _Runner:
-    """Runs the handlers for the events: ``long`` in a worker with progress and Stop, ``quick`` as a plain call."""
-
-    store: ModelStore
-    outdir: Path
-    limits: explore.Limits
-
-    def long(self, handler: Callable[..., Any], n_outputs: int) -> Callable[..., Iterator[Any]]:
-        return _long_job(handler, n_outputs, self.store, self.outdir, self.limits)
-
-    def quick(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        return _quick(handler, self.store, self.outdir, self.limits)
-
-
 @dataclass(frozen=True)
 class _Session:
     """A browser session's states (each browser tab and each ``gradio_client.Client`` has its own)."""
@@ -290,7 +116,7 @@ _QUIET = dict(api_visibility="private", queue=False, show_progress="hidden")  # 
 class _Page:
     """What the tabs' events share: the runner, the session's states and the page-wide components."""
 
-    run: _Runner
+    run: Runner
     session: _Session
     banner: gr.Markdown
     scaling: gr.Radio
@@ -320,7 +146,7 @@ class _Page:
         for trigger in triggers:  # a new run clears the last "stopped" notice
             trigger(lambda: "", None, tab.status, **_QUIET)
         event = gr.on(triggers, self.run.long(handler, len(outputs)), [self.session.model, self.session.jobs, *inputs], outputs, api_name=api_name)
-        tab.stop.click(_stopper(handler), self.session.jobs, tab.status, cancels=[event], api_visibility="private", queue=False)
+        tab.stop.click(stopper(handler), self.session.jobs, tab.status, cancels=[event], api_visibility="private", queue=False)
         self.record(event.success, tab)
         return event
 
@@ -692,7 +518,7 @@ class _RecipeTab(_Tab):
                 self.file = gr.File(label="Exported file", file_types=[".png", ".gif", ".mp4", ".json"], type="filepath", elem_id="galip-recipe-file")
                 self.summary = gr.Markdown(elem_id="galip-recipe-summary")
                 self.go, self.stop = run_stop("Make it again")
-                gr.Examples([[p] for p in _write_example_recipes(outdir)], [self.file], label="Try a recipe")
+                gr.Examples([[p] for p in write_example_recipes(outdir)], [self.file], label="Try a recipe")
                 self.recipe = recipe_panel()
             with gr.Column(scale=3):
                 self.status = status_line()
@@ -842,12 +668,12 @@ def build_app(
         outdir: where exported files are written (default: a temporary folder removed with the app,
             also on SIGTERM when started by ``galip-studio serve``).
     """
-    _log_to_stderr()
+    log_to_stderr()
     roots = list(checkpoint_roots) if checkpoint_roots is not None else list(dict.fromkeys([Path.cwd().resolve(), REPO_ROOT]))
     library = ModelLibrary(roots, model_dirs)
     store = ModelStore(model, device=device, allow_loading=allow_model_loading, library=library)
-    folder, cleanup = _export_folder(outdir)
-    run = _Runner(store, folder, limits)
+    folder, cleanup = export_folder(outdir)
+    run = Runner(store, folder, limits)
 
     # Layout first, then the events: components and events keep the ids (and the API's endpoint
     # names) they had, and every tab's events can reach the history strip under the tabs.
@@ -880,91 +706,10 @@ def build_app(
         recipe.wire(page)
         _wire_landing(demo, page, generate, knobs, model_tab)
 
-    _quiet_validation(demo)
+    quiet_validation(demo)
     demo.queue(default_concurrency_limit=4, max_size=64)
     # ``demo.galip_cleanup()`` removes the temporary folder now (serve calls it on SIGTERM); it also
     # runs when the app is garbage-collected or the interpreter exits.
     demo.galip_cleanup = weakref.finalize(demo, cleanup) if cleanup is not None else (lambda: None)  # type: ignore[attr-defined]
     demo.galip_outdir = folder  # type: ignore[attr-defined]
     return demo
-
-
-def _quiet_validation(demo: gr.Blocks) -> None:
-    """Gradio's own checks of a value (a slider above its maximum, a choice not in a dropdown) are
-    user mistakes too: log them in one line like the handlers' (no traceback), same message."""
-
-    def quiet(preprocess: Callable[..., Any]) -> Callable[..., Any]:
-        def run(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return preprocess(*args, **kwargs)
-            except gr.Error as e:
-                if not e.print_exception:
-                    raise
-                raise user_error(e.message) from None
-
-        return run
-
-    for block in demo.blocks.values():
-        if isinstance(block, gr.components.Component) and not isinstance(block, gr.State):
-            block.preprocess = quiet(block.preprocess)  # type: ignore[method-assign]
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of each record."""
-
-    @property  # type: ignore[override]
-    def stream(self):  # noqa: D102
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
-
-
-def _log_to_stderr() -> None:
-    """The app's log (one line per user error or failed load) on stderr, once per process."""
-    logger = logging.getLogger("galip_studio.app")
-    if not logger.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("galip-studio: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-
-
-def launch_app(
-    demo: gr.Blocks,
-    *,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    share: bool = False,
-    block: bool = True,
-    quiet: bool = False,
-    auth: tuple[str, str] | None = None,
-    max_upload_mb: float = MAX_UPLOAD_MB,
-) -> tuple[gr.Blocks, str]:
-    """Start the server with the app's theme and CSS; returns ``(demo, local_url)`` once listening
-    (``block=False``) or when the server stops (``block=True``).
-
-    ``auth``: a (user, password) pair every visitor must give (Gradio's login page).
-    ``max_upload_mb``: the largest upload accepted. Errors other than a user's mistakes reach
-    clients as a bare "Error" (``show_error=False``): no exception text leaves the server.
-    """
-    _, url, _ = demo.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        prevent_thread_lock=not block,
-        theme=make_theme(),
-        css=CSS,
-        head=HEAD,
-        footer_links=["api", "settings"],
-        show_error=False,
-        auth=auth,
-        max_file_size=f"{max_upload_mb:g}mb",
-        quiet=quiet,
-        ssr_mode=False,
-        pwa=False,
-        mcp_server=False,
-    )
-    return demo, url

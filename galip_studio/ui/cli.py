@@ -96,7 +96,8 @@ def serve(args: argparse.Namespace, *, block: bool = True):
             raise ValueError(f"--model-dir {folder}: not a folder")
     pipe = load_default_pipeline(args)  # before importing Gradio: a missing model fails fast
 
-    from .app import MAX_UPLOAD_MB, build_app, launch_app
+    from .app import build_app
+    from .launch import MAX_UPLOAD_MB, launch_app
 
     allow = model_loading_allowed(args)
     print(f"GALIP Studio: model {pipe.metadata.get('path') or args.preset} on {pipe.device}")

@@ -1,0 +1,55 @@
+"""The page's look: a theme with the system's fonts, the CSS its ``elem_classes`` and ``elem_id``
+refer to, and the script behind the keyboard shortcuts (Ctrl/Cmd+Enter runs the open tab's
+``galip-run`` button, Esc clicks its ``galip-stop`` one). :func:`.launch.launch_app` serves them."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+# System fonts only: nothing is fetched from a font service, the page works offline.
+SANS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Noto Sans", "Arial", "sans-serif")
+MONO = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace")
+
+CSS = """
+.gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
+#galip-header { align-items: flex-end; }
+#galip-header h1 { font-size: 1.9rem; margin: 0; letter-spacing: -0.01em; }
+#galip-header p { margin: 0.15rem 0 0 0; opacity: 0.8; }
+#galip-banner { text-align: right; font-size: 0.9rem; opacity: 0.85; }
+.galip-hint { font-size: 0.85rem; opacity: 0.75; }
+.galip-keys { font-size: 0.8rem; opacity: 0.75; }
+.galip-keys kbd { font-family: inherit; border: 1px solid currentColor; border-radius: 4px; padding: 0 4px; opacity: 0.9; }
+.galip-status:empty { display: none; }
+.galip-seed-row { align-items: flex-end; }
+.galip-dice { max-width: 7rem; }
+.galip-upscale img { width: 100% !important; height: 100% !important; object-fit: contain; }
+/* Small images are shown with crisp pixels unless the user picks smooth scaling. */
+body:not(.galip-smooth) .galip-pixels img, body:not(.galip-smooth) .galip-pixels video { image-rendering: pixelated; }
+/* Gallery captions wrap instead of being cut ("seed 1708129…"). */
+#galip-gallery .caption-label, #galip-figures .caption-label {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; max-width: 100% !important;
+}
+#galip-history .caption-label { font-size: 0.7rem; }
+"""
+
+# Keyboard shortcuts (shown in the header): Ctrl/Cmd+Enter runs the open tab, Esc stops its job.
+# Shift+Enter in a multi-line box and Enter in a one-line box are Gradio's own "submit".
+HEAD = """
+<script>
+(() => {
+  const visible = (el) => el && el.offsetParent !== null;
+  const pick = (cls) => [...document.querySelectorAll('button.' + cls)].find(visible);
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { const b = pick('galip-stop'); if (b) { b.click(); } }
+    else if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { const b = pick('galip-run'); if (b) { e.preventDefault(); b.click(); } }
+  });
+})();
+</script>
+"""
+
+
+def make_theme() -> gr.themes.Base:
+    """A soft violet theme that uses the system's fonts (Gradio's defaults would load web fonts)."""
+    return gr.themes.Soft(primary_hue="violet", secondary_hue="fuchsia", neutral_hue="slate", font=list(SANS), font_mono=list(MONO)).set(
+        block_radius="12px", button_large_radius="10px"
+    )
