@@ -187,3 +187,19 @@ def test_cancel_stops_the_job(client):
         time.sleep(0.05)
     assert not any(t.name == "galip-walk" for t in threading.enumerate()), "the walk kept running after cancel"
     assert job.status().code.name == "CANCELLED"
+
+
+def test_every_stop_button_pairs_with_a_run_button_the_shortcuts_find(tiny_pipeline, tmp_path):
+    """Esc clicks the open tab's ``galip-stop`` button and Ctrl+Enter its ``galip-run`` one: every
+    Stop button (the Directions and Prompt map tabs' too) has the class, next to a run button that has its own."""
+    import gradio as gr
+
+    from galip_studio.ui.app import build_app
+
+    demo = build_app(tiny_pipeline, checkpoint_roots=[], outdir=tmp_path)
+    stops = [b for b in demo.blocks.values() if isinstance(b, gr.Button) and b.value == "Stop"]
+    assert len(stops) == 7  # Generate, Interpolate, Blend grid, Noise walk, Directions, Prompt map, Recipe
+    for stop in stops:
+        assert "galip-stop" in stop.elem_classes
+        runs = [b for b in stop.parent.children if isinstance(b, gr.Button) and "galip-run" in (b.elem_classes or [])]
+        assert len(runs) == 1 and runs[0].variant == "primary"

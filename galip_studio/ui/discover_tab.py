@@ -13,7 +13,7 @@ import gradio as gr
 
 from .. import explore
 from . import discover_handlers as dh
-from .widgets import animation_formats, frame_size, frames_and_fps, truncation
+from .widgets import animation_formats, frame_size, frames_and_fps, run_stop, truncation
 
 ENDPOINTS = ("/directions", "/prompt_map", "/map_click", "/map_path")
 
@@ -57,9 +57,7 @@ def build_discover_tabs(
                     dr_span = gr.Slider(0.5, 6.0, value=3.0, step=0.5, label="Span (σ)")
                 dr_trunc = truncation(info=None)
                 dr_vocab = gr.Textbox(label="Vocabulary for sentence directions (one phrase per line; empty: the bundled 514 everyday phrases)", lines=3)
-                with gr.Row():
-                    dr_go = gr.Button("Find directions", variant="primary", scale=3)
-                    dr_stop = gr.Button("Stop", variant="stop", scale=1)
+                dr_go, dr_stop = run_stop("Find directions")
             with gr.Column(scale=3):
                 dr_image = gr.Image(label="Strips: rows are components, columns −span σ … +span σ", format="png", type="filepath", interactive=False, height=520)
                 dr_table = gr.Markdown()
@@ -101,9 +99,9 @@ def build_discover_tabs(
                     mp_formats = animation_formats()
                     mp_size = frame_size(128, 256)
                 with gr.Row():
-                    mp_walk = gr.Button("Walk the path", variant="primary", scale=2)
+                    mp_walk = gr.Button("Walk the path", variant="primary", scale=2, elem_classes="galip-run")
                     mp_clear = gr.Button("Clear path", scale=1)
-                    mp_stop = gr.Button("Stop", variant="stop", scale=1)
+                    mp_stop = gr.Button("Stop", variant="stop", scale=1, elem_classes="galip-stop")
                 with gr.Row():
                     mp_gif = gr.Image(label="GIF", type="filepath", interactive=False, height=220)
                     mp_video = gr.Video(label="MP4", interactive=False, height=220, loop=True, autoplay=True)
