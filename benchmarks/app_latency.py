@@ -118,7 +118,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from galip_studio.ui.app import build_app, launch_app
+    from galip_studio.ui.app import build_app
+    from galip_studio.ui.launch import launch_app
 
     pipe, name = load(args)
     demo, url = launch_app(build_app(pipe), block=False, quiet=True)  # the first free port from 7860
