@@ -44,8 +44,26 @@ def default_prompt_layers(depth: int) -> tuple[int, ...]:
     return tuple(range(first, last + 1))
 
 
+class DictConfig:
+    """``to_dict``/``from_dict`` for a settings dataclass: plain JSON-ready values out, and in, the
+    known fields only (an unknown key is a clear error naming :attr:`FIELDS_NAME`, not a TypeError)."""
+
+    FIELDS_NAME = "config fields"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown {cls.FIELDS_NAME}: {sorted(unknown)}")
+        return cls(**copy.deepcopy(d))
+
+
 @dataclass
-class ClipConfig:
+class ClipConfig(DictConfig):
     """Which frozen CLIP the model is built around, and how GALIP uses it.
 
     Attributes:
@@ -80,20 +98,14 @@ class ClipConfig:
         if self.prompt_layers is not None:
             self.prompt_layers = tuple(int(i) for i in self.prompt_layers)
 
+    FIELDS_NAME = "CLIP config fields"
+
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        d = super().to_dict()
         for key in ("tap_layers", "prompt_layers"):
             if d[key] is not None:
                 d[key] = list(d[key])
         return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ClipConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown CLIP config fields: {sorted(unknown)}")
-        return cls(**copy.deepcopy(d))
 
 
 # Upper bounds on GALIPConfig's sizes: far above any real model (the official one is 224 px,
@@ -110,11 +122,13 @@ GALIP_SIZE_LIMITS: dict[str, int] = {
 
 
 @dataclass
-class GALIPConfig:
+class GALIPConfig(DictConfig):
     """The trainable GALIP networks. Widths tied to the CLIP are derived from it at build time.
 
     Defaults are the official code's values (docs/architecture.md, "The model").
     """
+
+    FIELDS_NAME = "GALIP config fields"
 
     img_size: int = 224  # generator output side; 224 (official) or a power of two
     z_dim: int = 100  # noise size
@@ -157,16 +171,6 @@ class GALIPConfig:
         sizes[-1] = self.img_size
         return [(cin, cout, s) for (cin, cout), s in zip(pairs, sizes)]
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GALIPConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown GALIP config fields: {sorted(unknown)}")
-        return cls(**d)
 
 
 @dataclass

@@ -3,12 +3,11 @@ run's saved settings and explicit command-line options (in that order of precede
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import get_preset, preset_names
+from ..config import DictConfig, get_preset, preset_names
 from .augment import parse_policy
 from .data import LAYOUTS, OFFICIAL_RESIZE_RATIO
 from .losses import LossConfig
@@ -27,8 +26,10 @@ RESUME_OVERRIDABLE = frozenset(
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Every setting of a training run (``galip-studio train --help`` documents each)."""
+
+    FIELDS_NAME = "training settings"
 
     data_dir: str
     out: str
@@ -126,16 +127,6 @@ class TrainConfig:
     def effective_eval_every(self) -> int:
         return self.save_every if self.eval_every is None else self.eval_every
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training settings: {sorted(unknown)}")
-        return cls(**d)
 
 
 def resolve_train_config(explicit: dict[str, Any], saved: dict[str, Any] | None = None) -> TrainConfig:
