@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "train.data": 0,
     "datasets.emoji": 0,
     "device": 0,
+    "torchscript": 0,
     # 1: configuration
     "config": 1,
     # 2: networks

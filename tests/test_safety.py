@@ -24,7 +24,8 @@ from PIL import Image
 from conftest import make_tiny_model
 from galip_studio.checkpoint import CheckpointError, load_checkpoint, read_config, save_checkpoint
 from galip_studio.cli import main
-from galip_studio.clip_backbone import ClipError, _load_weights_file, read_torchscript_tensors
+from galip_studio.clip_backbone import ClipError, _load_weights_file
+from galip_studio.torchscript import TorchScriptError, read_torchscript_tensors
 from galip_studio.config import TINY_CLIP_ARCH
 
 
@@ -134,7 +135,7 @@ def test_torchscript_with_foreign_globals_is_refused(tmp_path):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("x/data.pkl", payload)
         zf.writestr("x/constants.pkl", b"\x80\x02).")
-    with pytest.raises(ClipError, match="os.system"):
+    with pytest.raises(TorchScriptError, match="os.system"):
         read_torchscript_tensors(path)
 
 
