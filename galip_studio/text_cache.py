@@ -2,16 +2,81 @@
 
 The CLIP never changes while a pipeline or a training run holds it, so a text's vector is computed
 once and kept until it is the least recently used of more than ``max_entries``.
+
+A cache can be written to a file (:meth:`SentenceCache.save`) and read back (:meth:`SentenceCache.load`,
+:func:`read_text_cache`): the captions of a data set are encoded once, by a machine that has the
+CLIP's text tower, and a training run elsewhere takes their vectors from the file. The file is a
+safetensors file with one float32 tensor ``vectors [N, embed_dim]`` and, in its metadata, the
+format name and a JSON string with the N texts (row order), the chunk size they were encoded with
+and the fingerprint of the CLIP text tower (:func:`text_fingerprint`); a file made with another
+CLIP is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections import OrderedDict
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from .clip_backbone import ClipBackbone
+
+TEXT_CACHE_FORMAT = "galip-studio-text-cache"
+TEXT_CACHE_VERSION = 1
+
+
+class TextCacheError(ValueError):
+    """A sentence-vector file is missing, not one, or was made with another CLIP (message names the fix)."""
+
+
+def text_fingerprint(clip: ClipBackbone) -> str:
+    """A hash of what decides a sentence vector: the CLIP architecture minus its image tower, and the
+    values of every text-side weight that our files hold. A text tower that comes from an installed
+    package (:meth:`ClipBackbone.external_keys`) counts by its name in the architecture, not by its
+    weights, so the fingerprint is the same whether or not those weights are loaded."""
+    digest = hashlib.sha256()
+    arch = {k: v for k, v in clip.arch.items() if k not in ("vision_cfg", "preprocess_cfg")}
+    digest.update(json.dumps(arch, sort_keys=True, default=str).encode())
+    skip = clip.external_keys() | {"logit_scale", "logit_bias"}
+    for name, tensor in sorted(clip.model.state_dict().items()):
+        if name.startswith("visual.") or name in skip:
+            continue
+        value = tensor.detach().cpu()
+        value = value.float() if value.is_floating_point() else value
+        digest.update(f"{name}:{tuple(value.shape)}:{value.dtype}".encode())
+        digest.update(value.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def read_text_cache(path: str | os.PathLike) -> tuple[list[str], torch.Tensor, dict[str, Any]]:
+    """The texts, their ``[N, embed_dim]`` float32 vectors (CPU) and the metadata of a file written by
+    :meth:`SentenceCache.save`; raises :class:`TextCacheError` for anything that is not one."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise TextCacheError(f"sentence-vector file not found: {path}")
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+        vectors = load_file(path).get("vectors")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise TextCacheError(f"{path} is not a sentence-vector file (not safetensors: {e})") from e
+    if meta.get("format") != TEXT_CACHE_FORMAT:
+        raise TextCacheError(f"{path} is not a sentence-vector file (written by `galip-studio text-cache`)")
+    try:
+        info = json.loads(meta["info"])
+        texts = info["texts"]
+        ok = isinstance(texts, list) and all(isinstance(t, str) for t in texts) and isinstance(info["fingerprint"], str)
+    except (KeyError, TypeError, json.JSONDecodeError):
+        ok = False
+    if not ok or vectors is None or vectors.dim() != 2 or vectors.shape[0] != len(texts):
+        raise TextCacheError(f"{path} is a damaged sentence-vector file (texts and vectors do not match)")
+    return texts, vectors.float(), info
 
 
 class SentenceCache:
@@ -30,16 +95,56 @@ class SentenceCache:
         self.max_entries = max_entries
         self.chunk = chunk
         self._vectors: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._loaded: dict[str, int] = {}  # text -> row of self._loaded_vectors (from a file; never evicted)
+        self._loaded_vectors: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return len(self._vectors)
+        return len(self._loaded) + len(self._vectors)  # a text is never in both
 
     def __contains__(self, text: object) -> bool:
-        return text in self._vectors
+        return text in self._loaded or text in self._vectors
 
     def clear(self) -> None:
-        """Forget every vector (the CLIP moved to another device or dtype)."""
+        """Forget every vector (the CLIP moved to another device or dtype), those from a file too."""
         self._vectors.clear()
+        self._loaded, self._loaded_vectors = {}, None
+
+    def save(self, path: str | os.PathLike) -> int:
+        """Write every vector held (from a file and encoded) to ``path`` (see the module docstring);
+        returns how many."""
+        from safetensors.torch import save_file
+
+        texts = list(self._loaded) + list(self._vectors)
+        rows = [self._lookup(t).cpu() for t in texts]
+        vectors = torch.stack(rows) if rows else torch.empty(0, self.clip.embed_dim)
+        info = {"version": TEXT_CACHE_VERSION, "fingerprint": text_fingerprint(self.clip), "chunk": self.chunk,
+                "embed_dim": int(vectors.shape[1]), "texts": texts}
+        path = os.fspath(path)
+        tmp = path + ".tmp"
+        save_file({"vectors": vectors.float().contiguous()}, tmp, metadata={"format": TEXT_CACHE_FORMAT, "info": json.dumps(info)})
+        os.replace(tmp, path)
+        return len(texts)
+
+    def load(self, path: str | os.PathLike) -> int:
+        """Take the vectors of a file written by :meth:`save` (kept whatever ``max_entries`` says);
+        refused unless it was made with this CLIP and this chunk size. Returns how many."""
+        texts, vectors, info = read_text_cache(path)
+        if info["fingerprint"] != text_fingerprint(self.clip):
+            raise TextCacheError(f"{os.fspath(path)} was made with another CLIP text tower; write it again with this model's CLIP")
+        if info.get("chunk") != self.chunk:
+            raise TextCacheError(
+                f"{os.fspath(path)} was encoded in chunks of {info.get('chunk')}, this cache encodes in chunks of {self.chunk}; "
+                f"the vectors would differ in their last bits"
+            )
+        self._loaded = {t: i for i, t in enumerate(texts)}
+        self._loaded_vectors = vectors.to(self.clip.device)
+        return len(texts)
+
+    def _lookup(self, text: str) -> torch.Tensor:
+        row = self._loaded.get(text)
+        if row is not None and self._loaded_vectors is not None:
+            return self._loaded_vectors[row]
+        return self._vectors[text]
 
     def _encode_missing(self, texts: list[str]) -> None:
         size = self.chunk or max(len(texts), 1)
@@ -51,10 +156,11 @@ class SentenceCache:
 
     def __call__(self, texts: Sequence[str]) -> torch.Tensor:
         texts = list(texts)
-        self._encode_missing([t for t in dict.fromkeys(texts) if t not in self._vectors])
+        self._encode_missing([t for t in dict.fromkeys(texts) if t not in self])
         for t in texts:
-            self._vectors.move_to_end(t)
-        out = [self._vectors[t] for t in texts]
+            if t not in self._loaded:
+                self._vectors.move_to_end(t)
+        out = [self._lookup(t) for t in texts]
         while len(self._vectors) > self.max_entries:
             self._vectors.popitem(last=False)
         return torch.stack(out) if out else torch.empty(0, self.clip.embed_dim, device=self.clip.device)
