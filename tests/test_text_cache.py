@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
+from galip_studio.cli import main
+from galip_studio.clip_backbone import ClipBackbone
 from galip_studio.text_cache import SentenceCache, TextCacheError, read_text_cache, text_fingerprint
+from galip_studio.train import Trainer, resolve_train_config
+from galip_studio.train.data import scan_dataset
+from galip_studio.train.rundir import read_log
+from galip_studio.train.setup import TEXT_CHUNK, build_model
+
+from helpers import make_folder, quick_config
 
 
 def test_saved_vectors_come_back_bit_identical_and_are_never_evicted(tiny_model, tmp_path, monkeypatch):
@@ -75,3 +84,66 @@ def test_a_file_that_is_not_a_sentence_cache_gives_a_clear_error(tiny_model, tmp
               metadata={"format": "galip-studio-text-cache", "info": '{"texts": ["a"], "fingerprint": "x"}'})
     with pytest.raises(TextCacheError, match="damaged"):
         cache.load(tmp_path / "bad.safetensors")
+
+
+# ------------------------------------------------------------------ galip-studio text-cache, train --text-cache
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_folder(tmp_path_factory.mktemp("text-cache") / "data", n=12)
+
+
+@pytest.fixture(scope="module")
+def vectors_file(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("vectors") / "captions.safetensors"
+    assert main(["text-cache", str(data), "--preset", "tiny", "--out", str(out), "--device", "cpu", "--threads", "2"]) == 0
+    return out
+
+
+def test_text_cache_command_writes_the_vectors_the_trainer_computes(data, vectors_file, capsys):
+    texts, vectors, _ = read_text_cache(vectors_file)
+    samples, _ = scan_dataset(data)
+    assert texts == sorted({c for s in samples for c in s.captions}) and len(texts) == 18
+    model, _ = build_model(quick_config(data, data.parent / "unused"))
+    trainer_cache = SentenceCache(model.clip, 100, chunk=TEXT_CHUNK)  # as build_parts makes it
+    assert torch.equal(trainer_cache(texts[::-1]), vectors.flip(0))
+
+    assert main(["text-cache", str(data / "missing"), "--preset", "tiny", "--out", str(data.parent / "x.safetensors")]) == 1
+    assert "data folder not found" in capsys.readouterr().err
+    empty = data.parent / "empty"
+    empty.mkdir()
+    assert main(["text-cache", str(empty), "--preset", "tiny", "--out", str(data.parent / "x.safetensors")]) == 1
+    assert "no usable image-caption samples" in capsys.readouterr().err
+
+
+def _weights(ckpt) -> dict[str, torch.Tensor]:
+    return {**load_file(str(ckpt / "generator.safetensors")), **{"D." + k: v for k, v in load_file(str(ckpt / "discriminator.safetensors")).items()}}
+
+
+def test_a_run_with_text_cache_equals_one_without_and_runs_no_text_tower(tmp_path, data, vectors_file, monkeypatch):
+    plain = Trainer(quick_config(data, tmp_path / "plain", steps=3)).run()
+    calls = []
+    real = ClipBackbone.encode_text
+    monkeypatch.setattr(ClipBackbone, "encode_text", lambda self, p: calls.append(list(p)) or real(self, p))
+    cached = Trainer(quick_config(data, tmp_path / "cached", steps=3, text_cache=str(vectors_file))).run()
+    assert calls == []  # every caption came from the file
+    a, b = _weights(plain.last_checkpoint), _weights(cached.last_checkpoint)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    losses = [[{k: v for k, v in r.items() if k.startswith("loss")} for r in read_log(d / "log.jsonl") if "event" not in r]
+              for d in (tmp_path / "plain", tmp_path / "cached")]
+    assert losses[0] == losses[1] and len(losses[0]) == 3
+    assert json.loads((tmp_path / "cached" / "config.json").read_text())["train"]["text_cache"] == str(vectors_file)
+
+
+def test_train_refuses_a_text_cache_of_another_clip(tmp_path, data, vectors_file):
+    with pytest.raises(TextCacheError, match="another CLIP text tower"):
+        Trainer(quick_config(data, tmp_path / "run", steps=1, seed=7, text_cache=str(vectors_file))).run()
+
+
+def test_a_run_started_without_text_cache_resumes_with_it_bit_identically(tmp_path, data, vectors_file):
+    straight = Trainer(quick_config(data, tmp_path / "a", steps=4)).run()
+    Trainer(quick_config(data, tmp_path / "b", steps=2)).run()
+    saved = json.loads((tmp_path / "b" / "config.json").read_text())["train"]
+    explicit = {"data_dir": str(data), "out": str(tmp_path / "b"), "resume": "latest", "steps": 4, "text_cache": str(vectors_file)}
+    resumed = Trainer(resolve_train_config(explicit, saved)).run()
+    a, b = _weights(straight.last_checkpoint), _weights(resumed.last_checkpoint)
+    assert resumed.steps == 4 and all(torch.equal(a[k], b[k]) for k in a)

@@ -23,9 +23,26 @@ def _add_numbers(group: Any, kind: type, options: dict[str, str]) -> None:
         group.add_argument(flag, type=kind, default=S, help=text)
 
 
-def _add_train_parser(sub: Any) -> None:
+def _add_clip_options(g: Any) -> None:
+    """The options that choose the model and so its CLIP: ``train``'s, shared with ``text-cache``."""
     from ..config import preset_names
-    from .config import BEST_METRICS, DEFAULT_PRESET
+    from .config import DEFAULT_PRESET
+
+    g.add_argument("--preset", choices=preset_names(), default=S,
+                   help=f"architecture and training defaults (default {DEFAULT_PRESET}; with --init, the preset the "
+                        "checkpoint was trained with)")
+    g.add_argument("--clip", metavar="DIR", default=S, help="a CLIP directory written by ClipBackbone.save_pretrained (replaces the preset's CLIP)")
+    g.add_argument("--clip-model", metavar="NAME", default=S, help="an open_clip ViT by name, e.g. ViT-B-16 (replaces the preset's CLIP)")
+    g.add_argument("--clip-weights", metavar="TAG|PATH", default=S,
+                   help="CLIP weights: an open_clip tag ('openai', needs a network), a local file, or 'random'")
+    g.add_argument("--clip-preprocess", choices=["official", "standard"], default=S,
+                   help="CLIP input transform (official: GALIP's [0.5, 1] quirk, for the paper's weights)")
+    g.add_argument("--init", metavar="CHECKPOINT", default=S,
+                   help="fine-tune: start from one of our checkpoint directories or an official .pth (with --clip-weights)")
+
+
+def _add_train_parser(sub: Any) -> None:
+    from .config import BEST_METRICS
     from .data import LAYOUTS
     from .runtime import AMP_CHOICES
 
@@ -56,17 +73,7 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--workers", type=int, default=S, help="data loader processes per training process (default: 0 on CPU, 4 on GPU)")
 
     g = p.add_argument_group("model")
-    g.add_argument("--preset", choices=preset_names(), default=S,
-                   help=f"architecture and training defaults (default {DEFAULT_PRESET}; with --init, the preset the "
-                        "checkpoint was trained with)")
-    g.add_argument("--clip", metavar="DIR", default=S, help="a CLIP directory written by ClipBackbone.save_pretrained (replaces the preset's CLIP)")
-    g.add_argument("--clip-model", metavar="NAME", default=S, help="an open_clip ViT by name, e.g. ViT-B-16 (replaces the preset's CLIP)")
-    g.add_argument("--clip-weights", metavar="TAG|PATH", default=S,
-                   help="CLIP weights: an open_clip tag ('openai', needs a network), a local file, or 'random'")
-    g.add_argument("--clip-preprocess", choices=["official", "standard"], default=S,
-                   help="CLIP input transform (official: GALIP's [0.5, 1] quirk, for the paper's weights)")
-    g.add_argument("--init", metavar="CHECKPOINT", default=S,
-                   help="fine-tune: start from one of our checkpoint directories or an official .pth (with --clip-weights)")
+    _add_clip_options(g)
     _add_numbers(g, int, {
         "--img-size": "generator output size (224 or a power of two)",
         "--ngf": "generator base width",
@@ -109,6 +116,9 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--threads", type=int, default=S, help="CPU threads per process (default: torch's choice)")
     g.add_argument("--channels-last", action="store_const", const=True, default=S, help="channels-last generator (can be faster on GPU)")
     g.add_argument("--text-cache-size", type=int, default=S, help="sentence vectors kept in memory (default 200000)")
+    g.add_argument("--text-cache", metavar="FILE", default=S,
+                   help="take the captions' sentence vectors from FILE (written by `galip-studio text-cache` with this "
+                        "model's CLIP): the same vectors, without running the CLIP text tower for them")
 
     g = p.add_argument_group("outputs")
     _add_numbers(g, int, {
@@ -127,6 +137,27 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--inception-weights", metavar="PATH", default=S, help="torchvision inception_v3 state dict: adds Inception FID")
     g.add_argument("--no-tensorboard", dest="tensorboard", action="store_const", const=False, default=S, help="no TensorBoard events")
     g.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=S, help="no progress bar")
+
+
+def _add_text_cache_parser(sub: Any) -> None:
+    from .data import LAYOUTS
+
+    p = add_command(
+        sub, "text-cache", cmd_text_cache,
+        help="encode the captions of image-caption folders once, for train --text-cache",
+        description="Encode every caption of DATA_DIR... with the CLIP text tower of the model `train` would build "
+        "with the same model options, exactly as the trainer does, and save the sentence vectors to --out (safetensors). "
+        "`train --text-cache FILE` then takes them from the file: same results, no text tower run for them.",
+    )
+    p.add_argument("data_dirs", metavar="DATA_DIR", nargs="+", help="image-caption folders (training data, --eval-data)")
+    p.add_argument("--out", "-o", metavar="FILE", required=True, help="the file to write (e.g. runs/emoji-captions.safetensors)")
+    p.add_argument("--layout", choices=LAYOUTS, default=S, help="data layout (default auto)")
+    p.add_argument("--split", default=S, help="official layout: which filenames.pickle (default train)")
+    _add_clip_options(p.add_argument_group("model (as for train)"))
+    p.add_argument("--device", default=S, help="cpu, cuda (default: cuda if available); the vectors are bit for bit "
+                   "the trainer's on the same kind of device")
+    p.add_argument("--threads", type=int, default=S, help="CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=S, help="no progress lines")
 
 
 def _add_eval_parser(sub: Any) -> None:
@@ -153,8 +184,9 @@ def _add_eval_parser(sub: Any) -> None:
 
 
 def add_parsers(sub: Any) -> None:
-    """Register ``train`` and ``eval`` on the ``galip-studio`` sub-command parser."""
+    """Register ``train``, ``text-cache`` and ``eval`` on the ``galip-studio`` sub-command parser."""
     _add_train_parser(sub)
+    _add_text_cache_parser(sub)
     _add_eval_parser(sub)
 
 
@@ -236,6 +268,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{result.status} at step {result.steps}: latest checkpoint {where}"
           + (f", best {result.best_checkpoint}" if result.best_checkpoint else ""))
     return 0 if result.status == "finished" else 130
+
+
+def cmd_text_cache(args: argparse.Namespace) -> int:
+    import sys
+    import time
+
+    import torch
+
+    from .config import resolve_train_config
+    from .runtime import resolve_device
+    from .setup import write_text_cache
+
+    settings = {k: v for k, v in vars(args).items() if k not in ("command", "func", "data_dirs", "out", "progress")}
+    cfg = resolve_train_config({"data_dir": args.data_dirs[0], "out": "", **settings})
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    start = time.monotonic()
+    last = [start]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= 5:
+            last[0] = now
+            print(f"text-cache: {done}/{total} captions ({done / max(now - start, 1e-9):.0f}/s)", file=sys.stderr, flush=True)
+
+    count = write_text_cache(cfg, args.data_dirs, args.out, resolve_device(cfg.device),
+                             progress if getattr(args, "progress", True) else None)
+    print(f"wrote {count} sentence vectors to {args.out} in {time.monotonic() - start:.0f} s")
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ RESUME_OVERRIDABLE = frozenset(
     {
         "steps", "epochs", "log_every", "sample_every", "save_every", "keep_last", "eval_every", "eval_images",
         "eval_batch_size", "inception_weights", "workers", "threads", "progress", "tensorboard", "resume",
-        "clip_weights", "device", "text_cache_size", "ema",
+        "clip_weights", "device", "text_cache_size", "text_cache", "ema",
     }
 )
 
@@ -74,6 +74,7 @@ class TrainConfig(DictConfig):
     threads: int | None = None
     channels_last: bool = False
     text_cache_size: int = 200_000
+    text_cache: str | None = None  # sentence vectors written by `galip-studio text-cache` (same vectors, no text tower run)
     scaler_min: float = 64.0  # fp16: a loss scale below this is reset to 16384 (official)
     # outputs
     log_every: int = 10

@@ -18,7 +18,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable, ContextManager, Sequence
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ from ..config import ClipConfig, GALIPConfig, get_preset
 from ..export import make_grid, save_png
 from ..nets import GALIP
 from ..pipeline import to_pil
-from ..text_cache import SentenceCache
+from ..text_cache import SentenceCache, TextCacheError
 from .config import TrainConfig
 from .data import DataReport, ImageCaptionDataset, ImageTransform, Sample, ShardedBatchSampler, collate, fixed_captions, scan_dataset
 from .evaluate import EvalConfig, Evaluator, load_inception
@@ -159,12 +159,42 @@ def build_parts(config: TrainConfig, ctx: DistContext, resume_from: Path | None 
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids, broadcast_buffers=False)
         discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids, broadcast_buffers=False)
+    sentences = SentenceCache(model.clip, config.text_cache_size, chunk=TEXT_CHUNK)
+    if config.text_cache:
+        count = sentences.load(config.text_cache)
+        say(ctx, f"sentence vectors: {count} captions from {config.text_cache}")
     parts = TrainParts(
         ctx=ctx, model=model, source=source, generator=generator, discriminator=discriminator, ema=ema, amp=amp,
-        autocast=autocast_factory(amp, ctx.device), opt_g=opt_g, opt_d=opt_d, scalers=scalers,
-        sentences=SentenceCache(model.clip, config.text_cache_size, chunk=TEXT_CHUNK),
+        autocast=autocast_factory(amp, ctx.device), opt_g=opt_g, opt_d=opt_d, scalers=scalers, sentences=sentences,
     )
     return parts, state
+
+
+def write_text_cache(
+    config: TrainConfig, data_dirs: Sequence[str], out: str | os.PathLike, device: torch.device,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Encode every caption of ``data_dirs`` (scanned with ``config``'s layout and split) with the CLIP
+    a run of ``config`` would build, in the trainer's padded chunks, so the vectors are bit for bit
+    the ones the trainer computes on ``device``; save them to ``out`` (``train --text-cache``).
+    ``progress(done, total)`` is called after each group of chunks. Returns the number of captions."""
+    captions: dict[str, None] = {}
+    for folder in data_dirs:
+        samples, report = scan_dataset(folder, config.layout, config.split, verify=False)
+        if not samples:
+            raise TextCacheError(f"{folder}: no usable image-caption samples ({report.layout} layout)")
+        for sample in samples:
+            captions.update(dict.fromkeys(sample.captions))
+    texts = sorted(captions)
+    model, _ = build_model(config)
+    clip = model.clip.to(device)
+    cache = SentenceCache(clip, max_entries=len(texts), chunk=TEXT_CHUNK)
+    step = TEXT_CHUNK * 16
+    for start in range(0, len(texts), step):
+        cache(texts[start : start + step])
+        if progress is not None:
+            progress(min(start + step, len(texts)), len(texts))
+    return cache.save(out)
 
 
 # ------------------------------------------------------------------------------------------ data
