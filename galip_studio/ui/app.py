@@ -25,6 +25,7 @@ really stop them. Exports go to one folder (:mod:`.exports`).
 from __future__ import annotations
 
 import weakref
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -90,7 +91,7 @@ class _Session:
         return cls(gr.State(DEFAULT_SPEC), gr.State({}), gr.State(None), gr.State({}), gr.State([]), gr.State(None))
 
 
-class _Tab:
+class _Tab(ABC):
     """A tab whose results the history keeps. The constructor lays it out (call it inside ``gr.Tabs``);
     :meth:`wire` connects its events once the whole page exists (the history strip is under the tabs).
 
@@ -105,8 +106,9 @@ class _Tab:
     status: gr.Markdown
     stop: gr.Button
 
+    @abstractmethod
     def wire(self, page: _Page) -> None:
-        raise NotImplementedError
+        """Connect this tab's events (each tab class defines it)."""
 
 
 _QUIET = dict(api_visibility="private", queue=False, show_progress="hidden")  # page-only events, instant, no spinner
