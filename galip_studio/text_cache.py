@@ -55,15 +55,15 @@ def read_text_cache(path: str | os.PathLike) -> tuple[list[str], torch.Tensor, d
     """The texts, their ``[N, embed_dim]`` float32 vectors (CPU) and the metadata of a file written by
     :meth:`SentenceCache.save`; raises :class:`TextCacheError` for anything that is not one."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+    from safetensors import safe_open
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise TextCacheError(f"sentence-vector file not found: {path}")
     try:
-        with safe_open(path, framework="pt") as f:
+        with safe_open(path, framework="pt") as f:  # one read for the metadata and the vectors
             meta = f.metadata() or {}
-        vectors = load_file(path).get("vectors")
+            vectors = f.get_tensor("vectors") if "vectors" in f.keys() else None
     except (SafetensorError, OSError, ValueError) as e:
         raise TextCacheError(f"{path} is not a sentence-vector file (not safetensors: {e})") from e
     if meta.get("format") != TEXT_CACHE_FORMAT:
