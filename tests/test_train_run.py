@@ -19,6 +19,8 @@ from safetensors.torch import load_file
 from galip_studio.cli import main
 from galip_studio.pipeline import GALIPPipeline
 from galip_studio.train import NonFiniteLossError, TrainConfig, Trainer, resolve_train_config
+from galip_studio.train import trainer as trainer_module
+from galip_studio.train.config import parse_duration
 from galip_studio.train.rundir import TRAIN_STATE_FILE, read_log
 
 from helpers import make_folder, quick_config
@@ -210,6 +212,87 @@ def test_ctrl_c_saves_a_checkpoint_and_exits(tmp_path, data):
     latest = run / "checkpoints" / "latest"
     assert json.loads((latest / "config.json").read_text())["training"]["step"] == last
     GALIPPipeline.from_pretrained(latest, device="cpu")
+
+
+def _a_minute_per_step(monkeypatch) -> None:
+    """The clock of --time-limit moves on one minute with each training step (and not otherwise)."""
+    done = [0]
+    train_step = trainer_module.Stepper.train_step
+
+    def counted(self, images, captions):
+        losses = train_step(self, images, captions)
+        done[0] += 1
+        return losses
+
+    monkeypatch.setattr(trainer_module.Stepper, "train_step", counted)
+    monkeypatch.setattr(trainer_module, "wall_clock", lambda: 60.0 * done[0])
+
+
+def _stop_event(run: Path) -> dict[str, Any]:
+    records = read_log(run / "log.jsonl")
+    assert records[-1]["event"] == "stop"
+    return records[-1]
+
+
+def test_time_limit_saves_and_stops_with_status_0_and_resume_gets_a_fresh_budget(tmp_path, data, capsys, monkeypatch):
+    _a_minute_per_step(monkeypatch)
+    run, ckpts = tmp_path / "run", tmp_path / "run" / "checkpoints"
+    args = ["train", str(data), "--out", str(run), *QUICK, "--log-every", "1", "--save-every", "0", "--sample-every", "0",
+            "--eval-every", "0", "--steps", "5"]
+    assert main([*args, "--time-limit", "90s"]) == 0  # a planned stop: 1 min after step 1, 2 min after step 2
+    err = capsys.readouterr().err
+    assert "time limit of 1.5 min reached at step 2; checkpoint saved in" in err and "continue with --resume latest" in err
+    assert _stop_event(run) == {**_stop_event(run), "status": "time limit", "step": 2}
+    assert (ckpts / "latest").resolve().name == "step_000002"
+    assert json.loads((run / "config.json").read_text())["train"]["time_limit"] == 1.5
+
+    resume = ["train", str(data), "--out", str(run), "--resume", "latest"]
+    assert main([*resume, "--time-limit", "1"]) == 0  # the budget counts from this invocation's first step
+    assert "time limit of 1 min reached at step 3" in capsys.readouterr().err
+    assert _stop_event(run) == {**_stop_event(run), "status": "time limit", "step": 3}
+    assert main(resume) == 0  # not inherited (it would stop at step 4): this one runs to --steps
+    assert _stop_event(run) == {**_stop_event(run), "status": "finished", "step": 5}
+    assert json.loads((run / "config.json").read_text())["train"]["time_limit"] is None
+    assert [r["step"] for r in read_log(run / "log.jsonl") if "event" not in r] == [1, 2, 3, 4, 5]
+
+    straight = Trainer(quick_config(data, tmp_path / "straight", steps=5)).run()  # the same weights as never stopped
+    a, b = _weights(straight.last_checkpoint), _weights(ckpts / "latest")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_time_limit_combines_with_epochs_whichever_comes_first(tmp_path, data, monkeypatch):
+    _a_minute_per_step(monkeypatch)
+    # 3 steps per epoch; the limit passes at the last step: the run finishes (final evaluation included)
+    cfg = quick_config(data, tmp_path / "run", epochs=1, time_limit="2.5m", eval_every=2, eval_images=4)
+    assert cfg.time_limit == 2.5
+    result = Trainer(cfg).run()
+    assert (result.status, result.steps) == ("finished", 3)
+    assert [r["step"] for r in read_log(tmp_path / "run" / "log.jsonl") if r.get("event") == "eval"] == [2, 3]
+    longer = Trainer(quick_config(data, tmp_path / "longer", epochs=2, time_limit="2.5m")).run()
+    assert (longer.status, longer.steps) == ("time limit", 3)
+    assert longer.last_checkpoint.name == "step_000003" and _stop_event(tmp_path / "longer")["status"] == "time limit"
+
+
+def test_time_limit_durations_and_resume_settings(tmp_path, data, capsys):
+    assert [parse_duration(t) for t in ("9", "9.5", "90s", "10m", "1.5h", " 2 M ", ".5")] == [9, 9.5, 1.5, 10, 90, 2, 0.5]
+    for bad in ("0", "0s", "-5", "-1m", "", "abc", "10x", "1.5d", "nan", "inf", "m", "1 0m", "10mm"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+    out = ["train", str(data), "--out", str(tmp_path / "run"), "--preset", "tiny", "--dry-run"]
+    for bad, why in (("0", "more than zero"), ("-3", "more than zero"), ("soon", "not a duration")):
+        with pytest.raises(SystemExit) as e:
+            main([*out, "--time-limit", bad])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "argument --time-limit" in err and why in err, err
+    assert main([*out, "--time-limit", "1.5h"]) == 0
+    text = capsys.readouterr().out
+    assert json.loads(text[: text.index("\n}") + 2])["time_limit"] == 90
+    with pytest.raises(ValueError, match="time_limit"):
+        TrainConfig(data_dir="d", out="o", time_limit=0)
+    saved = TrainConfig(data_dir="d", out="o", time_limit=30).to_dict()
+    assert saved["time_limit"] == 30
+    assert resolve_train_config({"data_dir": "d", "out": "o", "resume": "latest"}, saved).time_limit is None
+    assert resolve_train_config({"data_dir": "d", "out": "o", "resume": "latest", "time_limit": 5}, saved).time_limit == 5
 
 
 KILL_WHILE_SAVING = """

@@ -23,6 +23,16 @@ def _add_numbers(group: Any, kind: type, options: dict[str, str]) -> None:
         group.add_argument(flag, type=kind, default=S, help=text)
 
 
+def _duration(text: str) -> float:
+    """``--time-limit``: minutes (``9``, ``9.5``) or ``90s``, ``10m``, ``1.5h``; a clear argparse error otherwise."""
+    from .config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _add_clip_options(g: Any) -> None:
     """The options that choose the model and so its CLIP: ``train``'s, shared with ``text-cache``."""
     from ..config import preset_names
@@ -51,7 +61,7 @@ def _add_train_parser(sub: Any) -> None:
         help="train or fine-tune GALIP on a folder of images with captions",
         description="Train GALIP on DATA_DIR: images with same-name .txt captions (one per line), a metadata.jsonl "
         "(file_name, text), or the official GALIP/DF-GAN layout (filenames.pickle + text/). Writes config.json, "
-        "log.jsonl, samples/ and checkpoints/ (latest, best) under --out. Ctrl-C saves a checkpoint and stops; "
+        "log.jsonl, samples/ and checkpoints/ (latest, best) under --out. Ctrl-C (or --time-limit) saves a checkpoint and stops; "
         "--resume latest continues exactly. Multi-GPU / multi-node: launch with torchrun.",
     )
     p.add_argument("data_dir", metavar="DATA_DIR", help="the image-caption folder")
@@ -103,6 +113,9 @@ def _add_train_parser(sub: Any) -> None:
     length = g.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=S, help="total optimizer steps (default: until Ctrl-C)")
     length.add_argument("--epochs", type=float, default=S, help="total epochs (alternative to --steps)")
+    g.add_argument("--time-limit", metavar="DURATION", type=_duration, default=S,
+                   help="save and stop after this much training (minutes, or 90s, 10m, 1.5h), or at --steps/--epochs "
+                        "if sooner; per invocation: --resume does not inherit it")
     g.add_argument("--seed", type=int, default=S, help="seed of initialisation, data order and noise (default 100)")
     g.add_argument("--new-data", action="store_true",
                    help="with --resume: continue the run on a DATA_DIR other than the one it was started with")
@@ -265,9 +278,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     except NonFiniteLossError as e:
         raise CLIError(str(e)) from e
     where = result.last_checkpoint
-    print(f"{result.status} at step {result.steps}: latest checkpoint {where}"
+    status = "time limit reached" if result.status == "time limit" else result.status
+    print(f"{status} at step {result.steps}: latest checkpoint {where}"
           + (f", best {result.best_checkpoint}" if result.best_checkpoint else ""))
-    return 0 if result.status == "finished" else 130
+    return 0 if result.status in ("finished", "time limit") else 130  # a time limit is a planned stop
 
 
 def cmd_text_cache(args: argparse.Namespace) -> int:

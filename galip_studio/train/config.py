@@ -3,6 +3,8 @@ run's saved settings and explicit command-line options (in that order of precede
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,28 @@ RESUME_OVERRIDABLE = frozenset(
     {
         "steps", "epochs", "log_every", "sample_every", "save_every", "keep_last", "eval_every", "eval_images",
         "eval_batch_size", "inception_weights", "workers", "threads", "progress", "tensorboard", "resume",
-        "clip_weights", "device", "text_cache_size", "text_cache", "ema",
+        "clip_weights", "device", "text_cache_size", "text_cache", "ema", "time_limit",
     }
 )
+_DURATION = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*([smh]?)\s*", re.IGNORECASE)
+_MINUTES_PER_UNIT = {"s": 1 / 60, "m": 1.0, "": 1.0, "h": 60.0}
+
+
+def parse_duration(text: str) -> float:
+    """Minutes in a duration: plain minutes (``9``, ``9.5``) or a number with ``s``, ``m`` or ``h``
+    (``90s``, ``10m``, ``1.5h``). Zero, negative and anything else raise ``ValueError``."""
+    match = _DURATION.fullmatch(str(text))
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration: give minutes (9, 9.5) or a number with s, m or h (90s, 10m, 1.5h)")
+    minutes = float(match.group(1)) * _MINUTES_PER_UNIT[match.group(2).lower()]
+    if not minutes > 0:
+        raise ValueError(f"a time limit must be more than zero, got {text!r}")
+    return minutes
+
+
+def format_minutes(minutes: float) -> str:
+    """``1.5`` -> ``"1.5 min"``, under a minute in seconds (``0.25`` -> ``"15 s"``)."""
+    return f"{round(minutes * 60, 3):g} s" if minutes < 1 else f"{round(minutes, 3):g} min"
 
 
 @dataclass
@@ -67,6 +88,7 @@ class TrainConfig(DictConfig):
     batch_size: int = 32  # per process
     steps: int | None = None  # total optimizer steps; with neither steps nor epochs: until Ctrl-C
     epochs: float | None = None
+    time_limit: float | None = None  # minutes of training steps per invocation (a resumed run does not inherit it)
     seed: int = 100
     # precision and speed
     device: str | None = None
@@ -104,6 +126,12 @@ class TrainConfig(DictConfig):
             raise ValueError(f"clip preprocess must be 'official' or 'standard', got {self.clip_preprocess!r}")
         if self.steps is not None and self.epochs is not None:
             raise ValueError("give --steps or --epochs, not both")
+        if isinstance(self.time_limit, str):
+            self.time_limit = parse_duration(self.time_limit)
+        elif self.time_limit is not None:
+            if not (math.isfinite(self.time_limit) and self.time_limit > 0):
+                raise ValueError(f"time_limit is in minutes and must be more than zero, got {self.time_limit}")
+            self.time_limit = float(self.time_limit)
         if self.clip is not None and self.clip_model is not None:
             raise ValueError("give --clip DIR or --clip-model NAME, not both")
         positive = {"batch_size": self.batch_size, "log_every": self.log_every, "sample_captions": self.sample_captions,
@@ -136,7 +164,8 @@ def resolve_train_config(explicit: dict[str, Any], saved: dict[str, Any] | None 
     preset, a fine-tune (``init``) takes the preset its checkpoint was trained with.
 
     When resuming, explicit options that would change the model, the data or the objective are
-    refused: an exact continuation needs the same settings.
+    refused: an exact continuation needs the same settings. The saved ``time_limit`` is not
+    inherited (it is the budget of one invocation).
     """
     merged: dict[str, Any] = {}
     if saved is not None:
@@ -150,6 +179,7 @@ def resolve_train_config(explicit: dict[str, Any], saved: dict[str, Any] | None 
                 + "); start a new run with --init CHECKPOINT to fine-tune with new settings"
             )
         merged.update(saved)
+        merged["time_limit"] = None  # a budget of one invocation: given again or none
         if "steps" in explicit or "epochs" in explicit:
             merged["steps"], merged["epochs"] = None, None
     else:

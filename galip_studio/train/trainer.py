@@ -33,7 +33,7 @@ from ..export import make_grid, save_png
 from ..nets import GALIP
 from ..pipeline import to_pil
 from .augment import diff_augment, parse_policy
-from .config import BEST_METRICS, TrainConfig
+from .config import BEST_METRICS, TrainConfig, format_minutes
 from .evaluate import summarize
 from .losses import discriminator_loss, generator_loss
 from .rundir import TRAIN_STATE_FILE, RunDirectory, RunLogger
@@ -51,6 +51,7 @@ from .setup import (  # noqa: F401  build_model and default_real_size: public he
 )
 
 FP16_NONFINITE_PATIENCE = 25  # fp16: consecutive overflowing steps tolerated (the loss scaler skips them)
+wall_clock = time.monotonic  # the clock of --time-limit (tests replace it)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -74,7 +75,7 @@ class StepInfo:
 class TrainResult:
     steps: int
     epoch: int
-    status: str  # "finished" or "interrupted"
+    status: str  # "finished", "interrupted" (a stop signal) or "time limit" (--time-limit)
     last_checkpoint: Path | None
     best_checkpoint: Path | None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -205,9 +206,9 @@ class Stepper:
 
 # ------------------------------------------------------------------------------------------ the loop
 class TrainLoop(Stepper):
-    """Runs a :class:`~.setup.RunSetup`: steps until ``steps``/``epochs`` are done or a stop signal
-    arrives, with sample grids, evaluations and checkpoints on the main process. ``callbacks`` run
-    after every step on every rank."""
+    """Runs a :class:`~.setup.RunSetup`: steps until ``steps``/``epochs`` are done, the time limit
+    is reached or a stop signal arrives, with sample grids, evaluations and checkpoints on the main
+    process. ``callbacks`` run after every step on every rank."""
 
     def __init__(self, setup: RunSetup, callbacks: Sequence[Callable[[StepInfo], None]] = ()):
         super().__init__(setup.config, setup.parts, setup.run_dir, setup.position.step)
@@ -350,6 +351,7 @@ class TrainLoop(Stepper):
             f"x{ctx.world_size}, amp {self.amp}, {torch.get_num_threads()} threads, batch {cfg.batch_size}"
             f"{' per process' if ctx.distributed else ''}, {data.sampler.steps_per_epoch} steps/epoch, "
             f"{data.total_steps if data.total_steps is not None else 'unlimited (Ctrl-C saves and stops)'} steps"
+            f"{', time limit ' + format_minutes(cfg.time_limit) if cfg.time_limit else ''}"
         )
         logger.log({"event": "resume" if resumed else "start", "step": self.step, "data": data.report.counts(),
                     "usable": data.report.usable, "world_size": ctx.world_size, "amp": self.amp})
@@ -358,8 +360,10 @@ class TrainLoop(Stepper):
             self.done["samples"] = 0
 
     def run(self, logger: RunLogger | None) -> str:
-        """Train to the end or to a stop signal; ``logger`` is the main process's (None elsewhere).
-        Returns ``"finished"`` or ``"interrupted"`` (then a checkpoint of the last step is saved)."""
+        """Train to the end, the time limit or a stop signal; ``logger`` is the main process's (None
+        elsewhere). Returns ``"finished"``, ``"time limit"`` or ``"interrupted"`` (in both of the
+        latter a checkpoint of the last step is saved). The time limit counts from here, after the
+        setup; all ranks stop at the same step when any rank's clock has passed it."""
         cfg, ctx, data = self.config, self.ctx, self.data
         total = data.total_steps
         from tqdm.auto import tqdm
@@ -370,6 +374,8 @@ class TrainLoop(Stepper):
         count, t_last, failed_total = 0, time.perf_counter(), 0
         stopper = StopSignal()
         status = "finished"
+        limit_s = cfg.time_limit * 60.0 if cfg.time_limit else None
+        started = wall_clock()
         with stopper.installed():
             while total is None or self.step < total:
                 data.sampler.set_position(self.epoch, self.epoch_step)
@@ -386,7 +392,11 @@ class TrainLoop(Stepper):
                     losses = self.train_step(batch.images, batch.captions)
                     self.step += 1
                     self.epoch_step += 1
-                    stop, n_failed = ctx.all_reduce_sum([float(stopper.requested), float(len(batch.failed))])
+                    # past the time limit with steps still to go (reaching the last step just finishes)
+                    late = (limit_s is not None and wall_clock() - started >= limit_s
+                            and (total is None or self.step < total))
+                    stop, n_failed, out_of_time = ctx.all_reduce_sum(
+                        [float(stopper.requested), float(len(batch.failed)), float(late)])
                     for cb in self.callbacks:
                         cb(StepInfo(self.step, self.epoch, ctx.rank, list(batch.indices), list(batch.captions), losses, self))
                     if n_failed and logger is not None:
@@ -405,26 +415,33 @@ class TrainLoop(Stepper):
                         bar.set_postfix({"img/s": f"{ips:.1f}", "D": f"{avg['loss_d']:.3f}", "G": f"{avg['loss_g']:.3f}"})
                         sums, count, t_last = {}, 0, now
                     bar.update(1)
-                    if stop:
-                        status = "interrupted"
+                    if stop or out_of_time:
+                        status = "interrupted" if stop else "time limit"
                         break
                     self._after_step(logger, final=False)
                 if self.epoch_step >= data.sampler.steps_per_epoch:
                     self.epoch, self.epoch_step = self.epoch + 1, 0
-                if status == "interrupted" or stopper.requested:
+                if status == "finished" and stopper.requested:
                     status = "interrupted"
+                if status != "finished":
                     break
             bar.close()
             if logger is not None:  # the main process
-                if status == "interrupted":
+                if status != "finished":  # a stop signal or the time limit: save the last step
                     if self.last_saved_step != self.step:
                         path = self.save()
                         logger.log({"event": "checkpoint", "step": self.step, "path": str(path)})
-                    self._print(f"stopped at step {self.step} ({stopper.signal_name or 'signal'}); checkpoint saved in "
-                                f"{self.run_dir.checkpoints}; continue with --resume latest")
+                    if status == "time limit":
+                        why = f"time limit of {format_minutes(cfg.time_limit)} reached at step {self.step}"
+                    else:
+                        why = f"stopped at step {self.step} ({stopper.signal_name or 'signal'})"
+                    self._print(f"{why}; checkpoint saved in {self.run_dir.checkpoints}; continue with --resume latest")
                 else:
                     self._after_step(logger, final=True)
-                logger.log({"event": "stop", "step": self.step, "status": status})
+                stop_event = {"event": "stop", "step": self.step, "status": status}
+                if status == "time limit":
+                    stop_event["time_limit_min"] = cfg.time_limit
+                logger.log(stop_event)
             ctx.barrier()
         return status
 
@@ -491,7 +508,8 @@ class Trainer:
         return self.stepper.sampling_generator
 
     def run(self) -> TrainResult:
-        """Train until ``steps``/``epochs`` are done or a stop signal arrives; returns a summary."""
+        """Train until ``steps``/``epochs`` are done, the time limit is reached or a stop signal
+        arrives; returns a summary."""
         ctx = setup_distributed(self.config.device)
         logger: RunLogger | None = None
         try:
