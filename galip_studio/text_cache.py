@@ -6,10 +6,11 @@ once and kept until it is the least recently used of more than ``max_entries``.
 A cache can be written to a file (:meth:`SentenceCache.save`) and read back (:meth:`SentenceCache.load`,
 :func:`read_text_cache`): the captions of a data set are encoded once, by a machine that has the
 CLIP's text tower, and a training run elsewhere takes their vectors from the file. The file is a
-safetensors file with one float32 tensor ``vectors [N, embed_dim]`` and, in its metadata, the
-format name and a JSON string with the N texts (row order), the chunk size they were encoded with
-and the fingerprint of the CLIP text tower (:func:`text_fingerprint`); a file made with another
-CLIP is refused.
+safetensors file with one tensor ``vectors [N, embed_dim]`` and, in its metadata, the format name
+and a JSON string with the N texts (row order), the chunk size they were encoded with and the
+fingerprint of the CLIP text tower (:func:`text_fingerprint`); a file made with another CLIP is
+refused. The vectors are float32 (bit for bit what the CLIP computed) unless the file was written
+with ``dtype=torch.float16`` to halve its size (then read back as float32 within fp16 rounding).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .clip_backbone import ClipBackbone
 
 TEXT_CACHE_FORMAT = "galip-studio-text-cache"
 TEXT_CACHE_VERSION = 1
+TEXT_CACHE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
 class TextCacheError(ValueError):
@@ -52,8 +54,9 @@ def text_fingerprint(clip: ClipBackbone) -> str:
 
 
 def read_text_cache(path: str | os.PathLike) -> tuple[list[str], torch.Tensor, dict[str, Any]]:
-    """The texts, their ``[N, embed_dim]`` float32 vectors (CPU) and the metadata of a file written by
-    :meth:`SentenceCache.save`; raises :class:`TextCacheError` for anything that is not one."""
+    """The texts, their ``[N, embed_dim]`` float32 vectors (CPU; fp16 files are widened) and the
+    metadata of a file written by :meth:`SentenceCache.save`; raises :class:`TextCacheError` for
+    anything that is not one."""
     from safetensors import SafetensorError
     from safetensors import safe_open
 
@@ -74,7 +77,8 @@ def read_text_cache(path: str | os.PathLike) -> tuple[list[str], torch.Tensor, d
         ok = isinstance(texts, list) and all(isinstance(t, str) for t in texts) and isinstance(info["fingerprint"], str)
     except (KeyError, TypeError, json.JSONDecodeError):
         ok = False
-    if not ok or vectors is None or vectors.dim() != 2 or vectors.shape[0] != len(texts):
+    if (not ok or vectors is None or vectors.dim() != 2 or vectors.shape[0] != len(texts)
+            or vectors.dtype not in TEXT_CACHE_DTYPES.values()):
         raise TextCacheError(f"{path} is a damaged sentence-vector file (texts and vectors do not match)")
     return texts, vectors.float(), info
 
@@ -109,19 +113,32 @@ class SentenceCache:
         self._vectors.clear()
         self._loaded, self._loaded_vectors = {}, None
 
-    def save(self, path: str | os.PathLike) -> int:
-        """Write every vector held (from a file and encoded) to ``path`` (see the module docstring);
-        returns how many."""
+    def save(self, path: str | os.PathLike, dtype: torch.dtype = torch.float32, texts: Sequence[str] | None = None) -> int:
+        """Write every vector held (from a file and encoded), or those of ``texts`` (each must be held),
+        to ``path`` (see the module docstring) as ``dtype``: float32 (exact) or float16 (half the size;
+        a run that reads it is then no longer bit for bit one that encodes the texts itself). Returns
+        how many."""
         from safetensors.torch import save_file
 
-        texts = list(self._loaded) + list(self._vectors)
+        if dtype not in TEXT_CACHE_DTYPES.values():
+            raise ValueError(f"a sentence-vector file holds float32 or float16, not {dtype}")
+        if texts is None:
+            texts = list(self._loaded) + list(self._vectors)
+        else:
+            texts = list(dict.fromkeys(texts))
+            missing = [t for t in texts if t not in self]
+            if missing:
+                raise KeyError(f"{len(missing)} texts to save are not in the cache, e.g. {missing[0]!r}")
         rows = [self._lookup(t).cpu() for t in texts]
         vectors = torch.stack(rows) if rows else torch.empty(0, self.clip.embed_dim)
         info = {"version": TEXT_CACHE_VERSION, "fingerprint": text_fingerprint(self.clip), "chunk": self.chunk,
                 "embed_dim": int(vectors.shape[1]), "texts": texts}
         path = os.fspath(path)
         tmp = path + ".tmp"
-        save_file({"vectors": vectors.float().contiguous()}, tmp, metadata={"format": TEXT_CACHE_FORMAT, "info": json.dumps(info)})
+        stored = vectors.to(dtype).contiguous()
+        if not bool(torch.isfinite(stored).all()):
+            raise ValueError(f"a sentence vector does not fit in {dtype} (overflow); save as float32")
+        save_file({"vectors": stored}, tmp, metadata={"format": TEXT_CACHE_FORMAT, "info": json.dumps(info)})
         os.replace(tmp, path)
         return len(texts)
 

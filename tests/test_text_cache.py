@@ -42,6 +42,30 @@ def test_saved_vectors_come_back_bit_identical_and_are_never_evicted(tiny_model,
     assert torch.equal(read_text_cache(tmp_path / "again.safetensors")[1], vectors)
 
 
+def test_a_float16_file_is_half_the_size_and_reads_back_within_fp16_rounding(tiny_model, tmp_path):
+    clip = tiny_model.clip
+    texts = [f"a picture of number {i}" for i in range(64)]
+    cache = SentenceCache(clip, max_entries=100, chunk=8)
+    exact = cache(texts)
+    cache.save(tmp_path / "full.safetensors")
+    cache.save(tmp_path / "half.safetensors", dtype=torch.float16)
+    full, half = (tmp_path / "full.safetensors").stat().st_size, (tmp_path / "half.safetensors").stat().st_size
+    assert half < 0.6 * full
+    names, vectors, _ = read_text_cache(tmp_path / "half.safetensors")
+    assert names == texts and vectors.dtype == torch.float32
+    assert torch.equal(vectors, exact.half().float())  # exactly fp16 rounding, nothing else
+    loaded = SentenceCache(clip, max_entries=100, chunk=8)
+    loaded.load(tmp_path / "half.safetensors")
+    assert torch.equal(loaded(texts), exact.half().float())
+    with pytest.raises(ValueError, match="float32 or float16"):
+        cache.save(tmp_path / "x.safetensors", dtype=torch.bfloat16)
+    huge = SentenceCache(clip, max_entries=100, chunk=8)
+    huge._vectors["big"] = torch.full((clip.embed_dim,), 1e6)
+    with pytest.raises(ValueError, match="overflow"):
+        huge.save(tmp_path / "x.safetensors", dtype=torch.float16)
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_texts_missing_from_the_file_are_encoded_as_before(tiny_model, tmp_path):
     clip = tiny_model.clip
     SentenceCache(clip, 10, chunk=4)(["a", "b"])
@@ -116,6 +140,25 @@ def test_text_cache_command_writes_the_vectors_the_trainer_computes(data, vector
     empty.mkdir()
     assert main(["text-cache", str(empty), "--preset", "tiny", "--out", str(data.parent / "x.safetensors")]) == 1
     assert "no usable image-caption samples" in capsys.readouterr().err
+
+
+def test_text_cache_command_reuses_an_earlier_file_and_writes_float16(data, vectors_file, tmp_path, monkeypatch):
+    texts, vectors, _ = read_text_cache(vectors_file)
+    more = make_folder(tmp_path / "more", n=14, seed=7)  # numbers 12 and 13 are new captions
+    new_texts = sorted({c for s in scan_dataset(more)[0] for c in s.captions} - set(texts))
+    assert new_texts
+    calls = []
+    real_encode = ClipBackbone.encode_text
+    monkeypatch.setattr(ClipBackbone, "encode_text", lambda self, p: calls.append(list(p)) or real_encode(self, p))
+    out = tmp_path / "half.safetensors"
+    assert main(["text-cache", str(data), str(more), "--preset", "tiny", "--out", str(out), "--device", "cpu",
+                 "--text-cache", str(vectors_file), "--dtype", "float16", "--no-progress"]) == 0
+    encoded = {t for chunk in calls for t in chunk if t}
+    assert encoded == set(new_texts)  # the earlier file's captions were not encoded again
+    names, half, _ = read_text_cache(out)
+    assert names == sorted(set(texts) | set(new_texts))
+    assert torch.equal(half[[names.index(t) for t in texts]], vectors.half().float())
+    assert out.stat().st_size < 0.6 * vectors_file.stat().st_size + 2048  # the metadata holds more captions
 
 
 def _weights(ckpt) -> dict[str, torch.Tensor]:

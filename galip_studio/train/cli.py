@@ -170,6 +170,12 @@ def _add_text_cache_parser(sub: Any) -> None:
     p.add_argument("--device", default=S, help="cpu, cuda (default: cuda if available); the vectors are bit for bit "
                    "the trainer's on the same kind of device")
     p.add_argument("--threads", type=int, default=S, help="CPU threads (default: torch's choice)")
+    p.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+                   help="stored vectors: float32 (default; bit for bit the trainer's) or float16 (half the size, "
+                        "within fp16 rounding)")
+    p.add_argument("--text-cache", dest="reuse", metavar="FILE",
+                   help="take the vectors of an earlier file of the same CLIP instead of encoding those captions again "
+                        "(e.g. to add captions, or to write a float16 copy)")
     p.add_argument("--no-progress", dest="progress", action="store_const", const=False, default=S, help="no progress lines")
 
 
@@ -294,7 +300,8 @@ def cmd_text_cache(args: argparse.Namespace) -> int:
     from .runtime import resolve_device
     from .setup import write_text_cache
 
-    settings = {k: v for k, v in vars(args).items() if k not in ("command", "func", "data_dirs", "out", "progress")}
+    settings = {k: v for k, v in vars(args).items()
+                if k not in ("command", "func", "data_dirs", "out", "progress", "dtype", "reuse")}
     cfg = resolve_train_config({"data_dir": args.data_dirs[0], "out": "", **settings})
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -308,7 +315,8 @@ def cmd_text_cache(args: argparse.Namespace) -> int:
             print(f"text-cache: {done}/{total} captions ({done / max(now - start, 1e-9):.0f}/s)", file=sys.stderr, flush=True)
 
     count = write_text_cache(cfg, args.data_dirs, args.out, resolve_device(cfg.device),
-                             progress if getattr(args, "progress", True) else None)
+                             progress if getattr(args, "progress", True) else None,
+                             dtype=getattr(torch, args.dtype), reuse=args.reuse)
     print(f"wrote {count} sentence vectors to {args.out} in {time.monotonic() - start:.0f} s")
     return 0
 

@@ -172,12 +172,16 @@ def build_parts(config: TrainConfig, ctx: DistContext, resume_from: Path | None 
 
 def write_text_cache(
     config: TrainConfig, data_dirs: Sequence[str], out: str | os.PathLike, device: torch.device,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, dtype: torch.dtype = torch.float32,
+    reuse: str | os.PathLike | None = None,
 ) -> int:
     """Encode every caption of ``data_dirs`` (scanned with ``config``'s layout and split) with the CLIP
     a run of ``config`` would build, in the trainer's padded chunks, so the vectors are bit for bit
-    the ones the trainer computes on ``device``; save them to ``out`` (``train --text-cache``).
-    ``progress(done, total)`` is called after each group of chunks. Returns the number of captions."""
+    the ones the trainer computes on ``device``; save them to ``out`` (``train --text-cache``) as
+    ``dtype`` (float32, or float16 for half the size). ``reuse``: an earlier file of the same CLIP
+    whose vectors are taken instead of encoding those captions again (only the data's captions are
+    written). ``progress(done, total)`` is called after each group of chunks. Returns the number
+    of captions."""
     captions: dict[str, None] = {}
     for folder in data_dirs:
         samples, report = scan_dataset(folder, config.layout, config.split, verify=False)
@@ -189,12 +193,15 @@ def write_text_cache(
     model, _ = build_model(config)
     clip = model.clip.to(device)
     cache = SentenceCache(clip, max_entries=len(texts), chunk=TEXT_CHUNK)
+    if reuse is not None:
+        cache.load(reuse)
+    missing = [t for t in texts if t not in cache]
     step = TEXT_CHUNK * 16
-    for start in range(0, len(texts), step):
-        cache(texts[start : start + step])
+    for start in range(0, len(missing), step):
+        cache(missing[start : start + step])
         if progress is not None:
-            progress(min(start + step, len(texts)), len(texts))
-    return cache.save(out)
+            progress(len(texts) - len(missing) + min(start + step, len(missing)), len(texts))
+    return cache.save(out, dtype, texts=texts)
 
 
 # ------------------------------------------------------------------------------------------ data
