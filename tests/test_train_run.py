@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import signal
@@ -354,6 +355,30 @@ def test_check_needs_no_run_directory(tmp_path, data, capsys, monkeypatch):
     assert main(["train", str(data), "--preset", "tiny", "--dry-run"]) == 1
     assert "--out DIR (the run directory) is required" in capsys.readouterr().err
     assert list(cwd.iterdir()) == [] and list(empty.iterdir()) == []
+
+
+def test_eval_judge_scores_with_another_clip(tmp_path, tiny_checkpoint, tiny_model, data, capsys):
+    """--judge CLIP_DIR: the model's own CLIP as judge changes nothing; another CLIP gives its own
+    scores (the real images' baselines too); a folder that is no CLIP is a one-line error."""
+    def run(*extra):
+        assert main(["eval", str(tiny_checkpoint), str(data), "--images", "6", "--json", "--device", "cpu", *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    own = run()
+    tiny_model.clip.save_pretrained(tmp_path / "same")
+    same = run("--judge", str(tmp_path / "same"))
+    assert same.pop("judge") == str(tmp_path / "same") and same == own
+    other = copy.deepcopy(tiny_model.clip)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in other.model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    other.save_pretrained(tmp_path / "other")
+    judged = run("--judge", str(tmp_path / "other"))
+    assert judged["clip_score"] != own["clip_score"] and judged["clip_score_real"] != own["clip_score_real"]
+    assert judged["eval_images"] == own["eval_images"] == 6
+    assert main(["eval", str(tiny_checkpoint), str(data), "--images", "6", "--judge", str(tmp_path / "nothing")]) == 1
+    assert "not a CLIP directory" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # builds and runs a full Inception-v3

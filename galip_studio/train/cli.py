@@ -198,6 +198,9 @@ def _add_eval_parser(sub: Any) -> None:
     p.add_argument("--real-size", type=int, default=None, help="side of real images (default: as in training)")
     p.add_argument("--inception-weights", metavar="PATH", help="torchvision inception_v3 state dict: adds Inception FID")
     p.add_argument("--clip-weights", metavar="TAG|PATH", help="CLIP weights for checkpoints that reference pretrained CLIP weights")
+    p.add_argument("--judge", metavar="CLIP_DIR",
+                   help="score with this CLIP (a directory written by train-clip or ClipBackbone.save_pretrained) "
+                        "instead of the model's own, which the generator was trained to please")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -328,10 +331,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import EvalConfig, evaluate_checkpoint, summarize
     from .runtime import resolve_device
     from ..checkpoint import load_model
+    from ..clip_backbone import ClipBackbone
     from .setup import default_real_size
 
     path = Path(args.checkpoint)
     model, info = load_model(path, args.clip_weights)
+    judge = ClipBackbone.from_pretrained(args.judge) if args.judge else None
     real_size = info.get("training", {}).get("real_size")
     samples, report = scan_dataset(args.data_dir, args.layout, args.split)
     if not args.json:
@@ -340,9 +345,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     dataset = ImageCaptionDataset(samples, ImageTransform(size, flip=False))
     with torch.inference_mode():
         result = evaluate_checkpoint(model, dataset, EvalConfig(args.images, args.batch_size, args.seed),
-                                     resolve_device(args.device), args.inception_weights)
+                                     resolve_device(args.device), args.inception_weights, judge)
     if args.json:
-        print(json.dumps({"checkpoint": str(path), "data": str(args.data_dir), **result}, indent=2))
+        print(json.dumps({"checkpoint": str(path), "data": str(args.data_dir),
+                          **({"judge": str(args.judge)} if args.judge else {}), **result}, indent=2))
     else:
         print(summarize(result))
     return 0

@@ -99,7 +99,12 @@ class Evaluator:
         clip: Any,
         config: EvalConfig,
         inception: nn.Module | None = None,
+        judge_encode: EncodeFn | None = None,
     ):
+        """``clip`` scores the images. By default it is the generator's own CLIP and the captions'
+        sentence vectors are those the generator is given; with ``judge_encode`` (the text side of
+        another CLIP, ``clip`` being that CLIP) the scores are that judge's, so a generator cannot
+        score well only by pleasing the CLIP it was trained against."""
         if config.images < 2:
             raise ValueError("evaluation needs at least 2 images")
         n = min(config.images, len(dataset))
@@ -109,6 +114,7 @@ class Evaluator:
         items = [dataset[i] for i in order]
         self.config = config
         self.clip = clip
+        self.judge_encode = judge_encode
         self.inception = inception
         self.reals = torch.stack([it["image"] for it in items])
         self.captions = [it["caption"] for it in items]
@@ -119,6 +125,7 @@ class Evaluator:
     def _real_side(self, encode: EncodeFn) -> tuple[torch.Tensor, dict[str, float]]:
         """The captions' sentence vectors and the real images' scores: fixed for a run (the CLIP is
         frozen), so computed at the first evaluation only."""
+        encode = self.judge_encode or encode
         if self._real is None:
             sentences = torch.cat([encode(self.captions[i : i + 256]).cpu() for i in range(0, len(self.captions), 256)])
             real_r = prompt_retrieval(self.real_embeddings, self.captions, sentences)
@@ -180,12 +187,19 @@ def evaluate_checkpoint(
     config: EvalConfig,
     device: torch.device | str = "cpu",
     inception_weights: str | None = None,
+    judge: Any = None,
 ) -> dict[str, float]:
-    """Evaluate a loaded model on a dataset (the ``galip-studio eval`` command)."""
+    """Evaluate a loaded model on a dataset (the ``galip-studio eval`` command); ``judge``: another
+    CLIP (a :class:`~galip_studio.clip_backbone.ClipBackbone`) that scores instead of the model's own."""
     device = torch.device(device)
     model = model.to(device).eval()
     inception = load_inception(inception_weights, device) if inception_weights else None
-    evaluator = Evaluator(dataset, model.clip, config, inception)
+    if judge is not None:
+        judge = judge.to(device).eval()
+        judge_encode = judge.encode_text
+        evaluator = Evaluator(dataset, judge, config, inception, lambda caps: judge_encode(list(caps)))
+    else:
+        evaluator = Evaluator(dataset, model.clip, config, inception)
     encode = model.clip.encode_text
     return evaluator(model.generator, lambda caps: encode(list(caps)), model.config.z_dim)
 
