@@ -40,9 +40,6 @@ from typing import Any
 
 METADATA = "metadata.jsonl"
 DEFAULT_QUALITY = 90
-# 16-bit grey modes that load_rgb scales to 8 bits instead of clipping.
-_WIDE_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 MAX_EXAMPLES = 5
 # train/data.py's LAYOUTS (kept here so building the parser does not import torch; a test checks they agree).
 LAYOUTS = ("auto", "folder", "metadata", "official")
@@ -77,18 +74,6 @@ def _webp_name(rel: str, taken: set[str]) -> str:
             taken.add(name.casefold())
             return name
     raise PackError(f"cannot find a free name for {rel}")  # pragma: no cover - 10,000 namesakes
-
-
-def _for_webp(im: Any) -> Any:
-    """``im`` as RGB, or RGBA when it has transparency: what ``load_rgb`` sees, alpha not yet composited."""
-    import numpy as np
-    from PIL import Image
-
-    if im.mode in _WIDE_GREY:
-        grey = np.asarray(im, dtype=np.float64).clip(0, 65535) / 257.0
-        im = Image.fromarray(grey.round().astype(np.uint8))
-    target = "RGBA" if im.mode in _ALPHA_MODES or "transparency" in im.info else "RGB"
-    return im if im.mode == target else im.convert(target)
 
 
 def _caption_files(samples: Sequence[Any], root: Path, layout: str) -> set[Path]:
@@ -218,7 +203,7 @@ def pack_dataset(
     from PIL import Image
     from tqdm.auto import tqdm
 
-    from ..train.data import LOAD_ERRORS, scan_dataset
+    from ..train.data import LOAD_ERRORS, rgb_or_rgba, scan_dataset
 
     start = time.perf_counter()
     src, dst = Path(src), Path(dst)
@@ -275,7 +260,7 @@ def pack_dataset(
             try:
                 with Image.open(image) as im:
                     im.load()
-                    ready = _for_webp(im)
+                    ready = rgb_or_rgba(im)
             except LOAD_ERRORS as e:
                 problems.setdefault("unreadable image", []).append(f"{image}: {type(e).__name__}: {e}")
                 continue

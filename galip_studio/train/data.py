@@ -320,22 +320,26 @@ def scan_dataset(
 
 
 # ---------------------------------------------------------------------------------------- images
+def rgb_or_rgba(im: Image.Image) -> Image.Image:
+    """A decoded image as 8-bit RGB, or RGBA when it has transparency (not yet composited): what
+    :func:`load_rgb` starts from, and what ``data pack`` stores."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit grey (PNG opens it as I;16 or I): convert("RGB") would clip every value above
+        # 255 to white; scale 0-65535 to 0-255 instead.
+        grey = np.asarray(im, dtype=np.float64).clip(0, 65535) / 257.0
+        im = Image.fromarray(grey.round().astype(np.uint8))
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    return im.convert("RGBA" if has_alpha else "RGB")
+
+
 def load_rgb(path: Path, box: tuple[float, float, float, float] | None = None) -> Image.Image:
     """Decode an image as RGB; transparency is composited on white. ``box`` crops as DF-GAN does for CUB."""
     with Image.open(path) as im:
         im.load()
-        if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-            # 16-bit grey (PNG opens it as I;16 or I): convert("RGB") would clip every value above
-            # 255 to white; scale 0-65535 to 0-255 instead.
-            grey = np.asarray(im, dtype=np.float64).clip(0, 65535) / 257.0
-            im = Image.fromarray(grey.round().astype(np.uint8))
-        has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
-        if has_alpha:
-            rgba = im.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            rgb = Image.alpha_composite(white, rgba).convert("RGB")
-        else:
-            rgb = im.convert("RGB")
+        rgb = rgb_or_rgba(im)
+        if rgb.mode == "RGBA":
+            white = Image.new("RGBA", rgb.size, (255, 255, 255, 255))
+            rgb = Image.alpha_composite(white, rgb).convert("RGB")
     if box is not None:
         width, height = rgb.size
         r = int(max(box[2], box[3]) * 0.75)
