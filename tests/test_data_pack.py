@@ -261,4 +261,5 @@ def test_an_interrupted_pack_leaves_nothing_it_wrote(tmp_path, monkeypatch):
 def test_report_and_wiring():
     args = build_parser().parse_args(["data", "pack", "a", "b", "--lossless", "--quality", "70"])
     assert args.builder == "pack" and args.func is pack.run and args.lossless and args.quality == 70
-    assert pack.LAYOUTS == train_data.LAYOUTS  # the parser's copy, kept so `galip-studio --help` needs no torch
+    for layout in train_data.LAYOUTS:  # every layout train reads
+        assert build_parser().parse_args(["data", "pack", "a", "b", "--layout", layout]).layout == layout

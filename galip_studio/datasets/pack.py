@@ -41,8 +41,6 @@ from typing import Any
 METADATA = "metadata.jsonl"
 DEFAULT_QUALITY = 90
 MAX_EXAMPLES = 5
-# train/data.py's LAYOUTS (kept here so building the parser does not import torch; a test checks they agree).
-LAYOUTS = ("auto", "folder", "metadata", "official")
 
 
 class PackError(ValueError):
@@ -352,6 +350,8 @@ def format_report(report: Mapping[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------ CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the pack command's arguments to ``parser``."""
+    from ..train.data import LAYOUTS
+
     parser.add_argument("src", metavar="SRC", help="a training folder that galip-studio train reads (any layout)")
     parser.add_argument("dst", metavar="DST", help=f"output folder: WebP images and one {METADATA}")
     parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY, metavar="Q",
