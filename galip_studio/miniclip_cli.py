@@ -116,7 +116,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--precision", dest="amp", choices=sorted(PRECISION_TO_AMP), action=_DeprecatedPrecision,
                    help=argparse.SUPPRESS)
-    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default cpu)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default auto: cuda if available, else cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
 
@@ -132,7 +132,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", metavar="DATA_DIR", help="held-out image-caption folder, or a dataset root with train/ and test/")
     p.add_argument("--train-dir", metavar="DIR", help="training folder (training-identity retrieval, paraphrase images)")
     p.add_argument("--seed", type=int, default=0, help="seed of the training-identity sample (default 0)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default auto: cuda if available, else cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print all metrics as JSON")
     p.add_argument("--out", metavar="FILE", help="also write the metrics as JSON to FILE")

@@ -532,6 +532,11 @@ def test_train_clip_command(mini, shapes_root, tmp_path, capsys):
     assert cfg["arch"] == MINICLIP_ARCH and cfg["tap_layers"] == [0, 1, 2] and cfg["prompt_layers"] == [1, 2]
     assert main(args) == 1  # an existing model is not overwritten silently
     assert "--overwrite" in capsys.readouterr().err
+    assert json.loads((out / "metrics.json").read_text())["hardware"]["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():  # asking for a GPU that is not there: one line, not a traceback
+        for command in (args + ["--overwrite", "--device", "cuda"], ["eval-clip", str(out), str(shapes_root), "--device", "cuda"]):
+            assert main(command) == 1
+            assert capsys.readouterr().err.strip() == "galip-studio: error: --device cuda: CUDA is not available on this machine; use --device cpu"
 
     # --init fine-tunes a saved CLIP's image tower: at a vanishing learning rate the weights stay its own.
     tuned = tmp_path / "tuned-clip"

@@ -285,12 +285,15 @@ def evaluate_clip_dir(
     eval_dir: str | os.PathLike | None,
     train_dir: str | os.PathLike | None = None,
     seed: int = 0,
-    device: str = "cpu",
+    device: str | None = None,
 ) -> dict[str, Any]:
-    """Load a CLIP directory and run :class:`MiniClipEvaluator` on the given folders."""
+    """Load a CLIP directory and run :class:`MiniClipEvaluator` on the given folders (``device`` None:
+    cuda if available, else cpu)."""
+    from ..train.runtime import resolve_device
+
     if eval_dir is None and train_dir is None:
         raise ValueError("give a held-out folder, a training folder, or both")
-    backbone = ClipBackbone.from_pretrained(clip_dir).to(device)
+    backbone = ClipBackbone.from_pretrained(clip_dir).to(resolve_device(device))
     size = backbone.image_size[0]
     eval_set = load_caption_set(eval_dir, size) if eval_dir is not None else None
     train_set = load_caption_set(train_dir, size) if train_dir is not None else None

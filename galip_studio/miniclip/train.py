@@ -29,7 +29,7 @@ from ..clip_backbone import ClipBackbone
 from ..config import MINICLIP_VISION_CFG
 from ..device import cpu_has_native_bf16
 from ..train.rundir import RunLogger
-from ..train.runtime import AMP_CHOICES, autocast_factory, resolve_amp
+from ..train.runtime import AMP_CHOICES, autocast_factory, resolve_amp, resolve_device
 from .augmentation import AugmentConfig, augment
 from .data import ImageCaptionSet, load_caption_set
 from .evaluate import MiniClipEvaluator, format_metrics
@@ -54,7 +54,7 @@ class MiniClipTrainConfig:
     log_every: int = 10  # steps between training-log rows
     seed: int = 0
     amp: str = "auto"  # auto | none | bf16 | fp16, as galip-studio train's --amp (train/runtime.py resolve_amp)
-    device: str = "cpu"
+    device: str = "auto"  # auto: cuda if available, else cpu (train/runtime.py resolve_device)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     vision_cfg: dict[str, Any] | None = None  # None: MINICLIP_VISION_CFG
     init: str | None = None  # a CLIP directory to fine-tune instead of a random image tower
@@ -226,7 +226,7 @@ def train_miniclip(
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} already exists and is not empty; pass overwrite=True (--overwrite) to replace it")
     say = echo or (lambda _msg: None)
-    device = torch.device(config.device)
+    device = resolve_device(config.device)
     amp = resolve_amp(config.amp, device)
     autocast = autocast_factory(amp, device)
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
