@@ -218,12 +218,13 @@ def _load_cached(path: Path | None) -> tuple[dict[str, torch.Tensor], dict[str, 
 def _save_cached(path: Path | None, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     if path is None:
         return
-    from safetensors.torch import save_file
+    from safetensors.torch import save as safetensors_bytes
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"galip-discover": json.dumps(meta)})
+        data = safetensors_bytes({k: v.contiguous() for k, v in tensors.items()}, metadata={"galip-discover": json.dumps(meta)})
+        tmp.write_bytes(data)  # not save_file, which makes 0600 files
         os.replace(tmp, path)
     except OSError:
         pass  # a cache that cannot be written is only slower next time

@@ -118,7 +118,7 @@ class SentenceCache:
         to ``path`` (see the module docstring) as ``dtype``: float32 (exact) or float16 (half the size;
         a run that reads it is then no longer bit for bit one that encodes the texts itself). Returns
         how many."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save as safetensors_bytes
 
         if dtype not in TEXT_CACHE_DTYPES.values():
             raise ValueError(f"a sentence-vector file holds float32 or float16, not {dtype}")
@@ -138,7 +138,10 @@ class SentenceCache:
         stored = vectors.to(dtype).contiguous()
         if not bool(torch.isfinite(stored).all()):
             raise ValueError(f"a sentence vector does not fit in {dtype} (overflow); save as float32")
-        save_file({"vectors": stored}, tmp, metadata={"format": TEXT_CACHE_FORMAT, "info": json.dumps(info)})
+        # written by open(), not safetensors' save_file (which makes 0600 files), so the file gets the
+        # usual permissions under the umask, like every other file a command writes
+        with open(tmp, "wb") as f:
+            f.write(safetensors_bytes({"vectors": stored}, metadata={"format": TEXT_CACHE_FORMAT, "info": json.dumps(info)}))
         os.replace(tmp, path)
         return len(texts)
 

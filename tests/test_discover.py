@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import numpy as np
 import pytest
@@ -132,6 +133,9 @@ def test_directions_are_cached_next_to_the_checkpoint(tiny_checkpoint):
     assert first.cached and (tiny_checkpoint / "discover").is_dir() and str(tiny_checkpoint / "discover") in first.cached
     second = discover.noise_directions(p, "a red apple", components=2, samples=16)
     assert second.cached == "hit" and torch.equal(first.vectors, second.vectors) and second.settings == first.settings
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {f.stat().st_mode & 0o777 for f in (tiny_checkpoint / "discover").iterdir()} == {0o666 & ~umask}
     other = discover.noise_directions(p, "a red apple", components=2, samples=17)
     assert other.cached != "hit"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,9 @@ def test_saved_vectors_come_back_bit_identical_and_are_never_evicted(tiny_model,
     assert cache.save(tmp_path / "v.safetensors") == 4
     names, vectors, info = read_text_cache(tmp_path / "v.safetensors")
     assert names == texts and vectors.dtype == torch.float32 and info["chunk"] == 4
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "v.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # readable as any file written here
 
     loaded = SentenceCache(clip, max_entries=1, chunk=4)
     assert loaded.load(tmp_path / "v.safetensors") == 4 and len(loaded) == 4
