@@ -21,6 +21,7 @@ import contextlib
 import copy
 import importlib
 import json
+import logging
 import math
 import os
 import tempfile
@@ -195,6 +196,18 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+@contextlib.contextmanager
+def _no_root_errors() -> Iterator[None]:
+    """open_clip logs a failed weight download on the root logger before it raises; the raised error
+    becomes our one-line message, so keep its log line off the console."""
+    level = logging.root.manager.disable
+    logging.disable(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        logging.disable(level)
+
+
 # The largest CLIP (parameters, estimated from its config) that an ``arch`` dict may describe:
 # several times ViT-bigG, so no real model is refused, while a hostile config.json cannot make the
 # process allocate terabytes.
@@ -284,7 +297,8 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
         pretrained = config.pretrained
         is_file = pretrained is not None and (os.path.sep in pretrained or os.path.isfile(pretrained))
         try:
-            model = open_clip.create_model(config.name, pretrained=None if is_file else pretrained)
+            with _no_root_errors():
+                model = open_clip.create_model(config.name, pretrained=None if is_file else pretrained)
         except RuntimeError as e:
             raise ClipError(
                 f"could not get CLIP weights {pretrained!r} for {config.name} ({e}). Without a network, download "

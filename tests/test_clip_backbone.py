@@ -125,6 +125,22 @@ def test_bad_configs_give_clear_errors(tmp_path):
         ClipConfig(preprocess="fancy")
 
 
+def test_weights_that_cannot_be_downloaded_give_one_clear_error(monkeypatch, caplog):
+    import logging
+
+    import open_clip
+
+    def offline(name, pretrained=None, **kwargs):  # what open_clip does without a network
+        logging.error("Failed to download weights for tag %r", pretrained)
+        raise RuntimeError(f"Failed to download weights for tag {pretrained!r}")
+
+    monkeypatch.setattr(open_clip, "create_model", offline)
+    with caplog.at_level(logging.DEBUG), pytest.raises(ClipError, match=r"could not get CLIP weights 'openai'.*--clip-weights"):
+        ClipBackbone.from_config(ClipConfig(name="ViT-B-32-quickgelu", pretrained="openai"))
+    assert caplog.records == []  # the error is said once, by the command, not also as a log line
+    assert logging.root.manager.disable == logging.NOTSET  # and logging is as it was
+
+
 def test_clip_directory_round_trip_and_local_weights_file(tmp_path, tiny_model):
     clip = tiny_model.clip
     clip.save_pretrained(tmp_path / "clip")

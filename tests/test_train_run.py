@@ -343,6 +343,16 @@ def test_dry_run_prints_settings_without_training(tmp_path, data, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_wrong_data_folder_fails_before_the_model_is_built(tmp_path, capsys, monkeypatch):
+    """The folder is read first: a typo costs a second, not a CLIP download or build first."""
+    from galip_studio.train import setup
+
+    monkeypatch.setattr(setup, "build_model", lambda config: pytest.fail("the model was built before the data was read"))
+    assert main(["train", str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err.strip() == f"galip-studio: error: data folder not found: {tmp_path / 'no-such-folder'}"
+    assert not (tmp_path / "run").exists()
+
+
 def test_check_needs_no_run_directory(tmp_path, data, capsys, monkeypatch):
     """A data check reads DATA_DIR only: no --out, nothing written; everything else still asks for --out."""
     cwd, empty = tmp_path / "cwd", tmp_path / "empty"
