@@ -65,6 +65,10 @@ class ClipError(ValueError):
     """A CLIP model or its weights could not be built or loaded (message names the fix)."""
 
 
+class WeightsUnavailable(ClipError):
+    """Pretrained CLIP weights named by a tag could not be fetched (no network, no local cache)."""
+
+
 def resolve_hf_name(name: str) -> str:
     """Return a local directory for a known Hugging Face model when a package ships it, else ``name``."""
     if name in LOCAL_HF_MODELS:
@@ -300,7 +304,7 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
             with _no_root_errors():
                 model = open_clip.create_model(config.name, pretrained=None if is_file else pretrained)
         except RuntimeError as e:
-            raise ClipError(
+            raise WeightsUnavailable(
                 f"could not get CLIP weights {pretrained!r} for {config.name} ({e}). Without a network, download "
                 f"the weights elsewhere and pass the local file instead (e.g. --clip-weights ViT-B-32.pt)"
             ) from e

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from galip_studio.clip_backbone import ClipBackbone, ClipError
+from galip_studio.clip_backbone import ClipBackbone, ClipError, WeightsUnavailable
 from galip_studio.config import ClipConfig, TINY_CLIP_ARCH, default_prompt_layers, default_tap_layers
 
 
@@ -135,7 +135,7 @@ def test_weights_that_cannot_be_downloaded_give_one_clear_error(monkeypatch, cap
         raise RuntimeError(f"Failed to download weights for tag {pretrained!r}")
 
     monkeypatch.setattr(open_clip, "create_model", offline)
-    with caplog.at_level(logging.DEBUG), pytest.raises(ClipError, match=r"could not get CLIP weights 'openai'.*--clip-weights"):
+    with caplog.at_level(logging.DEBUG), pytest.raises(WeightsUnavailable, match=r"could not get CLIP weights 'openai'.*--clip-weights"):
         ClipBackbone.from_config(ClipConfig(name="ViT-B-32-quickgelu", pretrained="openai"))
     assert caplog.records == []  # the error is said once, by the command, not also as a log line
     assert logging.root.manager.disable == logging.NOTSET  # and logging is as it was

@@ -353,6 +353,21 @@ def test_a_wrong_data_folder_fails_before_the_model_is_built(tmp_path, capsys, m
     assert not (tmp_path / "run").exists()
 
 
+def test_the_paper_setup_offline_points_to_the_bundled_model(tmp_path, data, capsys, monkeypatch):
+    import open_clip
+
+    from galip_studio.pipeline import default_checkpoint_dir
+
+    def offline(name, pretrained=None, **kwargs):
+        raise RuntimeError(f"Failed to download weights for tag {pretrained!r}")
+
+    monkeypatch.setattr(open_clip, "create_model", offline)
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), "--preset", "small-64"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("galip-studio: error: could not get CLIP weights 'openai'") and err.count("\n") == 1
+    assert f"--clip-weights ViT-B-32.pt); or, with no network, fine-tune the bundled model: --init {default_checkpoint_dir()}" in err
+
+
 def test_check_needs_no_run_directory(tmp_path, data, capsys, monkeypatch):
     """A data check reads DATA_DIR only: no --out, nothing written; everything else still asks for --out."""
     cwd, empty = tmp_path / "cwd", tmp_path / "empty"

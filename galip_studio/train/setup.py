@@ -25,7 +25,7 @@ from torch import nn
 
 from .. import __version__
 from ..checkpoint import load_model
-from ..clip_backbone import ClipBackbone
+from ..clip_backbone import ClipBackbone, WeightsUnavailable
 from ..config import ClipConfig, GALIPConfig, get_preset
 from ..export import make_grid, save_png
 from ..nets import GALIP
@@ -75,7 +75,12 @@ def build_model(config: TrainConfig) -> tuple[GALIP, dict[str, Any]]:
                 clip_cfg.preprocess = config.clip_preprocess
         if config.clip_weights is not None:
             clip_cfg.pretrained = clip_weights
-        clip = ClipBackbone.from_config(clip_cfg)
+        try:
+            clip = ClipBackbone.from_config(clip_cfg)
+        except WeightsUnavailable as e:
+            from ..pipeline import default_checkpoint_dir
+
+            raise WeightsUnavailable(f"{e}; or, with no network, fine-tune the bundled model: --init {default_checkpoint_dir()}") from e
         source = {"clip": clip_cfg.name or "custom", "clip_weights": clip_cfg.pretrained or "random"}
     return GALIP(galip_cfg, clip), {"init": "scratch", "preset": config.preset, **source}
 
