@@ -127,7 +127,7 @@ def test_style_knobs_keyboard_typed_values_and_live_drag(page):
     box.fill("1.5")
     box.press("Enter")
     src = _wait_new_knob_image(page, src)
-    page.wait_for_function("() => document.querySelector('#galip-knob-mix').innerText.includes('a globe') && !document.querySelector('#galip-knob-mix').innerText.includes('· 3% a globe')", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('#galip-knob-mix').innerText.includes('a house') && !document.querySelector('#galip-knob-mix').innerText.includes('· 3% a house')", timeout=10_000)
     # most of the weight is now bottom-right
     page.wait_for_function("() => ['x', 'y'].every(a => Number(document.querySelector(`#galip-pos-${a} input[type=number]`).value) > 0.5)", timeout=10_000)
 

@@ -63,11 +63,11 @@ SCALING_JS = "(v) => { document.body.classList.toggle('galip-smooth', v === 'lan
 # Prompts the bundled model does well, measured at release (its model card): each of 8 seeds' images
 # is nearest its own prompt, in the mini-CLIP's space, among 36 candidate prompts.
 PROMPTS = (
-    "a red heart", "a 3d emoji of a smiling face", "a dog face", "a globe", "a flat emoji of a smiling face", "a flag",
+    "a red heart", "a 3d emoji of a smiling face", "a dog face", "a house", "a flat emoji of a smiling face", "a flag",
 )
-CORNER_DEFAULTS = ("a red heart", "a 3d emoji of a smiling face", "a flag", "a globe")
+CORNER_DEFAULTS = ("a red heart", "a 3d emoji of a smiling face", "a flag", "a house")
 # the blend grid's and the knobs' examples
-CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a dog face", "a flat emoji of a smiling face", "a flower", "a house"]]
+CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a dog face", "a flat emoji of a smiling face", "a pizza", "a flat emoji of a cat face"]]
 KNOB_XY = (0.3, 0.25)
 HISTORY_COLUMNS = 12
 PICK_HINT = "Click an image, then send its prompt and seed: to a Style-knob corner (pick which), Interpolate A or B, a Noise-walk keyframe, or reuse its seed here."
@@ -241,7 +241,7 @@ class _InterpolateTab(_Tab):
                 self.export_size = export_size()
                 self.go, self.stop = run_stop("Interpolate")
                 gr.Examples(
-                    [["a red heart", "a 3d emoji of a smiling face"], ["a flag", "a globe"], ["a dog face", "a flower"]],
+                    [["a red heart", "a 3d emoji of a smiling face"], ["a flag", "a house"], ["a dog face", "a pizza"]],
                     [self.a, self.b],
                     label="Try",
                 )
