@@ -179,7 +179,7 @@ def test_images_that_would_share_a_name_both_travel(tmp_path):
 def _one_line_error(capsys, argv: list[str]) -> str:
     rc, out, err = run_pack(capsys, *argv)
     assert rc == 1 and not out
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("galip-studio data pack: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     return err
 
 

@@ -483,6 +483,6 @@ def test_cli_subcommand_and_module_main(packages, tmp_path, capsys):
     assert args.func(args) == 0
     assert "train:" in capsys.readouterr().out
     assert E.main([str(tmp_path / "b"), "--from", str(tmp_path / "nowhere"), "--no-progress"]) == 1
-    assert "error: --from" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("python -m galip_studio.datasets.emoji: error: --from")
     with pytest.raises(SystemExit):
         root.parse_args(["emoji", str(tmp_path / "c"), "--styles", "3d,apple"])

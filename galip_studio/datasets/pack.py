@@ -363,6 +363,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="layout of SRC, as for train (default auto: official, metadata.jsonl, then folder)")
     parser.add_argument("--split", default="train", help="official layout: which filenames.pickle (default train)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    parser.set_defaults(prog=parser.prog)  # errors name the command as it was called
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -387,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
         report = pack_dataset(args.src, args.dst, quality=args.quality, lossless=args.lossless,
                               overwrite=args.overwrite, progress=args.progress, layout=args.layout, split=args.split)
     except (PackError, DataError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{args.prog}: error: {exc}", file=sys.stderr)
         return 1
     for warning in report["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)

@@ -60,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keyword captions per image (default 2)")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous build in OUT_DIR")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    parser.set_defaults(prog=parser.prog)  # errors name the command as it was called
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
         )
     except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"{args.prog}: error: {exc}", file=sys.stderr)
         return 1
     print(format_report(report))
     return 0
