@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ClipConfig, default_prompt_layers, default_tap_layers
+from .files import save_safetensors
 from .torchscript import TorchScriptError, is_torchscript, read_torchscript_tensors
 
 CLIP_CONFIG_FILE = "clip_config.json"
@@ -427,8 +428,6 @@ class ClipBackbone(nn.Module):
         ``include_weights=None`` stores the weights when the config names no pretrained source
         (random or in-house trained CLIPs); towers loaded from an installed package are never copied.
         """
-        from safetensors.torch import save_file
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if include_weights is None:
@@ -436,7 +435,7 @@ class ClipBackbone(nn.Module):
         cfg = self.to_config_dict()
         if include_weights:
             cfg["pretrained"] = None
-            save_file(self.weights_to_save(), str(directory / CLIP_WEIGHTS_FILE))
+            save_safetensors(self.weights_to_save(), directory / CLIP_WEIGHTS_FILE)
         (directory / CLIP_CONFIG_FILE).write_text(json.dumps(cfg, indent=2) + "\n")
 
     @classmethod

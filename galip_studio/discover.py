@@ -51,6 +51,7 @@ import torch
 
 from . import explore, latent
 from .explore import DEFAULT_LIMITS, Limits, Progress, Render
+from .files import save_safetensors
 from .pipeline import noise_from_seeds
 
 SPACES = ("noise", "sentence")
@@ -218,14 +219,9 @@ def _load_cached(path: Path | None) -> tuple[dict[str, torch.Tensor], dict[str, 
 def _save_cached(path: Path | None, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     if path is None:
         return
-    from safetensors.torch import save as safetensors_bytes
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        data = safetensors_bytes({k: v.contiguous() for k, v in tensors.items()}, metadata={"galip-discover": json.dumps(meta)})
-        tmp.write_bytes(data)  # not save_file, which makes 0600 files
-        os.replace(tmp, path)
+        save_safetensors(tensors, path, metadata={"galip-discover": json.dumps(meta)})
     except OSError:
         pass  # a cache that cannot be written is only slower next time
 

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import torch
 
 from .clip_backbone import ClipBackbone
+from .files import save_safetensors
 
 TEXT_CACHE_FORMAT = "galip-studio-text-cache"
 TEXT_CACHE_VERSION = 1
@@ -118,8 +119,6 @@ class SentenceCache:
         to ``path`` (see the module docstring) as ``dtype``: float32 (exact) or float16 (half the size;
         a run that reads it is then no longer bit for bit one that encodes the texts itself). Returns
         how many."""
-        from safetensors.torch import save as safetensors_bytes
-
         if dtype not in TEXT_CACHE_DTYPES.values():
             raise ValueError(f"a sentence-vector file holds float32 or float16, not {dtype}")
         if texts is None:
@@ -133,16 +132,10 @@ class SentenceCache:
         vectors = torch.stack(rows) if rows else torch.empty(0, self.clip.embed_dim)
         info = {"version": TEXT_CACHE_VERSION, "fingerprint": text_fingerprint(self.clip), "chunk": self.chunk,
                 "embed_dim": int(vectors.shape[1]), "texts": texts}
-        path = os.fspath(path)
-        tmp = path + ".tmp"
-        stored = vectors.to(dtype).contiguous()
+        stored = vectors.to(dtype)
         if not bool(torch.isfinite(stored).all()):
             raise ValueError(f"a sentence vector does not fit in {dtype} (overflow); save as float32")
-        # written by open(), not safetensors' save_file (which makes 0600 files), so the file gets the
-        # usual permissions under the umask, like every other file a command writes
-        with open(tmp, "wb") as f:
-            f.write(safetensors_bytes({"vectors": stored}, metadata={"format": TEXT_CACHE_FORMAT, "info": json.dumps(info)}))
-        os.replace(tmp, path)
+        save_safetensors({"vectors": stored}, path, metadata={"format": TEXT_CACHE_FORMAT, "info": json.dumps(info)})
         return len(texts)
 
     def load(self, path: str | os.PathLike) -> int:

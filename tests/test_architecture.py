@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "datasets.pack": 0,  # re-encodes what train.data reads
     "device": 0,
     "torchscript": 0,
+    "files": 0,
     # 1: configuration
     "config": 1,
     # 2: networks

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -144,6 +146,9 @@ def test_weights_that_cannot_be_downloaded_give_one_clear_error(monkeypatch, cap
 def test_clip_directory_round_trip_and_local_weights_file(tmp_path, tiny_model):
     clip = tiny_model.clip
     clip.save_pretrained(tmp_path / "clip")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {f.stat().st_mode & 0o777 for f in (tmp_path / "clip").iterdir()} == {0o666 & ~umask}  # not safetensors' 0600
     again = ClipBackbone.from_pretrained(tmp_path / "clip")
     for (k, a), (_, b) in zip(clip.model.state_dict().items(), again.model.state_dict().items()):
         assert torch.equal(a, b), k
