@@ -20,6 +20,7 @@ import torch
 from ..clip_backbone import ClipBackbone
 from ..datasets.emoji import STYLES as EMOJI_STYLES, indefinite_article
 from ..metrics import clip_image_embeddings, recall_at_k
+from ..train.runtime import resolve_device
 from .data import ImageCaptionSet, load_caption_set, words
 from .model import encode_captions
 
@@ -289,8 +290,6 @@ def evaluate_clip_dir(
 ) -> dict[str, Any]:
     """Load a CLIP directory and run :class:`MiniClipEvaluator` on the given folders (``device`` None:
     cuda if available, else cpu)."""
-    from ..train.runtime import resolve_device
-
     if eval_dir is None and train_dir is None:
         raise ValueError("give a held-out folder, a training folder, or both")
     backbone = ClipBackbone.from_pretrained(clip_dir).to(resolve_device(device))

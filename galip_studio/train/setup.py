@@ -225,16 +225,8 @@ class TrainData:
     total_steps: int | None  # None: until a stop signal
 
 
-def scan_training_data(config: TrainConfig) -> tuple[list[Sample], DataReport]:
-    """The training folder's samples and report (``config``'s layout, split and image check)."""
-    return scan_dataset(config.data_dir, config.layout, config.split, verify=config.verify_images)
-
-
-def build_data(
-    config: TrainConfig, ctx: DistContext, img_size: int, scanned: tuple[list[Sample], DataReport] | None = None
-) -> TrainData:
-    """The dataset, sampler and loader of a run, from ``scanned`` (:func:`scan_training_data`) or a new scan."""
-    samples, report = scanned if scanned is not None else scan_training_data(config)
+def build_data(config: TrainConfig, ctx: DistContext, img_size: int, samples: list[Sample], report: DataReport) -> TrainData:
+    """The dataset, sampler and loader of a run over the scanned training folder."""
     real_size = config.real_size or default_real_size(img_size)
     transform = ImageTransform(real_size, config.resize_ratio, config.flip)
     dataset = ImageCaptionDataset(samples, transform, seed=config.seed, flip_exclude=config.flip_exclude)
@@ -382,9 +374,10 @@ def prepare_run(config: TrainConfig, ctx: DistContext) -> RunSetup:
     resume_from = resolve_resume(run_dir, config.resume) if config.resume else None
     if resume_from is None and run_dir.latest() is not None:
         raise ValueError(f"{run_dir.root} already holds checkpoints; continue it with --resume latest, or choose a new --out")
-    scanned = scan_training_data(config)  # before the model, so a wrong folder fails in a second, not after the CLIP loads
+    # the folder before the model, so a wrong folder fails in a second, not after the CLIP loads
+    scanned = scan_dataset(config.data_dir, config.layout, config.split, verify=config.verify_images)
     parts, state = build_parts(config, ctx, resume_from)
-    data = build_data(config, ctx, parts.model.config.img_size, scanned)
+    data = build_data(config, ctx, parts.model.config.img_size, *scanned)
     position = Position() if state is None else restore(parts, state, config, data.sampler.steps_per_epoch)
     say(ctx, data.report.format())
     samples = sample_inputs(config, data.samples, parts.model.config.z_dim)
