@@ -41,7 +41,7 @@ from . import recipe_handlers as rh
 from .discover_tab import build_discover_tabs
 from .exports import export_folder, write_example_recipes
 from .history import add_history, history_entry, history_gallery
-from .jobs import Runner, stopper
+from .jobs import Runner, connect_stop, was_stopped
 from .launch import log_to_stderr, quiet_validation
 from .models import DEFAULT_SPEC, REPO_ROOT, ModelLibrary, ModelSpec, ModelStore
 from .plumbing import random_seed, user_error
@@ -82,7 +82,7 @@ class _Session:
     model: gr.State  # its ModelSpec
     uploads: gr.State  # weights files uploaded in this session: name -> server path
     last_blend: gr.State  # the last blend grid's recipe (its cells open in the knobs)
-    jobs: gr.State  # its long jobs: handler name -> (done, total) so far (Stop's notice)
+    jobs: gr.State  # its long jobs' board: handler name -> progress and Stop flags (jobs.connect_stop)
     history: gr.State  # its last results (history.HistoryEntry), newest first
     picked: gr.State  # the Generate gallery image picked for "send to"
 
@@ -138,18 +138,25 @@ class _Page:
         record.__name__ = f"record_{tab.id}"
         return record, [self.session.history, *tab.settings.values(), *tab.results.values()]
 
-    def record(self, trigger: Any, tab: _Tab, replace_same: bool = False) -> None:
-        """Add ``tab``'s result to the history on ``trigger`` (an event listener, e.g. ``event.success``)."""
+    def record(self, trigger: Any, tab: _Tab, replace_same: bool = False, unless_stopped: Callable[..., Any] | None = None) -> None:
+        """Add ``tab``'s result to the history on ``trigger`` (an event listener, e.g. ``event.success``),
+        unless the last run of the long job ``unless_stopped`` ended by Stop."""
         fn, inputs = self.recorder(tab, replace_same)
+        if unless_stopped is not None:
+            add = fn
+
+            def fn(board: dict[str, Any] | None, *values: Any) -> Any:
+                return (gr.skip(), gr.skip()) if was_stopped(board, unless_stopped) else add(*values)
+
+            fn.__name__ = add.__name__
+            inputs = [self.session.jobs, *inputs]
         trigger(fn, inputs, [self.session.history, self.history_strip], **_QUIET)
 
     def long_event(self, tab: _Tab, triggers: list[Any], handler: Callable[..., Any], inputs: list[Any], outputs: list[Any], api_name: str) -> Any:
         """``handler`` as a long job of ``tab`` on ``triggers``: its Stop button, its notice, its history entry."""
-        for trigger in triggers:  # a new run clears the last "stopped" notice
-            trigger(lambda: "", None, tab.status, **_QUIET)
+        connect_stop(tab.stop, triggers, handler, self.session.jobs, tab.status)  # a new run also clears the last "stopped" notice
         event = gr.on(triggers, self.run.long(handler, len(outputs)), [self.session.model, self.session.jobs, *inputs], outputs, api_name=api_name)
-        tab.stop.click(stopper(handler), self.session.jobs, tab.status, cancels=[event], api_visibility="private", queue=False)
-        self.record(event.success, tab)
+        self.record(event.success, tab, unless_stopped=handler)  # a stopped run ends without error, and made nothing
         return event
 
 

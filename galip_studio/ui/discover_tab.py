@@ -13,6 +13,7 @@ import gradio as gr
 
 from .. import explore
 from . import discover_handlers as dh
+from .jobs import connect_stop
 from .widgets import animation_formats, frame_size, frames_and_fps, run_stop, truncation
 
 ENDPOINTS = ("/directions", "/prompt_map", "/map_click", "/map_path")
@@ -29,7 +30,7 @@ def build_discover_tabs(
 
     ``long(handler, n_outputs)`` and ``quick(handler)`` are the app's wrappers; ``long_inputs`` and
     ``quick_inputs`` are the session states each wrapper reads before the handler's own inputs (the
-    session's model first).
+    session's model first; ``long_inputs`` then its job board, which the Stop buttons flag).
     """
     lim = limits
     session_model = quick_inputs[0]
@@ -63,13 +64,13 @@ def build_discover_tabs(
                 dr_table = gr.Markdown()
                 with gr.Accordion("Recipe", open=False):
                     dr_recipe = recipe_box()
-        dr_event = dr_go.click(
+        connect_stop(dr_stop, [dr_go.click], dh.directions, long_inputs[1])
+        dr_go.click(
             long(dh.directions, 3),
             [*long_inputs, dr_space, dr_prompt, dr_components, dr_show, dr_seed, dr_steps, dr_span, dr_trunc, dr_vocab],
             [dr_image, dr_table, dr_recipe],
             api_name="directions",
         )
-        dr_stop.click(None, None, None, cancels=[dr_event], api_visibility="private")
 
     # ---------------------------------------------------------------- Prompt map
     with gr.Tab("Prompt map", id="map"):
@@ -123,10 +124,10 @@ def build_discover_tabs(
             .success(click_fn, click_inputs, click_outputs, api_visibility="private", trigger_mode="always_last", show_progress="minimal")
         )
         mp_clear.click(lambda: "", None, mp_points, api_visibility="private", queue=False)
-        mp_event = mp_walk.click(
+        connect_stop(mp_stop, [mp_walk.click], dh.map_path, long_inputs[1])
+        mp_walk.click(
             long(dh.map_path, 5),
             [*long_inputs, map_state, mp_points, mp_frames, mp_fps, mp_loop, mp_seed, mp_trunc, mp_formats, mp_size],
             [mp_image, mp_gif, mp_video, mp_walk_info, mp_recipe],
             api_name="map_path",
         )
-        mp_stop.click(None, None, None, cancels=[mp_event], api_visibility="private")

@@ -4,6 +4,13 @@ quick ones as a plain call, and what a Stop button says.
 A long job's worker checks a stop flag after every batch (its progress report), so the Stop buttons
 (and ``Job.cancel()``) really stop it. Every handler gets the session's model (a
 :class:`~.models.ModelHandle`), the export folder and the limits as well as its inputs.
+
+The page's Stop buttons do not use Gradio's ``cancels=``: they set a flag on the session's job board
+(:func:`connect_stop`), and the job's generator, which looks at the board every :data:`POLL_S`
+seconds, ends the run itself. Gradio 6's cancel answers the browser with an empty "completed"
+message that its client cannot read when it arrives after the cancel request has returned (a
+loaded machine), and the run's outputs then keep a red "Error" badge. ``Job.cancel()`` from
+``gradio_client`` still works: Gradio closes the generator, which sets the same stop flag.
 """
 
 from __future__ import annotations
@@ -32,29 +39,47 @@ def _skip(n_outputs: int) -> Any:
     return gr.skip() if n_outputs == 1 else tuple(gr.skip() for _ in range(n_outputs))
 
 
+def _entry(board: dict[str, Any] | None, handler: Callable[..., Any]) -> dict[str, Any]:
+    """``handler``'s entry on a session's job board (a throwaway one when there is no board).
+
+    Keys: ``done``/``total`` (its last progress, for Stop's notice), ``asked`` (a run was asked for
+    and has not started), ``running``, ``stop`` (Stop was pressed for the run asked for or running)
+    and ``stopped`` (the last run ended by Stop: its history entry is skipped).
+    """
+    if not isinstance(board, dict):
+        return {}
+    entry = board.get(handler.__name__)
+    if not isinstance(entry, dict):
+        entry = board[handler.__name__] = {}
+    return entry
+
+
 def long_job(handler: Callable[..., Any], n_outputs: int, store: ModelStore, outdir: Path, limits: explore.Limits) -> Callable[..., Iterator[Any]]:
     """A Gradio generator that runs ``handler(model, *inputs, outdir, limits, progress)`` in a worker.
 
-    Inputs are the session's model spec, the session's job board (a dict in its ``gr.State``: the
-    last progress of each tab's job, for the Stop button's notice), then the handler's inputs.
-    The generator wakes every :data:`POLL_S` seconds and yields "no change"; when Gradio cancels the
-    event (a Stop button, ``Job.cancel()``, a closed tab) it closes the generator, which sets the
-    stop flag, and the worker's next progress report (after its current batch) raises and ends it.
+    Inputs are the session's model spec, the session's job board (a dict in its ``gr.State``, see
+    :func:`_entry`), then the handler's inputs. The generator wakes every :data:`POLL_S` seconds and
+    yields "no change". It ends the run, with no output, when the page's Stop button flags it on the
+    board (:func:`connect_stop`), or when Gradio cancels the event (``Job.cancel()``, a closed tab)
+    and closes it; either way it sets the stop flag, and the worker's next progress report (after its
+    current batch) raises and ends it. A run stopped while it waited in the queue does not start.
     The worker runs in a copy of the request's context, so ``gr.Progress`` and ``gr.Warning`` work.
     Progress says what is made, how far, and the time left at the pace so far.
     """
 
     def run(spec: ModelSpec, board: dict[str, Any] | None, *inputs: Any, progress: gr.Progress = gr.Progress()) -> Iterator[Any]:
+        entry = _entry(board, handler)
+        if entry.get("stop"):  # Stop was pressed while this run waited for its turn
+            entry.update(asked=False, stop=False, stopped=True)
+            return
+        entry.update(done=0, total=0, asked=False, running=True, stopped=False)
         stop = threading.Event()
         started = time.monotonic()
-        if isinstance(board, dict):
-            board[handler.__name__] = (0, 0)
 
         def report(done: int, total: int, note: str | None = None) -> None:
             if stop.is_set():
                 raise _Stopped()
-            if isinstance(board, dict):
-                board[handler.__name__] = (done, total)
+            entry.update(done=done, total=total)
             progress(done / total if total else 0.0, desc=progress_text(done, total, time.monotonic() - started, note))
 
         box: dict[str, Any] = {}
@@ -71,16 +96,21 @@ def long_job(handler: Callable[..., Any], n_outputs: int, store: ModelStore, out
         try:
             while worker.is_alive():
                 worker.join(POLL_S)
+                if entry.get("stop"):
+                    entry["stopped"] = True
+                    return  # the worker ends at its next progress report, its result unused
                 if worker.is_alive():
                     yield _skip(n_outputs)
             error = box.get("error")
             if isinstance(error, _Stopped):
+                entry["stopped"] = True
                 return
             if error is not None:
                 raise error
             yield box["result"]
         finally:
             stop.set()
+            entry.update(running=False, stop=False)
 
     run.__name__ = handler.__name__
     return run
@@ -96,15 +126,48 @@ def quick(handler: Callable[..., Any], store: ModelStore, outdir: Path, limits: 
     return run
 
 
-def stopper(handler: Callable[..., Any]) -> Callable[[dict[str, Any] | None], str]:
-    """What a Stop button says: how far ``handler``'s job had come (from the session's job board)."""
+def asker(handler: Callable[..., Any], notice: bool) -> Callable[[dict[str, Any] | None], Any]:
+    """What a run button does first, at once (before the queue starts the run): note on the job board
+    that a run of ``handler`` was asked for, so Stop can stop it while it waits; clear the notice."""
 
-    def stopped(board: dict[str, Any] | None) -> str:
-        done, total = (board or {}).get(handler.__name__, (None, None))
-        return stopped_notice(done, total)
+    def ask(board: dict[str, Any] | None) -> Any:
+        entry = _entry(board, handler)
+        entry.update(asked=True, stop=False)
+        return "" if notice else None
+
+    ask.__name__ = f"ask_{handler.__name__}"
+    return ask
+
+
+def stopper(handler: Callable[..., Any], notice: bool = True) -> Callable[[dict[str, Any] | None], Any]:
+    """What a Stop button does: flag ``handler``'s running or waiting run on the session's job board
+    (its generator then ends it) and, with ``notice``, say how far it had come."""
+
+    def stopped(board: dict[str, Any] | None) -> Any:
+        entry = _entry(board, handler)
+        if entry.get("running") or entry.get("asked"):
+            entry["stop"] = True
+        return stopped_notice(entry.get("done"), entry.get("total")) if notice else None
 
     stopped.__name__ = f"stopped_{handler.__name__}"
     return stopped
+
+
+def was_stopped(board: dict[str, Any] | None, handler: Callable[..., Any]) -> bool:
+    """Whether ``handler``'s last run in this session ended by Stop (then it made nothing to keep)."""
+    return bool(_entry(board, handler).get("stopped"))
+
+
+_PAGE_ONLY = dict(api_visibility="private", queue=False, show_progress="hidden")  # instant, no spinner, not in the API
+
+
+def connect_stop(stop: gr.Button, triggers: list[Any], handler: Callable[..., Any], board: gr.State, notice: gr.Markdown | None = None) -> None:
+    """Wire ``stop`` to the long job ``handler`` that ``triggers`` (event listeners, e.g.
+    ``button.click``) start: each trigger notes on ``board`` that a run was asked for (and clears
+    ``notice``); Stop flags it there (and says in ``notice`` how far it had come)."""
+    for trigger in triggers:
+        trigger(asker(handler, notice is not None), board, notice, **_PAGE_ONLY)
+    stop.click(stopper(handler, notice is not None), board, notice, **_PAGE_ONLY)
 
 
 @dataclass(frozen=True)
