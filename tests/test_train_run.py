@@ -406,6 +406,32 @@ def test_eval_judge_scores_with_another_clip(tmp_path, tiny_checkpoint, tiny_mod
     assert "not a CLIP directory" in capsys.readouterr().err
 
 
+def test_eval_truncation_scales_the_noise_and_is_reported(tmp_path, tiny_checkpoint, tiny_model, data, capsys):
+    """--truncation PSI scores images made from noise scaled by PSI (0: every image its caption's
+    mean-noise image), says so in the JSON and the summary; outside [0, 1] is a one-line error."""
+    from galip_studio.train.data import ImageCaptionDataset, ImageTransform, scan_dataset
+    from galip_studio.train.evaluate import EvalConfig, Evaluator
+
+    def run(*extra):
+        assert main(["eval", str(tiny_checkpoint), str(data), "--images", "6", "--json", "--device", "cpu", *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    full, half = run(), run("--truncation", "0.5")
+    assert full["truncation"] == 1.0 and half["truncation"] == 0.5
+    assert half["clip_score"] != full["clip_score"] and half["clip_score_real"] == full["clip_score_real"]
+    assert run("--truncation", "0.5") == half  # same noise, same scores
+    dataset = ImageCaptionDataset(scan_dataset(str(data))[0], ImageTransform(32, flip=False))
+    z = Evaluator(dataset, tiny_model.clip, EvalConfig(6, truncation=0.25)).noise(8)
+    assert torch.allclose(z, Evaluator(dataset, tiny_model.clip, EvalConfig(6)).noise(8) * 0.25)
+    assert main(["eval", str(tiny_checkpoint), str(data), "--images", "6", "--device", "cpu"]) == 0
+    assert "at truncation" not in capsys.readouterr().out
+    assert main(["eval", str(tiny_checkpoint), str(data), "--images", "6", "--device", "cpu", "--truncation", "0.7"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("over 6 images at truncation 0.7")
+    assert main(["eval", str(tiny_checkpoint), str(data), "--truncation", "1.5"]) == 1
+    err = capsys.readouterr().err
+    assert "truncation must be in [0, 1], got 1.5" in err and "Traceback" not in err
+
+
 @pytest.mark.slow  # builds and runs a full Inception-v3
 def test_eval_with_inception_weights_reports_fid(tmp_path, tiny_checkpoint, data, capsys):
     from torchvision.models import inception_v3

@@ -193,6 +193,8 @@ def _add_eval_parser(sub: Any) -> None:
     p.add_argument("--images", type=int, default=1024, help="number of real/generated images (default 1024)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0, help="chooses the images and the noise (default 0)")
+    p.add_argument("--truncation", type=float, default=1.0,
+                   help="noise truncation psi in [0, 1] (default 1: none): how the scores trade diversity for fidelity")
     p.add_argument("--layout", choices=LAYOUTS, default="auto")
     p.add_argument("--split", default="test", help="official layout: which filenames.pickle (default test)")
     p.add_argument("--real-size", type=int, default=None, help="side of real images (default: as in training)")
@@ -334,6 +336,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..clip_backbone import ClipBackbone
     from .setup import default_real_size
 
+    config = EvalConfig(args.images, args.batch_size, args.seed, args.truncation)  # a bad psi fails before loading
     path = Path(args.checkpoint)
     model, info = load_model(path, args.clip_weights)
     judge = ClipBackbone.from_pretrained(args.judge) if args.judge else None
@@ -344,11 +347,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     size = args.real_size or real_size or default_real_size(model.config.img_size)
     dataset = ImageCaptionDataset(samples, ImageTransform(size, flip=False))
     with torch.inference_mode():
-        result = evaluate_checkpoint(model, dataset, EvalConfig(args.images, args.batch_size, args.seed),
-                                     resolve_device(args.device), args.inception_weights, judge)
+        result = evaluate_checkpoint(model, dataset, config, resolve_device(args.device), args.inception_weights, judge)
     if args.json:
-        print(json.dumps({"checkpoint": str(path), "data": str(args.data_dir),
+        print(json.dumps({"checkpoint": str(path), "data": str(args.data_dir), "truncation": args.truncation,
                           **({"judge": str(args.judge)} if args.judge else {}), **result}, indent=2))
     else:
-        print(summarize(result))
+        print(summarize(result) + (f" at truncation {args.truncation:g}" if args.truncation != 1 else ""))
     return 0

@@ -88,6 +88,11 @@ class EvalConfig:
     images: int = 256
     batch_size: int = 32
     seed: int = 0
+    truncation: float = 1.0  # psi: the noise is scaled toward its mean (1 = none), as in generate
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.truncation <= 1.0:
+            raise ValueError(f"truncation must be in [0, 1], got {self.truncation}")
 
 
 class Evaluator:
@@ -142,7 +147,7 @@ class Evaluator:
 
     def noise(self, z_dim: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.config.seed + 1)
-        return torch.randn(len(self.captions), z_dim, generator=g)
+        return torch.randn(len(self.captions), z_dim, generator=g) * self.config.truncation
 
     @torch.no_grad()
     def generate(self, generator: nn.Module, encode: EncodeFn, z_dim: int, autocast=contextlib.nullcontext) -> torch.Tensor:
