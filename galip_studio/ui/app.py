@@ -41,7 +41,7 @@ from . import recipe_handlers as rh
 from .discover_tab import build_discover_tabs
 from .exports import export_folder, write_example_recipes
 from .history import add_history, history_entry, history_gallery
-from .jobs import Runner, connect_stop, was_stopped
+from .jobs import PAGE_ONLY, Runner, connect_stop, was_stopped
 from .launch import log_to_stderr, quiet_validation
 from .models import DEFAULT_SPEC, REPO_ROOT, ModelLibrary, ModelSpec, ModelStore
 from .plumbing import random_seed, user_error
@@ -111,9 +111,6 @@ class _Tab(ABC):
         """Connect this tab's events (each tab class defines it)."""
 
 
-_QUIET = dict(api_visibility="private", queue=False, show_progress="hidden")  # page-only events, instant, no spinner
-
-
 @dataclass(frozen=True)
 class _Page:
     """What the tabs' events share: the runner, the session's states and the page-wide components."""
@@ -150,7 +147,7 @@ class _Page:
 
             fn.__name__ = add.__name__
             inputs = [self.session.jobs, *inputs]
-        trigger(fn, inputs, [self.session.history, self.history_strip], **_QUIET)
+        trigger(fn, inputs, [self.session.history, self.history_strip], **PAGE_ONLY)
 
     def long_event(self, tab: _Tab, triggers: list[Any], handler: Callable[..., Any], inputs: list[Any], outputs: list[Any], api_name: str) -> Any:
         """``handler`` as a long job of ``tab`` on ``triggers``: its Stop button, its notice, its history entry."""
@@ -227,8 +224,8 @@ class _GenerateTab(_Tab):
             item = h.gallery_item(recipe, evt.index)
             return item, h.picked_text(item)
 
-        self.gallery.select(pick, self.recipe, [page.session.picked, self.picked_note], **_QUIET)
-        event.success(lambda: (None, PICK_HINT), None, [page.session.picked, self.picked_note], **_QUIET)
+        self.gallery.select(pick, self.recipe, [page.session.picked, self.picked_note], **PAGE_ONLY)
+        event.success(lambda: (None, PICK_HINT), None, [page.session.picked, self.picked_note], **PAGE_ONLY)
 
 
 class _InterpolateTab(_Tab):
@@ -574,7 +571,7 @@ def _wire_history(page: _Page, tabs: Sequence[_Tab], note: gr.Markdown) -> None:
         out[note] = f"Restored: {entry.caption}"
         return out
 
-    page.history_strip.select(restore, page.session.history, [page.tabs, note, *restorable], **_QUIET)
+    page.history_strip.select(restore, page.session.history, [page.tabs, note, *restorable], **PAGE_ONLY)
 
 
 def _need_pick(item: h.GalleryItem | None) -> h.GalleryItem:
@@ -603,11 +600,11 @@ def _wire_send_to(page: _Page, generate: _GenerateTab, interpolate: _Interpolate
         return _need_pick(item).seed
 
     ends = [interpolate.a, interpolate.b, interpolate.seeds]
-    generate.send_knobs.click(to_knobs, [picked, generate.send_corner, *knobs.prompts], [*knobs.prompts, knobs.seed, tabs], **_QUIET)
-    generate.send_a.click(to_interpolate("A"), [picked, *ends], [*ends, tabs], **_QUIET)
-    generate.send_b.click(to_interpolate("B"), [picked, *ends], [*ends, tabs], **_QUIET)
-    generate.send_walk.click(to_walk, [picked, walk.prompts, walk.seeds], [walk.prompts, walk.seeds, tabs], **_QUIET)
-    generate.send_seed.click(reuse_seed, picked, generate.seed, **_QUIET)
+    generate.send_knobs.click(to_knobs, [picked, generate.send_corner, *knobs.prompts], [*knobs.prompts, knobs.seed, tabs], **PAGE_ONLY)
+    generate.send_a.click(to_interpolate("A"), [picked, *ends], [*ends, tabs], **PAGE_ONLY)
+    generate.send_b.click(to_interpolate("B"), [picked, *ends], [*ends, tabs], **PAGE_ONLY)
+    generate.send_walk.click(to_walk, [picked, walk.prompts, walk.seeds], [walk.prompts, walk.seeds, tabs], **PAGE_ONLY)
+    generate.send_seed.click(reuse_seed, picked, generate.seed, **PAGE_ONLY)
 
 
 def _wire_blend_cell(page: _Page, blend: _BlendTab, knobs: _KnobsTab) -> None:
@@ -648,7 +645,7 @@ def _wire_landing(demo: gr.Blocks, page: _Page, generate: _GenerateTab, knobs: _
             lambda spec, scale: landing(spec, LANDING["prompt"], LANDING["images"], LANDING["seed"], LANDING["truncation"], 256, scale),
             [page.session.model, page.scaling], [generate.gallery, generate.file, generate.recipe], api_visibility="private", show_progress="hidden",
         )
-        .then(record, record_inputs, [page.session.history, page.history_strip], **_QUIET)
+        .then(record, record_inputs, [page.session.history, page.history_strip], **PAGE_ONLY)
         .then(page.run.quick(h.style_knob), knobs.inputs(page), knobs.outputs, api_visibility="private", show_progress="hidden")
     )
 

@@ -158,7 +158,7 @@ def was_stopped(board: dict[str, Any] | None, handler: Callable[..., Any]) -> bo
     return bool(_entry(board, handler).get("stopped"))
 
 
-_PAGE_ONLY = dict(api_visibility="private", queue=False, show_progress="hidden")  # instant, no spinner, not in the API
+PAGE_ONLY = dict(api_visibility="private", queue=False, show_progress="hidden")  # page-only events: instant, no spinner, not in the API
 
 
 def connect_stop(stop: gr.Button, triggers: list[Any], handler: Callable[..., Any], board: gr.State, notice: gr.Markdown | None = None) -> None:
@@ -166,8 +166,8 @@ def connect_stop(stop: gr.Button, triggers: list[Any], handler: Callable[..., An
     ``button.click``) start: each trigger notes on ``board`` that a run was asked for (and clears
     ``notice``); Stop flags it there (and says in ``notice`` how far it had come)."""
     for trigger in triggers:
-        trigger(asker(handler, notice is not None), board, notice, **_PAGE_ONLY)
-    stop.click(stopper(handler, notice is not None), board, notice, **_PAGE_ONLY)
+        trigger(asker(handler, notice is not None), board, notice, **PAGE_ONLY)
+    stop.click(stopper(handler, notice is not None), board, notice, **PAGE_ONLY)
 
 
 @dataclass(frozen=True)
