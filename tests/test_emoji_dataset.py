@@ -11,6 +11,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -396,6 +397,25 @@ def test_categories_keep_their_identities_on_the_full_builds_sides(packages, bui
         E.build_emoji_dataset(tmp_path / "x", from_dir=packages, categories=["Fruit"], progress=False)
     assert "Component" not in str(info.value)
     assert not (tmp_path / "x").exists()
+
+
+def test_category_folders_hold_the_flat_builds_images_by_category(packages, built, tmp_path):
+    full, _ = built
+    out = tmp_path / "by-category"
+    report = E.build_emoji_dataset(out, from_dir=packages, size=48, holdout=0.34, category_folders=True,
+                                   progress=False)
+    assert report["category_folders"] is True and report["layout"].startswith("<split>/<category>/")
+    for split in ("train", "test"):
+        placed = {p.relative_to(out / split).with_suffix("") for p in (out / split).rglob("*.png")}
+        assert {p.name for p in placed} == _stems(full, split)
+        for path in placed:
+            assert len(path.parts) == 2 and (out / split / path).with_suffix(".txt").is_file()
+            flat = full / split / f"{path.name}.png"
+            assert np.array_equal(np.asarray(Image.open(out / split / path.with_suffix(".png"))), np.asarray(Image.open(flat)))
+    train = {p.parent.name for p in (out / "train").rglob("red-apple__*.png")}
+    flags = {p.parent.name for p in out.rglob("flag-of-*__*.png")}
+    assert train <= {"food-drink"} and flags == {"flags"}
+    assert E.category_folder("Smileys & Emotion") == "smileys-emotion"
 
 
 def test_non_empty_output_needs_overwrite(packages, built):

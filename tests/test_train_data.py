@@ -15,9 +15,11 @@ from PIL import Image
 from galip_studio.cli import main
 from galip_studio.train.data import (
     DataError,
+    Sample,
     ImageCaptionDataset,
     ImageTransform,
     ShardedBatchSampler,
+    balance_weights,
     collate,
     load_filenames_pickle,
     load_rgb,
@@ -151,22 +153,51 @@ def test_image_broken_mid_run_is_replaced_and_reported(tmp_path):
         ds[(0, 0)]
 
 
-def test_sharded_sampler_splits_global_batches_between_ranks():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sharded_sampler_splits_global_batches_between_ranks(weighted):
     n, b = 23, 3
-    single = ShardedBatchSampler(n, 2 * b, world_size=1, rank=0, seed=5)
-    ranks = [ShardedBatchSampler(n, b, world_size=2, rank=r, seed=5) for r in range(2)]
+    weights = [1.0 + i % 3 for i in range(n)] if weighted else None
+    single = ShardedBatchSampler(n, 2 * b, world_size=1, rank=0, seed=5, weights=weights)
+    ranks = [ShardedBatchSampler(n, b, world_size=2, rank=r, seed=5, weights=weights) for r in range(2)]
     assert single.steps_per_epoch == ranks[0].steps_per_epoch == 3  # 23 // 6, the rest dropped
     for epoch in (0, 1):
         for s in (single, *ranks):
             s.set_position(epoch)
         for whole, r0, r1 in zip(single, *ranks):
             assert [i for i, _ in whole] == [i for i, _ in r0] + [i for i, _ in r1]
-            assert not set(r0) & set(r1) and {e for _, e in whole} == {epoch}
+            assert (weighted or not set(r0) & set(r1)) and {e for _, e in whole} == {epoch}
     ranks[0].set_position(1, 2)
     assert len(ranks[0]) == 1 and list(ranks[0])[0] == [(i, 1) for i in ranks[0].global_batch(1, 2)[:b]]
     assert ranks[0].epoch_order(0) != ranks[0].epoch_order(1)
     with pytest.raises(DataError, match="fewer than one global batch"):
         ShardedBatchSampler(5, 3, world_size=2)
+
+
+def test_balance_gives_every_folder_its_share_of_an_epoch():
+    big = [Sample(Path(f"/d/food/{i}.png"), ("an apple",)) for i in range(30)]
+    small = [Sample(Path(f"/d/flags/{i}.png"), ("a flag",)) for i in range(6)]
+    even = balance_weights(big + small, 1.0)
+    assert even.groups == {"/d/food": 30, "/d/flags": 6}
+    assert even.shares == pytest.approx({"/d/food": 0.5, "/d/flags": 0.5})
+    assert sum(even.weights) == pytest.approx(1.0)
+    root = balance_weights(big + small, 0.5)  # square-root sampling
+    assert root.shares["/d/flags"] == pytest.approx(6**0.5 / (6**0.5 + 30**0.5))
+    assert "flags: 6 images, 16.7% -> 50.0%" in even.format("/d", 1.0)
+
+    sampler = ShardedBatchSampler(36, 4, seed=3, weights=even.weights)
+    assert sampler.steps_per_epoch == 9  # an epoch keeps its length
+    drawn = [i for epoch in range(200) for i in sampler.epoch_order(epoch)]
+    assert sum(i >= 30 for i in drawn) / len(drawn) == pytest.approx(0.5, abs=0.02)
+    assert sampler.epoch_order(7) == ShardedBatchSampler(36, 4, seed=3, weights=even.weights).epoch_order(7)
+    assert sampler.epoch_order(7) != sampler.epoch_order(8)
+
+    with pytest.raises(DataError, match=r"--balance needs images in two or more folders .* all 30 are in /d/food"):
+        balance_weights(big, 1.0)
+    for bad in (0.0, 1.5, -1.0):
+        with pytest.raises(ValueError, match="balance strength"):
+            balance_weights(big + small, bad)
+    with pytest.raises(ValueError, match="3 weights for 36 samples"):
+        ShardedBatchSampler(36, 4, weights=[1.0, 1.0, 1.0])
 
 
 def test_flip_exclude_never_flips_matching_captions(tmp_path):

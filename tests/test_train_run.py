@@ -172,6 +172,34 @@ def test_resume_refuses_settings_that_break_continuation(tmp_path):
     assert cfg.steps == 9 and cfg.save_every == 5
 
 
+def test_balance_draws_every_folder_equally_and_changes_on_resume_only_with_new_data(tmp_path, data, capsys):
+    out = tmp_path / "run"  # `data` has 6 images in its root and 6 in sub/
+    run = ["train", str(data), "--out", str(out), *QUICK, "--eval-every", "0"]
+    assert main([*run, "--steps", "1", "--balance"]) == 0
+    assert "balance 1: 2 folders, each epoch's share per folder (before -> after)" in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["train"]["balance"] == 1.0
+    again = [*run, "--resume", "latest", "--steps", "2", "--balance", "0.5"]
+    assert main(again) == 1
+    err = capsys.readouterr().err
+    assert "cannot change balance when resuming (the run was started with balance=1.0)" in err
+    assert "or pass --new-data to change balance" in err
+    assert main([*again, "--new-data"]) == 0
+    assert "balance 0.5: 2 folders" in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["train"]["balance"] == 0.5
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in data.glob("img*"):  # the root's six images only
+        (flat / path.name).write_bytes(path.read_bytes())
+    assert main(["train", str(flat), "--out", str(tmp_path / "flat-run"), *QUICK, "--balance"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("galip-studio: error: --balance needs images in two or more folders") and "all 6 are in" in err
+    with pytest.raises(SystemExit):
+        main([*run, "--balance", "x"])
+    with pytest.raises(ValueError, match="balance is a strength in"):
+        TrainConfig(data_dir="d", out="o", balance=2.0)
+
+
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, data):
     def poison(info):
         if info.step == 3:  # after the step-2 checkpoint

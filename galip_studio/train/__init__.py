@@ -3,7 +3,7 @@
     from galip_studio.train import TrainConfig, Trainer
     result = Trainer(TrainConfig(data_dir="data/emoji/train", out="runs/emoji", steps=2000)).run()
 
-Modules: :mod:`.data` (layouts, scan report, dataset, sharded sampler), :mod:`.losses` (the
+Modules: :mod:`.data` (layouts, scan report, dataset, folder balance, sharded sampler), :mod:`.losses` (the
 objective), :mod:`.augment` (DiffAugment), :mod:`.setup` (builds a run: model, optimisers, data,
 resume position), :mod:`.trainer` (runs it: the step and the loop), :mod:`.evaluate` (CLIP score,
 CLIP Fréchet distance, Inception FID), :mod:`.rundir` (run directory), :mod:`.runtime` (device,

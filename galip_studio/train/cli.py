@@ -80,6 +80,10 @@ def _add_train_parser(sub: Any) -> None:
                    help="never flip images with a caption matching this (case-insensitive), e.g. 'left|right|arrow|flag|keycap'")
     g.add_argument("--no-verify", dest="verify_images", action="store_const", const=False, default=S,
                    help="do not open every image before training (faster start on huge folders)")
+    g.add_argument("--balance", type=float, nargs="?", const=1.0, metavar="STRENGTH", default=S,
+                   help="re-balance the classes of a data folder, one subfolder per class: each subfolder of n images "
+                        "gets a share of every epoch in proportion to n**(1-STRENGTH); --balance alone is 1, every "
+                        "subfolder the same share; 0.5 is square-root sampling; 0 = off (default)")
     g.add_argument("--workers", type=int, default=S, help="data loader processes per training process (default: 0 on CPU, 4 on GPU)")
 
     g = p.add_argument_group("model")
@@ -118,7 +122,8 @@ def _add_train_parser(sub: Any) -> None:
                         "if sooner; per invocation: --resume does not inherit it")
     g.add_argument("--seed", type=int, default=S, help="seed of initialisation, data order and noise (default 100)")
     g.add_argument("--new-data", action="store_true",
-                   help="with --resume: continue the run on a DATA_DIR other than the one it was started with")
+                   help="with --resume: continue the run on a DATA_DIR other than the one it was started with, "
+                        "or with another --balance")
     g.add_argument("--resume", metavar="latest|auto|DIR", default=S,
                    help="continue the run in --out (latest), continue if it has a checkpoint else start (auto), or a checkpoint")
 
@@ -276,7 +281,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError("train: --out DIR (the run directory) is required; only --check runs without it")
     saved = _saved_settings(args.out, explicit.get("resume"))
     _check_same_data(saved, args)
-    cfg = resolve_train_config(explicit, saved)
+    cfg = resolve_train_config(explicit, saved, new_data=args.new_data)
     if args.dry_run:
         print(json.dumps(cfg.to_dict(), indent=2))
         _, report = scan_dataset(cfg.data_dir, cfg.layout, cfg.split, verify=cfg.verify_images)

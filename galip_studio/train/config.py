@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ RESUME_OVERRIDABLE = frozenset(
         "clip_weights", "device", "text_cache_size", "text_cache", "ema", "time_limit",
     }
 )
+# Settings that may also differ when resuming with --new-data (the data and how it is drawn).
+RESUME_NEW_DATA = frozenset({"balance"})
 _DURATION = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*([smh]?)\s*", re.IGNORECASE)
 _MINUTES_PER_UNIT = {"s": 1 / 60, "m": 1.0, "": 1.0, "h": 60.0}
 
@@ -62,6 +64,7 @@ class TrainConfig(DictConfig):
     flip: bool = True
     flip_exclude: str | None = None  # regex: never flip samples with a matching caption
     verify_images: bool = True
+    balance: float = 0.0  # re-balance folders: 0 off, 1 every folder the same share of an epoch (data.balance_weights)
     workers: int | None = None  # None: 0 on CPU, up to 4 per process on GPU
     # model
     preset: str = DEFAULT_PRESET
@@ -142,6 +145,8 @@ class TrainConfig(DictConfig):
         for name in ("sample_every", "save_every", "keep_last"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 (off) or positive")
+        if not (math.isfinite(self.balance) and 0.0 <= self.balance <= 1.0):
+            raise ValueError(f"balance is a strength in [0, 1] (0: off; 1: every folder the same share), got {self.balance}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema is a decay in [0, 1) (0: off; e.g. 0.998), got {self.ema}")
         self.augment = ",".join(parse_policy(self.augment)) or None  # validates; one spelling
@@ -158,25 +163,31 @@ class TrainConfig(DictConfig):
 
 
 
-def resolve_train_config(explicit: dict[str, Any], saved: dict[str, Any] | None = None) -> TrainConfig:
+def resolve_train_config(
+    explicit: dict[str, Any], saved: dict[str, Any] | None = None, new_data: bool = False
+) -> TrainConfig:
     """Merge settings: field defaults < the preset's ``training`` dict < ``saved`` (a resumed run's
     config) < ``explicit`` (options given on the command line or by the caller). Without an explicit
     preset, a fine-tune (``init``) takes the preset its checkpoint was trained with.
 
     When resuming, explicit options that would change the model, the data or the objective are
-    refused: an exact continuation needs the same settings. The saved ``time_limit`` is not
-    inherited (it is the budget of one invocation).
+    refused: an exact continuation needs the same settings; ``new_data`` (``--new-data``) also lets
+    the data and how it is drawn (``balance``) change. The saved ``time_limit`` is not inherited (it
+    is the budget of one invocation).
     """
     merged: dict[str, Any] = {}
     if saved is not None:
-        changed = sorted(
-            k for k, v in explicit.items() if k not in RESUME_OVERRIDABLE | {"data_dir", "out"} and saved.get(k) != v
-        )
+        allowed = RESUME_OVERRIDABLE | {"data_dir", "out"} | (RESUME_NEW_DATA if new_data else frozenset())
+        # a setting newer than the run's config.json was at its default there
+        defaults = {f.name: f.default for f in fields(TrainConfig)}
+        changed = sorted(k for k, v in explicit.items() if k not in allowed and saved.get(k, defaults.get(k)) != v)
         if changed:
             raise ValueError(
                 f"cannot change {', '.join(changed)} when resuming (the run was started with "
-                + ", ".join(f"{k}={saved.get(k)!r}" for k in changed)
+                + ", ".join(f"{k}={saved.get(k, defaults.get(k))!r}" for k in changed)
                 + "); start a new run with --init CHECKPOINT to fine-tune with new settings"
+                + ("" if new_data or not RESUME_NEW_DATA & set(changed) else
+                   f", or pass --new-data to change {', '.join(sorted(RESUME_NEW_DATA & set(changed)))}")
             )
         merged.update(saved)
         merged["time_limit"] = None  # a budget of one invocation: given again or none

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -513,6 +514,60 @@ class ImageCaptionDataset(Dataset):
         raise DataError(f"{len(failed)} images in a row failed to load; last: {failed[-1]}")
 
 
+# ---------------------------------------------------------------------------------------- balance
+def sample_groups(samples: Sequence[Sample]) -> list[str]:
+    """The group of each sample for :func:`balance_weights`: the folder its image is in (a class
+    folder such as ``train/food-drink/`` or CUB's ``001.Black_footed_Albatross/``)."""
+    return [str(smp.image.parent) for smp in samples]
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Per-sample draw weights that give every group (folder) of ``n`` images a share of each epoch
+    proportional to ``n ** (1 - strength)``: 0 keeps the data's own proportions, 1 gives every
+    folder the same share, 0.5 is in between (square-root sampling). ``groups`` maps each folder to
+    its image count and ``shares`` to the fraction of an epoch it now gets."""
+
+    weights: tuple[float, ...]
+    groups: dict[str, int]
+    shares: dict[str, float]
+
+    def format(self, root: str | Path, strength: float, limit: int = 12) -> str:
+        """One line per folder (the largest changes first): images, share before -> after."""
+        total = sum(self.groups.values())
+        lines = [f"balance {strength:g}: {len(self.groups)} folders, each epoch's share per folder (before -> after)"]
+        order = sorted(self.groups, key=lambda g: -abs(self.shares[g] - self.groups[g] / total))
+        for group in order[:limit]:
+            name = os.path.relpath(group, root)
+            lines.append(f"  {name}: {self.groups[group]} images, {self.groups[group] / total:.1%} -> {self.shares[group]:.1%}")
+        if len(order) > limit:
+            lines.append(f"  ... and {len(order) - limit} more folders")
+        return "\n".join(lines)
+
+
+def balance_weights(samples: Sequence[Sample], strength: float) -> Balance:
+    """Draw weights for :class:`ShardedBatchSampler` that re-balance the groups of
+    :func:`sample_groups` (see :class:`Balance`). Raises :class:`DataError` when there is nothing to
+    balance: every image is in one folder."""
+    if not 0.0 < strength <= 1.0:
+        raise ValueError(f"balance strength must be in (0, 1], got {strength}")
+    groups = sample_groups(samples)
+    counts: dict[str, int] = {}
+    for group in groups:
+        counts[group] = counts.get(group, 0) + 1
+    if len(counts) < 2:
+        where = next(iter(counts), "one folder")
+        raise DataError(
+            f"--balance needs images in two or more folders (one folder per class, e.g. train/food/, train/flags/); "
+            f"all {len(samples)} are in {where}"
+        )
+    mass = {g: n ** (1.0 - strength) for g, n in counts.items()}
+    total_mass = sum(mass.values())
+    shares = {g: m / total_mass for g, m in mass.items()}
+    weights = tuple(shares[g] / counts[g] for g in groups)
+    return Balance(weights=weights, groups=counts, shares=shares)
+
+
 class ShardedBatchSampler(Sampler[list[tuple[int, int]]]):
     """Batches of ``(index, epoch)`` keys for one rank of ``world_size``.
 
@@ -520,13 +575,28 @@ class ShardedBatchSampler(Sampler[list[tuple[int, int]]]):
     ``perm[k*B*W : (k+1)*B*W]`` and rank r takes its slice ``[r*B : (r+1)*B]``, so together the ranks
     see exactly what one process with batch ``B*W`` would, and samples left over at the end of an
     epoch are dropped. :meth:`set_position` chooses the epoch and the first step (for resuming).
+
+    With ``weights`` (one per sample, e.g. :func:`balance_weights`) an epoch is instead
+    ``num_samples`` indices drawn with replacement in proportion to them, from the same seed: the
+    epoch keeps its length, and a sample drawn twice in an epoch gets the same caption and crop.
     """
 
-    def __init__(self, num_samples: int, batch_size: int, world_size: int = 1, rank: int = 0, seed: int = 0):
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int,
+        world_size: int = 1,
+        rank: int = 0,
+        seed: int = 0,
+        weights: Sequence[float] | None = None,
+    ):
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world size {world_size}")
+        if weights is not None and len(weights) != num_samples:
+            raise ValueError(f"{len(weights)} weights for {num_samples} samples")
+        self.weights = None if weights is None else torch.tensor(weights, dtype=torch.float64)
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.world_size = world_size
@@ -551,6 +621,8 @@ class ShardedBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def epoch_order(self, epoch: int) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed + epoch)
+        if self.weights is not None:
+            return torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator).tolist()
         return torch.randperm(self.num_samples, generator=generator).tolist()
 
     def global_batch(self, epoch: int, step: int) -> list[int]:

@@ -32,7 +32,10 @@ from ..nets import GALIP
 from ..pipeline import to_pil
 from ..text_cache import SentenceCache, TextCacheError
 from .config import TrainConfig
-from .data import DataReport, ImageCaptionDataset, ImageTransform, Sample, ShardedBatchSampler, collate, fixed_captions, scan_dataset
+from .data import (
+    Balance, DataReport, ImageCaptionDataset, ImageTransform, Sample, ShardedBatchSampler, balance_weights, collate,
+    fixed_captions, scan_dataset,
+)
 from .evaluate import EvalConfig, Evaluator, load_inception
 from .rundir import TRAIN_STATE_FILE, RunDirectory, resolve_resume
 from .runtime import DistContext, autocast_factory, resolve_amp
@@ -223,14 +226,20 @@ class TrainData:
     loader: torch.utils.data.DataLoader
     workers: int
     total_steps: int | None  # None: until a stop signal
+    balance: Balance | None = None  # --balance: the folders and their shares of an epoch
 
 
-def build_data(config: TrainConfig, ctx: DistContext, img_size: int, samples: list[Sample], report: DataReport) -> TrainData:
-    """The dataset, sampler and loader of a run over the scanned training folder."""
+def build_data(
+    config: TrainConfig, ctx: DistContext, img_size: int, samples: list[Sample], report: DataReport,
+    balance: Balance | None = None,
+) -> TrainData:
+    """The dataset, sampler and loader of a run over the scanned training folder; ``balance``: the
+    draw weights of ``--balance`` (:func:`~.data.balance_weights` of these samples)."""
     real_size = config.real_size or default_real_size(img_size)
     transform = ImageTransform(real_size, config.resize_ratio, config.flip)
     dataset = ImageCaptionDataset(samples, transform, seed=config.seed, flip_exclude=config.flip_exclude)
-    sampler = ShardedBatchSampler(len(samples), config.batch_size, ctx.world_size, ctx.rank, config.seed)
+    sampler = ShardedBatchSampler(len(samples), config.batch_size, ctx.world_size, ctx.rank, config.seed,
+                                  weights=balance.weights if balance else None)
     workers = config.workers
     if workers is None:
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
@@ -249,7 +258,7 @@ def build_data(config: TrainConfig, ctx: DistContext, img_size: int, samples: li
         total_steps = max(1, math.ceil(config.epochs * sampler.steps_per_epoch))
     else:
         total_steps = None
-    return TrainData(list(samples), report, real_size, transform, dataset, sampler, loader, workers, total_steps)
+    return TrainData(list(samples), report, real_size, transform, dataset, sampler, loader, workers, total_steps, balance)
 
 
 # ------------------------------------------------------------------------------------------ resume
@@ -376,10 +385,13 @@ def prepare_run(config: TrainConfig, ctx: DistContext) -> RunSetup:
         raise ValueError(f"{run_dir.root} already holds checkpoints; continue it with --resume latest, or choose a new --out")
     # the folder before the model, so a wrong folder fails in a second, not after the CLIP loads
     scanned = scan_dataset(config.data_dir, config.layout, config.split, verify=config.verify_images)
+    balance = balance_weights(scanned[0], config.balance) if config.balance else None
     parts, state = build_parts(config, ctx, resume_from)
-    data = build_data(config, ctx, parts.model.config.img_size, *scanned)
+    data = build_data(config, ctx, parts.model.config.img_size, *scanned, balance=balance)
     position = Position() if state is None else restore(parts, state, config, data.sampler.steps_per_epoch)
     say(ctx, data.report.format())
+    if balance is not None:
+        say(ctx, balance.format(config.data_dir, config.balance))
     samples = sample_inputs(config, data.samples, parts.model.config.z_dim)
     evaluator = None
     if ctx.is_main:

@@ -52,7 +52,10 @@ identities before ``limit`` and ``categories`` and does not depend on ``styles``
 single-category or single-style build is a strict subset of the full one (same file names, same
 sides): a model fine-tuned on one category can be evaluated against the full build's held-out side.
 
-Output: ``OUT/{train,test}/<slug>__<style>.png`` + ``.txt``, ``OUT/LICENSES.md``, ``OUT/dataset.json``.
+Output: ``OUT/{train,test}/<slug>__<style>.png`` + ``.txt``, ``OUT/LICENSES.md``, ``OUT/dataset.json``. With
+``category_folders`` each image goes to a folder of its ``emoji.json`` category instead
+(``OUT/train/food-drink/red-apple__google.png``, :func:`category_folder`), which ``galip-studio train
+--balance`` reads as classes; file names and the split are the same.
 
 Modules: :mod:`.sources` (the pinned packages and styles, LICENSES.md), :mod:`.metadata` (emoji.json and
 openmoji.json by code-point key), :mod:`.captions` (caption text and slugs), :mod:`.art` (finding,
@@ -74,7 +77,7 @@ from .art import (
     open_art,
     render_emoji,
 )
-from .build import build_emoji_dataset, select_categories, split_identities
+from .build import build_emoji_dataset, category_folder, select_categories, split_identities
 from .captions import (
     DEFAULT_TAG_CAPTIONS,
     MAX_TAG_DF,
@@ -189,6 +192,7 @@ __all__ = [
     "render_emoji",
     "run",
     "safe_extract",
+    "category_folder",
     "select_categories",
     "slugify",
     "split_identities",

@@ -35,6 +35,12 @@ def split_identities(keys: Sequence[Key], holdout: float, seed: int) -> set[Key]
     return set(order[:n_test])
 
 
+def category_folder(category: str) -> str:
+    """The folder name of an ``emoji.json`` category: ``"Food & Drink"`` → ``"food-drink"``."""
+    words = "".join(c if c.isalnum() else " " for c in category.lower()).split()
+    return "-".join(words) or "uncategorised"
+
+
 @dataclass(frozen=True)
 class _Job:
     entry: EmojiEntry
@@ -43,6 +49,12 @@ class _Job:
     split: str
     stem: str
     captions: tuple[str, ...]
+    folder: str = ""  # below the split folder: the category's with category_folders, else none
+
+    @property
+    def path(self) -> Path:
+        """The image's path below the output folder, without the suffix."""
+        return Path(self.split, self.folder, self.stem)
 
 
 def _validate(size: int, styles: Sequence[str], holdout: float, limit: int | None) -> tuple[str, ...]:
@@ -119,6 +131,7 @@ def _plan(
     limit: int | None,
     tag_captions: int,
     categories: frozenset[str] | None = None,
+    category_folders: bool = False,
 ) -> tuple[list[_Job], dict[str, int]]:
     """Every (entry, style) image to write, and per-style counts of entries without art."""
     texts = [_annotation_for(e, annotations) for e in entries]
@@ -150,7 +163,8 @@ def _plan(
                 continue
             captions = make_captions(text, STYLES[style].word, keywords[entry.base_key])
             split = "test" if entry.base_key in test_keys else "train"
-            jobs.append(_Job(entry, style, source, split, f"{slug}__{style}", tuple(captions)))
+            folder = category_folder(entry.category) if category_folders else ""
+            jobs.append(_Job(entry, style, source, split, f"{slug}__{style}", tuple(captions), folder))
     return jobs, missing
 
 
@@ -176,8 +190,10 @@ def _write_images(jobs: Sequence[_Job], out: Path, size: int, progress: bool) ->
         except OSError as exc:
             raise DatasetError(f"cannot read {job.source} ({exc}); delete the unpacked package and retry") \
                 from exc
-        image.save(out / job.split / f"{job.stem}.png", format="PNG")
-        (out / job.split / f"{job.stem}.txt").write_text("\n".join(job.captions) + "\n", encoding="utf-8")
+        path = out / job.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path.with_suffix(".png"), format="PNG")
+        path.with_suffix(".txt").write_text("\n".join(job.captions) + "\n", encoding="utf-8")
 
 
 def _counts(jobs: Sequence[_Job], styles: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -207,6 +223,7 @@ def build_emoji_dataset(
     progress: bool = True,
     tag_captions: int = DEFAULT_TAG_CAPTIONS,
     overwrite: bool = False,
+    category_folders: bool = False,
 ) -> dict[str, Any]:
     """Build the emoji image–caption folder in ``out_dir`` and return the report (also ``dataset.json``).
 
@@ -214,7 +231,8 @@ def build_emoji_dataset(
     instead points at already unpacked packages (no npm needed). ``limit`` keeps the first N identities
     in emoji-picker order (a subset of the full build); ``categories`` keeps only those ``emoji.json``
     categories (``["Food & Drink"]``, case-insensitive; same split as the full build).
-    ``tag_captions`` is the number of keyword captions per image (0–2). A non-empty ``out_dir`` needs
+    ``tag_captions`` is the number of keyword captions per image (0–2). ``category_folders`` puts each
+    image in a folder of its category (``train/food-drink/``), for ``train --balance``. A non-empty ``out_dir`` needs
     ``overwrite=True``. Raises :class:`DatasetError` with a one-line fix for every expected failure.
     """
     started = time.monotonic()
@@ -228,7 +246,7 @@ def build_emoji_dataset(
     annotations = load_annotations(dirs[NAMES_PACKAGE] / "data" / "openmoji.json")
     chosen_categories = select_categories(entries, categories)
     jobs, missing = _plan(entries, annotations, chosen, dirs, holdout=holdout, seed=seed, limit=limit,
-                          tag_captions=tag_captions, categories=chosen_categories)
+                          tag_captions=tag_captions, categories=chosen_categories, category_folders=category_folders)
     if not jobs:
         raise DatasetError("no images to write: the chosen styles have no art for the chosen identities")
     _prepare_out_dir(out, overwrite)
@@ -248,7 +266,9 @@ def build_emoji_dataset(
         "counts": _counts(jobs, chosen),
         "missing_art": missing,
         "named_from_unicode": sum(1 for e in entries if e.key not in annotations),
-        "layout": "<split>/<slug>__<style>.png with captions, one per line, in <slug>__<style>.txt",
+        "category_folders": category_folders,
+        "layout": ("<split>/<category>/" if category_folders else "<split>/")
+        + "<slug>__<style>.png with captions, one per line, in <slug>__<style>.txt",
     }
     (out / "LICENSES.md").write_text(licenses_markdown(versions, chosen), encoding="utf-8")
     manifest = json.dumps(report, indent=2, ensure_ascii=False) + "\n"

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default all; the held-out split stays that of the full build)")
     parser.add_argument("--tag-captions", type=int, choices=(0, 1, 2), default=DEFAULT_TAG_CAPTIONS,
                         help="keyword captions per image (default 2)")
+    parser.add_argument("--category-folders", action="store_true",
+                        help="put each image in a folder of its emoji.json category (train/food-drink/, ...), "
+                             "so that `galip-studio train --balance` can give every category the same share")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous build in OUT_DIR")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     parser.set_defaults(prog=parser.prog)  # errors name the command as it was called
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             styles=args.styles, holdout=args.holdout, seed=args.seed, skin_tones=args.skin_tones,
             limit=args.limit, categories=args.categories, progress=args.progress,
             tag_captions=args.tag_captions,
-            overwrite=args.overwrite,
+            overwrite=args.overwrite, category_folders=args.category_folders,
         )
     except DatasetError as exc:
         print(f"{args.prog}: error: {exc}", file=sys.stderr)
