@@ -186,6 +186,8 @@ def test_balance_draws_every_folder_equally_and_changes_on_resume_only_with_new_
     assert main([*again, "--new-data"]) == 0
     assert "balance 0.5: 2 folders" in capsys.readouterr().err
     assert json.loads((out / "config.json").read_text())["train"]["balance"] == 0.5
+    assert main(["train", str(data), "--out", str(tmp_path / "dry"), "--balance", "0.5", "--dry-run"]) == 0
+    assert "balance 0.5: 2 folders" in capsys.readouterr().out
 
     flat = tmp_path / "flat"
     flat.mkdir()

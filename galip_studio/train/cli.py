@@ -268,7 +268,7 @@ def _model_img_size(cfg: Any) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import resolve_train_config
-    from .data import scan_dataset
+    from .data import balance_weights, scan_dataset
     from .setup import default_real_size
     from .trainer import NonFiniteLossError, Trainer
 
@@ -284,8 +284,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = resolve_train_config(explicit, saved, new_data=args.new_data)
     if args.dry_run:
         print(json.dumps(cfg.to_dict(), indent=2))
-        _, report = scan_dataset(cfg.data_dir, cfg.layout, cfg.split, verify=cfg.verify_images)
+        samples, report = scan_dataset(cfg.data_dir, cfg.layout, cfg.split, verify=cfg.verify_images)
         print(report.format())
+        if cfg.balance:
+            print(balance_weights(samples, cfg.balance).format(cfg.data_dir, cfg.balance))
         size = _model_img_size(cfg)
         print(f"images: {size} px generator output, real images at {cfg.real_size or default_real_size(size)} px")
         return 0
