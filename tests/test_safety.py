@@ -418,14 +418,15 @@ def test_resume_with_another_data_dir_refuses(tmp_path, capsys, monkeypatch):
     class Resolved(Exception):
         pass
 
-    def resolved(explicit, saved):
-        raise Resolved(explicit["data_dir"])
+    def resolved(explicit, saved, new_data=False):
+        raise Resolved(explicit["data_dir"], new_data)
 
     monkeypatch.setattr("galip_studio.train.config.resolve_train_config", resolved)
     with pytest.raises(Resolved):  # the same data (another spelling of the path), or --new-data: on to training
         main(["train", str(tmp_path / "data_a" / ".." / "data_a"), "--out", str(run), "--resume", "latest"])
-    with pytest.raises(Resolved):
+    with pytest.raises(Resolved) as info:
         main(["train", str(tmp_path / "data_b"), "--out", str(run), "--resume", "latest", "--new-data"])
+    assert info.value.args[1] is True  # --new-data also lets --balance change
 
 
 # ------------------------------------------------------------------------------------------ the app
