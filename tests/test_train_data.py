@@ -182,7 +182,7 @@ def test_balance_gives_every_folder_its_share_of_an_epoch():
     assert sum(even.weights) == pytest.approx(1.0)
     root = balance_weights(big + small, 0.5)  # square-root sampling
     assert root.shares["/d/flags"] == pytest.approx(6**0.5 / (6**0.5 + 30**0.5))
-    assert "flags: 6 images, 16.7% -> 50.0%" in even.format("/d", 1.0)
+    assert "flags: 6 images, 16.7% -> 50.0%" in even.format("/d")
 
     sampler = ShardedBatchSampler(36, 4, seed=3, weights=even.weights)
     assert sampler.steps_per_epoch == 9  # an epoch keeps its length

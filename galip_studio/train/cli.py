@@ -287,7 +287,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         samples, report = scan_dataset(cfg.data_dir, cfg.layout, cfg.split, verify=cfg.verify_images)
         print(report.format())
         if cfg.balance:
-            print(balance_weights(samples, cfg.balance).format(cfg.data_dir, cfg.balance))
+            print(balance_weights(samples, cfg.balance).format(cfg.data_dir))
         size = _model_img_size(cfg)
         print(f"images: {size} px generator output, real images at {cfg.real_size or default_real_size(size)} px")
         return 0

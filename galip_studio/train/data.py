@@ -26,6 +26,7 @@ import math
 import os
 import pickle
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -528,14 +529,15 @@ class Balance:
     folder the same share, 0.5 is in between (square-root sampling). ``groups`` maps each folder to
     its image count and ``shares`` to the fraction of an epoch it now gets."""
 
+    strength: float
     weights: tuple[float, ...]
     groups: dict[str, int]
     shares: dict[str, float]
 
-    def format(self, root: str | Path, strength: float, limit: int = 12) -> str:
+    def format(self, root: str | Path, limit: int = 12) -> str:
         """One line per folder (the largest changes first): images, share before -> after."""
         total = sum(self.groups.values())
-        lines = [f"balance {strength:g}: {len(self.groups)} folders, each epoch's share per folder (before -> after)"]
+        lines = [f"balance {self.strength:g}: {len(self.groups)} folders, each epoch's share per folder (before -> after)"]
         order = sorted(self.groups, key=lambda g: -abs(self.shares[g] - self.groups[g] / total))
         for group in order[:limit]:
             name = os.path.relpath(group, root)
@@ -552,9 +554,7 @@ def balance_weights(samples: Sequence[Sample], strength: float) -> Balance:
     if not 0.0 < strength <= 1.0:
         raise ValueError(f"balance strength must be in (0, 1], got {strength}")
     groups = sample_groups(samples)
-    counts: dict[str, int] = {}
-    for group in groups:
-        counts[group] = counts.get(group, 0) + 1
+    counts = Counter(groups)
     if len(counts) < 2:
         where = next(iter(counts), "one folder")
         raise DataError(
@@ -565,7 +565,7 @@ def balance_weights(samples: Sequence[Sample], strength: float) -> Balance:
     total_mass = sum(mass.values())
     shares = {g: m / total_mass for g, m in mass.items()}
     weights = tuple(shares[g] / counts[g] for g in groups)
-    return Balance(weights=weights, groups=counts, shares=shares)
+    return Balance(strength=strength, weights=weights, groups=dict(counts), shares=shares)
 
 
 class ShardedBatchSampler(Sampler[list[tuple[int, int]]]):

@@ -226,7 +226,6 @@ class TrainData:
     loader: torch.utils.data.DataLoader
     workers: int
     total_steps: int | None  # None: until a stop signal
-    balance: Balance | None = None  # --balance: the folders and their shares of an epoch
 
 
 def build_data(
@@ -258,7 +257,7 @@ def build_data(
         total_steps = max(1, math.ceil(config.epochs * sampler.steps_per_epoch))
     else:
         total_steps = None
-    return TrainData(list(samples), report, real_size, transform, dataset, sampler, loader, workers, total_steps, balance)
+    return TrainData(list(samples), report, real_size, transform, dataset, sampler, loader, workers, total_steps)
 
 
 # ------------------------------------------------------------------------------------------ resume
@@ -391,7 +390,7 @@ def prepare_run(config: TrainConfig, ctx: DistContext) -> RunSetup:
     position = Position() if state is None else restore(parts, state, config, data.sampler.steps_per_epoch)
     say(ctx, data.report.format())
     if balance is not None:
-        say(ctx, balance.format(config.data_dir, config.balance))
+        say(ctx, balance.format(config.data_dir))
     samples = sample_inputs(config, data.samples, parts.model.config.z_dim)
     evaluator = None
     if ctx.is_main:
