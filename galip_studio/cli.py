@@ -252,9 +252,23 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise CLIError(f"{args.out} exists; pass --overwrite to replace its checkpoint (other files in it are kept)")
     check_replaceable(out)  # before the (slow) load: never write a checkpoint into a folder of other things
+    trained = None
+    if args.generator == "trained":  # read (and refused) before the slow load
+        from .train.rundir import trained_generator, trained_metrics
+
+        if not source.is_dir():
+            raise CLIError(f"--generator trained needs a run's checkpoint directory (checkpoints/step_NNNNNN), not {source}")
+        trained = trained_generator(source)
     model, info = load_model(source, args.clip_weights)
     training = dict(info.get("training", {}))
     training["converted_from"] = str(source)
+    if trained is not None:
+        try:
+            model.generator.load_state_dict(trained)
+        except RuntimeError as e:
+            raise CLIError(f"{source}: the trained generator in its training state does not fit its model: {e}") from None
+        training["generator"] = "trained"
+        training["metrics"] = trained_metrics(training.get("metrics") or {})
     if args.dtype != "float32":
         training["converted_dtype"] = args.dtype
     include_d = info["has_discriminator"] and not args.no_discriminator
@@ -264,7 +278,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     files = [p for p in entries if p.is_file() and is_own_file(p.name)]
     kept = [p.name for p in entries if p not in files]
     size = sum(p.stat().st_size for p in files) / 2**20
-    print(f"wrote {args.out} ({args.dtype} weights, {'with' if include_d else 'without'} discriminator, "
+    which = "the trained generator, " if args.generator == "trained" else ""
+    print(f"wrote {args.out} ({which}{args.dtype} weights, {'with' if include_d else 'without'} discriminator, "
           f"{size:.1f} MB: {', '.join(p.name for p in files)})")
     if kept:
         print(f"kept the folder's other files: {', '.join(kept)}")
@@ -331,12 +346,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-save a checkpoint (e.g. in fp16 without the discriminator, for release) or import an official .pth",
         description="Load a GALIP Studio checkpoint directory or an official GALIP .pth and write it as a checkpoint "
         "directory: optionally with fp16/bf16 weights (half the size; loading gives fp32 modules) and without the "
-        "discriminator (generation only; keep it to fine-tune). Training metadata is kept.",
+        "discriminator (generation only; keep it to fine-tune); of a run checkpoint, the trained generator instead of its "
+        "moving average (--generator trained). Training metadata is kept.",
     )
     p.add_argument("source", metavar="SOURCE", help="a checkpoint directory or an official .pth")
     p.add_argument("out", metavar="OUT_DIR")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float16", help="stored weight dtype (default float16)")
     p.add_argument("--no-discriminator", action="store_true", help="leave out the discriminator (generation only)")
+    p.add_argument(
+        "--generator", choices=["average", "trained"], default="average",
+        help="of a run checkpoint with a moving average of G (--ema): its average (default; what it loads as) or the "
+        "trained weights from its training_state.pt (better after a short fine-tune: compare raw_* in the run's log)",
+    )
     p.add_argument("--clip-weights", metavar="PATH|TAG", help="CLIP weights for sources that reference pretrained CLIP weights")
     p.add_argument(
         "--overwrite", action="store_true", help="replace the checkpoint in OUT_DIR if there is one (its other files, e.g. MODEL_CARD.md, are kept)"

@@ -141,6 +141,36 @@ def test_ema_generator_is_the_moving_average_and_is_what_checkpoints_sample_and_
     assert torch.equal(pipe.generator.state_dict()["image_generator.to_rgb.1.weight"], saved["image_generator.to_rgb.1.weight"])
 
 
+def test_convert_can_export_the_trained_generator_instead_of_the_average(tmp_path, data, tiny_checkpoint, capsys):
+    # after a short fine-tune the average can lag behind the trained weights; convert --generator trained
+    # writes those, with the evaluation re-labelled to match
+    history = []
+    cfg = quick_config(data, tmp_path / "run", steps=3, ema=0.5, eval_every=3, save_every=3)
+    result = Trainer(cfg, callbacks=[_record_trained_generator(history)]).run()
+    out = tmp_path / "trained"
+    assert main(["convert", str(result.last_checkpoint), str(out), "--generator", "trained", "--dtype", "float32"]) == 0
+    assert "the trained generator" in capsys.readouterr().out
+    saved = load_file(str(out / "generator.safetensors"))
+    average = load_file(str(result.last_checkpoint / "generator.safetensors"))
+    assert all(torch.equal(saved[k], history[-1][k]) for k in history[-1])
+    assert not all(torch.equal(saved[k], average[k]) for k in saved)
+    assert load_file(str(out / "discriminator.safetensors")).keys() == load_file(str(result.last_checkpoint / "discriminator.safetensors")).keys()
+    before = json.loads((result.last_checkpoint / "config.json").read_text())["training"]["metrics"]
+    training = json.loads((out / "config.json").read_text())["training"]
+    assert training["generator"] == "trained" and training["converted_from"] == str(result.last_checkpoint)
+    metrics = training["metrics"]
+    assert metrics["clip_fd"] == before["raw_clip_fd"] and metrics["average_clip_fd"] == before["clip_fd"]
+    assert metrics["clip_score_real"] == before["clip_score_real"] and not any(k.startswith("raw_") for k in metrics)
+    pipe = GALIPPipeline.from_pretrained(out, device="cpu", fast=False)
+    assert pipe("a red apple", seed=0, num_images=1, output_type="pt").images.shape[0] == 1
+
+    # what has no trained weights apart from its generator is refused with a line, before any writing
+    plain = Trainer(quick_config(data, tmp_path / "plain", steps=1, ema=0.0, save_every=1)).run()
+    for source, says in [(plain.last_checkpoint, "already is the trained weights"), (tiny_checkpoint, "not a training checkpoint")]:
+        assert main(["convert", str(source), str(tmp_path / "x"), "--generator", "trained"]) == 1
+        assert says in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
 def test_fine_tune_averages_at_the_full_decay_from_the_start(tmp_path, tiny_checkpoint, data):
     # no StyleGAN2 ramp from trained weights: after one step the average is 0.9 init + 0.1 trained
     history = []

@@ -27,8 +27,45 @@ from typing import Any
 from ..checkpoint import CONFIG_FILE, atomic_directory
 
 TRAIN_STATE_FILE = "training_state.pt"
+TRAIN_STATE_FORMAT = "galip-studio-train-state"
 STEP_DIR = re.compile(r"step_(\d+)")
 POINTERS = ("latest", "best")
+
+
+def read_train_state(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """The training state of a run checkpoint (optimizers, position, G's trained weights), read with
+    torch's weights-only unpickler: tensors and plain containers, never code."""
+    import torch
+
+    path = Path(checkpoint) / TRAIN_STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {TRAIN_STATE_FILE}): use one of a run's checkpoints/step_NNNNNN")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
+        raise ValueError(f"{path} is not a GALIP Studio training state")
+    return state
+
+
+def trained_generator(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """G's trained weights in a checkpoint of a run with a moving average (``--ema``), whose
+    ``generator.safetensors`` holds the average."""
+    trained = read_train_state(checkpoint).get("generator_train")
+    if trained is None:
+        raise ValueError(f"{checkpoint}: its run kept no moving average of G, so its generator already is the trained weights")
+    return trained
+
+
+def trained_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A run checkpoint's evaluation as it reads for G's trained weights: each ``raw_<name>`` becomes
+    ``<name>`` and the average's score moves to ``average_<name>``; the real images' baselines stay."""
+    out = {k: v for k, v in metrics.items() if not k.startswith("raw_")}
+    for key, value in metrics.items():
+        if key.startswith("raw_"):
+            name = key[len("raw_"):]
+            if name in out:
+                out[f"average_{name}"] = out[name]
+            out[name] = value
+    return out
 
 
 class RunDirectory:

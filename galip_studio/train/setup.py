@@ -37,10 +37,9 @@ from .data import (
     fixed_captions, scan_dataset,
 )
 from .evaluate import EvalConfig, Evaluator, load_inception
-from .rundir import TRAIN_STATE_FILE, RunDirectory, resolve_resume
+from .rundir import RunDirectory, read_train_state, resolve_resume
 from .runtime import DistContext, autocast_factory, resolve_amp
 
-TRAIN_STATE_FORMAT = "galip-studio-train-state"
 TEXT_CHUNK = 32  # captions are encoded in padded chunks of this many rows (see SentenceCache)
 
 
@@ -111,13 +110,6 @@ class TrainParts:
     sentences: SentenceCache
 
 
-def _read_train_state(checkpoint: Path) -> dict[str, Any]:
-    state = torch.load(checkpoint / TRAIN_STATE_FILE, map_location="cpu", weights_only=True)
-    if state.get("format") != TRAIN_STATE_FORMAT:
-        raise ValueError(f"{checkpoint / TRAIN_STATE_FILE} is not a GALIP Studio training state")
-    return state
-
-
 def _moving_average(model: GALIP, config: TrainConfig, state: dict[str, Any] | None, ctx: DistContext) -> nn.Module | None:
     """The moving average of G (``--ema``). A checkpoint of a run with one stores the average as its
     generator (what inference, ``convert`` and fine-tuning load) and the trained weights in its
@@ -146,7 +138,7 @@ def build_parts(config: TrainConfig, ctx: DistContext, resume_from: Path | None 
         kept = ("init", "init_kind", "init_step", "preset", "clip", "clip_weights", "clip_dir")
         source = {k: v for k, v in info["training"].items() if k in kept}
         source["resumed_from"] = str(resume_from)
-        state = _read_train_state(resume_from)
+        state = read_train_state(resume_from)
     else:
         model, source = build_model(config)
     model.to(ctx.device)

@@ -36,10 +36,9 @@ from .augment import diff_augment, parse_policy
 from .config import BEST_METRICS, TrainConfig, format_minutes
 from .evaluate import summarize
 from .losses import discriminator_loss, generator_loss
-from .rundir import TRAIN_STATE_FILE, RunDirectory, RunLogger
+from .rundir import TRAIN_STATE_FILE, TRAIN_STATE_FORMAT, RunDirectory, RunLogger
 from .runtime import DistContext, StopSignal, setup_distributed
 from .setup import (  # noqa: F401  build_model and default_real_size: public here since the first release
-    TRAIN_STATE_FORMAT,
     RunSetup,
     TrainParts,
     build_evaluator,
