@@ -22,6 +22,7 @@ from galip_studio.pipeline import GALIPPipeline
 from galip_studio.train import NonFiniteLossError, TrainConfig, Trainer, resolve_train_config
 from galip_studio.train import trainer as trainer_module
 from galip_studio.train.config import parse_duration
+from galip_studio.train.evaluate import summarize
 from galip_studio.train.rundir import TRAIN_STATE_FILE, read_log
 
 from helpers import make_folder, quick_config
@@ -161,6 +162,9 @@ def test_convert_can_export_the_trained_generator_instead_of_the_average(tmp_pat
     metrics = training["metrics"]
     assert metrics["clip_fd"] == before["raw_clip_fd"] and metrics["average_clip_fd"] == before["clip_fd"]
     assert metrics["clip_score_real"] == before["clip_score_real"] and not any(k.startswith("raw_") for k in metrics)
+    # the run's evaluation line shows both, so the log says when the trained weights are worth exporting
+    assert f"trained weights (not the average): CLIP FD {before['raw_clip_fd']:.4f}, prompt R@1" in summarize(before)
+    assert "trained weights" not in summarize(metrics)
     pipe = GALIPPipeline.from_pretrained(out, device="cpu", fast=False)
     assert pipe("a red apple", seed=0, num_images=1, output_type="pt").images.shape[0] == 1
 

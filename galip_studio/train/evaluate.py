@@ -209,6 +209,10 @@ def evaluate_checkpoint(
     return evaluator(model.generator, lambda caps: encode(list(caps)), model.config.z_dim)
 
 
+# what an evaluation line also says of the trained weights when a run keeps a moving average of G
+_RAW = (("clip_fd", "CLIP FD", ".4f"), ("prompt_r1", "prompt R@1", ".3f"), ("image_r1", "image R@1", ".3f"), ("fid", "FID", ".2f"))
+
+
 def summarize(result: dict[str, Any]) -> str:
     parts = [f"CLIP score {result['clip_score']:.4f} (real images {result['clip_score_real']:.4f})",
              f"CLIP FD {result['clip_fd']:.4f}"]
@@ -222,4 +226,9 @@ def summarize(result: dict[str, Any]) -> str:
         parts.append(f"nearest real image of the prompt R@1 {result['image_r1']:.3f} / R@5 {result['image_r5']:.3f}{real}")
     if "fid" in result:
         parts.append(f"FID {result['fid']:.2f}")
-    return ", ".join(parts) + f" over {result['eval_images']} images"
+    line = ", ".join(parts) + f" over {result['eval_images']} images"
+    raw = [(name, result[f"raw_{key}"], fmt) for key, name, fmt in _RAW if f"raw_{key}" in result]
+    if raw:  # a run with a moving average: the trained weights too (convert --generator trained writes them)
+        line += "; trained weights (not the average): " + ", ".join(f"{name} {value:{fmt}}" for name, value, fmt in raw)
+    return line
+
