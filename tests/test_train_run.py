@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 import signal
 import subprocess
 import sys
@@ -170,7 +171,11 @@ def test_convert_can_export_the_trained_generator_instead_of_the_average(tmp_pat
 
     # what has no trained weights apart from its generator is refused with a line, before any writing
     plain = Trainer(quick_config(data, tmp_path / "plain", steps=1, ema=0.0, save_every=1)).run()
-    for source, says in [(plain.last_checkpoint, "already is the trained weights"), (tiny_checkpoint, "not a training checkpoint")]:
+    broken = tmp_path / "broken"
+    shutil.copytree(result.last_checkpoint, broken)
+    (broken / TRAIN_STATE_FILE).write_bytes(b"not a torch file")
+    for source, says in [(plain.last_checkpoint, "already is the trained weights"), (tiny_checkpoint, "not a training checkpoint"),
+                         (broken, "cannot be read as a training state")]:
         assert main(["convert", str(source), str(tmp_path / "x"), "--generator", "trained"]) == 1
         assert says in capsys.readouterr().err and not (tmp_path / "x").exists()
 

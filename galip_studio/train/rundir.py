@@ -40,7 +40,10 @@ def read_train_state(checkpoint: str | os.PathLike) -> dict[str, Any]:
     path = Path(checkpoint) / TRAIN_STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {TRAIN_STATE_FILE}): use one of a run's checkpoints/step_NNNNNN")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or foreign file: torch and pickle raise many kinds
+        raise ValueError(f"{path} cannot be read as a training state ({type(e).__name__}: {e})") from None
     if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
         raise ValueError(f"{path} is not a GALIP Studio training state")
     return state
