@@ -356,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--generator", choices=["average", "trained"], default="average",
         help="of a run checkpoint with a moving average of G (--ema): its average (default; what it loads as) or the "
-        "trained weights from its training_state.pt (better after a short fine-tune: compare raw_* in the run's log)",
+        "trained weights from its training_state.pt (better after a short fine-tune: the run's evaluation lines show both)",
     )
     p.add_argument("--clip-weights", metavar="PATH|TAG", help="CLIP weights for sources that reference pretrained CLIP weights")
     p.add_argument(

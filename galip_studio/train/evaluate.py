@@ -231,4 +231,3 @@ def summarize(result: dict[str, Any]) -> str:
     if raw:  # a run with a moving average: the trained weights too (convert --generator trained writes them)
         line += "; trained weights (not the average): " + ", ".join(f"{name} {value:{fmt}}" for name, value, fmt in raw)
     return line
-
