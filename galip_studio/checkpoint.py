@@ -310,7 +310,9 @@ def _checked_files(files: Any, directory: Path) -> dict[str, str | None]:
     return files
 
 
-def _load_into(module: torch.nn.Module, path: Path, what: str) -> None:
+def load_into(module: torch.nn.Module, path: Path, what: str) -> None:
+    """Load the safetensors file ``path`` into ``module``: every key, with the right shapes, or a
+    :class:`CheckpointError` that names the difference (``what`` names the weights in it)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -368,9 +370,9 @@ def load_checkpoint(
     model = GALIP(galip_cfg, clip)
     if clip_file is not None:
         _load_clip(clip, directory / clip_file)
-    _load_into(model.generator, directory / files.get("generator", GENERATOR_FILE), "generator")
+    load_into(model.generator, directory / files.get("generator", GENERATOR_FILE), "generator")
     if load_discriminator and files.get("discriminator"):
-        _load_into(model.discriminator, directory / files["discriminator"], "discriminator")
+        load_into(model.discriminator, directory / files["discriminator"], "discriminator")
     model.eval()
     return model, config
 

@@ -52,6 +52,7 @@ def _add_clip_options(g: Any) -> None:
 
 
 def _add_train_parser(sub: Any) -> None:
+    from ..nets.feature_discriminator import FEATURE_D_CHOICES
     from .config import BEST_METRICS
     from .data import LAYOUTS
     from .runtime import AMP_CHOICES
@@ -111,6 +112,16 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--augment", metavar="POLICY", default=S,
                    help="differentiable augmentation of every image D sees, reals and fakes (DiffAugment): "
                         "translation, cutout or translation,cutout; none = off (the paper; default)")
+    g.add_argument("--feature-d", choices=FEATURE_D_CHOICES, default=S,
+                   help="add a second discriminator over a frozen ImageNet EfficientNet-Lite's features "
+                        "(Projected GAN), beside GALIP's CLIP one; none = the paper (default). lite0's weights "
+                        "come with the [feature-d] extra")
+    g.add_argument("--feature-d-size", type=int, metavar="PX", default=S,
+                   help="side the images are resized to for --feature-d's network (multiple of 32, 64-256; default 128)")
+    g.add_argument("--feature-d-weight", type=float, metavar="W", default=S,
+                   help="weight of --feature-d's term in the generator loss (default 1.0)")
+    g.add_argument("--feature-d-ramp", type=int, metavar="STEPS", default=S,
+                   help="raise that weight linearly from 0 over the run's first STEPS steps (default 0: at once)")
 
     g = p.add_argument_group("schedule")
     g.add_argument("--batch-size", type=int, default=S, help="images per step and process (default 32)")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DictConfig, get_preset, preset_names
+from ..nets.feature_discriminator import FEATURE_D_CHOICES, FeatureDConfig
 from .augment import parse_policy
 from .data import LAYOUTS, OFFICIAL_RESIZE_RATIO
 from .losses import LossConfig
@@ -87,6 +88,11 @@ class TrainConfig(DictConfig):
     gp_power: float = 6.0
     ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off, as in the paper)
     augment: str | None = None  # differentiable augmentation of what D sees, e.g. "translation,cutout"
+    # a second discriminator over a frozen pretrained network's features (Projected GAN); "none": the paper
+    feature_d: str = "none"
+    feature_d_size: int = 128  # side the images are resized to for the feature network
+    feature_d_weight: float = 1.0  # weight of its term in L_G
+    feature_d_ramp: int = 0  # the weight rises linearly from 0 over this many steps of the run (0: at once)
     # schedule
     batch_size: int = 32  # per process
     steps: int | None = None  # total optimizer steps; with neither steps nor epochs: until Ctrl-C
@@ -147,6 +153,13 @@ class TrainConfig(DictConfig):
                 raise ValueError(f"{name} must be 0 (off) or positive")
         if not (math.isfinite(self.balance) and 0.0 <= self.balance <= 1.0):
             raise ValueError(f"balance is a strength in [0, 1] (0: off; 1: every folder the same share), got {self.balance}")
+        if self.feature_d not in FEATURE_D_CHOICES:
+            raise ValueError(f"feature_d must be one of {', '.join(FEATURE_D_CHOICES)}, got {self.feature_d!r}")
+        self.feature_d_config  # validates the size
+        if not (math.isfinite(self.feature_d_weight) and self.feature_d_weight >= 0):
+            raise ValueError(f"feature_d_weight must be zero or positive, got {self.feature_d_weight}")
+        if self.feature_d_ramp < 0:
+            raise ValueError(f"feature_d_ramp is a number of steps, zero or more, got {self.feature_d_ramp}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema is a decay in [0, 1) (0: off; e.g. 0.998), got {self.ema}")
         self.augment = ",".join(parse_policy(self.augment)) or None  # validates; one spelling
@@ -156,6 +169,19 @@ class TrainConfig(DictConfig):
     @property
     def loss(self) -> LossConfig:
         return LossConfig(sim_weight=self.sim_weight, gp_weight=self.gp_weight, gp_power=self.gp_power)
+
+    @property
+    def feature_d_config(self) -> FeatureDConfig | None:
+        """The feature discriminator of ``--feature-d``, or None (the paper's objective)."""
+        if self.feature_d == "none":
+            return None
+        return FeatureDConfig(self.feature_d, self.feature_d_size)
+
+    def feature_d_weight_at(self, step: int) -> float:
+        """The weight of the feature discriminator's term in L_G at (0-based) ``step`` of the run."""
+        if self.feature_d_ramp <= 0:
+            return self.feature_d_weight
+        return self.feature_d_weight * min(1.0, (step + 1) / self.feature_d_ramp)
 
     @property
     def effective_eval_every(self) -> int:

@@ -12,7 +12,16 @@ Generator step, with the just-updated D and the CLIP image embedding e_fake of t
 
     L_G = -mean(D(f_fake, s)) - lambda * mean(cos(e_fake, s))       lambda = 4
 
-The mismatched and fake terms share one batched forward (D has no cross-sample operations, so
+With a second discriminator over frozen pretrained features (``train --feature-d``; D_F of
+``nets/feature_discriminator.py``, Projected GAN), over the feature network's maps F of the same
+(separately augmented) images and a weight w that may ramp up over the first steps:
+
+    L_DF = mean(relu(1 - D_F(F_real, s))) + ( mean(relu(1 + D_F(F_fake, s)))
+                                             + mean(relu(1 + D_F(F_real, roll(s)))) ) / 2
+    L_D += L_DF                                                     D_F's heads are D's parameters too
+    L_G += -w * mean(D_F(F_fake, s))
+
+GALIP's terms are unchanged by it. The mismatched and fake terms share one batched forward (D has no cross-sample operations, so
 this equals separate calls); the matched reals get their own, so that MA-GP differentiates only them. Losses are accumulated in float32 whatever the
 autocast dtype of the forward.
 """
@@ -65,6 +74,22 @@ class GeneratorLosses:
 
     def items(self) -> dict[str, float]:
         return {"loss_g": float(self.total.detach()), "loss_g_adv": float(self.adversarial.detach()), "clip_sim": float(self.clip_similarity.detach())}
+
+
+@dataclass
+class FeatureDiscriminatorLosses:
+    total: torch.Tensor
+    real: torch.Tensor
+    fake: torch.Tensor
+    mismatch: torch.Tensor
+
+    def items(self) -> dict[str, float]:
+        return {
+            "loss_fd": float(self.total.detach()),
+            "loss_fd_real": float(self.real.detach()),
+            "loss_fd_fake": float(self.fake.detach()),
+            "loss_fd_mismatch": float(self.mismatch.detach()),
+        }
 
 
 def hinge_real(out: torch.Tensor) -> torch.Tensor:
@@ -155,3 +180,35 @@ def generator_loss(
     similarity = F.cosine_similarity(fake_embedding.float(), sentence.float(), dim=-1).mean()
     total = adversarial - config.sim_weight * similarity
     return GeneratorLosses(total=total, adversarial=adversarial, clip_similarity=similarity)
+
+
+def feature_discriminator_loss(
+    discriminator: nn.Module,
+    real_features: list[torch.Tensor],
+    fake_features: list[torch.Tensor],
+    sentence: torch.Tensor,
+    autocast: AutocastFactory = contextlib.nullcontext,
+) -> FeatureDiscriminatorLosses:
+    """L_DF for one batch: GALIP's hinge terms (real, (fake + mismatch) / 2) over the feature
+    network's maps, without MA-GP. Real, mismatched and fake pairs share one forward (D_F's heads
+    have no cross-sample operation); fake features are detached here."""
+    sent = sentence.detach().float()
+    b = sent.shape[0]
+    with autocast():
+        out = discriminator([torch.cat([r, r, f.detach().to(r.dtype)]) for r, f in zip(real_features, fake_features)],
+                            torch.cat([sent, mismatched(sent), sent]))
+    out_real, out_mismatch, out_fake = out.split(b)
+    real, mismatch, fake = hinge_real(out_real), hinge_fake(out_mismatch), hinge_fake(out_fake)
+    return FeatureDiscriminatorLosses(total=real + (fake + mismatch) / 2, real=real, fake=fake, mismatch=mismatch)
+
+
+def feature_generator_loss(
+    discriminator: nn.Module,
+    fake_features: list[torch.Tensor],
+    sentence: torch.Tensor,
+    autocast: AutocastFactory = contextlib.nullcontext,
+) -> torch.Tensor:
+    """The feature discriminator's adversarial term of L_G, before its weight: ``-mean(D_F(F_fake, s))``."""
+    with autocast():
+        out = discriminator(fake_features, sentence)
+    return -out.float().mean()

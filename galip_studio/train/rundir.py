@@ -28,6 +28,7 @@ from ..checkpoint import CONFIG_FILE, atomic_directory
 
 TRAIN_STATE_FILE = "training_state.pt"
 TRAIN_STATE_FORMAT = "galip-studio-train-state"
+FEATURE_D_FILE = "feature_discriminator.safetensors"  # --feature-d: its projection and heads
 STEP_DIR = re.compile(r"step_(\d+)")
 POINTERS = ("latest", "best")
 

@@ -24,11 +24,12 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..checkpoint import load_model
+from ..checkpoint import CheckpointError, load_into, load_model, read_config
 from ..clip_backbone import ClipBackbone, WeightsUnavailable
 from ..config import ClipConfig, GALIPConfig, get_preset
 from ..export import make_grid, save_png
 from ..nets import GALIP
+from ..nets.feature_discriminator import FeatureDiscriminator, FeatureNetwork, build_feature_discriminator
 from ..pipeline import to_pil
 from ..text_cache import SentenceCache, TextCacheError
 from .config import TrainConfig
@@ -37,7 +38,7 @@ from .data import (
     fixed_captions, scan_dataset,
 )
 from .evaluate import EvalConfig, Evaluator, load_inception
-from .rundir import RunDirectory, read_train_state, resolve_resume
+from .rundir import FEATURE_D_FILE, RunDirectory, read_train_state, resolve_resume
 from .runtime import DistContext, autocast_factory, resolve_amp
 
 TEXT_CHUNK = 32  # captions are encoded in padded chunks of this many rows (see SentenceCache)
@@ -108,6 +109,10 @@ class TrainParts:
     opt_d: torch.optim.Optimizer
     scalers: dict[str, torch.amp.GradScaler] | None  # the loss scalers of G and D; fp16 only
     sentences: SentenceCache
+    # --feature-d: the frozen pretrained network and the discriminator over its features (wrapped for
+    # DDP under torchrun; its heads are trained by opt_d with D); None for the paper's objective
+    feature_network: FeatureNetwork | None = None
+    feature_d: nn.Module | None = None
 
 
 def _moving_average(model: GALIP, config: TrainConfig, state: dict[str, Any] | None, ctx: DistContext) -> nn.Module | None:
@@ -125,6 +130,31 @@ def _moving_average(model: GALIP, config: TrainConfig, state: dict[str, Any] | N
         if ema is None:
             say(ctx, "note: this run kept a moving average of G; training goes on without one (--ema 0)")
     return ema
+
+
+def _feature_discriminator(
+    config: TrainConfig, model: GALIP, resume_from: Path | None, ctx: DistContext
+) -> tuple[FeatureNetwork, FeatureDiscriminator] | tuple[None, None]:
+    """The feature discriminator of ``--feature-d``: its heads from the checkpoint when resuming,
+    from ``--init`` when that checkpoint has heads of the same network and input size, else fresh."""
+    fcfg = config.feature_d_config
+    if fcfg is None:
+        return None, None
+    network, fd = build_feature_discriminator(fcfg, model.clip.embed_dim)
+    source = resume_from
+    if source is None and config.init and Path(config.init).is_dir() and (Path(config.init) / FEATURE_D_FILE).is_file():
+        saved = read_config(config.init).get("training", {})
+        saved = saved.get("feature_d") if isinstance(saved, dict) else None
+        if saved == fcfg.to_dict():
+            source = Path(config.init)
+        else:
+            say(ctx, f"note: {config.init} has a feature discriminator of another kind ({saved}); starting fresh heads")
+    if source is not None:
+        path = Path(source) / FEATURE_D_FILE
+        if resume_from is not None and not path.is_file():
+            raise CheckpointError(f"{resume_from} has no {FEATURE_D_FILE}, though its run trains with --feature-d {fcfg.network}")
+        load_into(fd, path, "feature discriminator")
+    return network, fd
 
 
 def build_parts(config: TrainConfig, ctx: DistContext, resume_from: Path | None = None) -> tuple[TrainParts, dict[str, Any] | None]:
@@ -148,8 +178,14 @@ def build_parts(config: TrainConfig, ctx: DistContext, resume_from: Path | None 
     amp = resolve_amp(config.amp, ctx.device)
     # fused Adam (one kernel over all parameters, CPU and CUDA): same update, less per-tensor overhead
     adam = {"betas": (float(config.beta1), float(config.beta2)), "fused": ctx.device.type in ("cpu", "cuda")}
+    feature_network, feature_d = _feature_discriminator(config, model, resume_from, ctx)
+    d_params = list(model.discriminator.parameters())
+    if feature_d is not None:
+        feature_network.to(ctx.device)
+        feature_d.to(ctx.device)
+        d_params += [p for p in feature_d.parameters() if p.requires_grad]  # its heads, after D's own
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr_g, **adam)
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr_d, **adam)
+    opt_d = torch.optim.Adam(d_params, lr=config.lr_d, **adam)
     scalers = None
     if amp == "fp16":
         scalers = {n: torch.amp.GradScaler(ctx.device.type, growth_interval=2000) for n in ("g", "d")}
@@ -159,6 +195,8 @@ def build_parts(config: TrainConfig, ctx: DistContext, resume_from: Path | None 
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         generator = nn.parallel.DistributedDataParallel(generator, device_ids=ids, broadcast_buffers=False)
         discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ids, broadcast_buffers=False)
+        if feature_d is not None:
+            feature_d = nn.parallel.DistributedDataParallel(feature_d, device_ids=ids, broadcast_buffers=False)
     sentences = SentenceCache(model.clip, config.text_cache_size, chunk=TEXT_CHUNK)
     if config.text_cache:
         count = sentences.load(config.text_cache)
@@ -166,6 +204,7 @@ def build_parts(config: TrainConfig, ctx: DistContext, resume_from: Path | None 
     parts = TrainParts(
         ctx=ctx, model=model, source=source, generator=generator, discriminator=discriminator, ema=ema, amp=amp,
         autocast=autocast_factory(amp, ctx.device), opt_g=opt_g, opt_d=opt_d, scalers=scalers, sentences=sentences,
+        feature_network=feature_network, feature_d=feature_d,
     )
     return parts, state
 

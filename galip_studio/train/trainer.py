@@ -17,12 +17,13 @@ samples, evaluations, checkpoints) and :class:`Trainer` is the entry point that 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -35,8 +36,8 @@ from ..pipeline import to_pil
 from .augment import diff_augment, parse_policy
 from .config import BEST_METRICS, TrainConfig, format_minutes
 from .evaluate import summarize
-from .losses import discriminator_loss, generator_loss
-from .rundir import TRAIN_STATE_FILE, TRAIN_STATE_FORMAT, RunDirectory, RunLogger
+from .losses import discriminator_loss, feature_discriminator_loss, feature_generator_loss, generator_loss
+from .rundir import FEATURE_D_FILE, TRAIN_STATE_FILE, TRAIN_STATE_FORMAT, RunDirectory, RunLogger
 from .runtime import DistContext, StopSignal, setup_distributed
 from .setup import (  # noqa: F401  build_model and default_real_size: public here since the first release
     RunSetup,
@@ -91,10 +92,26 @@ def _noise(seed: int, step: int, rank: int, batch: int, z_dim: int) -> torch.Ten
 
 
 AUGMENT_STREAM = 1  # the augmentation draws of a step use their own stream, apart from the noise
+FEATURE_AUGMENT_STREAM = 2  # --feature-d: what its network sees is augmented with draws of its own
+FEATURE_AUGMENT = ("translation", "cutout")  # Projected GAN's DiffAugment, without colour (see augment.py)
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+@contextlib.contextmanager
+def _weights_frozen(*modules: nn.Module) -> Iterator[None]:
+    """The trainable weights of ``modules`` need no gradient inside (G's step through the updated
+    discriminators); those that did get it back after, the frozen ones stay frozen."""
+    params = [q for m in modules for q in _unwrap(m).parameters() if q.requires_grad]
+    for q in params:
+        q.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for q in params:
+            q.requires_grad_(True)
 
 
 # ------------------------------------------------------------------------------------------ one step
@@ -173,31 +190,44 @@ class Stepper:
             # blocks still run in the autocast dtype. --augment: D (and so G) sees augmented fakes.
             fake_features, fake_embedding = clip.image_features(diff_augment(fake.float(), policy, aug),
                                                                 with_embedding=True)
+            if p.feature_d is not None:  # --feature-d: the pretrained network's maps, computed once too
+                faug = _step_generator(cfg.seed, self.step, p.ctx.rank, FEATURE_AUGMENT_STREAM)
+                with torch.no_grad():
+                    real_maps = p.feature_network(diff_augment(real, FEATURE_AUGMENT, faug))
+                fake_maps = p.feature_network(diff_augment(fake.float(), FEATURE_AUGMENT, faug))
 
-        # discriminator step
+        # discriminator step (with --feature-d, D_F's heads learn in the same step: disjoint parameters)
         p.opt_d.zero_grad(set_to_none=True)
         scale = p.scalers["d"].get_scale() if p.scalers else None
         d = discriminator_loss(p.discriminator, real_features, fake_features, sentence, cfg.loss, p.autocast, scale)
-        d_ok = self._check_finite(d.total, "discriminator")
+        d_total, fd = d.total, None
+        if p.feature_d is not None:
+            fd = feature_discriminator_loss(p.feature_d, real_maps, fake_maps, sentence, p.autocast)
+            d_total = d_total + fd.total
+        d_ok = self._check_finite(d_total, "discriminator")
         if d_ok or p.scalers is not None:
-            self._update(d.total, p.opt_d, "d")
+            self._update(d_total, p.opt_d, "d")
 
-        # generator step, through the updated discriminator (its weights need no gradient here)
+        # generator step, through the updated discriminator(s) (their weights need no gradient here)
         p.opt_g.zero_grad(set_to_none=True)
-        disc = _unwrap(p.discriminator)
-        disc.requires_grad_(False)
-        try:
-            g = generator_loss(disc, fake_features, fake_embedding, sentence, cfg.loss, p.autocast)
-            g_ok = self._check_finite(g.total, "generator")
+        g_extra: dict[str, float] = {}
+        with _weights_frozen(p.discriminator, *([p.feature_d] if p.feature_d is not None else [])):
+            g = generator_loss(_unwrap(p.discriminator), fake_features, fake_embedding, sentence, cfg.loss, p.autocast)
+            g_total = g.total
+            if p.feature_d is not None:
+                g_fd = feature_generator_loss(_unwrap(p.feature_d), fake_maps, sentence, p.autocast)
+                weight = cfg.feature_d_weight_at(self.step)
+                g_total = g_total + weight * g_fd
+                g_extra = {"loss_g_fd": float(g_fd.detach()), "fd_weight": weight}
+            g_ok = self._check_finite(g_total, "generator")
             if g_ok or p.scalers is not None:
-                self._update(g.total, p.opt_g, "g")
-        finally:
-            disc.requires_grad_(True)
+                self._update(g_total, p.opt_g, "g")
         if p.ema is not None:
             self._update_ema()
         if d_ok and g_ok:
             self.nonfinite_streak = 0
-        losses = {**d.items(), **g.items()}
+        # loss_d and loss_g stay GALIP's own terms; D_F's are loss_fd* and loss_g_fd (times fd_weight in L_G)
+        losses = {**d.items(), **g.items(), **(fd.items() if fd is not None else {}), **g_extra}
         if p.scalers is not None:
             losses["scale_d"], losses["scale_g"] = p.scalers["d"].get_scale(), p.scalers["g"].get_scale()
         return losses
@@ -301,7 +331,14 @@ class TrainLoop(Stepper):
             "real_size": self.data.real_size,
             "ema": self.config.ema,
         }
-        save_checkpoint(self.model, path, training=training, extra_files={TRAIN_STATE_FILE: buf.getvalue()}, generator=self.ema)
+        extra_files = {TRAIN_STATE_FILE: buf.getvalue()}
+        if self.parts.feature_d is not None:  # its heads (and fixed projection), so --resume and --init continue them
+            from safetensors.torch import save as safetensors_bytes
+
+            fd = _unwrap(self.parts.feature_d)
+            training["feature_d"] = fd.config.to_dict()
+            extra_files[FEATURE_D_FILE] = safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in fd.state_dict().items()})
+        save_checkpoint(self.model, path, training=training, extra_files=extra_files, generator=self.ema)
         self.run_dir.point("latest", path)
         if better:
             self.run_dir.point("best", path)
