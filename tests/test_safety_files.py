@@ -263,3 +263,85 @@ def test_torchscript_reader_checks_the_architecture_before_reading(tmp_path):
     wrong = dict(expected, **{"visual.conv1.weight": torch.zeros(1, 2, 3)})
     with pytest.raises(TorchScriptError, match="wrong shapes \\['visual.conv1.weight'\\]"):
         read_torchscript_tensors(path, wrong)
+
+
+# ------------------------------------------------------------------------------------------ discover cache
+VOCABS = [[f"a {colour} {thing}" for colour in ("red", "green", "blue") for thing in ("apple", "car", f"house {i}")] for i in range(6)]
+
+
+def _folder_state(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+def test_discover_cache_leaves_a_read_only_checkpoint_folder_untouched(tiny_checkpoint, tmp_path, monkeypatch):
+    import shutil
+
+    from galip_studio import discover, prompt_map
+    from galip_studio.pipeline import GALIPPipeline
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    monkeypatch.setenv("GALIP_STUDIO_CACHE", str(tmp_path / "cache"))
+    for p in [folder, *folder.iterdir()]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        before = _folder_state(folder)
+        pipe = GALIPPipeline.from_pretrained(folder, device="cpu")
+        first = discover.sentence_directions(pipe, VOCABS[0], components=2)
+        m = prompt_map.prompt_map(pipe, VOCABS[0])
+        again = discover.sentence_directions(pipe, VOCABS[0], components=2)
+        assert first.cached and first.cached.startswith(str(tmp_path / "cache")) and again.cached == "hit"
+        assert torch.equal(prompt_map.prompt_map(pipe, VOCABS[0]).coords, m.coords)
+        assert _folder_state(folder) == before  # nothing written into the checkpoint folder
+    finally:
+        for p in [folder, *folder.iterdir()]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def test_discover_cache_stays_under_its_bound_least_recently_used_first(tiny_checkpoint, tmp_path, monkeypatch):
+    import time
+
+    from galip_studio import discover
+    from galip_studio.pipeline import GALIPPipeline
+
+    monkeypatch.setenv("GALIP_STUDIO_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "discover"
+    folder.mkdir(parents=True)
+    mine = {folder / "notes.txt": b"mine", folder / "prompt-map-mine.safetensors": b"also mine", tmp_path / "cache" / "other.bin": b"x" * 10_000}
+    for path, data in mine.items():
+        path.write_bytes(data)
+    pipe = GALIPPipeline.from_pretrained(tiny_checkpoint, device="cpu")
+
+    def run(i: int) -> discover.Directions:
+        time.sleep(0.02)  # distinct use times
+        return discover.sentence_directions(pipe, VOCABS[i], components=2)
+
+    one = Path(run(0).cached).stat().st_size
+    monkeypatch.setenv("GALIP_STUDIO_CACHE_MB", str(2.5 * one / 1024**2))  # room for two results
+    assert run(1).cached != "hit"
+    assert run(0).cached == "hit"  # 0 is now more recent than 1
+    written = {}
+    for i in range(2, 6):
+        written[i] = run(i).cached
+        assert written[i] not in (None, "hit")
+        total = sum(p.stat().st_size for p in discover.cache_files(folder))
+        assert total <= 2.5 * one and len(discover.cache_files(folder)) == 2
+    assert run(5).cached == "hit" and run(4).cached == "hit"  # 4 is now the most recently used
+    written[0] = run(0).cached  # recomputed: evicts the least recently used, 5
+    assert written[0] != "hit" and [p.name for p in discover.cache_files(folder)] == [Path(written[4]).name, Path(written[0]).name]
+    assert all(path.read_bytes() == data for path, data in mine.items())  # only the cache's own files are evicted
+    monkeypatch.setenv("GALIP_STUDIO_CACHE_MB", "0")
+    assert run(1).cached is None and discover.cache_files(folder) == []  # a bound of 0 keeps nothing
+    monkeypatch.setenv("GALIP_STUDIO_CACHE_MB", "lots")
+    with pytest.raises(ValueError, match="GALIP_STUDIO_CACHE_MB is 'lots'; set it to a number of megabytes"):
+        run(2)
+
+
+def test_discover_cache_folder_follows_xdg_and_the_override(monkeypatch, tmp_path):
+    from galip_studio import discover
+
+    monkeypatch.delenv("GALIP_STUDIO_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert discover.cache_root() == tmp_path / "xdg" / "galip-studio"
+    monkeypatch.setenv("GALIP_STUDIO_CACHE", str(tmp_path / "mine"))
+    assert discover.cache_root() == tmp_path / "mine"
