@@ -345,3 +345,89 @@ def test_discover_cache_folder_follows_xdg_and_the_override(monkeypatch, tmp_pat
     assert discover.cache_root() == tmp_path / "xdg" / "galip-studio"
     monkeypatch.setenv("GALIP_STUDIO_CACHE", str(tmp_path / "mine"))
     assert discover.cache_root() == tmp_path / "mine"
+
+
+# ------------------------------------------------------------------------------------------ a public server
+def _serve_args(*argv: str):
+    from galip_studio.cli import build_parser
+
+    return build_parser().parse_args(["serve", *argv])
+
+
+def test_a_server_others_can_reach_needs_a_login_or_an_explicit_no_auth(monkeypatch, capsys):
+    from galip_studio.ui import cli as ui_cli
+
+    check = lambda *argv: ui_cli.check_login(_serve_args(*argv))  # noqa: E731
+    assert check() is None and check("--host", "localhost") is None and check("--host", "0.0.0.0", "--auth", "a:b") is None
+    for argv in (["--host", "0.0.0.0"], ["--share"], ["--host", "192.168.1.5", "--lock-model"]):
+        with pytest.raises(ValueError, match="others can reach this app: add --auth USER:PASSWORD .* or --no-auth"):
+            check(*argv)
+    warning = check("--host", "0.0.0.0", "--no-auth")
+    assert "warning: no login (--no-auth)" in warning and "anyone who can reach it" in warning and "\n" not in warning
+    with pytest.raises(ValueError, match="contradict"):
+        check("--auth", "a:b", "--no-auth")
+
+    def never(args):  # the server must refuse before it loads a model (or opens a port)
+        raise AssertionError("the model was loaded: the server would have started")
+
+    monkeypatch.setattr(ui_cli, "load_default_pipeline", never)
+    assert ui_cli.main(["--host", "0.0.0.0", "--port", "7999"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("app.py: error: with --host 0.0.0.0 others can reach this app") and err.count("\n") == 1
+
+
+def test_failed_logins_slow_down_the_next_ones():
+    import asyncio
+
+    from galip_studio.ui.launch import LoginGuard
+
+    now = [0.0]
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+        await asyncio.sleep(0)
+
+    guard = LoginGuard("alice", "a-long-passphrase", clock=lambda: now[0], sleep=sleep)
+
+    async def probe() -> None:
+        results = [await guard.check("alice", f"guess {i}") for i in range(40)]
+        assert not any(results)
+        assert sleeps[:8] == [1, 2, 4, 8, 16, 30, 30, 30] and sum(sleeps) > 15 * 60  # 40 guesses: over 15 minutes, not 0.27 s
+        assert await guard.check("alice", "a-long-passphrase") and guard.failures == 0 and guard.delay() == 0  # a success clears the count
+        assert not await guard.check("mallory", "a-long-passphrase") and guard.delay() == 1
+        now[0] += 601
+        assert guard.delay() == 0  # forgotten after 10 quiet minutes
+        # guesses sent at once wait as long as guesses in a row, and only so many may wait
+        sleeps.clear()
+        parallel = LoginGuard("alice", "pw", clock=lambda: now[0], sleep=sleep, max_waiting=3)
+        results = await asyncio.gather(*(parallel.check("alice", f"guess {i}") for i in range(8)))
+        assert not any(results) and sleeps == [1, 2, 4] and parallel.failures == 4
+
+    asyncio.run(probe())
+
+
+def test_the_served_login_is_guarded(capsys):
+    import time
+
+    import gradio as gr
+    import httpx
+
+    from galip_studio.ui.launch import launch_app
+
+    with gr.Blocks() as demo:
+        gr.Markdown("guarded")
+    demo, url = launch_app(demo, host="127.0.0.1", block=False, quiet=True, auth=("alice", "pw"))  # as `serve --auth alice:pw`
+    try:
+        start = time.perf_counter()
+        for i in range(3):
+            r = httpx.post(f"{url}login", data={"username": "alice", "password": f"guess {i}"}, timeout=20)
+            assert r.status_code == 400
+        assert time.perf_counter() - start >= 1 + 2  # before: 40 guesses in 0.27 s
+        r = httpx.post(f"{url}login", data={"username": "alice", "password": "pw"}, timeout=20)
+        assert r.status_code == 200 and r.json() == {"success": True}
+    finally:
+        demo.close()
+    err = capsys.readouterr().err
+    assert "galip-studio: failed login as 'alice' (3 in a row); the next attempt waits 4 s" in err
