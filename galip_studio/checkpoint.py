@@ -13,8 +13,10 @@ process killed while saving leaves the previous checkpoint intact.
 
 Official GALIP files (``pre_coco.pth``, ``pre_cc12m.pth``: ``{'model': {'netG', 'netD', 'netC'}}``,
 keys possibly prefixed ``module.``, CLIP tensors possibly fp16) load through :data:`OFFICIAL_KEY_TABLE`
-with ``torch.load(weights_only=True)``: every key is mapped or listed in :data:`OFFICIAL_IGNORED_KEYS`.
-No code from a checkpoint is ever executed.
+by :mod:`galip_studio.torchscript`'s restricted reader (plain tensors and containers only; every
+tensor's size checked against the bytes the file stores and its shape against the architecture
+before it is read): every key is mapped or listed in :data:`OFFICIAL_IGNORED_KEYS`. No code from
+a checkpoint is ever executed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
 import re
 import shutil
 import tempfile
@@ -36,6 +37,7 @@ from . import __version__
 from .clip_backbone import CLIP_CONFIG_FILE, CLIP_WEIGHTS_FILE, ClipBackbone, ClipError
 from .config import ClipConfig, GALIPConfig
 from .nets import GALIP
+from .torchscript import TensorRef, TorchScriptError, read_tensors, scan_archive
 
 FORMAT = "galip-studio"
 FORMAT_VERSION = 1
@@ -431,25 +433,24 @@ def map_official_key(key: str) -> str | None:
     raise CheckpointError(f"unknown key {key!r} in the official checkpoint (not in the import table)")
 
 
-def _read_official(path: Path) -> dict[str, dict[str, torch.Tensor]]:
+def _read_official(path: Path) -> dict[str, dict[str, TensorRef]]:
+    """The networks of an official file, each a state dict of :class:`TensorRef` (nothing of the
+    tensors read yet: see :mod:`galip_studio.torchscript`)."""
     if not path.is_file():
         raise CheckpointError(f"official checkpoint not found: {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (neither a torch zip archive nor a pickle)")
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e) or "GLOBAL" in str(e):
-            reason = next((ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln), "")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if head[:1] == b"\x80":
             raise CheckpointError(
-                f"{path} contains objects other than plain tensors and containers; refusing to unpickle it "
-                f"(galip-studio never executes code from a checkpoint). {reason}"
-            ) from e
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {str(e).splitlines()[0]}") from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {e}") from e
+                f"{path} is in PyTorch's legacy format (before 1.6), whose tensor sizes cannot be checked before they "
+                f"are allocated; re-save it with torch.save from PyTorch 1.6 or later"
+            )
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (not a torch zip archive)")
+    try:
+        obj = scan_archive(path)
+    except TorchScriptError as e:
+        raise CheckpointError(str(e)) from e
     nets = obj.get("model", obj) if isinstance(obj, dict) else None
     if not isinstance(nets, dict) or "netG" not in nets:
         keys = list(obj)[:6] if isinstance(obj, dict) else type(obj).__name__
@@ -461,7 +462,7 @@ def _read_official(path: Path) -> dict[str, dict[str, torch.Tensor]]:
         state = nets.get(net)
         if state is None:
             continue
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, TensorRef) for k, v in state.items()):
             raise CheckpointError(f"{path}: {net} is not a state dict of tensors")
         if state and next(iter(state)).startswith("module."):
             state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
@@ -469,10 +470,10 @@ def _read_official(path: Path) -> dict[str, dict[str, torch.Tensor]]:
     return out
 
 
-def official_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
-    """Read an official file and translate it: ``(our_state, ignored_keys, networks_present)``."""
-    nets = _read_official(Path(path))
-    ours: dict[str, torch.Tensor] = {}
+def _official_refs(path: Path) -> tuple[dict[str, TensorRef], list[str], list[str]]:
+    """``(our_key -> tensor record, ignored_keys, networks_present)`` of an official file."""
+    nets = _read_official(path)
+    ours: dict[str, TensorRef] = {}
     ignored: list[str] = []
     for net, state in nets.items():
         for key, value in state.items():
@@ -484,6 +485,20 @@ def official_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
     return ours, ignored, list(nets)
 
 
+def _read_official_tensors(path: Path, refs: dict[str, TensorRef]) -> dict[str, torch.Tensor]:
+    try:
+        return read_tensors(path, refs)
+    except TorchScriptError as e:
+        raise CheckpointError(str(e)) from e
+
+
+def official_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
+    """Read an official file and translate it: ``(our_state, ignored_keys, networks_present)``
+    (ignored keys are not read)."""
+    refs, ignored, present = _official_refs(Path(path))
+    return _read_official_tensors(Path(path), refs), ignored, present
+
+
 def load_official(
     path: str | os.PathLike, clip: ClipBackbone | ClipConfig, galip_config: GALIPConfig | None = None
 ) -> tuple[GALIP, dict[str, Any]]:
@@ -491,10 +506,12 @@ def load_official(
 
     ``clip`` provides the text tower and the parts of the image tower the file does not carry
     (patch embedding, ln_post, proj); the generator's frozen ViT trunk is taken from the file.
+    Every tensor's name and shape is checked against the architecture before any tensor data is
+    read, so a file can make the process allocate no more than the model it fits.
     Returns ``(model, report)``; the report lists ignored keys and which networks were present.
     """
     path = Path(path)
-    state, ignored, present = official_state_dict(path)
+    refs, ignored, present = _official_refs(path)
     if isinstance(clip, ClipConfig):
         clip = ClipBackbone.from_config(clip)
     model = GALIP(galip_config or GALIPConfig(), clip)
@@ -506,20 +523,22 @@ def load_official(
         required |= {k for k in expected if k.startswith("discriminator.feature_extractor.")}
     if "netC" in present:
         required |= {k for k in expected if k.startswith("discriminator.quality_assessor.")}
-    missing = sorted(required - set(state))
-    unexpected = sorted(set(state) - set(expected))
+    missing = sorted(required - set(refs))
+    unexpected = sorted(set(refs) - set(expected))
     if missing or unexpected:
         raise CheckpointError(
             f"{path} does not match the GALIP architecture: missing {missing[:4]}"
             f"{' ...' if len(missing) > 4 else ''} ({len(missing)} in all), unexpected {unexpected[:4]}"
         )
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
+    for key, ref in refs.items():
+        if ref.shape != expected[key].shape:
             raise CheckpointError(
-                f"{path}: shape of {key} is {tuple(value.shape)} but this architecture needs "
+                f"{path}: shape of {key} is {tuple(ref.shape)} but this architecture needs "
                 f"{tuple(expected[key].shape)} (wrong CLIP or GALIP config for this file?)"
             )
+    state = _read_official_tensors(path, refs)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False)
+    del state
     model.eval()
     report = {"source": str(path), "networks": present, "ignored_keys": ignored}
     return model, report

@@ -28,19 +28,24 @@ everyday emoji-style phrases, ``galip_studio/data/vocabulary.txt``, or the capti
 folder); components are unit vectors of sentence space, σ the vocabulary's standard deviation
 along each, and the prompts at either end of a component help to name it.
 
-**Caching.** Computed directions and maps are saved next to the checkpoint that made them
-(``CHECKPOINT/discover/*.safetensors``, with the settings that made them and the size and time of
-the generator weights, so retrained weights are never matched with old directions); when that
-folder is not writable, or the model has no folder, in ``$GALIP_STUDIO_CACHE`` (default
-``~/.cache/galip-studio``) under a key of the same settings. ``cache=False`` turns it off.
+**Caching.** Computed directions and maps are saved in a cache folder, never in the checkpoint's
+own folder (which may be read-only or shared): ``$GALIP_STUDIO_CACHE``, else
+``$XDG_CACHE_HOME/galip-studio``, else ``~/.cache/galip-studio``, in ``discover/``. A file's key
+holds the settings that made it and the model's identity (its checkpoint folder, and the size and
+time of its generator weights, so retrained weights are never matched with old directions). The
+folder is bounded: at most ``$GALIP_STUDIO_CACHE_MB`` megabytes (default 256) of the cache's own
+files, the least recently used deleted first (only files this cache wrote, by their names).
+``cache=False`` turns it off; a folder given as ``cache`` is used (and bounded) instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -158,21 +163,50 @@ def encode_all(pipe, prompts: Sequence[str], progress: Progress | None, chunk: i
 
 
 # ------------------------------------------------------------------------------------------ cache
+CACHE_MB = 256  # default bound of the cache folder (GALIP_STUDIO_CACHE_MB)
+CACHE_KINDS = ("noise-directions", "sentence-directions", "prompt-map")
+_CACHE_NAME = re.compile(rf"({'|'.join(CACHE_KINDS)})-[0-9a-f]{{16}}\.safetensors")
+
+
 def cache_root() -> Path:
-    return Path(os.environ.get("GALIP_STUDIO_CACHE") or Path.home() / ".cache" / "galip-studio")
+    """The cache folder: ``$GALIP_STUDIO_CACHE``, else ``$XDG_CACHE_HOME/galip-studio``, else
+    ``~/.cache/galip-studio``."""
+    if os.environ.get("GALIP_STUDIO_CACHE"):
+        return Path(os.environ["GALIP_STUDIO_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache") / "galip-studio"
+
+
+def cache_limit() -> int:
+    """The most bytes of cached results the folder keeps (``$GALIP_STUDIO_CACHE_MB``, default 256)."""
+    text = os.environ.get("GALIP_STUDIO_CACHE_MB", "").strip()
+    if not text:
+        return CACHE_MB * 1024**2
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = math.nan
+    if not (math.isfinite(mb) and mb >= 0):
+        raise ValueError(f"GALIP_STUDIO_CACHE_MB is {text!r}; set it to a number of megabytes such as {CACHE_MB} (0 keeps nothing)")
+    return int(mb * 1024**2)
 
 
 def _fingerprint(pipe) -> dict[str, Any]:
-    """What identifies the weights: the model's sizes, and its checkpoint file's size and time."""
+    """What identifies the weights: the model's sizes, its checkpoint folder (or official file), and
+    the size and time of its generator weights."""
     info = explore.model_info(pipe)
     out = {k: info.get(k) for k in ("source", "id", "image_size", "z_dim", "sentence_dim", "seed")}
     out["id"] = str(out["id"]) if out["id"] is not None else None
     path = _checkpoint_dir(pipe)
-    if path is not None:
-        weights = path / "generator.safetensors"
-        if weights.is_file():
-            st = weights.stat()
-            out["weights"] = [st.st_size, st.st_mtime_ns]
+    weights = path / "generator.safetensors" if path is not None else None
+    if info["source"] == "official" and out["id"] and Path(out["id"]).is_file():
+        weights = Path(out["id"]).resolve()
+        out["folder"] = str(weights)
+    elif path is not None:
+        out["folder"] = str(path)
+    if weights is not None and weights.is_file():
+        st = weights.stat()
+        out["weights"] = [st.st_size, st.st_mtime_ns]
     return out
 
 
@@ -190,17 +224,16 @@ def _cacheable(pipe) -> bool:
 
 
 def cache_path(pipe, kind: str, settings: dict[str, Any], cache: bool | str | os.PathLike = True) -> Path | None:
-    """Where the cached result of ``kind`` with ``settings`` lives (``None``: not cached)."""
+    """Where the cached result of ``kind`` with ``settings`` lives (``None``: not cached): in
+    ``cache`` if it is a folder, else in :func:`cache_root`'s ``discover/``."""
     if cache is False or not _cacheable(pipe):
         return None
+    if kind not in CACHE_KINDS:
+        raise ValueError(f"unknown cache kind {kind!r}")
     key = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "kind": kind, "model": _fingerprint(pipe), **settings}, sort_keys=True).encode()).hexdigest()[:16]
     name = f"{kind}-{key}.safetensors"
-    if cache is not True:
-        return Path(cache) / name
-    folder = _checkpoint_dir(pipe)
-    if folder is not None and os.access(folder, os.W_OK):
-        return folder / "discover" / name
-    return cache_root() / "discover" / name
+    folder = Path(cache) if cache is not True else cache_root() / "discover"
+    return folder / name
 
 
 def _load_cached(path: Path | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
@@ -211,19 +244,58 @@ def _load_cached(path: Path | None) -> tuple[dict[str, torch.Tensor], dict[str, 
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {}).get("galip-discover", "{}"))
-            return {k: f.get_tensor(k) for k in f.keys()}, meta
+            found = {k: f.get_tensor(k) for k in f.keys()}
     except (OSError, ValueError, RuntimeError):
         return None  # a broken cache file is recomputed
+    with contextlib.suppress(OSError):
+        os.utime(path)  # recently used: evicted last
+    return found, meta
 
 
-def _save_cached(path: Path | None, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def cache_files(folder: Path) -> list[Path]:
+    """The files the cache wrote in ``folder`` (by their names), least recently used first."""
+    try:
+        entries = [p for p in folder.iterdir() if _CACHE_NAME.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
+    except OSError:
+        return []
+    stamped = []
+    for p in entries:
+        with contextlib.suppress(OSError):
+            stamped.append((p.stat().st_mtime_ns, p.name, p))
+    return [p for *_, p in sorted(stamped)]
+
+
+def _evict(folder: Path, limit: int, keep: Path | None = None) -> None:
+    """Delete the least recently used of the cache's own files in ``folder`` until they take at
+    most ``limit`` bytes (``keep``, the file just written, goes last)."""
+    files = [p for p in cache_files(folder) if p != keep] + ([keep] if keep is not None and keep.is_file() else [])
+    sizes = {}
+    for p in files:
+        with contextlib.suppress(OSError):
+            sizes[p] = p.stat().st_size
+    total = sum(sizes.values())
+    for p in files:
+        if total <= limit:
+            break
+        with contextlib.suppress(OSError):
+            p.unlink()
+        total -= sizes.get(p, 0)
+
+
+def _save_cached(path: Path | None, tensors: dict[str, torch.Tensor], meta: dict[str, Any], limit: int) -> Path | None:
+    """Save a result (if it fits in ``limit`` bytes) and evict what no longer fits; the path written."""
     if path is None:
-        return
+        return None
+    if sum(t.numel() * t.element_size() for t in tensors.values()) > limit:
+        _evict(path.parent, limit)  # a lowered bound applies to what is there
+        return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_safetensors(tensors, path, metadata={"galip-discover": json.dumps(meta)})
     except OSError:
-        pass  # a cache that cannot be written is only slower next time
+        return None  # a cache that cannot be written is only slower next time
+    _evict(path.parent, limit, keep=path)
+    return path if path.is_file() else None
 
 
 def cached_result(pipe, kind: str, settings: dict[str, Any], cache, compute):
@@ -231,12 +303,13 @@ def cached_result(pipe, kind: str, settings: dict[str, Any], cache, compute):
     (``how`` ``"hit"``), else ``compute()`` (``(tensors, extra meta)``), saved when ``cache`` allows
     (``how``: the path written, or ``None``)."""
     path = cache_path(pipe, kind, settings, cache)
+    limit = cache_limit() if path is not None else 0  # a wrong GALIP_STUDIO_CACHE_MB fails before the work
     hit = _load_cached(path)
     if hit is not None and hit[1].get("settings") == settings:
         return hit, "hit"
     tensors, extra = compute()
-    _save_cached(path, tensors, {"settings": settings, **extra})
-    return (tensors, {"settings": settings, **extra}), (str(path) if path is not None else None)
+    written = _save_cached(path, tensors, {"settings": settings, **extra}, limit)
+    return (tensors, {"settings": settings, **extra}), (str(written) if written is not None else None)
 
 
 # ------------------------------------------------------------------------------------------ directions

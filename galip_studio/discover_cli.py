@@ -123,7 +123,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Find the main directions of the generator's noise space (GANSpace: PCA of the bridge feature over "
         "random noises at a fixed prompt, regressed back to noise) or of sentence space (PCA of a vocabulary's sentence "
         "vectors), print them, and draw strips: one row per component, -span..+span sigma around PROMPT with --seed. "
-        "Directions are cached next to the checkpoint.",
+        "Directions are cached in $GALIP_STUDIO_CACHE (default ~/.cache/galip-studio; at most "
+        "$GALIP_STUDIO_CACHE_MB megabytes, default 256), never in the checkpoint's folder.",
     )
     p.add_argument("prompt", metavar="PROMPT", help="the image the strips move around")
     p.add_argument("--space", choices=["noise", "sentence"], default="noise", help="noise directions at a prompt, or sentence directions (default noise)")

@@ -27,8 +27,9 @@ lie where no sentence does; (4) it is continuous: a prompt leaves the blend with
 another becomes nearer. A path drawn on the map is sampled at even arc length and walked frame by
 frame, with one fixed noise.
 
-**Caching.** A map is cached like directions (see :mod:`galip_studio.discover`): next to the
-checkpoint, ``CHECKPOINT/discover/prompt-map-*.safetensors``; ``cache=False`` turns it off.
+**Caching.** A map is cached like directions (see :mod:`galip_studio.discover`): in the bounded
+cache folder, ``~/.cache/galip-studio/discover/prompt-map-*.safetensors`` by default, never in the
+checkpoint's folder; ``cache=False`` turns it off.
 """
 
 from __future__ import annotations

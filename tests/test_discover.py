@@ -27,8 +27,8 @@ def pipe(tiny_model) -> GALIPPipeline:
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory, tiny_model):
-    """This module's own tiny checkpoint (it overrides conftest's, also for the app): the directions
-    cache written next to it must not show up in other modules' checkpoint folders."""
+    """This module's own tiny checkpoint (it overrides conftest's, also for the app), so that nothing
+    done here shows up in other modules' checkpoint folders."""
     path = tmp_path_factory.mktemp("discover-ckpt") / "tiny"
     save_checkpoint(tiny_model, path, training={"note": "test"})
     return path
@@ -127,15 +127,16 @@ def test_limits_and_errors(pipe):
     assert discover.noise_directions(pipe, "a", components=2, samples=8, limits=explore.NO_LIMITS).vectors.shape[0] == 2
 
 
-def test_directions_are_cached_next_to_the_checkpoint(tiny_checkpoint):
+def test_directions_are_cached_in_the_cache_folder(tiny_checkpoint, tmp_path):
     p = GALIPPipeline.from_pretrained(tiny_checkpoint, device="cpu")
     first = discover.noise_directions(p, "a red apple", components=2, samples=16)
-    assert first.cached and (tiny_checkpoint / "discover").is_dir() and str(tiny_checkpoint / "discover") in first.cached
+    folder = tmp_path / "cache" / "discover"
+    assert first.cached and str(folder) in first.cached and not (tiny_checkpoint / "discover").exists()
     second = discover.noise_directions(p, "a red apple", components=2, samples=16)
     assert second.cached == "hit" and torch.equal(first.vectors, second.vectors) and second.settings == first.settings
     umask = os.umask(0)
     os.umask(umask)
-    assert {f.stat().st_mode & 0o777 for f in (tiny_checkpoint / "discover").iterdir()} == {0o666 & ~umask}
+    assert {f.stat().st_mode & 0o777 for f in folder.iterdir()} == {0o666 & ~umask}
     other = discover.noise_directions(p, "a red apple", components=2, samples=17)
     assert other.cached != "hit"
 
@@ -248,7 +249,7 @@ def test_app_endpoints_directions_map_click_and_path(app_url, tiny_checkpoint):
     recipe = json.loads(recipe)
     assert recipe["kind"] == "direction_strip" and len(recipe["vectors"]) == 2 and recipe["steps"] == 5 and recipe["seed"] == 2
     assert "| 3 |" in table and Image.open(strips).format == "PNG"
-    assert (tiny_checkpoint / "discover").is_dir()  # cached next to the app's checkpoint
+    assert not (tiny_checkpoint / "discover").exists()  # cached in the cache folder, not the app's checkpoint
     assert "/" not in str(recipe["model"]["id"]).strip("/") or not str(recipe["model"]["id"]).startswith("/")  # no machine path
     _, table, sentence = client.predict("sentence (vocabulary)", "a cat face", 2, "2", 0, 3, 3.0, 1.0, "\n".join(VOCAB), api_name="/directions")
     assert json.loads(sentence)["space"] == "sentence" and "↔" in table

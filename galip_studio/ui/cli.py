@@ -42,7 +42,17 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="a folder whose checkpoints the Model tab may load, besides checkpoints/ and runs/ (repeatable)",
     )
-    net.add_argument("--auth", metavar="USER:PASSWORD", help="ask every visitor for this user name and password (Gradio's login)")
+    net.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="ask every visitor for this user name and password (Gradio's login; failed logins are slowed down). "
+        "Needed (or --no-auth) when others can reach the server",
+    )
+    net.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without a login even though others can reach the server (--host not 127.0.0.1, or --share)",
+    )
     net.add_argument("--max-upload-mb", type=float, default=None, metavar="MB", help="largest upload accepted (default 2048)")
 
 
@@ -66,15 +76,38 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def is_public(args: argparse.Namespace) -> bool:
+    """Whether programs on other machines can reach the server: ``--host`` not loopback, or ``--share``."""
+    from .models import is_loopback
+
+    return bool(args.share) or not is_loopback(args.host)
+
+
+def check_login(args: argparse.Namespace) -> str | None:
+    """Refuse to serve others without a decision about a login; the warning to print, if any.
+
+    A server others can reach needs ``--auth USER:PASSWORD`` or an explicit ``--no-auth`` (then
+    the warning says that anyone who reaches it can use it)."""
+    auth, no_auth = getattr(args, "auth", None), getattr(args, "no_auth", False)
+    if auth is not None and no_auth:
+        raise ValueError("--auth and --no-auth contradict each other; give one of them")
+    if not is_public(args) or auth is not None:
+        return None
+    where = "a public gradio.live link (--share)" if args.share else f"--host {args.host}"
+    if not no_auth:
+        raise ValueError(
+            f"with {where} others can reach this app: add --auth USER:PASSWORD to ask for a login, "
+            f"or --no-auth to serve it to anyone who can reach it"
+        )
+    return f"GALIP Studio: warning: no login (--no-auth) and {where}: anyone who can reach it can use this app and this machine's processor"
+
+
 def model_loading_allowed(args: argparse.Namespace) -> bool:
     """Whether the Model tab may load other models: not with --lock-model, and when others can reach
     the server (--host not loopback, or --share) only with --allow-model-loading."""
-    from .models import is_loopback
-
     if args.lock_model:
         return False
-    public = args.share or not is_loopback(args.host)
-    return not public or args.allow_model_loading
+    return not is_public(args) or args.allow_model_loading
 
 
 def _stop_on_sigterm() -> None:
@@ -91,6 +124,7 @@ def _stop_on_sigterm() -> None:
 def serve(args: argparse.Namespace, *, block: bool = True):
     """Load the model, build the app and launch it; returns ``(demo, url)`` when ``block`` is False."""
     auth = parse_auth(getattr(args, "auth", None))
+    warning = check_login(args)  # before the model loads: a server open to all fails fast
     for folder in args.model_dir:
         if not os.path.isdir(folder):
             raise ValueError(f"--model-dir {folder}: not a folder")
@@ -103,6 +137,8 @@ def serve(args: argparse.Namespace, *, block: bool = True):
     print(f"GALIP Studio: model {pipe.metadata.get('path') or args.preset} on {pipe.device}")
     if not allow and not args.lock_model:
         print("GALIP Studio: others can reach this server, so loading other models is off (--allow-model-loading turns it on)")
+    if warning:
+        print(warning, file=sys.stderr)
     demo = build_app(pipe, allow_model_loading=allow, device=args.device, model_dirs=args.model_dir)
     if block:
         _stop_on_sigterm()

@@ -3,8 +3,8 @@ user errors, job folders and seed parsing from :mod:`.plumbing`).
 
 Every handler takes the session's model first (a pipeline, or a :class:`~.models.ModelHandle`),
 then its inputs, then ``outdir``, ``limits`` and (long jobs) ``progress``. Directions and maps are
-computed on the loaded pipeline itself under its lock (so they are cached next to the checkpoint,
-see :mod:`galip_studio.discover` and :mod:`galip_studio.prompt_map`) and kept in memory for the
+computed on the loaded pipeline itself under its lock (so they are cached under its checkpoint's
+identity in the bounded cache folder, see :mod:`galip_studio.discover` and :mod:`galip_studio.prompt_map`) and kept in memory for the
 next call; images are rendered through the session's locked view, so recipes name the model as
 clients may see it.
 """
@@ -84,7 +84,7 @@ def _components(text: str | int | float | None, available: int) -> list[int]:
 
 
 def find_directions(model: Model, space: str, prompt: str, components: int, vocabulary: str, limits: explore.Limits, progress: Progress | None) -> discover.Directions:
-    """Directions of the session's model (memoised, and cached next to its checkpoint)."""
+    """Directions of the session's model (memoised, and kept in the cache folder)."""
     space = _space(space)
     phrases = _vocabulary(vocabulary)
     with _loaded(model) as pipe:
@@ -99,7 +99,7 @@ def directions_table(found: discover.Directions) -> str:
     for row in found.describe():
         ends = f"{', '.join(row['low_end'])} ↔ {', '.join(row['high_end'])}" if "low_end" in row else "—"
         rows.append(f"| {row['component']} | {row['sigma']:.3f} | {100 * row['variance_share']:.1f}% | {ends} |")
-    where = {"hit": "loaded from the cache", None: "computed"}.get(found.cached, "computed and cached next to the checkpoint")
+    where = {"hit": "loaded from the cache", None: "computed"}.get(found.cached, "computed and cached")
     return f"**{found.space} directions** ({where}).\n\n" + "\n".join(rows)
 
 
