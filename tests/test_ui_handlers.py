@@ -40,9 +40,56 @@ def _gif_frames(path) -> list[np.ndarray]:
 def test_parse_seeds_lists_ranges_and_errors():
     assert pl.parse_seeds("0, 1  2,5-7") == [0, 1, 2, 5, 6, 7]
     assert pl.parse_seeds(3) == [3]
-    for bad, needle in [("", "at least one seed"), ("a", "not a seed"), ("-1", "not a seed"), ("5-2", "backwards"), ("0-100000", "too many")]:
+    for bad, needle in [
+        ("", "at least one seed"), ("a", "not a seed"), ("-1", "0 or more, got -1"), ("5-2", "backwards"), ("0-100000", "too many"),
+        (-3, "0 or more, got -3"), (float("nan"), "whole number .* got nan"), (float("inf"), "got inf"), (1.5, "got 1.5"),
+    ]:
         with pytest.raises(gr.Error, match=needle):
             pl.parse_seeds(bad)
+    assert pl.parse_seeds(7.0) == [7]  # a number box without precision sends floats
+
+
+@pytest.mark.parametrize("seed", [-1, float("nan"), 2.5])
+def test_negative_and_nan_seeds_are_messages_in_generate_and_blend(tiny_pipeline, tmp_path, seed):
+    with pytest.raises(gr.Error, match="seed"):
+        h.generate(tiny_pipeline, "a red apple", 1, seed, 1.0, outdir=tmp_path)
+    with pytest.raises(gr.Error, match="seed"):
+        h.blend(tiny_pipeline, "a", "b", "c", "d", 2, seed, 1.0, outdir=tmp_path)
+
+
+def test_inline_errors_keep_the_last_result_and_say_why():
+    """The page's wrapper: a user's mistake becomes "no change" for every output and a message for
+    the error line; a success clears the line; a long job's generator works the same way."""
+    from galip_studio.ui.jobs import inline_errors
+
+    def handler(x):
+        if x < 0:
+            raise pl.user_error("x must be 0 or more")
+        return x, x * 2
+
+    run = inline_errors(handler, 2)
+    assert run(3) == (3, 6, "")
+    skip_a, skip_b, line = run(-1)
+    assert skip_a == skip_b == gr.skip() and line == "⚠ x must be 0 or more"
+
+    def job(x):
+        yield (gr.skip(), gr.skip())  # "no change yet", as a long job's generator yields while it works
+        yield handler(x)
+
+    assert list(inline_errors(job, 2)(3)) == [(gr.skip(), gr.skip(), ""), (3, 6, "")]  # the first yield clears the line
+    assert list(inline_errors(job, 2)(-1))[-1] == (gr.skip(), gr.skip(), "⚠ x must be 0 or more")
+
+    def other(x):
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError):  # not a user's mistake: still an error
+        inline_errors(other, 1)(0)
+
+
+def test_blend_cell_rows_and_columns_must_be_whole_numbers_in_the_grid():
+    for row, needle in [(-1, "not in a 3x3"), (3, "not in a 3x3"), (float("nan"), "row is a whole number"), (0.5, "row is a whole number")]:
+        with pytest.raises(gr.Error, match=needle):
+            h.cell_position(row, 0, 3)
 
 
 def test_parse_prompts_one_per_line():

@@ -17,6 +17,7 @@ The other tabs' logic: :mod:`.discover_handlers` (Directions, Prompt map), :mod:
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -283,6 +284,9 @@ def cell_position(row: int | float, col: int | float, rows: int | float, cols: i
     """The blend position ``(x, y)`` in [0, 1]² of a cell of a ``rows`` x ``cols`` blend grid (square by default)."""
     n_rows = int(rows)
     n_cols = n_rows if cols is None else int(cols)
+    for what, value in (("row", row), ("column", col)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value != int(value):
+            raise user_error(f"the {what} is a whole number from 0 to {(n_rows if what == 'row' else n_cols) - 1}, got {value}.")
     r, c = int(row), int(col)
     if n_rows < 2 or n_cols < 2 or not (0 <= r < n_rows and 0 <= c < n_cols):
         raise user_error(f"cell ({r}, {c}) is not in a {n_rows}x{n_cols} grid: rows count from 0 to {n_rows - 1}, columns from 0 to {n_cols - 1}.")
