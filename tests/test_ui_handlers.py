@@ -252,6 +252,70 @@ def test_style_knob_mix_and_errors(tiny_pipeline, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ walks and recipes
+def test_walk_export_frames_are_crisp_whole_multiples_and_all_there(tiny_pipeline, tmp_path):
+    """Crisp pixels (the page's default): every frame enlarged a whole number of times with nearest
+    neighbour, so each 4 x 4 block of a 128 px frame of the 32 px model is one colour; the GIF has
+    the frames asked for. Smooth (Lanczos) is not blocky."""
+    out = h.walk(tiny_pipeline, "a red apple\na green heart", "0, 1", "keyframes", 7, 12, "once", "linear",
+                 1.0, False, ["GIF", "MP4"], 128, "nearest", outdir=tmp_path)
+    frames = _gif_frames(out.gif_file)
+    assert len(frames) == 7 and frames[0].shape == (128, 128, 3)
+    for f in frames:
+        blocks = f.reshape(32, 4, 32, 4, 3)
+        assert (blocks == blocks[:, :1, :, :1]).all()
+    import imageio.v3 as iio
+
+    assert iio.imread(out.mp4_file, index=None).shape[:3] == (7, 128, 128)
+    assert json.loads(Image.open(out.gif_file).info["comment"])["export"] == {
+        "format": "gif", "size": 128, "fps": 12.0, "quality": 8.0, "loop": True, "resample": "nearest",
+    }
+    smooth = _gif_frames(h.walk(tiny_pipeline, "a red apple\na green heart", "0, 1", "keyframes", 3, 12, "once", "linear",
+                                1.0, False, ["GIF"], 128, "lanczos", outdir=tmp_path).gif_file)[1].reshape(32, 4, 32, 4, 3)
+    assert not (smooth == smooth[:, :1, :, :1]).all()
+    # 100 px is not a whole multiple of 32: crisp pixels make 96 px (3x) and say so.
+    odd = h.walk(tiny_pipeline, "a red apple", "0, 1", "keyframes", 2, 12, "once", "linear", 1.0, False, ["GIF"], 100, outdir=tmp_path)
+    assert _gif_frames(odd.gif_file)[0].shape == (96, 96, 3) and "96 px, not 100" in odd.info
+
+
+def test_walk_frames_times_size_is_bounded_before_anything_is_made(tiny_pipeline, tmp_path):
+    with pytest.raises(gr.Error, match=r"480 frames of 1024x1024 px .* above the limit .* at most 120 frames"):
+        h.walk(tiny_pipeline, "a", "0, 1", "keyframes", 480, 24, "loop", "linear", 1.0, False, ["GIF"], 1024, outdir=tmp_path)
+    assert not list(tmp_path.iterdir())  # refused before any frame or folder was made
+
+
+MEMORY_SCRIPT = """
+import resource, sys, tempfile
+sys.path.insert(0, {tests!r})
+import torch
+torch.set_num_threads(2)
+from conftest import make_tiny_model
+from galip_studio.pipeline import GALIPPipeline
+from galip_studio.ui import handlers as h
+pipe = GALIPPipeline(make_tiny_model(0), device="cpu")
+h.generate(pipe, "warm up", 2, 0, 1.0, outdir=tempfile.mkdtemp())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+h.walk(pipe, "a red heart\\na smiling face\\na flag", "0, 1, 2", "keyframes", 480, 24, "loop", "cosine", 1.0, False,
+       ["GIF", "MP4"], 512, outdir=tempfile.mkdtemp())
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+WALK_PEAK_GROWTH_MB = 150
+
+
+def test_a_maximum_walk_streams_its_frames_peak_memory_stays_small():
+    """The largest walk the app allows (480 frames of 512 px, GIF and MP4) grows the process's peak
+    memory by under 150 MB: frames are made, enlarged and encoded one at a time. (Before, every
+    frame was held enlarged, twice, for each format: +1.2 GB for this walk, +5 GB at 1024 px.)"""
+    import subprocess
+    import sys
+
+    code = MEMORY_SCRIPT.format(tests=str(Path(__file__).parent))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    growth = float(done.stdout.strip().splitlines()[-1])
+    assert growth < WALK_PEAK_GROWTH_MB, f"peak RSS grew {growth:.0f} MB"
+
+
 def test_walk_gif_and_mp4_and_recipe_roundtrip(tiny_pipeline, tmp_path):
     out = h.walk(tiny_pipeline, "a red apple\na green heart", "0, 1", "keyframes", 6, 12, "ping-pong", "cosine",
                  1.0, False, ["GIF", "MP4"], 64, outdir=tmp_path)

@@ -448,7 +448,8 @@ class _WalkTab(_Tab):
         """Walk (Shift+Enter in the prompts)."""
         page.long_event(
             self, [self.go.click, self.prompts.submit], h.walk,
-            [self.prompts, self.seeds, self.path, self.frames, self.fps, self.playback, self.easing, self.truncation, self.even, self.formats, self.size],
+            [self.prompts, self.seeds, self.path, self.frames, self.fps, self.playback, self.easing, self.truncation, self.even, self.formats, self.size,
+             page.scaling],
             [self.preview, self.video, self.gif, self.mp4, self.info, self.recipe], "walk",
         )
 

@@ -62,7 +62,7 @@ def build_discover_tabs(
                 dr_go, dr_stop = run_stop("Find directions")
                 dr_error = error_line("galip-directions-error")
             with gr.Column(scale=3):
-                dr_image = gr.Image(label="Strips: rows are components, columns −span σ … +span σ", format="png", type="filepath", interactive=False, height=520)
+                dr_image = gr.Image(label="Strips: rows are components, columns −span σ … +span σ", format="png", type="filepath", interactive=False, height=520, elem_classes="galip-pixels")
                 dr_table = gr.Markdown()
                 with gr.Accordion("Recipe", open=False):
                     dr_recipe = recipe_box()
@@ -93,7 +93,7 @@ def build_discover_tabs(
                 mp_trunc = truncation(info=None)
                 mp_click_btn = gr.Button("Image at (x, y)")
                 mp_click_error = error_line("galip-map-click-error")
-                mp_result = gr.Image(label="The image there", format="png", type="filepath", interactive=False, height=300, elem_classes="galip-upscale")
+                mp_result = gr.Image(label="The image there", format="png", type="filepath", interactive=False, height=300, elem_classes=["galip-upscale", "galip-pixels"])
                 mp_note = gr.Markdown()
                 gr.Markdown("**Path**: every click adds a point; walk it as an animation.", elem_classes="galip-hint")
                 mp_points = gr.Textbox(label="Path points (x,y; x,y; …)", lines=2)
@@ -108,8 +108,8 @@ def build_discover_tabs(
                     mp_stop = gr.Button("Stop", variant="stop", scale=1, elem_classes="galip-stop")
                 mp_walk_error = error_line("galip-map-walk-error")
                 with gr.Row():
-                    mp_gif = gr.Image(label="GIF", type="filepath", interactive=False, height=220)
-                    mp_video = gr.Video(label="MP4", interactive=False, height=220, loop=True, autoplay=True)
+                    mp_gif = gr.Image(label="GIF", type="filepath", interactive=False, height=220, elem_classes="galip-pixels")
+                    mp_video = gr.Video(label="MP4", interactive=False, height=220, loop=True, autoplay=True, elem_classes="galip-pixels")
                 mp_walk_info = gr.Markdown()
                 with gr.Accordion("Recipe", open=False):
                     mp_recipe = recipe_box()
