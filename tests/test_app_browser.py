@@ -336,3 +336,19 @@ def test_user_errors_say_why_inline_keep_the_result_and_leave_no_badge(page):
     page.mouse.move(0, 0)
     tab("Blend grid")
     page.screenshot(path=str(OUT / "app-blend-errors.png"), full_page=True)
+
+
+def test_interpolate_grid_at_natural_size_scrolls_instead_of_shrinking(page):
+    """32 steps used to be shrunk to the panel's height (a 30 px strip whose step captions aliased):
+    the grid is shown pixel for pixel, and its box scrolls."""
+    page.get_by_role("tab", name="Interpolate").click()
+    steps = page.locator("input[aria-label='number input for Steps A → B (rows)']")
+    steps.fill("32")
+    steps.press("Enter")
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    page.wait_for_function("() => { const i = document.querySelector('#galip-int-grid img'); return i && i.complete && i.naturalHeight > 4000; }", timeout=60_000)
+    shown = page.evaluate(
+        "() => { const i = document.querySelector('#galip-int-grid img'), r = i.getBoundingClientRect(), box = i.parentElement;"
+        " return [i.naturalWidth, i.naturalHeight, r.width, r.height, box.scrollHeight > box.clientHeight]; }"
+    )
+    assert shown[2:4] == shown[0:2] and shown[4], shown

@@ -35,6 +35,11 @@ body:not(.galip-smooth) .galip-pixels img, body:not(.galip-smooth) .galip-pixels
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important; max-width: 100% !important;
 }
 #galip-history .caption-label { font-size: 0.7rem; }
+/* Interpolate's grid at its natural size (captions readable, one image pixel per screen pixel of the
+   made grid), scrolled inside its box instead of shrunk to the panel's height. */
+#galip-int-grid { height: auto !important; max-height: none !important; }
+#galip-int-grid .image-container, #galip-int-grid .image-frame { height: auto !important; max-height: 760px; overflow: auto !important; display: block !important; }
+#galip-int-grid img { max-width: none !important; max-height: none !important; width: auto !important; height: auto !important; object-fit: none !important; }
 """
 
 # Keyboard shortcuts (shown in the header): Ctrl/Cmd+Enter runs the open tab, Esc stops its job.
