@@ -105,6 +105,13 @@ def test_generate_crisp_pixels_send_to_and_no_share_button(page):
     assert page.get_by_label("Prompt 2 (top-right)").input_value() == "a 3d emoji of a cat face"
     assert page.get_by_label("Prompt 1 (top-left)").input_value() == "a red heart"  # the other corners stay
     page.wait_for_function("() => document.querySelector('#galip-knobs-seed input')?.value === '1708129347'", timeout=10_000)
+    # It lands ready: the sent prompt has weight 1 (the others keep theirs), the image and its Mix
+    # line are rendered at once, and the position follows the weights.
+    assert _value(page, "galip-weight-2") == "1" and _value(page, "galip-weight-1") == "0.525"
+    page.wait_for_function("() => /\\d+% a 3d emoji of a cat face/.test(document.querySelector('#galip-knob-mix').innerText)", timeout=30_000)
+    mix = page.locator("#galip-knob-mix").inner_text()
+    assert int(mix.split("% a 3d emoji of a cat face")[0].split()[-1]) >= 40, mix
+    assert "seed1708129347" in page.evaluate(KNOB_SRC)
 
 
 def test_style_knobs_keyboard_typed_values_and_live_drag(page):

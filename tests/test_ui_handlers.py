@@ -496,6 +496,22 @@ def test_history_keeps_the_newest_results_with_their_settings(tmp_path):
         hist.history_entry(past, 99)
 
 
+def test_history_captions_say_what_each_item_is_and_a_remake_is_not_a_copy():
+    recipe = json.dumps({"kind": "interpolate", "prompts": ["a flag", "a cat face"], "steps": 6})
+    past: list = []
+    for _ in range(6):  # the same recipe made again six times: one entry
+        past = hist.add_history(past, "recipe", {}, {"image": "/r.png", "recipe": recipe}, image_key="image")
+    assert [e.caption for e in past] == ["Recipe: interpolate of a flag / a cat face"]
+    past = hist.add_history(past, "interpolate", {"prompt_a": "a flag", "prompt_b": "a house", "steps": 6}, {"grid": "/i.png"}, image_key="grid")
+    past = hist.add_history(past, "walk", {"prompts": "a cat\na dog\na fox", "seeds": "0, 1"}, {"preview": "/w.gif"}, image_key="preview")
+    past = hist.add_history(past, "directions", {"prompt": "a red heart", "seed": 3.0}, {"image": "/d.png"}, image_key="image")
+    past = hist.add_history(past, "map", {"view": "PCA", "vocabulary": ""}, {"image": "/m.png"}, image_key="image")
+    assert [e.caption for e in past] == [
+        "Prompt map: PCA of the bundled phrases", "Directions: a red heart · seed 3", "Walk: a cat → a dog → a fox",
+        "Interpolate: a flag → a house", "Recipe: interpolate of a flag / a cat face",
+    ]
+
+
 def test_gallery_item_and_send_to(tiny_pipeline, tmp_path):
     out = h.generate(tiny_pipeline, "a red apple\na green heart", 3, 7, 1.0, outdir=tmp_path)
     item = h.gallery_item(out.recipe, 4)  # second prompt, second seed
@@ -506,14 +522,16 @@ def test_gallery_item_and_send_to(tiny_pipeline, tmp_path):
         h.gallery_item(out.recipe, 6)
     with pytest.raises(gr.Error, match="Generate some images first"):
         h.gallery_item("", 0)
-    assert h.send_to_knobs(item, "bottom-left", "a", "b", "c", "d") == ("a", "b", "a green heart", "d", 8)
+    assert h.send_to_knobs(item, "bottom-left", "a", "b", "c", "d") == ("a", "b", "a green heart", "d", 0, 0, 1.0, 0, 8)
+    # the sent prompt gets a real share (weight 1), the other corners keep theirs
+    assert h.send_to_knobs(item, "top-right", "a", "b", "c", "d", 0.5, 0.075, 0.2, 0.3)[4:] == (0.5, 1.0, 0.2, 0.3, 8)
     with pytest.raises(gr.Error, match="pick a corner"):
         h.send_to_knobs(item, "middle", "a", "b", "c", "d")
     assert h.send_to_interpolate(item, "A", "x", "y", "0, 8, 1") == ("a green heart", "y", "8, 0, 1")
     assert h.send_to_interpolate(item, "B", "x", "y", "") == ("x", "a green heart", "8")
     assert h.send_to_walk(item, "a red apple\n", "0") == ("a red apple\na green heart", "0, 8")
     # What was sent makes the picked image again: the knob with all weight on that corner.
-    knob = h.style_knob(tiny_pipeline, *h.send_to_knobs(item, "top-left", "", "", "", "")[:4], 1, 0, 0, 0, 8, 1.0, True, outdir=tmp_path)
+    knob = h.style_knob(tiny_pipeline, *h.send_to_knobs(item, "top-left", "", "", "", ""), 1.0, True, outdir=tmp_path)
     assert np.abs(_arr(knob.image) - _arr(out.gallery[4][0])).max() <= 1
 
 

@@ -603,8 +603,9 @@ def _wire_send_to(page: _Page, generate: _GenerateTab, interpolate: _Interpolate
     """Send to: the picked gallery image (its prompt and seed) into another tab."""
     picked, tabs = page.session.picked, page.tabs
 
-    def to_knobs(item: Any, corner: str, *prompts: str) -> tuple[Any, ...]:
-        return (*h.send_to_knobs(_need_pick(item), corner, *prompts), gr.Tabs(selected="knobs"))
+    def to_knobs(item: Any, corner: str, *prompts_and_weights: Any) -> tuple[Any, ...]:
+        sent = h.send_to_knobs(_need_pick(item), corner, *prompts_and_weights)
+        return (*sent, *h.weights_position(*sent[4:8]), gr.Tabs(selected="knobs"))
 
     def to_interpolate(end: str) -> Callable[..., tuple[Any, ...]]:
         def send(item: Any, a: str, b: str, seeds: str) -> tuple[Any, ...]:
@@ -623,7 +624,14 @@ def _wire_send_to(page: _Page, generate: _GenerateTab, interpolate: _Interpolate
         return button.click(inline_errors(fn, len(outputs)), inputs, [*outputs, generate.picked_note], **PAGE_ONLY)
 
     ends = [interpolate.a, interpolate.b, interpolate.seeds]
-    send(generate.send_knobs, to_knobs, [picked, generate.send_corner, *knobs.prompts], [*knobs.prompts, knobs.seed, tabs])
+    # → Style knobs lands ready: the prompt at its corner with a real weight, the position following,
+    # and the image (and its Mix line) rendered at once.
+    (
+        send(generate.send_knobs, to_knobs, [picked, generate.send_corner, *knobs.prompts, *knobs.weights],
+             [*knobs.prompts, *knobs.weights, knobs.seed, knobs.x, knobs.y, tabs])
+        .success(inline_errors(page.run.quick(h.style_knob), len(knobs.outputs)), knobs.inputs(page), [*knobs.outputs, knobs.error],
+                 api_visibility="private", show_progress="hidden")
+    )
     send(generate.send_a, to_interpolate("A"), [picked, *ends], [*ends, tabs])
     send(generate.send_b, to_interpolate("B"), [picked, *ends], [*ends, tabs])
     send(generate.send_walk, to_walk, [picked, walk.prompts, walk.seeds], [walk.prompts, walk.seeds, tabs])
@@ -726,13 +734,15 @@ def build_app(
             blend = _BlendTab(limits, session.last_blend)
             knobs = _KnobsTab()
             walk = _WalkTab(limits)
-            build_discover_tabs([session.model, session.jobs], [session.model], run.long, run.quick, limits)  # Directions, Prompt map
+            discover = build_discover_tabs([session.model, session.jobs], [session.model], run.long, run.quick, limits)  # Directions, Prompt map
             model_tab = _ModelTab(library, allow_model_loading)
             recipe = _RecipeTab(folder)
         history_strip, history_note = _history_block()
 
         page = _Page(run, session, banner, scaling, tabs, history_strip)
-        _wire_history(page, [generate, interpolate, blend, knobs, walk, recipe], history_note)
+        _wire_history(page, [generate, interpolate, blend, knobs, walk, *discover, recipe], history_note)  # type: ignore[list-item]
+        for found in discover:
+            page.record(found.event.success, found, unless_stopped=found.handler)  # type: ignore[arg-type]
         generate.wire(page)
         _wire_send_to(page, generate, interpolate, knobs, walk)
         interpolate.wire(page)

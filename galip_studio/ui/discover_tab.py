@@ -7,7 +7,7 @@ endpoints: ``/directions``, ``/prompt_map``, ``/map_click``, ``/map_path``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import gradio as gr
 
@@ -20,14 +20,27 @@ from .widgets import animation_formats, error_line, frame_size, frames_and_fps, 
 ENDPOINTS = ("/directions", "/prompt_map", "/map_click", "/map_path")
 
 
+class Recorded(NamedTuple):
+    """What the history strip keeps of a tab's run (the same names as the app's own tabs)."""
+
+    id: str  # the tab's id
+    shown: str  # the result the strip shows
+    settings: dict[str, Any]  # input components by name: a click on the entry puts them back
+    results: dict[str, Any]  # output components by name: a click on the entry shows them again
+    error: gr.Markdown  # the tab's error line: a run that was a mistake is not recorded
+    event: Any  # the run's page event (its ``.success`` records it)
+    handler: Callable[..., Any]  # the long job (a stopped run is not recorded)
+
+
 def build_discover_tabs(
     long_inputs: Sequence[Any],
     quick_inputs: Sequence[Any],
     long: Callable[[Callable[..., Any], int], Callable[..., Any]],
     quick: Callable[[Callable[..., Any]], Callable[..., Any]],
     limits: explore.Limits,
-) -> None:
-    """Add the two tabs (call inside ``with gr.Tabs():``).
+) -> list[Recorded]:
+    """Add the two tabs (call inside ``with gr.Tabs():``); returns what the history records of
+    each (finding directions, opening a map).
 
     ``long(handler, n_outputs)`` and ``quick(handler)`` are the app's wrappers; ``long_inputs`` and
     ``quick_inputs`` are the session states each wrapper reads before the handler's own inputs (the
@@ -67,7 +80,7 @@ def build_discover_tabs(
                 with gr.Accordion("Recipe", open=False):
                     dr_recipe = recipe_box()
         connect_stop(dr_stop, [dr_go.click], dh.directions, long_inputs[1])
-        page_and_api(
+        dr_event = page_and_api(
             [dr_go.click], long(dh.directions, 3),
             [*long_inputs, dr_space, dr_prompt, dr_components, dr_show, dr_seed, dr_steps, dr_span, dr_trunc, dr_vocab],
             [dr_image, dr_table, dr_recipe], dr_error, "directions",
@@ -113,7 +126,9 @@ def build_discover_tabs(
                 mp_walk_info = gr.Markdown()
                 with gr.Accordion("Recipe", open=False):
                     mp_recipe = recipe_box()
-        page_and_api([mp_open.click], long(dh.prompt_map, 3), [*long_inputs, mp_view, mp_vocab], [mp_image, mp_info, map_state], mp_open_error, "prompt_map")
+        mp_event = page_and_api(
+            [mp_open.click], long(dh.prompt_map, 3), [*long_inputs, mp_view, mp_vocab], [mp_image, mp_info, map_state], mp_open_error, "prompt_map"
+        )
         click_fn = quick(dh.map_click)
         click_inputs = [*quick_inputs, map_state, mp_x, mp_y, mp_seed, mp_trunc]
         click_outputs = [mp_result, mp_note, mp_recipe]
@@ -140,3 +155,14 @@ def build_discover_tabs(
             [*long_inputs, map_state, mp_points, mp_frames, mp_fps, mp_loop, mp_seed, mp_trunc, mp_formats, mp_size],
             [mp_image, mp_gif, mp_video, mp_walk_info, mp_recipe], mp_walk_error, "map_path",
         )
+    directions = Recorded(
+        "directions", "image",
+        {"space": dr_space, "prompt": dr_prompt, "components": dr_components, "show": dr_show, "seed": dr_seed, "steps": dr_steps,
+         "span": dr_span, "truncation": dr_trunc, "vocabulary": dr_vocab},
+        {"image": dr_image, "table": dr_table, "recipe": dr_recipe}, dr_error, dr_event, dh.directions,
+    )
+    prompt_map = Recorded(
+        "map", "image", {"view": mp_view, "vocabulary": mp_vocab}, {"image": mp_image, "info": mp_info, "map_state": map_state},
+        mp_open_error, mp_event, dh.prompt_map,
+    )
+    return [directions, prompt_map]

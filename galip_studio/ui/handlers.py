@@ -533,16 +533,29 @@ class KnobSend(NamedTuple):
     prompt_2: str
     prompt_3: str
     prompt_4: str
+    weight_1: float
+    weight_2: float
+    weight_3: float
+    weight_4: float
     seed: int
 
 
-def send_to_knobs(item: GalleryItem, corner: str, prompt_1: str, prompt_2: str, prompt_3: str, prompt_4: str) -> KnobSend:
-    """Put a picked image's prompt at one Style-knob corner (``top-left`` ...) and use its seed."""
+SENT_WEIGHT = 1.0  # the weight a prompt sent to a knob gets: a real share beside the others (kept)
+
+
+def send_to_knobs(
+    item: GalleryItem, corner: str, prompt_1: str, prompt_2: str, prompt_3: str, prompt_4: str,
+    weight_1: float = 0.0, weight_2: float = 0.0, weight_3: float = 0.0, weight_4: float = 0.0,
+) -> KnobSend:
+    """Put a picked image's prompt at one Style-knob corner (``top-left`` ...) with weight
+    :data:`SENT_WEIGHT`, keep the other corners' prompts and weights, and use its seed."""
     if corner not in CORNERS:
         raise user_error(f"pick a corner: {', '.join(CORNERS)}.")
     prompts = [prompt_1, prompt_2, prompt_3, prompt_4]
-    prompts[CORNERS.index(corner)] = item.prompt
-    return KnobSend(*prompts, item.seed)
+    weights = [float(w) for w in (weight_1, weight_2, weight_3, weight_4)]
+    k = CORNERS.index(corner)
+    prompts[k], weights[k] = item.prompt, SENT_WEIGHT
+    return KnobSend(*prompts, *weights, item.seed)
 
 
 def _seed_list_with(seed: int, seeds_text: str, most: int = 4) -> str:
