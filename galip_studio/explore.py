@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy
 import torch
 from PIL import Image
 
@@ -415,7 +416,7 @@ def style_knob(
     images = synthesize(pipe, noise, sentence, 1, None)
     recipe = make_recipe(
         pipe, "style", prompts=prompts, weights=weights, position=position, seed=seed, normalize=normalize,
-        truncation=truncation, blend_weights=[float(v) for v in mix],
+        truncation=truncation, blend_weights=[float(str(numpy.float32(v))) for v in mix.tolist()],  # 0.525, not 0.5249999761581421
     )
     return Render(images, recipe, 1, 1, sentence, noise)
 

@@ -75,8 +75,20 @@ def make_grid(images: Sequence[Image.Image], nrow: int | None = None, padding: i
 
 
 # ------------------------------------------------------------------------------------------ captions
+# Characters of captions that Pillow's default font draws as a missing-glyph box, and what is written instead.
+SPELLED_OUT = {"σ": "sigma", "ψ": "psi", "×": "x", "→": "->", "↔": "<->", "−": "-"}
+
+
+def _spelled(text: str) -> str:
+    for char, words in SPELLED_OUT.items():
+        text = text.replace(char, words)
+    return text
+
+
 def _fit_text(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
-    """``text``, cut with an ellipsis so that it fits in ``width`` pixels."""
+    """``text``, cut with an ellipsis so that it fits in ``width`` pixels (characters the default
+    font lacks spelled out: "+3σ" is written "+3sigma", not a box)."""
+    text = _spelled(text)
     if draw.textlength(text, font=font) <= width:
         return text
     while text and draw.textlength(text + "…", font=font) > width:

@@ -217,3 +217,14 @@ def test_crisp_size_is_a_whole_multiple():
 
     assert [crisp_size(64, s) for s in (64, 100, 128, 256, 512)] == [64, 128, 128, 256, 512]
     assert crisp_size(224, 256) == 224 and crisp_size(32, 8) == 32
+
+
+def test_captions_spell_out_what_the_default_font_cannot_draw():
+    """Pillow's default font has no σ (a directions strip's "+3σ" was a missing-glyph box): such
+    characters are spelled out, so the caption is drawn exactly as "+3sigma" is."""
+    from galip_studio.export import grid_image
+
+    images = [Image.new("RGB", (64, 64), (200, 100, 50))] * 2
+    drawn = grid_image(images, 2, col_labels=["-3σ", "+3σ"])
+    spelled = grid_image(images, 2, col_labels=["-3sigma", "+3sigma"])
+    assert np.array_equal(np.asarray(drawn), np.asarray(spelled))

@@ -462,8 +462,9 @@ class _ModelTab:
         with gr.Tab("Model", id="model"), gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 self.card = gr.Markdown(elem_id="galip-model-card")
+                gr.Markdown("**The model card's figures**", elem_classes="galip-hint")
                 self.figures = gr.Gallery(
-                    label="The model card's figures", format="png", interactive=False, columns=2, height="auto", object_fit="contain",
+                    label="The model card's figures", show_label=False, format="png", interactive=False, columns=2, height="auto", object_fit="contain",
                     buttons=IMAGE_BUTTONS, elem_id="galip-figures", elem_classes="galip-pixels",
                 )
                 # describe() as JSON for API clients (/model_info's third value); not shown on the page.
@@ -478,6 +479,7 @@ class _ModelTab:
                     self.load = gr.Button("Load checkpoint", variant="primary")
                     self.refresh = gr.Button("Refresh list")
                 self.error = error_line("galip-model-error")
+                self.loaded = status_line("galip-model-loaded")
                 gr.Markdown("#### The paper's checkpoints")
                 self.upload = gr.File(
                     label="Upload weights (pre_coco.pth, ViT-B-32.pt, ...): for this session only",
@@ -520,6 +522,12 @@ class _ModelTab:
         def refresh() -> gr.Dropdown:
             return gr.Dropdown(choices=mh.list_checkpoints(library) if store.allow_loading else [])
 
+        def loaded(spec: ModelSpec, error: str | None, official_error: str | None) -> str:
+            """The confirmation a load gives (a failed one says why on its error line instead)."""
+            if (error or "").strip() or (official_error or "").strip():
+                return ""
+            return f"✓ Now using **{spec.public_label()}** in this browser session (others keep theirs)."
+
         outputs, figures = self.outputs(page), page.run.quick(mh.model_figures)
         quiet = dict(show_progress="hidden")
         for event in (
@@ -528,6 +536,7 @@ class _ModelTab:
             page_and_api([self.default.click], use_default, [session.model], outputs, self.error, "use_default_model", **quiet),
         ):
             event.success(figures, session.model, self.figures, api_visibility="private", show_progress="hidden")
+            event.success(loaded, [session.model, self.error, self.official_error], self.loaded, **PAGE_ONLY)
         page_and_api([self.upload.upload], upload_weights, [session.uploads, self.upload], [session.uploads, self.uploaded], self.official_error, "upload_weights")
         self.refresh.click(refresh, None, self.checkpoint, api_name="list_checkpoints")
 

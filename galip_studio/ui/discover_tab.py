@@ -15,7 +15,7 @@ from .. import explore
 from . import discover_handlers as dh
 from .jobs import connect_stop, inline_errors, page_and_api
 from .plumbing import error_text
-from .widgets import animation_formats, error_line, frame_size, frames_and_fps, run_stop, truncation
+from .widgets import IMAGE_BUTTONS, animation_formats, error_line, frame_size, frames_and_fps, run_stop, truncation
 
 ENDPOINTS = ("/directions", "/prompt_map", "/map_click", "/map_path")
 
@@ -75,7 +75,7 @@ def build_discover_tabs(
                 dr_go, dr_stop = run_stop("Find directions")
                 dr_error = error_line("galip-directions-error")
             with gr.Column(scale=3):
-                dr_image = gr.Image(label="Strips: rows are components, columns −span σ … +span σ", format="png", type="filepath", interactive=False, height=520, elem_classes="galip-pixels")
+                dr_image = gr.Image(label="Strips: rows are components, columns −span σ … +span σ", format="png", type="filepath", interactive=False, height=520, buttons=IMAGE_BUTTONS, elem_classes="galip-pixels")
                 dr_table = gr.Markdown()
                 with gr.Accordion("Recipe", open=False):
                     dr_recipe = recipe_box()
@@ -95,7 +95,11 @@ def build_discover_tabs(
                     mp_view = gr.Radio(list(dh.MAP_VIEWS), value="PCA", label="Layout", scale=2)
                     mp_open = gr.Button("Open the map", variant="primary", scale=1)
                 mp_open_error = error_line("galip-map-error")
-                mp_image = gr.Image(label="Sentence space: click anywhere", format="png", type="filepath", interactive=False, height=640, elem_id="galip-prompt-map")
+                gr.Markdown("**Sentence space:** click anywhere for the image there", elem_classes="galip-hint")
+                mp_image = gr.Image(
+                    label="Sentence space: click anywhere", show_label=False, format="png", type="filepath", interactive=False, height=640,
+                    buttons=IMAGE_BUTTONS, elem_id="galip-prompt-map",
+                )
                 mp_info = gr.Markdown()
                 mp_vocab = gr.Textbox(label="Vocabulary (one phrase per line; empty: the bundled 514 everyday phrases)", lines=2)
             with gr.Column(scale=2, min_width=320):
@@ -106,7 +110,7 @@ def build_discover_tabs(
                 mp_trunc = truncation(info=None)
                 mp_click_btn = gr.Button("Image at (x, y)")
                 mp_click_error = error_line("galip-map-click-error")
-                mp_result = gr.Image(label="The image there", format="png", type="filepath", interactive=False, height=300, elem_classes=["galip-upscale", "galip-pixels"])
+                mp_result = gr.Image(label="The image there", format="png", type="filepath", interactive=False, height=300, buttons=IMAGE_BUTTONS, elem_classes=["galip-upscale", "galip-pixels"])
                 mp_note = gr.Markdown()
                 gr.Markdown("**Path**: every click adds a point; walk it as an animation.", elem_classes="galip-hint")
                 mp_points = gr.Textbox(label="Path points (x,y; x,y; …)", lines=2)
@@ -121,8 +125,8 @@ def build_discover_tabs(
                     mp_stop = gr.Button("Stop", variant="stop", scale=1, elem_classes="galip-stop")
                 mp_walk_error = error_line("galip-map-walk-error")
                 with gr.Row():
-                    mp_gif = gr.Image(label="GIF", type="filepath", interactive=False, height=220, elem_classes="galip-pixels")
-                    mp_video = gr.Video(label="MP4", interactive=False, height=220, loop=True, autoplay=True, elem_classes="galip-pixels")
+                    mp_gif = gr.Image(label="GIF", type="filepath", interactive=False, height=220, buttons=IMAGE_BUTTONS, elem_classes="galip-pixels")
+                    mp_video = gr.Video(label="MP4", interactive=False, height=220, loop=True, autoplay=True, buttons=["download"], elem_classes="galip-pixels")
                 mp_walk_info = gr.Markdown()
                 with gr.Accordion("Recipe", open=False):
                     mp_recipe = recipe_box()

@@ -41,6 +41,18 @@ def _skip(n_outputs: int) -> Any:
     return gr.skip() if n_outputs == 1 else tuple(gr.skip() for _ in range(n_outputs))
 
 
+def _named(run: Callable[..., Any], handler: Callable[..., Any], leading: tuple[str, ...]) -> Callable[..., Any]:
+    """Give ``run(*leading, *inputs, ...)`` the names of ``handler``'s inputs (its parameters after
+    the model), so the API page names every parameter (``prompt``, ``seed``) instead of ``param_3``."""
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    inputs = [q for q in inspect.signature(handler).parameters.values() if q.kind in positional][1:]
+    own = [q for q in inspect.signature(run).parameters.values() if q.kind is inspect.Parameter.KEYWORD_ONLY]
+    params = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in leading]
+    params += [q.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for q in inputs] + own
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return run
+
+
 def _entry(board: dict[str, Any] | None, handler: Callable[..., Any]) -> dict[str, Any]:
     """``handler``'s entry on a session's job board (a throwaway one when there is no board).
 
@@ -115,7 +127,7 @@ def long_job(handler: Callable[..., Any], n_outputs: int, store: ModelStore, out
             entry.update(running=False, stop=False)
 
     run.__name__ = handler.__name__
-    return run
+    return _named(run, handler, ("model", "jobs"))
 
 
 def quick(handler: Callable[..., Any], store: ModelStore, outdir: Path, limits: explore.Limits) -> Callable[..., Any]:
@@ -125,7 +137,7 @@ def quick(handler: Callable[..., Any], store: ModelStore, outdir: Path, limits: 
         return handler(ModelHandle(store, spec), *inputs, outdir=outdir, limits=limits)
 
     run.__name__ = handler.__name__
-    return run
+    return _named(run, handler, ("model",))
 
 
 def asker(handler: Callable[..., Any], notice: bool) -> Callable[[dict[str, Any] | None], Any]:
