@@ -639,7 +639,7 @@ def _wire_send_to(page: _Page, generate: _GenerateTab, interpolate: _Interpolate
         send(generate.send_knobs, to_knobs, [picked, generate.send_corner, *knobs.prompts, *knobs.weights],
              [*knobs.prompts, *knobs.weights, knobs.seed, knobs.x, knobs.y, tabs])
         .success(inline_errors(page.run.quick(h.style_knob), len(knobs.outputs)), knobs.inputs(page), [*knobs.outputs, knobs.error],
-                 api_visibility="private", show_progress="hidden")
+                 api_name="render_sent_knobs", api_visibility="private", show_progress="hidden")  # a name of its own: /style_knob is the public one
     )
     send(generate.send_a, to_interpolate("A"), [picked, *ends], [*ends, tabs])
     send(generate.send_b, to_interpolate("B"), [picked, *ends], [*ends, tabs])
