@@ -41,12 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy
 import torch
 from PIL import Image
 
 from . import __version__
 from . import latent
-from .export import ANIMATION_SUFFIXES, grid_image, resize_images, save_animation, save_png
+from .export import ANIMATION_SUFFIXES, crisp_size, grid_image, resize_images, save_animation, save_png
 from .pipeline import MAX_SEED, GALIPPipeline, check_prompt, noise_from_seeds, to_pil
 
 RECIPE_FORMAT = "galip-recipe/1"
@@ -69,6 +70,7 @@ class Limits:
     max_frames: int | None = 480  # frames of one walk (20 s at 24 fps)
     max_fps: float | None = 60.0  # animation frame rate
     max_size: int | None = 1024  # side in pixels of exported images / frames
+    max_animation_pixels: int | None = 480 * 512 * 512  # frames x side² of one exported animation (its time and file size)
     max_retime_density: int | None = 8  # dense samples per frame when re-timing a walk
     max_batch_size: int | None = 64  # images per forward pass (memory: one batch's activations)
     max_components: int | None = 32  # discovered directions computed, or shown as strip rows
@@ -76,6 +78,18 @@ class Limits:
     max_vocabulary: int | None = 2048  # phrases of a direction / prompt-map vocabulary
     max_strip: int | None = 15  # images along one direction strip
     max_path_points: int | None = 64  # points of a path drawn on the prompt map
+
+    def check_animation(self, frames: int, side: int) -> None:
+        """Raise a ValueError if ``frames`` frames of ``side`` x ``side`` pixels are more than one
+        animation may hold (:attr:`max_animation_pixels`)."""
+        limit = self.max_animation_pixels
+        if limit is not None and frames * side * side > limit:
+            most = int(limit // (side * side))
+            raise ValueError(
+                f"{frames} frames of {side}x{side} px are {frames * side * side:,} pixels, above the limit of {limit:,} for one animation: "
+                f"use at most {most} frames at this size, or a smaller frame size "
+                f"(or lift the limits: --no-limits on the command line, limits=NO_LIMITS in Python)"
+            )
 
     def check(self, what: str, value: float, limit_name: str) -> None:
         """Raise a ValueError if ``value`` is above the limit ``limit_name``."""
@@ -402,7 +416,7 @@ def style_knob(
     images = synthesize(pipe, noise, sentence, 1, None)
     recipe = make_recipe(
         pipe, "style", prompts=prompts, weights=weights, position=position, seed=seed, normalize=normalize,
-        truncation=truncation, blend_weights=[float(v) for v in mix],
+        truncation=truncation, blend_weights=[float(str(numpy.float32(v))) for v in mix.tolist()],  # 0.525, not 0.5249999761581421
     )
     return Render(images, recipe, 1, 1, sentence, noise)
 
@@ -700,11 +714,19 @@ def save_render(
     ``.png``: the grid (with captions) or a walk's contact sheet; ``.gif``/``.mp4``: a walk's frames
     at ``fps`` (default: the walk's). ``size`` scales every image to ``size`` px with ``resample``
     (``lanczos``, or ``nearest`` for crisp pixels; recorded in the export settings when not Lanczos).
-    ``compress_level`` is the PNG's zlib level (see :func:`~galip_studio.export.save_png`).
-    The export settings are added to the recipe under ``"export"``.
+    Crisp pixels enlarge by a whole number of times, so ``size`` becomes the nearest whole multiple
+    of the images' own size (:func:`~galip_studio.export.crisp_size`; 256 for 64 px images, 224 for
+    224 px ones), and the recipe records the size made. An animation's frames are made, scaled and
+    written one at a time (nothing holds them all), and ``frames x size²`` is bounded
+    (:meth:`Limits.check_animation`). ``compress_level`` is the PNG's zlib level (see
+    :func:`~galip_studio.export.save_png`). The export settings are added to the recipe under ``"export"``.
     """
     path = check_output(path, render.is_animation)
     size = check_size(size, limits)
+    native = int(render.images.shape[-1])
+    if resample == "nearest" and size is not None:
+        size = crisp_size(native, size)
+        size = None if size == native else size
     recipe = dict(render.recipe)
     extra = {"resample": resample} if resample != "lanczos" else {}
     if path.suffix.lower() == ".png":
@@ -713,5 +735,10 @@ def save_render(
         return save_png(grid, path, recipe, sidecar=True, compress_level=compress_level)
     fps = float(fps if fps is not None else render.fps)
     limits.check("fps", fps, "max_fps")
+    limits.check_animation(int(render.images.shape[0]), size or native)
     recipe["export"] = {"format": path.suffix.lower()[1:], "size": size, "fps": fps, "quality": quality, "loop": bool(loop), **extra}
-    return save_animation(render.pil(size, resample), path, fps, quality=quality, loop=loop, recipe=recipe)
+    crisp = resample == "nearest" and size is not None
+    frames = (
+        resize_images(to_pil(render.images[i : i + 1]), None if crisp else size, resample)[0] for i in range(render.images.shape[0])
+    )
+    return save_animation(frames, path, fps, quality=quality, loop=loop, recipe=recipe, upscale=size // native if crisp else 1)

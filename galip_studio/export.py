@@ -15,9 +15,14 @@ in the same folder, then a rename), so an interrupted export leaves nothing half
 GIF timing is stored in 1/100 s: :func:`gif_durations` spreads the rounding over the frames so the
 total play time is exact (24 fps plays as 40, 40, 40, 40, 40, 50 ms, repeating); browsers slow
 down frames shorter than 20 ms, so GIFs are limited to 50 fps. Every frame is kept (none merged),
-each with its own 256-colour palette (fast octree quantisation by default). MP4 files are H.264
-``yuv420p`` with the index at the front (``+faststart``), which browsers play; odd widths or
-heights are padded by repeating the edge pixels.
+each with its own palette, never dithered: its exact colours when it has at most 256, else 256 by
+fast octree quantisation (by default). MP4 files are H.264 ``yuv420p`` with the index at the front
+(``+faststart``), which browsers play; odd widths or heights are padded by repeating the edge pixels.
+
+Animations are written as their frames come (a generator of frames is fine): one frame at a time is
+held, however long the walk. ``upscale=k`` enlarges each frame k times with nearest neighbour as it
+is written (crisp pixels: every source pixel becomes one k x k block of one colour; a GIF frame is
+given its palette before it is enlarged, so the enlargement costs no colour).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import subprocess
 import uuid
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
@@ -46,7 +51,7 @@ ANIMATION_SUFFIXES = (".gif", ".mp4")
 # ~0.5 s a frame on 2 CPU cores) for ~20 % more colour error; median cut is there for final renders.
 GIF_QUANTIZERS = {"octree": Image.Quantize.FASTOCTREE, "mediancut": Image.Quantize.MEDIANCUT}
 
-Frames = Sequence[Image.Image] | np.ndarray
+Frames = Sequence[Image.Image] | np.ndarray | Iterable[Image.Image | np.ndarray]
 
 
 def make_grid(images: Sequence[Image.Image], nrow: int | None = None, padding: int = 2, background=(255, 255, 255)) -> Image.Image:
@@ -70,8 +75,20 @@ def make_grid(images: Sequence[Image.Image], nrow: int | None = None, padding: i
 
 
 # ------------------------------------------------------------------------------------------ captions
+# Characters of captions that Pillow's default font draws as a missing-glyph box, and what is written instead.
+SPELLED_OUT = {"σ": "sigma", "ψ": "psi", "×": "x", "→": "->", "↔": "<->", "−": "-"}
+
+
+def _spelled(text: str) -> str:
+    for char, words in SPELLED_OUT.items():
+        text = text.replace(char, words)
+    return text
+
+
 def _fit_text(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
-    """``text``, cut with an ellipsis so that it fits in ``width`` pixels."""
+    """``text``, cut with an ellipsis so that it fits in ``width`` pixels (characters the default
+    font lacks spelled out: "+3σ" is written "+3sigma", not a box)."""
+    text = _spelled(text)
     if draw.textlength(text, font=font) <= width:
         return text
     while text and draw.textlength(text + "…", font=font) > width:
@@ -139,6 +156,13 @@ def grid_image(
 
 RESAMPLERS = {"lanczos": Image.Resampling.LANCZOS, "nearest": Image.Resampling.NEAREST}
 """How :func:`resize_images` scales: ``lanczos`` (smooth) or ``nearest`` (crisp pixels, for small images)."""
+
+
+def crisp_size(native: int, size: int) -> int:
+    """The size crisp pixels (nearest neighbour) enlarge ``native`` px images to when ``size`` is
+    asked for: the nearest whole multiple of ``native`` (at least ``native``), so every source pixel
+    becomes a square block of one colour instead of blocks of uneven widths."""
+    return max(1, round(size / native)) * native
 
 
 def resize_images(images: Sequence[Image.Image], size: int | None, resample: str = "lanczos") -> list[Image.Image]:
@@ -209,19 +233,60 @@ def save_png(
     return path
 
 
-def _frame_array(frames: Frames) -> np.ndarray:
-    """Frames as one ``[N, H, W, 3]`` uint8 array (all frames must have the same size)."""
+def _frame_stream(frames: Frames) -> Iterator[np.ndarray]:
+    """Frames one by one as ``[H, W, 3]`` uint8 arrays, all of the first one's size (a list, an
+    array ``[N, H, W, 3]`` or any iterable of PIL images / arrays; a generator is read lazily)."""
     if isinstance(frames, np.ndarray):
-        arr = frames
-    else:
-        if not frames:
-            raise ValueError("no frames to write")
-        if len({im.size for im in frames}) != 1:
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or frames.shape[0] == 0:
+            raise ValueError(f"frames must be PIL images or a uint8 array [N, H, W, 3], got {frames.dtype} {frames.shape}")
+        yield from frames
+        return
+    shape = None
+    for frame in frames:
+        arr = np.asarray(frame.convert("RGB")) if isinstance(frame, Image.Image) else np.asarray(frame)
+        if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"frames must be PIL images or uint8 arrays [H, W, 3], got {arr.dtype} {arr.shape}")
+        if shape is None:
+            shape = arr.shape
+        elif arr.shape != shape:
             raise ValueError("all frames of an animation must have the same size")
-        arr = np.stack([np.asarray(im.convert("RGB")) for im in frames])
-    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8 or arr.shape[0] == 0:
-        raise ValueError(f"frames must be PIL images or a uint8 array [N, H, W, 3], got {arr.dtype} {arr.shape}")
-    return arr
+        yield arr
+    if shape is None:
+        raise ValueError("no frames to write")
+
+
+def _ordered(frames: Frames, pingpong: bool) -> Frames:
+    """``frames`` in playback order: forward, or forward then back (which needs them all at hand)."""
+    if not pingpong:
+        return frames
+    if not isinstance(frames, (np.ndarray, Sequence)):
+        frames = list(frames)
+    return [frames[i] for i in pingpong_order(len(frames))]
+
+
+def _check_upscale(upscale: int) -> int:
+    if int(upscale) != upscale or upscale < 1:
+        raise ValueError(f"upscale must be a whole number of times, 1 or more, got {upscale}")
+    return int(upscale)
+
+
+def _enlarge(image: Image.Image, k: int) -> Image.Image:
+    """``image`` k times larger with nearest neighbour (P images keep their palette)."""
+    return image if k == 1 else image.resize((image.width * k, image.height * k), Image.Resampling.NEAREST)
+
+
+def exact_palette(image: Image.Image, colors: int = 256) -> Image.Image | None:
+    """``image`` as a P image whose palette is exactly its own colours, or ``None`` when it has more
+    than ``colors`` (quantising such an image changes no pixel)."""
+    rgb = image.convert("RGB")
+    if rgb.getcolors(colors) is None:
+        return None
+    arr = np.asarray(rgb).astype(np.uint32)
+    packed = (arr[..., 0] << 16) | (arr[..., 1] << 8) | arr[..., 2]
+    uniq, index = np.unique(packed, return_inverse=True)
+    out = Image.fromarray(index.reshape(packed.shape).astype(np.uint8), "P")
+    out.putpalette(np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1).astype(np.uint8).tobytes())
+    return out
 
 
 def _check_fps(fps: float, maximum: float, fmt: str) -> float:
@@ -240,10 +305,22 @@ def gif_durations(frames: int, fps: float) -> list[int]:
     return [10 * (end - start) for start, end in zip([0] + ends[:-1], ends)]
 
 
-def _encode_gif(arr: np.ndarray, durations: Sequence[int], loop: bool, comment: str | None, quantizer: str) -> bytes:
-    """GIF bytes for frames ``[N, H, W, 3]``: every frame stored whole, with its own delay and its
-    own adaptive 256-colour palette (a local colour table), no dithering (which would shimmer
-    from frame to frame).
+def _gif_delays(fps: float) -> Iterator[int]:
+    """:func:`gif_durations` one frame at a time, for as many frames as come."""
+    fps = _check_fps(fps, GIF_MAX_FPS, "GIF")
+    k, end = 0, 0
+    while True:
+        k, start = k + 1, end
+        end = round(k * 100 / fps)
+        yield 10 * (end - start)
+
+
+def _write_gif(out: Any, frames: Iterable[np.ndarray], fps: float, loop: bool, comment: str | None, quantizer: str, upscale: int) -> int:
+    """Write GIF bytes to the open file ``out`` as frames come; returns the number of frames. Every
+    frame is stored whole, with its own delay and its own palette (a local colour table): its exact
+    colours when it has at most 256, else an adaptive 256-colour one; never dithered (dithering
+    shimmers from frame to frame and blurs crisp pixels). The palette is made at the frame's own
+    size, then the frame is enlarged ``upscale`` times with nearest neighbour.
 
     Pillow's ``save_all`` (what imageio's GIF writer calls) merges a frame identical to the one
     before it into one longer frame; a walk must keep the frame count it asked for, so the frames go
@@ -255,16 +332,24 @@ def _encode_gif(arr: np.ndarray, durations: Sequence[int], loop: bool, comment: 
     if quantizer not in GIF_QUANTIZERS:
         raise ValueError(f"unknown GIF quantizer {quantizer!r}: choose one of {', '.join(GIF_QUANTIZERS)}")
     method = GIF_QUANTIZERS[quantizer]
-    frames = [Image.fromarray(f).quantize(256, method=method, dither=Image.Dither.NONE) for f in arr]
-    info: dict[str, Any] = {"duration": durations[0]}  # marks the file GIF89a (frame delays)
-    if loop:
-        info["loop"] = 0
-    if comment:
-        info["comment"] = comment
-    chunks, _ = GifImagePlugin.getheader(frames[0], info=info)
-    for frame, ms in zip(frames, durations):
-        chunks += GifImagePlugin.getdata(frame, duration=ms, include_color_table=True)
-    return b"".join(chunks) + b";"
+    delays = _gif_delays(fps)
+    count = 0
+    for arr in frames:
+        rgb = Image.fromarray(arr)
+        frame = _enlarge(exact_palette(rgb) or rgb.quantize(256, method=method, dither=Image.Dither.NONE), upscale)
+        ms = next(delays)
+        if count == 0:
+            info: dict[str, Any] = {"duration": ms}  # marks the file GIF89a (frame delays)
+            if loop:
+                info["loop"] = 0
+            if comment:
+                info["comment"] = comment
+            header, _ = GifImagePlugin.getheader(frame, info=info)
+            out.write(b"".join(header))
+        out.write(b"".join(GifImagePlugin.getdata(frame, duration=ms, include_color_table=True)))
+        count += 1
+    out.write(b";")
+    return count
 
 
 def save_gif(
@@ -277,24 +362,26 @@ def save_gif(
     recipe: dict[str, Any] | None = None,
     sidecar: bool = True,
     quantizer: str = "octree",
+    upscale: int = 1,
 ) -> Path:
-    """Write an animated GIF, every frame kept (see :func:`_encode_gif`).
+    """Write an animated GIF, every frame kept (see :func:`_write_gif`), one frame in memory at a time.
 
     Args:
-        frames: PIL images or a uint8 array ``[N, H, W, 3]``.
+        frames: PIL images or uint8 arrays ``[H, W, 3]`` (a list, a generator, or one array ``[N, H, W, 3]``).
         fps: frames per second, at most 50 (see :func:`gif_durations`).
         loop: play forever (``True``) or once.
         pingpong: play forward then back (``0 .. n-1, n-2 .. 1``).
         recipe: stored in the GIF comment and (``sidecar``) in ``NAME.gif.json``.
-        quantizer: ``"octree"`` (fast, default) or ``"mediancut"`` (slower, a little truer colours).
+        quantizer: ``"octree"`` (fast, default) or ``"mediancut"`` (slower, a little truer colours), for
+            frames of more than 256 colours.
+        upscale: enlarge every frame this many times with nearest neighbour (crisp pixels).
     """
-    arr = _frame_array(frames)
-    if pingpong:
-        arr = arr[pingpong_order(arr.shape[0])]
-    data = _encode_gif(arr, gif_durations(arr.shape[0], fps), loop, _recipe_json(recipe) if recipe is not None else None, quantizer)
+    _check_fps(fps, GIF_MAX_FPS, "GIF")
+    upscale = _check_upscale(upscale)
+    comment = _recipe_json(recipe) if recipe is not None else None
     path = Path(path)
-    with _atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    with _atomic_path(path) as tmp, open(tmp, "wb") as out:
+        _write_gif(out, _frame_stream(_ordered(frames, pingpong)), fps, loop, comment, quantizer, upscale)
     if recipe is not None and sidecar:
         write_sidecar(path, recipe)
     return path
@@ -309,27 +396,38 @@ def save_mp4(
     pingpong: bool = False,
     recipe: dict[str, Any] | None = None,
     sidecar: bool = True,
+    upscale: int = 1,
 ) -> Path:
-    """Write an H.264 ``yuv420p`` MP4 that browsers play (via imageio-ffmpeg).
+    """Write an H.264 ``yuv420p`` MP4 that browsers play (via imageio-ffmpeg), frames sent to the
+    encoder as they come (one in memory at a time).
 
     Args:
-        frames: PIL images or a uint8 array ``[N, H, W, 3]``; odd sizes are padded to even.
+        frames: PIL images or uint8 arrays ``[H, W, 3]`` (a list, a generator, or one array
+            ``[N, H, W, 3]``); odd sizes are padded to even.
         fps: frames per second (any positive rate; 24000/1001-style rates are kept as fractions).
         quality: 1 (smallest) to 10 (best); maps to x264 CRF ``int(51 * (1 - quality / 10))``.
         pingpong: play forward then back.
         recipe: stored in the ``comment`` tag and (``sidecar``) in ``NAME.mp4.json``.
+        upscale: enlarge every frame this many times with nearest neighbour (crisp pixels).
     """
     import imageio_ffmpeg
 
-    arr = _frame_array(frames)
     fps = _check_fps(fps, 1000.0, "MP4")
     if not 1 <= quality <= 10:
         raise ValueError(f"MP4 quality must be between 1 and 10, got {quality}")
-    if pingpong:
-        arr = arr[pingpong_order(arr.shape[0])]
-    pad_h, pad_w = arr.shape[1] % 2, arr.shape[2] % 2
-    if pad_h or pad_w:
-        arr = np.pad(arr, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    k = _check_upscale(upscale)
+    stream = _frame_stream(_ordered(frames, pingpong))
+    first = next(stream)
+    height, width = first.shape[0] * k, first.shape[1] * k
+    pad_h, pad_w = height % 2, width % 2
+
+    def prepared(arr: np.ndarray) -> np.ndarray:
+        if k > 1:
+            arr = arr.repeat(k, axis=0).repeat(k, axis=1)
+        if pad_h or pad_w:
+            arr = np.pad(arr, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        return np.ascontiguousarray(arr)
+
     params = ["-movflags", "+faststart"]
     if recipe is not None:
         params += ["-metadata", "comment=" + _recipe_json(recipe)]
@@ -337,7 +435,7 @@ def save_mp4(
     with _atomic_path(path) as tmp:
         writer = imageio_ffmpeg.write_frames(
             str(tmp),
-            (arr.shape[2], arr.shape[1]),
+            (width + pad_w, height + pad_h),
             fps=Fraction(fps).limit_denominator(1001),
             quality=float(quality),
             codec="libx264",
@@ -347,9 +445,12 @@ def save_mp4(
             ffmpeg_log_level="error",
         )
         writer.send(None)
-        for frame in arr:
-            writer.send(np.ascontiguousarray(frame))
-        writer.close()
+        try:
+            writer.send(prepared(first))
+            for frame in stream:
+                writer.send(prepared(frame))
+        finally:
+            writer.close()
     if recipe is not None and sidecar:
         write_sidecar(path, recipe)
     return path

@@ -46,7 +46,13 @@ def _gif_len(path) -> int:
 
 def test_every_action_is_a_named_endpoint_on_localhost(app_url, client):
     assert app_url.startswith("http://127.0.0.1:")
-    assert ENDPOINTS <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert ENDPOINTS <= set(endpoints)
+    # every parameter has its name on the API page ("seed", not "param_3")
+    unnamed = {name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in endpoints.items()
+               if any(p["parameter_name"].startswith("param_") for p in ep["parameters"])}
+    assert unnamed == {}
+    assert [p["parameter_name"] for p in endpoints["/generate"]["parameters"]][:4] == ["prompt", "num_images", "seed", "truncation"]
 
 
 def test_generate_and_seed(client):

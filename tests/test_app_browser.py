@@ -105,6 +105,13 @@ def test_generate_crisp_pixels_send_to_and_no_share_button(page):
     assert page.get_by_label("Prompt 2 (top-right)").input_value() == "a 3d emoji of a cat face"
     assert page.get_by_label("Prompt 1 (top-left)").input_value() == "a red heart"  # the other corners stay
     page.wait_for_function("() => document.querySelector('#galip-knobs-seed input')?.value === '1708129347'", timeout=10_000)
+    # It lands ready: the sent prompt has weight 1 (the others keep theirs), the image and its Mix
+    # line are rendered at once, and the position follows the weights.
+    assert _value(page, "galip-weight-2") == "1" and _value(page, "galip-weight-1") == "0.525"
+    page.wait_for_function("() => /\\d+% a 3d emoji of a cat face/.test(document.querySelector('#galip-knob-mix').innerText)", timeout=30_000)
+    mix = page.locator("#galip-knob-mix").inner_text()
+    assert int(mix.split("% a 3d emoji of a cat face")[0].split()[-1]) >= 40, mix
+    assert "seed1708129347" in page.evaluate(KNOB_SRC)
 
 
 def test_style_knobs_keyboard_typed_values_and_live_drag(page):
@@ -236,3 +243,119 @@ def test_failed_load_leaves_no_error_badge_model_tab_and_recipe_clear(page):
     page.wait_for_function("() => document.querySelector('#galip-recipe-summary').innerText.trim() === ''", timeout=10_000)
     page.wait_for_timeout(1000)
     assert page.locator("[data-testid=toast-body]").filter(has_text="Drop a PNG").count() == 0  # what clearing used to raise
+
+
+def _src(page, selector: str) -> str:
+    return page.evaluate("(sel) => document.querySelector(sel + ' img, ' + sel + ' video')?.src || ''", selector)
+
+
+def test_user_errors_say_why_inline_keep_the_result_and_leave_no_badge(page):
+    """Each kind of mistake in each tab: the line under its controls says what to change, no red
+    "Error" badge or toast is left (15 s later either), the last result is still shown, and the
+    controls can still be clicked (nothing lies over them)."""
+    def tab(name: str) -> None:
+        page.get_by_role("tab", name=name, exact=True).click()
+
+    def error(elem_id: str, needle: str) -> None:
+        page.wait_for_function("([id, n]) => (document.getElementById(id)?.innerText || '').includes(n)", arg=[elem_id, needle], timeout=60_000)
+
+    # Results to keep: the landing gallery and knob image, and one run of Interpolate, Blend and Walk.
+    tab("Interpolate")
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#galip-int-grid img')", timeout=60_000)
+    tab("Blend grid")
+    page.get_by_role("button", name="Blend", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#galip-blend-grid img')", timeout=60_000)
+    tab("Noise walk")
+    frames = page.locator("#galip-walk-frames input[type=number]")
+    frames.fill("4")
+    frames.press("Enter")
+    page.get_by_role("button", name="Walk", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#galip-walk-gif img')", timeout=60_000)
+    tab("Style knobs")
+    page.wait_for_function(f"() => ({KNOB_SRC})() !== ''", timeout=30_000)
+    tab("Generate")
+    kept = {sel: _src(page, sel) for sel in ("#galip-gallery", "#galip-int-grid", "#galip-blend-grid", "#galip-walk-gif", "#galip-knob-image")}
+    assert all(kept.values()), kept
+    history = page.locator("#galip-history img").count()
+
+    started = time.time()
+    tab("Generate")
+    page.locator("#galip-seed input").fill("-1")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    error("galip-generate-error", "seeds are 0 or more, got -1")
+    page.get_by_role("button", name="→ Style knobs").click()  # nothing picked yet
+    error("galip-picked", "Click an image of the gallery first")
+    tab("Interpolate")
+    page.locator("#galip-int-seeds textarea").fill("0, a")
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    error("galip-interpolate-error", "“a” is not a seed")
+    steps = page.locator("input[aria-label='number input for Steps A → B (rows)']")
+    steps.fill("100")
+    steps.press("Enter")  # a slider puts a typed value back in its range: it says so
+    page.get_by_text("100 is above the most this allows (32): set to 32.").wait_for(timeout=10_000)
+    tab("Blend grid")
+    page.get_by_label("Top left").fill("")
+    page.get_by_role("button", name="Blend", exact=True).click()
+    error("galip-blend-error", "top-left prompt")
+    page.locator("#galip-cell-row input").fill("99")
+    page.get_by_role("button", name="Open this cell in Style knobs").click()
+    error("galip-cell-error", "not in a 5x5 grid")
+    assert page.evaluate(SELECTED_TAB) == "Blend grid"  # checked before switching tabs
+    tab("Style knobs")
+    page.get_by_label("Prompt 1 (top-left)").fill("")
+    page.get_by_role("button", name="Render", exact=True).click()
+    error("galip-knobs-error", "empty prompt has a weight")
+    tab("Noise walk")
+    page.get_by_label("Seeds (noise keyframes)").fill("x")
+    page.get_by_role("button", name="Walk", exact=True).click()
+    error("galip-walk-error", "“x” is not a seed")
+    tab("Directions")
+    page.get_by_label("Show components").fill("0")
+    page.get_by_role("button", name="Find directions").click()
+    error("galip-directions-error", "component 0 does not exist")
+    tab("Prompt map")
+    page.get_by_role("button", name="Image at (x, y)").click()
+    error("galip-map-click-error", "map")
+    tab("Model")
+    page.locator("#galip-ckpt input").fill("/etc")
+    page.locator("#galip-ckpt input").press("Tab")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=dropdown-option]').length === 0", timeout=30_000)
+    page.get_by_role("button", name="Load checkpoint").click()
+    error("galip-model-error", "no such model here")
+    tab("Recipe")
+    page.get_by_role("button", name="Make it again").click()
+    error("galip-recipe-error", "Drop a PNG")
+
+    page.wait_for_timeout(max(0, 15_000 - 1000 * (time.time() - started)))
+    runs = {
+        "Generate": "Generate", "Interpolate": "Interpolate", "Blend grid": "Blend", "Style knobs": "Render", "Noise walk": "Walk",
+        "Directions": "Find directions", "Prompt map": "Image at (x, y)", "Model": "Load checkpoint", "Recipe": "Make it again",
+    }
+    for name, button in runs.items():
+        tab(name)
+        page.wait_for_timeout(200)
+        assert page.evaluate(SHOWN_TRACKERS) == [], f"a status badge stayed on the {name} tab"
+        page.get_by_role("button", name=button, exact=True).click(trial=True, timeout=5_000)  # visible, enabled, nothing over it
+    assert page.locator("[data-testid=toast-body]").count() == 0
+    assert {sel: _src(page, sel) for sel in kept} == kept  # every last good result is still there
+    assert page.locator("#galip-history img").count() == history  # and mistakes add nothing to the history
+    page.mouse.move(0, 0)
+    tab("Blend grid")
+    page.screenshot(path=str(OUT / "app-blend-errors.png"), full_page=True)
+
+
+def test_interpolate_grid_at_natural_size_scrolls_instead_of_shrinking(page):
+    """32 steps used to be shrunk to the panel's height (a 30 px strip whose step captions aliased):
+    the grid is shown pixel for pixel, and its box scrolls."""
+    page.get_by_role("tab", name="Interpolate").click()
+    steps = page.locator("input[aria-label='number input for Steps A → B (rows)']")
+    steps.fill("32")
+    steps.press("Enter")
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    page.wait_for_function("() => { const i = document.querySelector('#galip-int-grid img'); return i && i.complete && i.naturalHeight > 4000; }", timeout=60_000)
+    shown = page.evaluate(
+        "() => { const i = document.querySelector('#galip-int-grid img'), r = i.getBoundingClientRect(), box = i.parentElement;"
+        " return [i.naturalWidth, i.naturalHeight, r.width, r.height, box.scrollHeight > box.clientHeight]; }"
+    )
+    assert shown[2:4] == shown[0:2] and shown[4], shown

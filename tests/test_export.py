@@ -182,3 +182,49 @@ def test_save_animation_dispatches_by_suffix(tmp_path):
     assert save_animation(frames, tmp_path / "a.mp4", 10, loop=True).exists()
     with pytest.raises(ValueError, match="use a .gif or .mp4 file name"):
         save_animation(frames, tmp_path / "a.avi", 10)
+
+
+def test_gif_and_mp4_stream_from_a_generator_crisp_enlarged_exact_colours(tmp_path):
+    """Frames may come one at a time (a generator: nothing holds them all); ``upscale=k`` makes every
+    source pixel a k x k block of one colour, and a frame of at most 256 colours keeps them exactly
+    (no quantisation error, no dithering)."""
+    rng = np.random.default_rng(0)
+    palette = rng.integers(0, 256, (12, 3), dtype=np.uint8)
+    src = [palette[rng.integers(0, 12, (6, 5))] for _ in range(4)]  # 12 colours a frame
+    made = []
+
+    def frames():
+        for f in src:
+            made.append(1)
+            yield Image.fromarray(f)
+
+    path = save_gif(frames(), tmp_path / "crisp.gif", 10, upscale=3)
+    back = iio.imread(path, index=None)
+    assert back.shape == (4, 18, 15, 3) and len(made) == 4
+    for got, want in zip(back, src):
+        assert np.array_equal(got, want.repeat(3, axis=0).repeat(3, axis=1))  # exact colours, 3 x 3 blocks
+    mp4 = save_mp4(iter(src), tmp_path / "crisp.mp4", 10, upscale=4)
+    assert iio.imread(mp4, index=None).shape[:3] == (4, 24, 20)
+    with pytest.raises(ValueError, match="upscale must be a whole number"):
+        save_gif(src, tmp_path / "x.gif", 10, upscale=1.5)
+    with pytest.raises(ValueError, match="no frames"):
+        save_gif(iter([]), tmp_path / "x.gif", 10)
+    assert not (tmp_path / "x.gif").exists()
+
+
+def test_crisp_size_is_a_whole_multiple():
+    from galip_studio.export import crisp_size
+
+    assert [crisp_size(64, s) for s in (64, 100, 128, 256, 512)] == [64, 128, 128, 256, 512]
+    assert crisp_size(224, 256) == 224 and crisp_size(32, 8) == 32
+
+
+def test_captions_spell_out_what_the_default_font_cannot_draw():
+    """Pillow's default font has no σ (a directions strip's "+3σ" was a missing-glyph box): such
+    characters are spelled out, so the caption is drawn exactly as "+3sigma" is."""
+    from galip_studio.export import grid_image
+
+    images = [Image.new("RGB", (64, 64), (200, 100, 50))] * 2
+    drawn = grid_image(images, 2, col_labels=["-3σ", "+3σ"])
+    spelled = grid_image(images, 2, col_labels=["-3sigma", "+3sigma"])
+    assert np.array_equal(np.asarray(drawn), np.asarray(spelled))

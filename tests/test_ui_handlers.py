@@ -40,9 +40,56 @@ def _gif_frames(path) -> list[np.ndarray]:
 def test_parse_seeds_lists_ranges_and_errors():
     assert pl.parse_seeds("0, 1  2,5-7") == [0, 1, 2, 5, 6, 7]
     assert pl.parse_seeds(3) == [3]
-    for bad, needle in [("", "at least one seed"), ("a", "not a seed"), ("-1", "not a seed"), ("5-2", "backwards"), ("0-100000", "too many")]:
+    for bad, needle in [
+        ("", "at least one seed"), ("a", "not a seed"), ("-1", "0 or more, got -1"), ("5-2", "backwards"), ("0-100000", "too many"),
+        (-3, "0 or more, got -3"), (float("nan"), "whole number .* got nan"), (float("inf"), "got inf"), (1.5, "got 1.5"),
+    ]:
         with pytest.raises(gr.Error, match=needle):
             pl.parse_seeds(bad)
+    assert pl.parse_seeds(7.0) == [7]  # a number box without precision sends floats
+
+
+@pytest.mark.parametrize("seed", [-1, float("nan"), 2.5])
+def test_negative_and_nan_seeds_are_messages_in_generate_and_blend(tiny_pipeline, tmp_path, seed):
+    with pytest.raises(gr.Error, match="seed"):
+        h.generate(tiny_pipeline, "a red apple", 1, seed, 1.0, outdir=tmp_path)
+    with pytest.raises(gr.Error, match="seed"):
+        h.blend(tiny_pipeline, "a", "b", "c", "d", 2, seed, 1.0, outdir=tmp_path)
+
+
+def test_inline_errors_keep_the_last_result_and_say_why():
+    """The page's wrapper: a user's mistake becomes "no change" for every output and a message for
+    the error line; a success clears the line; a long job's generator works the same way."""
+    from galip_studio.ui.jobs import inline_errors
+
+    def handler(x):
+        if x < 0:
+            raise pl.user_error("x must be 0 or more")
+        return x, x * 2
+
+    run = inline_errors(handler, 2)
+    assert run(3) == (3, 6, "")
+    skip_a, skip_b, line = run(-1)
+    assert skip_a == skip_b == gr.skip() and line == "⚠ x must be 0 or more"
+
+    def job(x):
+        yield (gr.skip(), gr.skip())  # "no change yet", as a long job's generator yields while it works
+        yield handler(x)
+
+    assert list(inline_errors(job, 2)(3)) == [(gr.skip(), gr.skip(), ""), (3, 6, "")]  # the first yield clears the line
+    assert list(inline_errors(job, 2)(-1))[-1] == (gr.skip(), gr.skip(), "⚠ x must be 0 or more")
+
+    def other(x):
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError):  # not a user's mistake: still an error
+        inline_errors(other, 1)(0)
+
+
+def test_blend_cell_rows_and_columns_must_be_whole_numbers_in_the_grid():
+    for row, needle in [(-1, "not in a 3x3"), (3, "not in a 3x3"), (float("nan"), "row is a whole number"), (0.5, "row is a whole number")]:
+        with pytest.raises(gr.Error, match=needle):
+            h.cell_position(row, 0, 3)
 
 
 def test_parse_prompts_one_per_line():
@@ -205,6 +252,70 @@ def test_style_knob_mix_and_errors(tiny_pipeline, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ walks and recipes
+def test_walk_export_frames_are_crisp_whole_multiples_and_all_there(tiny_pipeline, tmp_path):
+    """Crisp pixels (the page's default): every frame enlarged a whole number of times with nearest
+    neighbour, so each 4 x 4 block of a 128 px frame of the 32 px model is one colour; the GIF has
+    the frames asked for. Smooth (Lanczos) is not blocky."""
+    out = h.walk(tiny_pipeline, "a red apple\na green heart", "0, 1", "keyframes", 7, 12, "once", "linear",
+                 1.0, False, ["GIF", "MP4"], 128, "nearest", outdir=tmp_path)
+    frames = _gif_frames(out.gif_file)
+    assert len(frames) == 7 and frames[0].shape == (128, 128, 3)
+    for f in frames:
+        blocks = f.reshape(32, 4, 32, 4, 3)
+        assert (blocks == blocks[:, :1, :, :1]).all()
+    import imageio.v3 as iio
+
+    assert iio.imread(out.mp4_file, index=None).shape[:3] == (7, 128, 128)
+    assert json.loads(Image.open(out.gif_file).info["comment"])["export"] == {
+        "format": "gif", "size": 128, "fps": 12.0, "quality": 8.0, "loop": True, "resample": "nearest",
+    }
+    smooth = _gif_frames(h.walk(tiny_pipeline, "a red apple\na green heart", "0, 1", "keyframes", 3, 12, "once", "linear",
+                                1.0, False, ["GIF"], 128, "lanczos", outdir=tmp_path).gif_file)[1].reshape(32, 4, 32, 4, 3)
+    assert not (smooth == smooth[:, :1, :, :1]).all()
+    # 100 px is not a whole multiple of 32: crisp pixels make 96 px (3x) and say so.
+    odd = h.walk(tiny_pipeline, "a red apple", "0, 1", "keyframes", 2, 12, "once", "linear", 1.0, False, ["GIF"], 100, outdir=tmp_path)
+    assert _gif_frames(odd.gif_file)[0].shape == (96, 96, 3) and "96 px, not 100" in odd.info
+
+
+def test_walk_frames_times_size_is_bounded_before_anything_is_made(tiny_pipeline, tmp_path):
+    with pytest.raises(gr.Error, match=r"480 frames of 1024x1024 px .* above the limit .* at most 120 frames"):
+        h.walk(tiny_pipeline, "a", "0, 1", "keyframes", 480, 24, "loop", "linear", 1.0, False, ["GIF"], 1024, outdir=tmp_path)
+    assert not list(tmp_path.iterdir())  # refused before any frame or folder was made
+
+
+MEMORY_SCRIPT = """
+import resource, sys, tempfile
+sys.path.insert(0, {tests!r})
+import torch
+torch.set_num_threads(2)
+from conftest import make_tiny_model
+from galip_studio.pipeline import GALIPPipeline
+from galip_studio.ui import handlers as h
+pipe = GALIPPipeline(make_tiny_model(0), device="cpu")
+h.generate(pipe, "warm up", 2, 0, 1.0, outdir=tempfile.mkdtemp())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+h.walk(pipe, "a red heart\\na smiling face\\na flag", "0, 1, 2", "keyframes", 480, 24, "loop", "cosine", 1.0, False,
+       ["GIF", "MP4"], 512, outdir=tempfile.mkdtemp())
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+WALK_PEAK_GROWTH_MB = 150
+
+
+def test_a_maximum_walk_streams_its_frames_peak_memory_stays_small():
+    """The largest walk the app allows (480 frames of 512 px, GIF and MP4) grows the process's peak
+    memory by under 150 MB: frames are made, enlarged and encoded one at a time. (Before, every
+    frame was held enlarged, twice, for each format: +1.2 GB for this walk, +5 GB at 1024 px.)"""
+    import subprocess
+    import sys
+
+    code = MEMORY_SCRIPT.format(tests=str(Path(__file__).parent))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    growth = float(done.stdout.strip().splitlines()[-1])
+    assert growth < WALK_PEAK_GROWTH_MB, f"peak RSS grew {growth:.0f} MB"
+
+
 def test_walk_gif_and_mp4_and_recipe_roundtrip(tiny_pipeline, tmp_path):
     out = h.walk(tiny_pipeline, "a red apple\na green heart", "0, 1", "keyframes", 6, 12, "ping-pong", "cosine",
                  1.0, False, ["GIF", "MP4"], 64, outdir=tmp_path)
@@ -385,6 +496,22 @@ def test_history_keeps_the_newest_results_with_their_settings(tmp_path):
         hist.history_entry(past, 99)
 
 
+def test_history_captions_say_what_each_item_is_and_a_remake_is_not_a_copy():
+    recipe = json.dumps({"kind": "interpolate", "prompts": ["a flag", "a cat face"], "steps": 6})
+    past: list = []
+    for _ in range(6):  # the same recipe made again six times: one entry
+        past = hist.add_history(past, "recipe", {}, {"image": "/r.png", "recipe": recipe}, image_key="image")
+    assert [e.caption for e in past] == ["Recipe: interpolate of a flag / a cat face"]
+    past = hist.add_history(past, "interpolate", {"prompt_a": "a flag", "prompt_b": "a house", "steps": 6}, {"grid": "/i.png"}, image_key="grid")
+    past = hist.add_history(past, "walk", {"prompts": "a cat\na dog\na fox", "seeds": "0, 1"}, {"preview": "/w.gif"}, image_key="preview")
+    past = hist.add_history(past, "directions", {"prompt": "a red heart", "seed": 3.0}, {"image": "/d.png"}, image_key="image")
+    past = hist.add_history(past, "map", {"view": "PCA", "vocabulary": ""}, {"image": "/m.png"}, image_key="image")
+    assert [e.caption for e in past] == [
+        "Prompt map: PCA of the bundled phrases", "Directions: a red heart · seed 3", "Walk: a cat → a dog → a fox",
+        "Interpolate: a flag → a house", "Recipe: interpolate of a flag / a cat face",
+    ]
+
+
 def test_gallery_item_and_send_to(tiny_pipeline, tmp_path):
     out = h.generate(tiny_pipeline, "a red apple\na green heart", 3, 7, 1.0, outdir=tmp_path)
     item = h.gallery_item(out.recipe, 4)  # second prompt, second seed
@@ -395,14 +522,16 @@ def test_gallery_item_and_send_to(tiny_pipeline, tmp_path):
         h.gallery_item(out.recipe, 6)
     with pytest.raises(gr.Error, match="Generate some images first"):
         h.gallery_item("", 0)
-    assert h.send_to_knobs(item, "bottom-left", "a", "b", "c", "d") == ("a", "b", "a green heart", "d", 8)
+    assert h.send_to_knobs(item, "bottom-left", "a", "b", "c", "d") == ("a", "b", "a green heart", "d", 0, 0, 1.0, 0, 8)
+    # the sent prompt gets a real share (weight 1), the other corners keep theirs
+    assert h.send_to_knobs(item, "top-right", "a", "b", "c", "d", 0.5, 0.075, 0.2, 0.3)[4:] == (0.5, 1.0, 0.2, 0.3, 8)
     with pytest.raises(gr.Error, match="pick a corner"):
         h.send_to_knobs(item, "middle", "a", "b", "c", "d")
     assert h.send_to_interpolate(item, "A", "x", "y", "0, 8, 1") == ("a green heart", "y", "8, 0, 1")
     assert h.send_to_interpolate(item, "B", "x", "y", "") == ("x", "a green heart", "8")
     assert h.send_to_walk(item, "a red apple\n", "0") == ("a red apple\na green heart", "0, 8")
     # What was sent makes the picked image again: the knob with all weight on that corner.
-    knob = h.style_knob(tiny_pipeline, *h.send_to_knobs(item, "top-left", "", "", "", "")[:4], 1, 0, 0, 0, 8, 1.0, True, outdir=tmp_path)
+    knob = h.style_knob(tiny_pipeline, *h.send_to_knobs(item, "top-left", "", "", "", ""), 1.0, True, outdir=tmp_path)
     assert np.abs(_arr(knob.image) - _arr(out.gallery[4][0])).max() <= 1
 
 

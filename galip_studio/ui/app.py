@@ -41,13 +41,13 @@ from . import recipe_handlers as rh
 from .discover_tab import build_discover_tabs
 from .exports import export_folder, write_example_recipes
 from .history import add_history, history_entry, history_gallery
-from .jobs import PAGE_ONLY, Runner, connect_stop, was_stopped
+from .jobs import PAGE_ONLY, Runner, connect_stop, inline_errors, page_and_api, was_stopped
 from .launch import log_to_stderr, quiet_validation
 from .models import DEFAULT_SPEC, REPO_ROOT, ModelLibrary, ModelSpec, ModelStore
-from .plumbing import random_seed, user_error
+from .plumbing import error_text, random_seed, user_error
 from .widgets import (
-    IMAGE_BUTTONS, animation_formats, export_size, frame_size, frames_and_fps, grid_image, recipe_panel, run_stop, seed_input, status_line,
-    truncation,
+    IMAGE_BUTTONS, animation_formats, error_line, export_size, frame_size, frames_and_fps, grid_image, recipe_panel, run_stop, seed_input,
+    status_line, truncation,
 )
 
 TITLE = "GALIP Studio"
@@ -96,7 +96,8 @@ class _Tab(ABC):
     :meth:`wire` connects its events once the whole page exists (the history strip is under the tabs).
 
     ``settings`` and ``results`` name the components a history entry records and restores, ``shown``
-    the result whose image the history strip shows; ``status`` and ``stop`` serve its long job, if any.
+    the result whose image the history strip shows; ``status`` and ``stop`` serve its long job, if any;
+    ``error`` is the line under its controls that says what to change after a mistake.
     """
 
     id: str
@@ -105,6 +106,7 @@ class _Tab(ABC):
     results: dict[str, Any]
     status: gr.Markdown
     stop: gr.Button
+    error: gr.Markdown
 
     @abstractmethod
     def wire(self, page: _Page) -> None:
@@ -137,28 +139,28 @@ class _Page:
 
     def record(self, trigger: Any, tab: _Tab, replace_same: bool = False, unless_stopped: Callable[..., Any] | None = None) -> None:
         """Add ``tab``'s result to the history on ``trigger`` (an event listener, e.g. ``event.success``),
-        unless the last run of the long job ``unless_stopped`` ended by Stop."""
-        fn, inputs = self.recorder(tab, replace_same)
-        if unless_stopped is not None:
-            add = fn
+        unless the tab's error line says the run was a mistake, or the last run of the long job
+        ``unless_stopped`` ended by Stop."""
+        add, inputs = self.recorder(tab, replace_same)
 
-            def fn(board: dict[str, Any] | None, *values: Any) -> Any:
-                return (gr.skip(), gr.skip()) if was_stopped(board, unless_stopped) else add(*values)
+        def fn(board: dict[str, Any] | None, error: str | None, *values: Any) -> Any:
+            if (error or "").strip() or (unless_stopped is not None and was_stopped(board, unless_stopped)):
+                return gr.skip(), gr.skip()
+            return add(*values)
 
-            fn.__name__ = add.__name__
-            inputs = [self.session.jobs, *inputs]
-        trigger(fn, inputs, [self.session.history, self.history_strip], **PAGE_ONLY)
+        fn.__name__ = add.__name__
+        trigger(fn, [self.session.jobs, tab.error, *inputs], [self.session.history, self.history_strip], **PAGE_ONLY)
 
     def long_event(self, tab: _Tab, triggers: list[Any], handler: Callable[..., Any], inputs: list[Any], outputs: list[Any], api_name: str) -> Any:
-        """``handler`` as a long job of ``tab`` on ``triggers``: its Stop button, its notice, its history entry."""
+        """``handler`` as a long job of ``tab`` on ``triggers``: its Stop button, its notice, its error
+        line (a mistake keeps the last result), its history entry; and the public endpoint ``api_name``."""
         connect_stop(tab.stop, triggers, handler, self.session.jobs, tab.status)  # a new run also clears the last "stopped" notice
-        event = gr.on(triggers, self.run.long(handler, len(outputs)), [self.session.model, self.session.jobs, *inputs], outputs, api_name=api_name)
+        event = page_and_api(
+            triggers, self.run.long(handler, len(outputs)), [self.session.model, self.session.jobs, *inputs], outputs, tab.error, api_name
+        )
         self.record(event.success, tab, unless_stopped=handler)  # a stopped run ends without error, and made nothing
         return event
 
-
-def _open_tab(tab_id: str) -> Callable[[], gr.Tabs]:
-    return lambda: gr.Tabs(selected=tab_id)
 
 
 # ------------------------------------------------------------------------------------------ the page
@@ -193,6 +195,7 @@ class _GenerateTab(_Tab):
                 self.truncation = truncation()
                 self.export_size = export_size()
                 self.go, self.stop = run_stop("Generate")
+                self.error = error_line("galip-generate-error")
                 gr.Examples([[p] for p in PROMPTS], [self.prompt], label="Try")
             with gr.Column(scale=3):
                 self.status = status_line("galip-generate-status")
@@ -220,12 +223,18 @@ class _GenerateTab(_Tab):
             [self.prompt, self.images, self.seed, self.truncation, self.export_size, page.scaling], [self.gallery, self.file, self.recipe], "generate",
         )
 
-        def pick(recipe: str, evt: gr.SelectData) -> tuple[h.GalleryItem, str]:
-            item = h.gallery_item(recipe, evt.index)
+        def pick(recipe: str, evt: gr.SelectData) -> tuple[Any, str]:
+            try:
+                item = h.gallery_item(recipe, evt.index)
+            except gr.Error as e:
+                return gr.skip(), error_text(e.message)
             return item, h.picked_text(item)
 
+        def new_gallery(error: str | None) -> tuple[Any, Any]:
+            return (gr.skip(), gr.skip()) if (error or "").strip() else (None, PICK_HINT)  # a mistake keeps the gallery and the pick
+
         self.gallery.select(pick, self.recipe, [page.session.picked, self.picked_note], **PAGE_ONLY)
-        event.success(lambda: (None, PICK_HINT), None, [page.session.picked, self.picked_note], **PAGE_ONLY)
+        event.success(new_gallery, self.error, [page.session.picked, self.picked_note], **PAGE_ONLY)
 
 
 class _InterpolateTab(_Tab):
@@ -244,6 +253,7 @@ class _InterpolateTab(_Tab):
                 self.truncation = truncation()
                 self.export_size = export_size()
                 self.go, self.stop = run_stop("Interpolate")
+                self.error = error_line("galip-interpolate-error")
                 gr.Examples(
                     [["a red heart", "a 3d emoji of a smiling face"], ["a flag", "a house"], ["a dog face", "a pizza"]],
                     [self.a, self.b],
@@ -291,14 +301,16 @@ class _BlendTab(_Tab):
                 self.truncation = truncation()
                 self.export_size = export_size()
                 self.go, self.stop = run_stop("Blend")
+                self.error = error_line("galip-blend-error")
                 gr.Examples(CORNER_EXAMPLES, self.corners, label="Try")
             with gr.Column(scale=3):
                 self.status = status_line()
                 self.grid = grid_image("**Blend grid:** click a cell to open it in Style knobs", "Blend grid", 560, "galip-blend-grid")
                 with gr.Row(elem_classes="galip-seed-row"):
-                    self.row = gr.Number(value=0, label="Row", precision=0, minimum=0)
-                    self.col = gr.Number(value=0, label="Column", precision=0, minimum=0)
+                    self.row = gr.Number(value=0, label="Row", step=1, elem_id="galip-cell-row")
+                    self.col = gr.Number(value=0, label="Column", step=1, elem_id="galip-cell-col")
                     self.open = gr.Button("Open this cell in Style knobs")
+                self.cell_error = error_line("galip-cell-error")
                 self.file = gr.DownloadButton("Download the grid (PNG with the corner prompts and recipe)")
                 self.recipe = recipe_panel()
         self.last_blend = last_blend
@@ -342,6 +354,7 @@ class _KnobsTab(_Tab):
                 self.truncation = truncation()
                 self.normalize = gr.Checkbox(value=True, label="Normalise weights (off: weights above 1 exaggerate a prompt)")
                 self.go = gr.Button("Render", variant="primary", elem_classes="galip-run")
+                self.error = error_line("galip-knobs-error")
                 gr.Examples(CORNER_EXAMPLES, self.prompts, label="Try")
             with gr.Column(scale=3):
                 self.image = gr.Image(
@@ -368,9 +381,9 @@ class _KnobsTab(_Tab):
         value + Enter. The position sliders follow the weights."""
         render = page.run.quick(h.style_knob)
         live = dict(trigger_mode="always_last", show_progress="hidden")
-        gr.on(
+        page_and_api(
             [self.go.click, *(w.input for w in self.weights), *(p.submit for p in self.prompts), self.normalize.input, self.seed.submit, self.truncation.release],
-            render, self.inputs(page), self.outputs, api_name="style_knob", **live,
+            render, self.inputs(page), self.outputs, self.error, "style_knob", **live,
         )
         gr.on(
             [w.input for w in self.weights], h.weights_position, self.weights, [self.x, self.y], api_name="weights_position", queue=False,
@@ -380,7 +393,7 @@ class _KnobsTab(_Tab):
             [self.x.input, self.y.input], h.knob_position, [self.x, self.y], self.weights, api_name="knob_position", queue=False,
             show_progress="hidden", trigger_mode="always_last",
         )
-        position.then(render, self.inputs(page), self.outputs, api_visibility="private", **live)
+        position.then(inline_errors(render, len(self.outputs)), self.inputs(page), [*self.outputs, self.error], api_visibility="private", **live)
         # One history entry per visit to the knobs (the newest replaces the last while you stay here).
         for trigger in (self.go.click, *(w.release for w in self.weights), self.x.release, self.y.release):
             page.record(trigger, self, replace_same=True)
@@ -405,6 +418,7 @@ class _WalkTab(_Tab):
                     self.formats = animation_formats()
                     self.size = frame_size(64, 128, 256, 512)
                 self.go, self.stop = run_stop("Walk")
+                self.error = error_line("galip-walk-error")
                 gr.Examples(
                     [
                         ["a 3d emoji of a smiling face\na red heart", "0, 1", "keyframes", "loop"],
@@ -434,7 +448,8 @@ class _WalkTab(_Tab):
         """Walk (Shift+Enter in the prompts)."""
         page.long_event(
             self, [self.go.click, self.prompts.submit], h.walk,
-            [self.prompts, self.seeds, self.path, self.frames, self.fps, self.playback, self.easing, self.truncation, self.even, self.formats, self.size],
+            [self.prompts, self.seeds, self.path, self.frames, self.fps, self.playback, self.easing, self.truncation, self.even, self.formats, self.size,
+             page.scaling],
             [self.preview, self.video, self.gif, self.mp4, self.info, self.recipe], "walk",
         )
 
@@ -447,8 +462,9 @@ class _ModelTab:
         with gr.Tab("Model", id="model"), gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 self.card = gr.Markdown(elem_id="galip-model-card")
+                gr.Markdown("**The model card's figures**", elem_classes="galip-hint")
                 self.figures = gr.Gallery(
-                    label="The model card's figures", format="png", interactive=False, columns=2, height="auto", object_fit="contain",
+                    label="The model card's figures", show_label=False, format="png", interactive=False, columns=2, height="auto", object_fit="contain",
                     buttons=IMAGE_BUTTONS, elem_id="galip-figures", elem_classes="galip-pixels",
                 )
                 # describe() as JSON for API clients (/model_info's third value); not shown on the page.
@@ -462,6 +478,8 @@ class _ModelTab:
                 with gr.Row():
                     self.load = gr.Button("Load checkpoint", variant="primary")
                     self.refresh = gr.Button("Refresh list")
+                self.error = error_line("galip-model-error")
+                self.loaded = status_line("galip-model-loaded")
                 gr.Markdown("#### The paper's checkpoints")
                 self.upload = gr.File(
                     label="Upload weights (pre_coco.pth, ViT-B-32.pt, ...): for this session only",
@@ -472,6 +490,7 @@ class _ModelTab:
                 self.clip = gr.Textbox(label="CLIP ViT-B/32 weights", placeholder="ViT-B-32.pt (uploaded, or in a model folder), or 'openai' (needs a network)")
                 self.official = gr.Button("Load official checkpoint")
                 self.default = gr.Button("Back to the default model")
+                self.official_error = error_line("galip-official-error")
 
     def outputs(self, page: _Page) -> list[Any]:
         """What a model switch sets: the session's model, the banner, the card, ``describe()``."""
@@ -503,14 +522,22 @@ class _ModelTab:
         def refresh() -> gr.Dropdown:
             return gr.Dropdown(choices=mh.list_checkpoints(library) if store.allow_loading else [])
 
+        def loaded(spec: ModelSpec, error: str | None, official_error: str | None) -> str:
+            """The confirmation a load gives (a failed one says why on its error line instead)."""
+            if (error or "").strip() or (official_error or "").strip():
+                return ""
+            return f"✓ Now using **{spec.public_label()}** in this browser session (others keep theirs)."
+
         outputs, figures = self.outputs(page), page.run.quick(mh.model_figures)
+        quiet = dict(show_progress="hidden")
         for event in (
-            self.load.click(load_checkpoint, [session.model, self.checkpoint], outputs, api_name="load_checkpoint", show_progress="hidden"),
-            self.official.click(load_official, [session.model, session.uploads, self.pth, self.clip], outputs, api_name="load_official", show_progress="hidden"),
-            self.default.click(use_default, [session.model], outputs, api_name="use_default_model", show_progress="hidden"),
+            page_and_api([self.load.click], load_checkpoint, [session.model, self.checkpoint], outputs, self.error, "load_checkpoint", **quiet),
+            page_and_api([self.official.click], load_official, [session.model, session.uploads, self.pth, self.clip], outputs, self.official_error, "load_official", **quiet),
+            page_and_api([self.default.click], use_default, [session.model], outputs, self.error, "use_default_model", **quiet),
         ):
             event.success(figures, session.model, self.figures, api_visibility="private", show_progress="hidden")
-        self.upload.upload(upload_weights, [session.uploads, self.upload], [session.uploads, self.uploaded], api_name="upload_weights")
+            event.success(loaded, [session.model, self.error, self.official_error], self.loaded, **PAGE_ONLY)
+        page_and_api([self.upload.upload], upload_weights, [session.uploads, self.upload], [session.uploads, self.uploaded], self.official_error, "upload_weights")
         self.refresh.click(refresh, None, self.checkpoint, api_name="list_checkpoints")
 
 
@@ -524,6 +551,7 @@ class _RecipeTab(_Tab):
                 self.file = gr.File(label="Exported file", file_types=[".png", ".gif", ".mp4", ".json"], type="filepath", elem_id="galip-recipe-file")
                 self.summary = gr.Markdown(elem_id="galip-recipe-summary")
                 self.go, self.stop = run_stop("Make it again")
+                self.error = error_line("galip-recipe-error")
                 gr.Examples([[p] for p in write_example_recipes(outdir)], [self.file], label="Try a recipe")
                 self.recipe = recipe_panel()
             with gr.Column(scale=3):
@@ -536,7 +564,7 @@ class _RecipeTab(_Tab):
 
     def wire(self, page: _Page) -> None:
         """Reading a file shows its recipe (clearing it clears them, no error); the button makes it again."""
-        self.file.change(rh.read_recipe, self.file, [self.recipe, self.summary], api_name="read_recipe", show_progress="hidden")
+        page_and_api([self.file.change], rh.read_recipe, [self.file], [self.recipe, self.summary], self.error, "read_recipe", show_progress="hidden")
         page.long_event(self, [self.go.click], rh.render_recipe, [self.file], [self.image, self.out, self.note, self.recipe], "render_recipe")
 
 
@@ -584,8 +612,9 @@ def _wire_send_to(page: _Page, generate: _GenerateTab, interpolate: _Interpolate
     """Send to: the picked gallery image (its prompt and seed) into another tab."""
     picked, tabs = page.session.picked, page.tabs
 
-    def to_knobs(item: Any, corner: str, *prompts: str) -> tuple[Any, ...]:
-        return (*h.send_to_knobs(_need_pick(item), corner, *prompts), gr.Tabs(selected="knobs"))
+    def to_knobs(item: Any, corner: str, *prompts_and_weights: Any) -> tuple[Any, ...]:
+        sent = h.send_to_knobs(_need_pick(item), corner, *prompts_and_weights)
+        return (*sent, *h.weights_position(*sent[4:8]), gr.Tabs(selected="knobs"))
 
     def to_interpolate(end: str) -> Callable[..., tuple[Any, ...]]:
         def send(item: Any, a: str, b: str, seeds: str) -> tuple[Any, ...]:
@@ -599,12 +628,23 @@ def _wire_send_to(page: _Page, generate: _GenerateTab, interpolate: _Interpolate
     def reuse_seed(item: Any) -> int:
         return _need_pick(item).seed
 
+    def send(button: gr.Button, fn: Callable[..., Any], inputs: list[Any], outputs: list[Any]) -> Any:
+        """A send-to button: nothing moves, and the line under the gallery says why, without a pick."""
+        return button.click(inline_errors(fn, len(outputs)), inputs, [*outputs, generate.picked_note], **PAGE_ONLY)
+
     ends = [interpolate.a, interpolate.b, interpolate.seeds]
-    generate.send_knobs.click(to_knobs, [picked, generate.send_corner, *knobs.prompts], [*knobs.prompts, knobs.seed, tabs], **PAGE_ONLY)
-    generate.send_a.click(to_interpolate("A"), [picked, *ends], [*ends, tabs], **PAGE_ONLY)
-    generate.send_b.click(to_interpolate("B"), [picked, *ends], [*ends, tabs], **PAGE_ONLY)
-    generate.send_walk.click(to_walk, [picked, walk.prompts, walk.seeds], [walk.prompts, walk.seeds, tabs], **PAGE_ONLY)
-    generate.send_seed.click(reuse_seed, picked, generate.seed, **PAGE_ONLY)
+    # → Style knobs lands ready: the prompt at its corner with a real weight, the position following,
+    # and the image (and its Mix line) rendered at once.
+    (
+        send(generate.send_knobs, to_knobs, [picked, generate.send_corner, *knobs.prompts, *knobs.weights],
+             [*knobs.prompts, *knobs.weights, knobs.seed, knobs.x, knobs.y, tabs])
+        .success(inline_errors(page.run.quick(h.style_knob), len(knobs.outputs)), knobs.inputs(page), [*knobs.outputs, knobs.error],
+                 api_name="render_sent_knobs", api_visibility="private", show_progress="hidden")  # a name of its own: /style_knob is the public one
+    )
+    send(generate.send_a, to_interpolate("A"), [picked, *ends], [*ends, tabs])
+    send(generate.send_b, to_interpolate("B"), [picked, *ends], [*ends, tabs])
+    send(generate.send_walk, to_walk, [picked, walk.prompts, walk.seeds], [walk.prompts, walk.seeds, tabs])
+    send(generate.send_seed, reuse_seed, [picked], [generate.seed])
 
 
 def _wire_blend_cell(page: _Page, blend: _BlendTab, knobs: _KnobsTab) -> None:
@@ -619,13 +659,22 @@ def _wire_blend_cell(page: _Page, blend: _BlendTab, knobs: _KnobsTab) -> None:
 
     inputs = [page.session.model, blend.last_blend, blend.row, blend.col]
     outputs = [*knobs.prompts, *knobs.weights, knobs.x, knobs.y, knobs.seed, knobs.truncation, *knobs.outputs]
-    open_cell = page.run.quick(h.blend_cell)
-    blend.open.click(open_cell, inputs, outputs, api_name="blend_cell")
-    blend.open.click(_open_tab("knobs"), None, page.tabs, api_visibility="private", queue=False)
-    (
-        blend.grid.select(pick_cell, blend.last_blend, [blend.row, blend.col], api_visibility="private", queue=False)
-        .success(_open_tab("knobs"), None, page.tabs, api_visibility="private", queue=False)
-        .success(open_cell, inputs, outputs, api_visibility="private")
+    cell = page.run.quick(h.blend_cell)
+
+    def open_cell(spec: ModelSpec, recipe: dict[str, Any] | None, row: Any, col: Any) -> tuple[Any, ...]:
+        # Checked and rendered first: a cell that is not in the grid leaves the tab and the knobs alone.
+        return (*cell(spec, recipe, row, col), gr.Tabs(selected="knobs"))
+
+    def click_cell(spec: ModelSpec, recipe: dict[str, Any] | None, evt: gr.SelectData) -> tuple[Any, ...]:
+        row, col = pick_cell(recipe, evt)
+        return (row, col, *open_cell(spec, recipe, row, col))
+
+    hidden = gr.Button(visible=False, elem_classes="galip-api-only")
+    hidden.click(cell, inputs, outputs, api_name="blend_cell")
+    page_outputs = [*outputs, page.tabs, blend.cell_error]
+    blend.open.click(inline_errors(open_cell, len(outputs) + 1), inputs, page_outputs, api_visibility="private")
+    blend.grid.select(
+        inline_errors(click_cell, len(outputs) + 3), [page.session.model, blend.last_blend], [blend.row, blend.col, *page_outputs], api_visibility="private"
     )
 
 
@@ -694,13 +743,15 @@ def build_app(
             blend = _BlendTab(limits, session.last_blend)
             knobs = _KnobsTab()
             walk = _WalkTab(limits)
-            build_discover_tabs([session.model, session.jobs], [session.model], run.long, run.quick, limits)  # Directions, Prompt map
+            discover = build_discover_tabs([session.model, session.jobs], [session.model], run.long, run.quick, limits)  # Directions, Prompt map
             model_tab = _ModelTab(library, allow_model_loading)
             recipe = _RecipeTab(folder)
         history_strip, history_note = _history_block()
 
         page = _Page(run, session, banner, scaling, tabs, history_strip)
-        _wire_history(page, [generate, interpolate, blend, knobs, walk, recipe], history_note)
+        _wire_history(page, [generate, interpolate, blend, knobs, walk, *discover, recipe], history_note)  # type: ignore[list-item]
+        for found in discover:
+            page.record(found.event.success, found, unless_stopped=found.handler)  # type: ignore[arg-type]
         generate.wire(page)
         _wire_send_to(page, generate, interpolate, knobs, walk)
         interpolate.wire(page)

@@ -139,7 +139,7 @@ def directions(
     )
     job = new_job_dir(outdir)
     cell = max(render.images.shape[-1], STRIP_CELL)
-    path = explore.save_render(render, job / f"{found.space}-directions.png", size=cell, compress_level=PNG_LEVEL, limits=limits)
+    path = explore.save_render(render, job / f"{found.space}-directions.png", size=cell, resample="nearest", compress_level=PNG_LEVEL, limits=limits)
     return DirectionsResult(str(path), directions_table(found), recipe_text(render.recipe))
 
 

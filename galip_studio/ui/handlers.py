@@ -17,6 +17,7 @@ The other tabs' logic: :mod:`.discover_handlers` (Directions, Prompt map), :mod:
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -25,7 +26,7 @@ import gradio as gr
 from PIL import Image
 
 from .. import explore
-from ..export import RESAMPLERS, save_png
+from ..export import RESAMPLERS, crisp_size, save_png
 from ..latent import corner_weights
 from ..metrics import measure_path, plot_path
 from .models import Model, pipeline_of
@@ -81,10 +82,10 @@ def prompts_slug(prompts: Sequence[str], n: int = 24, most: int = 3) -> str:
 
 def display_cell(image_size: int, cols: int, target: int = 640, max_cell: int = 256) -> int | None:
     """Cell size in px for showing a grid about ``target`` px wide: small models' images are scaled
-    up (with the session's resampler) so the grid and its captions are readable; ``None`` when
-    native size is enough."""
-    cell = max(image_size, min(max_cell, target // max(1, cols)))
-    return None if cell == image_size else cell
+    up (with the session's resampler) by a whole number of times, so crisp pixels are square blocks
+    and the grid and its captions are readable; ``None`` when native size is enough."""
+    times = max(1, min(max_cell, target // max(1, cols)) // image_size)
+    return None if times == 1 else times * image_size
 
 
 # ------------------------------------------------------------------------------------------ generate
@@ -283,6 +284,9 @@ def cell_position(row: int | float, col: int | float, rows: int | float, cols: i
     """The blend position ``(x, y)`` in [0, 1]² of a cell of a ``rows`` x ``cols`` blend grid (square by default)."""
     n_rows = int(rows)
     n_cols = n_rows if cols is None else int(cols)
+    for what, value in (("row", row), ("column", col)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value != int(value):
+            raise user_error(f"the {what} is a whole number from 0 to {(n_rows if what == 'row' else n_cols) - 1}, got {value}.")
     r, c = int(row), int(col)
     if n_rows < 2 or n_cols < 2 or not (0 <= r < n_rows and 0 <= c < n_cols):
         raise user_error(f"cell ({r}, {c}) is not in a {n_rows}x{n_cols} grid: rows count from 0 to {n_rows - 1}, columns from 0 to {n_cols - 1}.")
@@ -433,11 +437,14 @@ class AnimationFiles(NamedTuple):
 
 
 def export_animation(render: explore.Render, job: Path, stem: str, formats: Sequence[str], size: int | float | None,
-                     limits: explore.Limits) -> AnimationFiles:
+                     limits: explore.Limits, resample: str = "nearest") -> AnimationFiles:
     """Save ``render`` as ``job/stem.gif`` / ``.mp4`` for each picked format (see
-    :func:`animation_formats`), frames scaled to ``size`` px (0 or None: native)."""
+    :func:`animation_formats`), frames scaled to ``size`` px (0 or None: native) with ``resample``
+    (crisp pixels: by a whole number of times), written one frame at a time."""
     size_px = int(size) if size else None
-    files = {fmt: str(explore.save_render(render, job / f"{stem}.{fmt.lower()}", size=size_px, limits=limits)) for fmt in formats}
+    files = {
+        fmt: str(explore.save_render(render, job / f"{stem}.{fmt.lower()}", size=size_px, resample=resample, limits=limits)) for fmt in formats
+    }
     return AnimationFiles(files.get("GIF"), files.get("MP4"), size_px)
 
 
@@ -455,6 +462,7 @@ def walk(
     even_speed: bool,
     formats: Sequence[str],
     size: int | float | None,
+    resample: str = "nearest",
     *,
     outdir: str | Path,
     limits: explore.Limits = explore.DEFAULT_LIMITS,
@@ -463,13 +471,24 @@ def walk(
     """A noise walk through the prompts (one per line) and seeds, exported to GIF and/or MP4.
 
     ``playback`` is ``once``, ``loop`` (the path closes; seamless) or ``ping-pong``; ``even_speed``
-    re-times the frames to equal steps in CLIP space; ``size`` scales frames (0 or None: native).
+    re-times the frames to equal steps in CLIP space; ``size`` scales frames (0 or None: native)
+    with ``resample`` (``nearest``: crisp pixels, a whole number of times; ``lanczos``: smooth).
+    Frames x size² is checked before anything is made, and the frames are written one at a time.
     """
     prompt_list = parse_prompts(prompts)
     seed_list = parse_seeds(seeds)
     if playback not in PLAYBACK:
         raise user_error(f"playback must be one of {', '.join(PLAYBACK)}, got {playback!r}.")
     formats = animation_formats(formats)
+    scaling = _resample(resample)
+    native = pipeline_of(model).image_size
+    asked = _export_size(size, native, limits)
+    shown_size = (crisp_size(native, asked) if scaling == "nearest" else asked) if asked else native
+    n_frames = (2 * int(frames) - 2) if playback == "ping-pong" else int(frames)
+    try:
+        limits.check_animation(n_frames, shown_size)
+    except ValueError as e:
+        raise user_error(str(e)) from None
     if progress is not None:
         progress = walk_stages(progress, int(frames), bool(even_speed))
     render = explore.walk(
@@ -478,14 +497,16 @@ def walk(
         fps=float(fps), retime="clip" if even_speed else None, limits=limits, progress=progress,
     )
     stem = f"walk-{_slug(prompt_list[0], 24)}-{render.images.shape[0]}f"
-    files = export_animation(render, new_job_dir(outdir), stem, formats, size, limits)
-    shown = files.size or render.images.shape[-1]
+    recipe = render.recipe
+    files = export_animation(render, new_job_dir(outdir), stem, formats, asked, limits, scaling)
+    del render  # the frames are in the files now: nothing of them stays in memory
+    crisp_note = f" (crisp pixels enlarge {shown_size // native}× whole: {shown_size} px, not {asked})" if asked and shown_size != asked else ""
     info = (
-        f"**{render.images.shape[0]} frames** at {render.fps:g} fps = {render.images.shape[0] / render.fps:.1f} s, "
-        f"{shown}×{shown} px · path *{render.recipe['path']}*, {playback}, easing *{easing}*"
+        f"**{n_frames} frames** at {float(fps):g} fps = {n_frames / float(fps):.1f} s, "
+        f"{shown_size}×{shown_size} px{crisp_note} · path *{recipe['path']}*, {playback}, easing *{easing}*"
         + (" · re-timed to even CLIP steps" if even_speed else "")
     )
-    return WalkResult(files.gif, files.mp4, files.gif, files.mp4, info, recipe_text(render.recipe))
+    return WalkResult(files.gif, files.mp4, files.gif, files.mp4, info, recipe_text(recipe))
 
 
 RETIME_DENSITY = 4  # explore.walk's default: dense samples per frame when re-timing (even speed)
@@ -512,16 +533,29 @@ class KnobSend(NamedTuple):
     prompt_2: str
     prompt_3: str
     prompt_4: str
+    weight_1: float
+    weight_2: float
+    weight_3: float
+    weight_4: float
     seed: int
 
 
-def send_to_knobs(item: GalleryItem, corner: str, prompt_1: str, prompt_2: str, prompt_3: str, prompt_4: str) -> KnobSend:
-    """Put a picked image's prompt at one Style-knob corner (``top-left`` ...) and use its seed."""
+SENT_WEIGHT = 1.0  # the weight a prompt sent to a knob gets: a real share beside the others (kept)
+
+
+def send_to_knobs(
+    item: GalleryItem, corner: str, prompt_1: str, prompt_2: str, prompt_3: str, prompt_4: str,
+    weight_1: float = 0.0, weight_2: float = 0.0, weight_3: float = 0.0, weight_4: float = 0.0,
+) -> KnobSend:
+    """Put a picked image's prompt at one Style-knob corner (``top-left`` ...) with weight
+    :data:`SENT_WEIGHT`, keep the other corners' prompts and weights, and use its seed."""
     if corner not in CORNERS:
         raise user_error(f"pick a corner: {', '.join(CORNERS)}.")
     prompts = [prompt_1, prompt_2, prompt_3, prompt_4]
-    prompts[CORNERS.index(corner)] = item.prompt
-    return KnobSend(*prompts, item.seed)
+    weights = [float(w) for w in (weight_1, weight_2, weight_3, weight_4)]
+    k = CORNERS.index(corner)
+    prompts[k], weights[k] = item.prompt, SENT_WEIGHT
+    return KnobSend(*prompts, *weights, item.seed)
 
 
 def _seed_list_with(seed: int, seeds_text: str, most: int = 4) -> str:

@@ -7,6 +7,7 @@ Entries are plain data (:class:`HistoryEntry`), so a session keeps them in its `
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,14 +17,17 @@ HISTORY_SIZE = 12
 
 
 class HistoryEntry(NamedTuple):
-    tab: str  # the tab's id (generate, interpolate, blend, knobs, walk, recipe)
+    tab: str  # the tab's id (generate, interpolate, blend, knobs, walk, directions, map, recipe)
     image: str  # what the strip shows: an image (the first of a gallery, a grid, a GIF)
     caption: str
     settings: dict[str, Any]  # the tab's input values by name: clicking the entry puts them back
     result: dict[str, Any]  # the tab's outputs by name: clicking the entry shows them again
 
 
-TAB_NAMES = {"generate": "Generate", "interpolate": "Interpolate", "blend": "Blend", "knobs": "Knobs", "walk": "Walk", "recipe": "Recipe"}
+TAB_NAMES = {
+    "generate": "Generate", "interpolate": "Interpolate", "blend": "Blend", "knobs": "Knobs", "walk": "Walk", "directions": "Directions",
+    "map": "Prompt map", "recipe": "Recipe",
+}
 
 
 def _first_image(value: Any) -> str | None:
@@ -44,11 +48,42 @@ def _first_image(value: Any) -> str | None:
     return None
 
 
-def _history_caption(tab: str, settings: dict[str, Any]) -> str:
-    prompts = [str(v) for k, v in settings.items() if "prompt" in k and isinstance(v, str) and v.strip()]
-    first = " / ".join(" ".join(p.split()) for p in prompts[:2]) or "recipe"
+def _recipe_of(result: dict[str, Any]) -> dict[str, Any]:
+    """The recipe a result shows (its JSON text), or ``{}``."""
+    try:
+        recipe = json.loads(result.get("recipe") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return recipe if isinstance(recipe, dict) else {}
+
+
+def _what(tab: str, settings: dict[str, Any], result: dict[str, Any]) -> str:
+    """What a result is, in a few words: its prompts (A → B for an interpolation), else what its
+    recipe made (the Recipe tab), else what the tab made (a map of how many phrases)."""
+    prompts = [" ".join(str(v).split()) for k, v in settings.items() if "prompt" in k and isinstance(v, str) and v.strip()]
+    if tab == "interpolate" and len(prompts) == 2:
+        return f"{prompts[0]} → {prompts[1]}"
+    if tab == "walk" and prompts:
+        lines = [p for p in str(settings.get("prompts", "")).splitlines() if p.strip()]
+        return " → ".join(" ".join(p.split()) for p in lines[:3]) + (" …" if len(lines) > 3 else "")
+    if prompts:
+        return " / ".join(prompts[:2])
+    recipe = _recipe_of(result)
+    if recipe:
+        made = " / ".join(str(p) for p in (recipe.get("prompts") or [])[:2])
+        return f"{recipe.get('kind', 'render')} of {made}" if made else str(recipe.get("kind", "render"))
+    if tab == "map":
+        return f"{settings.get('view') or 'map'} of the {'typed' if str(settings.get('vocabulary') or '').strip() else 'bundled'} phrases"
+    return TAB_NAMES.get(tab, tab).lower()
+
+
+def _history_caption(tab: str, settings: dict[str, Any], result: dict[str, Any] | None = None) -> str:
     seed = settings.get("seed")
-    text = f"{TAB_NAMES.get(tab, tab)}: {first}" + (f" · seed {int(seed)}" if isinstance(seed, (int, float)) and not isinstance(seed, bool) else "")
+    if seed is None:
+        seed = _recipe_of(result or {}).get("seed")
+    text = f"{TAB_NAMES.get(tab, tab)}: {_what(tab, settings, result or {})}" + (
+        f" · seed {int(seed)}" if isinstance(seed, (int, float)) and not isinstance(seed, bool) else ""
+    )
     return text if len(text) <= 80 else text[:79] + "…"
 
 
@@ -66,15 +101,18 @@ def add_history(
 
     ``image_key`` names the result shown in the strip; ``replace_same``: a result of the same tab
     right after another one replaces it (the style knobs while a slider is dragged: one entry per
-    visit, not one per frame). Entries are plain data, so a session keeps them in its ``gr.State``.
+    visit, not one per frame). The same thing made again (same tab, caption and settings: a recipe
+    rendered six times) moves its entry to the front instead of adding a copy. Entries are plain
+    data, so a session keeps them in its ``gr.State``.
     """
     items = [HistoryEntry(*e) for e in (history or [])]
     image = _first_image(result.get(image_key))
     if image is None:
         return items
-    entry = HistoryEntry(tab, image, _history_caption(tab, settings), dict(settings), dict(result))
+    entry = HistoryEntry(tab, image, _history_caption(tab, settings, result), dict(settings), dict(result))
     if replace_same and items and items[0].tab == tab:
         items = items[1:]
+    items = [e for e in items if (e.tab, e.caption, e.settings) != (entry.tab, entry.caption, entry.settings)]
     return [entry, *items][:size]
 
 

@@ -16,6 +16,8 @@ loaded machine), and the run's outputs then keep a red "Error" badge. ``Job.canc
 from __future__ import annotations
 
 import contextvars
+import functools
+import inspect
 import threading
 import time
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ import gradio as gr
 
 from .. import explore
 from .models import ModelHandle, ModelSpec, ModelStore
-from .plumbing import progress_text, stopped_notice
+from .plumbing import error_text, progress_text, stopped_notice
 
 POLL_S = 0.25  # how often a long job's generator wakes up (progress, cancellation)
 
@@ -37,6 +39,18 @@ class _Stopped(Exception):
 
 def _skip(n_outputs: int) -> Any:
     return gr.skip() if n_outputs == 1 else tuple(gr.skip() for _ in range(n_outputs))
+
+
+def _named(run: Callable[..., Any], handler: Callable[..., Any], leading: tuple[str, ...]) -> Callable[..., Any]:
+    """Give ``run(*leading, *inputs, ...)`` the names of ``handler``'s inputs (its parameters after
+    the model), so the API page names every parameter (``prompt``, ``seed``) instead of ``param_3``."""
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    inputs = [q for q in inspect.signature(handler).parameters.values() if q.kind in positional][1:]
+    own = [q for q in inspect.signature(run).parameters.values() if q.kind is inspect.Parameter.KEYWORD_ONLY]
+    params = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in leading]
+    params += [q.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for q in inputs] + own
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return run
 
 
 def _entry(board: dict[str, Any] | None, handler: Callable[..., Any]) -> dict[str, Any]:
@@ -113,7 +127,7 @@ def long_job(handler: Callable[..., Any], n_outputs: int, store: ModelStore, out
             entry.update(running=False, stop=False)
 
     run.__name__ = handler.__name__
-    return run
+    return _named(run, handler, ("model", "jobs"))
 
 
 def quick(handler: Callable[..., Any], store: ModelStore, outdir: Path, limits: explore.Limits) -> Callable[..., Any]:
@@ -123,7 +137,7 @@ def quick(handler: Callable[..., Any], store: ModelStore, outdir: Path, limits: 
         return handler(ModelHandle(store, spec), *inputs, outdir=outdir, limits=limits)
 
     run.__name__ = handler.__name__
-    return run
+    return _named(run, handler, ("model",))
 
 
 def asker(handler: Callable[..., Any], notice: bool) -> Callable[[dict[str, Any] | None], Any]:
@@ -183,3 +197,58 @@ class Runner:
 
     def quick(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         return quick(handler, self.store, self.outdir, self.limits)
+
+
+def inline_errors(fn: Callable[..., Any], n_outputs: int) -> Callable[..., Any]:
+    """``fn`` (a plain function or a long job's generator) for the page: one more output, the error
+    line under its controls. A user's mistake (:class:`gradio.Error`) no longer fails the event:
+    its outputs keep the last good result (``gr.skip()``), the error line says what to change, and
+    no red "Error" badge is left on them; a success clears the line. API clients call the same
+    function without this wrapper (:func:`page_and_api`), so their mistakes still raise."""
+
+    def failed(e: gr.Error) -> tuple[Any, ...]:
+        return (*(gr.skip() for _ in range(n_outputs)), error_text(e.message))
+
+    def done(result: Any) -> tuple[Any, ...]:
+        if n_outputs == 1:
+            result = (result,)
+        if all(isinstance(v, dict) and v == {"__type__": "update"} for v in result):  # a long job's "no change yet"
+            return (*result, gr.skip())
+        return (*result, "")
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def run_gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            first = True
+            try:
+                for result in fn(*args, **kwargs):
+                    out = done(result)
+                    yield (*out[:-1], "") if first else out  # a new run clears the last mistake's line
+                    first = False
+            except gr.Error as e:
+                yield failed(e)
+
+        return run_gen
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return done(fn(*args, **kwargs))
+        except gr.Error as e:
+            return failed(e)
+
+    return run
+
+
+def page_and_api(
+    triggers: list[Any], fn: Callable[..., Any], inputs: list[Any], outputs: list[Any], error_line: gr.Markdown, api_name: str | None, **kwargs: Any
+) -> Any:
+    """``fn`` on the page's ``triggers`` with :func:`inline_errors` (its error line is the last
+    output), and, when ``api_name`` is given, the same ``fn`` as that public endpoint, where a user's
+    mistake raises (``gradio_client``'s ``AppError``). The endpoint hangs on a hidden button that
+    the page never clicks. Returns the page's event (for ``.success``/``.then``)."""
+    if api_name is not None:
+        hidden = gr.Button(visible=False, elem_classes="galip-api-only")
+        gr.on([hidden.click], fn, inputs, outputs, api_name=api_name, **kwargs)
+    return gr.on(triggers, inline_errors(fn, len(outputs)), inputs, [*outputs, error_line], api_visibility="private", **kwargs)

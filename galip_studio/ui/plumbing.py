@@ -4,7 +4,9 @@ from text boxes, recipes as text, and what a long job's progress bar and Stop no
 User mistakes (an empty prompt, a seed that is not a number, a grid beyond the limits, a checkpoint
 that does not load) raise :class:`gradio.Error` through :func:`user_error`, with a message that says
 what to change; the server log gets one line for each (no traceback), and no client ever sees a
-machine path. :func:`user_errors` turns the library's own input errors into such messages.
+machine path. :func:`user_errors` turns the library's own input errors into such messages. On the
+page these errors never reach Gradio: :func:`.jobs.inline_errors` shows them (:func:`error_text`) on
+the line under the tab's controls and keeps the last result; API clients get them as errors.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import random
 import re
 import shutil
@@ -43,6 +46,11 @@ def user_error(message: str) -> gr.Error:
     the server log, and Gradio prints no traceback for it."""
     log.warning("user error: %s", " ".join(str(message).split()))
     return gr.Error(message, print_exception=False)
+
+
+def error_text(message: str) -> str:
+    """What a tab's error line says for a user's mistake (see :func:`.jobs.inline_errors`)."""
+    return f"⚠ {' '.join(str(message).split())}"
 
 
 def user_errors(fn: F) -> F:
@@ -96,13 +104,17 @@ def parse_prompts(text: str, what: str = "prompt") -> list[str]:
 
 def parse_seeds(text: str | int | float | None) -> list[int]:
     """Seeds from a text box: integers separated by commas or spaces, and ranges ``a-b`` (inclusive)."""
-    if isinstance(text, (int, float)):
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if not math.isfinite(text) or text != int(text):
+            raise user_error(f"a seed is a whole number from 0 to 2**63-1, got {text}: type one, or press Random.")
         text = str(int(text))
     items = [t for t in re.split(r"[,\s]+", (text or "").strip()) if t]
     if not items:
         raise user_error("Give at least one seed, e.g. “0, 1, 2” or “0-3”.")
     seeds: list[int] = []
     for item in items:
+        if re.fullmatch(r"-\d+", item):
+            raise user_error(f"seeds are 0 or more, got {item}: use a whole number from 0 to 2**63-1 (or press Random).")
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
         if not m:
             raise user_error(f"“{item}” is not a seed: use whole numbers like “0, 1, 2” or a range like “0-3”.")

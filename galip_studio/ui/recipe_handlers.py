@@ -85,7 +85,7 @@ def render_recipe(
     recipe = _load_recipe(source)
     settings = recipes.export_settings(recipe)
     pipe = pipeline_of(model)
-    note = f"Re-rendered a **{recipe.get('kind')}** recipe on *{model_label(pipe)}*."
+    note = f"Re-rendered this **{recipe.get('kind')}** recipe on *{model_label(pipe)}*."
     warning = recipes.other_model_warning(recipe, pipe)
     if warning:
         gr.Warning(warning)

@@ -1,6 +1,7 @@
 """The page's look: a theme with the system's fonts, the CSS its ``elem_classes`` and ``elem_id``
 refer to, and the script behind the keyboard shortcuts (Ctrl/Cmd+Enter runs the open tab's
-``galip-run`` button, Esc clicks its ``galip-stop`` one). :func:`.launch.launch_app` serves them."""
+``galip-run`` button, Esc clicks its ``galip-stop`` one) and the note under a slider whose typed
+value was out of range (it says what it was set to). :func:`.launch.launch_app` serves them."""
 
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ CSS = """
 .galip-hint { font-size: 0.85rem; opacity: 0.75; }
 .galip-keys { font-size: 0.8rem; opacity: 0.75; }
 .galip-keys kbd { font-family: inherit; border: 1px solid currentColor; border-radius: 4px; padding: 0 4px; opacity: 0.9; }
-.galip-status:empty { display: none; }
+.galip-status:empty, .galip-error:empty { display: none; }
+.galip-error, .galip-error * { color: #b91c1c !important; font-weight: 600; }
+.galip-api-only { display: none !important; }
+.galip-clamp { color: #b45309; font-size: 0.8rem; margin-top: 2px; }
+.galip-clamp:empty { display: none; }
 .galip-seed-row { align-items: flex-end; }
 .galip-dice { max-width: 7rem; }
 .galip-upscale img { width: 100% !important; height: 100% !important; object-fit: contain; }
@@ -30,6 +35,11 @@ body:not(.galip-smooth) .galip-pixels img, body:not(.galip-smooth) .galip-pixels
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important; max-width: 100% !important;
 }
 #galip-history .caption-label { font-size: 0.7rem; }
+/* Interpolate's grid at its natural size (captions readable, one image pixel per screen pixel of the
+   made grid), scrolled inside its box instead of shrunk to the panel's height. */
+#galip-int-grid { height: auto !important; max-height: none !important; }
+#galip-int-grid .image-container, #galip-int-grid .image-frame { height: auto !important; max-height: 760px; overflow: auto !important; display: block !important; }
+#galip-int-grid img { max-width: none !important; max-height: none !important; width: auto !important; height: auto !important; object-fit: none !important; }
 """
 
 # Keyboard shortcuts (shown in the header): Ctrl/Cmd+Enter runs the open tab, Esc stops its job.
@@ -43,6 +53,22 @@ HEAD = """
     if (e.key === 'Escape') { const b = pick('galip-stop'); if (b) { b.click(); } }
     else if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { const b = pick('galip-run'); if (b) { e.preventDefault(); b.click(); } }
   });
+  // A slider's box takes a typed value only within the slider's range and puts it back in range
+  // silently (100 steps becomes 32): say so under the slider, before Gradio changes the value.
+  const clampNote = (e) => {
+    const box = e.target;
+    if (!(box instanceof HTMLInputElement) || box.type !== 'number' || box.min === '' || box.max === '') return;
+    if (e.type === 'keydown' && e.key !== 'Enter') return;
+    const block = box.closest('.block');
+    if (!block || !block.querySelector('input[type=range]')) return;
+    let note = block.querySelector('.galip-clamp');
+    if (!note) { note = document.createElement('div'); note.className = 'galip-clamp'; block.appendChild(note); }
+    const v = Number(box.value), lo = Number(box.min), hi = Number(box.max);
+    note.textContent = box.value === '' ? '' : v > hi ? `${box.value} is above the most this allows (${hi}): set to ${hi}.`
+      : v < lo ? `${box.value} is below the least this allows (${lo}): set to ${lo}.` : '';
+  };
+  document.addEventListener('keydown', clampNote, true);
+  document.addEventListener('change', clampNote, true);
 })();
 </script>
 """

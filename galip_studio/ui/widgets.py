@@ -16,9 +16,11 @@ TRUNCATION_INFO = "pulls the noise toward its mean: 1 = none, lower = safer, les
 
 
 def seed_input(label: str = "Seed", elem_id: str | None = None) -> gr.Number:
-    """A seed box with a Random button beside it."""
+    """A seed box with a Random button beside it. No ``minimum`` or ``precision``: Gradio would refuse a
+    negative or non-whole seed with a red badge (or, for NaN, a traceback) before the handler could
+    say what to type (:func:`.plumbing.parse_seeds` does)."""
     with gr.Row(elem_classes="galip-seed-row"):
-        seed = gr.Number(value=0, label=label, precision=0, minimum=0, scale=4, elem_id=elem_id)
+        seed = gr.Number(value=0, label=label, step=1, scale=4, elem_id=elem_id)
         dice = gr.Button("Random", elem_classes="galip-dice", scale=0, min_width=90)
     dice.click(random_seed, None, seed, api_visibility="private", queue=False)
     return seed
@@ -37,6 +39,12 @@ def recipe_panel() -> gr.Code:
 def status_line(elem_id: str | None = None) -> gr.Markdown:
     """A one-line notice above a result ("Stopped …"), hidden while empty."""
     return gr.Markdown(elem_classes="galip-status", elem_id=elem_id)
+
+
+def error_line(elem_id: str | None = None) -> gr.Markdown:
+    """Where a tab says what to change after a mistake (a seed that is not a number, a value above
+    its limit), under the controls that run it; hidden while empty, cleared by the next success."""
+    return gr.Markdown(elem_classes="galip-error", elem_id=elem_id)
 
 
 def grid_image(hint: str, label: str, height: int, elem_id: str) -> gr.Image:
