@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -32,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ClipConfig, default_prompt_layers, default_tap_layers
+from .config import ClipConfig, check_clip_arch, default_prompt_layers, default_tap_layers
 from .files import save_safetensors
 from .torchscript import TorchScriptError, is_torchscript, read_torchscript_tensors
 
@@ -121,7 +122,47 @@ class _RngNeutralAutoModel:
         from transformers import AutoModel
 
         with torch.random.fork_rng(devices=[]):
-            return AutoModel.from_config(*args, **kwargs)
+            return AutoModel.from_config(*args, **{**kwargs, "trust_remote_code": False})
+
+
+class _NoRemoteCode:
+    """A transformers ``Auto*`` class whose loaders always get ``trust_remote_code=False``: open_clip's
+    HF text encoder passes none, and transformers would then ask on the terminal (or, told yes, import
+    a ``.py`` named by the model folder's ``auto_map``)."""
+
+    def __init__(self, auto: Any):
+        self._auto = auto
+
+    def from_pretrained(self, *args: Any, **kwargs: Any) -> Any:
+        return self._auto.from_pretrained(*args, **{**kwargs, "trust_remote_code": False})
+
+    def from_config(self, *args: Any, **kwargs: Any) -> Any:
+        return self._auto.from_config(*args, **{**kwargs, "trust_remote_code": False})
+
+
+# open_clip's HF text encoder reads its Auto classes from module globals; builds swap them (below and in
+# _text_tower_from_config) one at a time.
+_HF_GLOBALS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _no_remote_code() -> Iterator[None]:
+    """Inside the ``with``, open_clip's HF text encoder loads with ``trust_remote_code=False``."""
+    try:
+        from open_clip import hf_model
+    except ImportError:  # pragma: no cover - open_clip is a dependency
+        yield
+        return
+    if getattr(hf_model, "AutoConfig", None) is None:  # transformers is not installed
+        yield
+        return
+    with _HF_GLOBALS_LOCK:
+        saved = hf_model.AutoConfig, hf_model.AutoModel
+        hf_model.AutoConfig, hf_model.AutoModel = _NoRemoteCode(saved[0]), _NoRemoteCode(saved[1])
+        try:
+            yield
+        finally:
+            hf_model.AutoConfig, hf_model.AutoModel = saved
 
 
 @contextlib.contextmanager
@@ -130,8 +171,8 @@ def _text_tower_from_config(text_cfg: dict[str, Any], name: str) -> Iterator[dic
     weights (valid inside the ``with``)."""
     from open_clip import hf_model
 
-    saved = hf_model.AutoModel
-    with tempfile.TemporaryDirectory() as tmp:
+    with _HF_GLOBALS_LOCK, tempfile.TemporaryDirectory() as tmp:
+        saved = hf_model.AutoModel
         (Path(tmp) / "config.json").write_text(json.dumps(LOCAL_HF_CONFIGS[name]))
         hf_model.AutoModel = _RngNeutralAutoModel
         try:
@@ -265,6 +306,10 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
 
     if config.arch is not None:
         arch = copy.deepcopy(config.arch)
+        try:
+            check_clip_arch(arch)  # again here: a ClipConfig's arch may have been changed after it was made
+        except ValueError as e:
+            raise ClipError(str(e)) from None
         check_arch_size(arch)
         resolved = _resolve_arch(arch)
         text_cfg = resolved.get("text_cfg", {})
@@ -276,6 +321,7 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
         try:
             with contextlib.ExitStack() as stack:
                 stack.enter_context(_quiet_transformers())
+                stack.enter_context(_no_remote_code())
                 if from_config:
                     kwargs["text_cfg"] = stack.enter_context(_text_tower_from_config(text_cfg, hf_name))
                 model = (CustomTextCLIP if custom else CLIP)(**kwargs)
@@ -284,17 +330,29 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
         if from_config:
             tokenizer = MissingTextTower(hf_name, missing)
         elif "hf_tokenizer_name" in text_cfg:
-            tokenizer = HFTokenizer(
-                text_cfg["hf_tokenizer_name"],
-                context_length=text_cfg.get("context_length", 77),
-                **text_cfg.get("tokenizer_kwargs", {}),
-            )
+            # Named settings only (the allow-list's two cleaning options), never a kwargs dict passed
+            # through; transformers never runs a tokenizer folder's code.
+            options = text_cfg.get("tokenizer_kwargs") or {}
+            try:
+                with _quiet_transformers():
+                    tokenizer = HFTokenizer(
+                        text_cfg["hf_tokenizer_name"],
+                        context_length=text_cfg.get("context_length", 77),
+                        clean=options.get("clean", "whitespace"),
+                        strip_sep_token=bool(options.get("strip_sep_token", False)),
+                        trust_remote_code=False,
+                    )
+            except Exception as e:  # a missing or unreadable tokenizer (transformers raises many kinds)
+                first = str(e).splitlines()[0][:200] if str(e) else ""
+                raise ClipError(f"could not load the CLIP tokenizer {text_cfg['hf_tokenizer_name']!r}: {type(e).__name__}: {first}") from e
         else:
             tokenizer = SimpleTokenizer(context_length=text_cfg.get("context_length", 77))
         if config.pretrained is not None:
             _load_weights_file(model, config.pretrained)
     else:
-        arch = open_clip.get_model_config(config.name)
+        # open_clip's own model names only: "hf-hub:..." and "local-dir:..." would read a config and a
+        # tokenizer from elsewhere.
+        arch = open_clip.get_model_config(config.name) if config.name in open_clip.list_models() else None
         if arch is None:
             raise ClipError(
                 f"unknown open_clip model {config.name!r}; see open_clip.list_models() (e.g. 'ViT-B-32-quickgelu')"

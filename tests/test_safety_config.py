@@ -1,0 +1,223 @@
+"""Safe by default, part 2 (issue 31): a checkpoint's config runs no code and asks for no absurd
+memory, init keeps the user's files, clear errors, nothing read from outside a checkpoint, no
+machine paths in the bundled model.
+
+Each test is a probe of a hostile but fair user, and fails on the code before the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import make_tiny_model
+from galip_studio.cli import main
+
+# ------------------------------------------------------------------------------------------ 1: no code from a config
+EVIL_TOKENIZER = """open({marker!r}, "w").write("code from the checkpoint ran")
+from transformers import PreTrainedTokenizer
+
+
+class EvilTokenizer(PreTrainedTokenizer):
+    pass
+"""
+
+
+def make_evil_tokenizer(folder: Path, marker: Path) -> Path:
+    """A Hugging Face tokenizer folder whose ``auto_map`` names ``evil_tokenizer.py``: transformers imports
+    it (and so writes ``marker``) when told to trust the folder's code."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "evil_tokenizer.py").write_text(EVIL_TOKENIZER.format(marker=str(marker)))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"auto_map": {"AutoTokenizer": ["evil_tokenizer.EvilTokenizer", None]}, "tokenizer_class": "EvilTokenizer"})
+    )
+    return folder
+
+
+def poison_text_cfg(text_cfg: dict, tokenizer: Path) -> None:
+    """What the attack writes into a config: the folder as the tokenizer's "name", and trust in its code."""
+    text_cfg["hf_tokenizer_name"] = str(tokenizer)
+    text_cfg["tokenizer_kwargs"] = {"trust_remote_code": True}
+
+
+@pytest.fixture
+def evil_checkpoint(tiny_checkpoint, tmp_path) -> tuple[Path, Path]:
+    """``(checkpoint, marker)``: a copy of the tiny checkpoint whose config makes transformers import a
+    ``.py`` shipped beside it, which writes ``marker``."""
+    folder = tmp_path / "evil-ckpt"
+    shutil.copytree(tiny_checkpoint, folder)
+    marker = tmp_path / "MARKER"
+    config = json.loads((folder / "config.json").read_text())
+    poison_text_cfg(config["clip"]["arch"]["text_cfg"], make_evil_tokenizer(folder / "tokenizer", marker))
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder, marker
+
+
+@pytest.fixture
+def evil_clip_dir(tiny_model, tmp_path) -> tuple[Path, Path]:
+    """``(CLIP folder, marker)``: a CLIP directory (clip_config.json) with the same attack."""
+    folder = tmp_path / "evil-clip"
+    tiny_model.clip.save_pretrained(folder)
+    marker = tmp_path / "MARKER-clip"
+    config = json.loads((folder / "clip_config.json").read_text())
+    poison_text_cfg(config["arch"]["text_cfg"], make_evil_tokenizer(folder / "tokenizer", marker))
+    (folder / "clip_config.json").write_text(json.dumps(config))
+    return folder, marker
+
+
+@pytest.fixture(autouse=True)
+def _private_hf_modules(tmp_path, monkeypatch):
+    """transformers copies trusted remote code into HF_MODULES_CACHE; keep any copy out of the home folder."""
+    try:
+        import transformers.dynamic_module_utils as dmu
+    except ImportError:
+        return
+    monkeypatch.setattr(dmu, "HF_MODULES_CACHE", str(tmp_path / "hf-modules"), raising=False)
+
+
+REFUSED = "text_cfg.hf_tokenizer_name is"
+
+
+def test_the_evil_tokenizer_really_runs_code_when_trusted(tmp_path):
+    from transformers import AutoTokenizer
+
+    marker = tmp_path / "ran"
+    folder = make_evil_tokenizer(tmp_path / "tok", marker)
+    with pytest.raises(Exception):  # the class is a stub; its module was imported all the same
+        AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
+    assert marker.exists()  # what no command may ever do
+
+
+@pytest.mark.parametrize("command", ["generate", "info", "convert"])
+def test_a_checkpoint_config_runs_no_code_from_the_cli(evil_checkpoint, tmp_path, capsys, command):
+    folder, marker = evil_checkpoint
+    argv = {
+        "generate": ["generate", "a cat", "-n", "1", "-c", str(folder), "--out", str(tmp_path / "x.png")],
+        "info": ["info", str(folder)],
+        "convert": ["convert", str(folder), str(tmp_path / "converted")],
+    }[command]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert REFUSED in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_render_of_a_png_whose_recipe_names_the_evil_checkpoint(tiny_checkpoint, tmp_path, capsys):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_checkpoint, folder)
+    png = tmp_path / "made.png"
+    assert main(["generate", "a cat", "-n", "1", "-c", str(folder), "--out", str(png)]) == 0
+    marker = tmp_path / "MARKER"
+    config = json.loads((folder / "config.json").read_text())
+    poison_text_cfg(config["clip"]["arch"]["text_cfg"], make_evil_tokenizer(folder / "tokenizer", marker))
+    (folder / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["render", str(png), "--out", str(tmp_path / "again.png")]) == 1  # the model comes from the recipe
+    assert REFUSED in capsys.readouterr().err and not marker.exists()
+
+
+def test_text_cache_runs_no_code_from_a_clip_folder_or_a_checkpoint(evil_clip_dir, evil_checkpoint, tmp_path, capsys):
+    from helpers import make_folder
+
+    data = make_folder(tmp_path / "data", n=2)
+    clip_dir, clip_marker = evil_clip_dir
+    assert main(["text-cache", str(data), "--out", str(tmp_path / "v.safetensors"), "--clip", str(clip_dir), "--no-progress"]) == 1
+    assert REFUSED in capsys.readouterr().err and not clip_marker.exists()
+    folder, marker = evil_checkpoint
+    assert main(["text-cache", str(data), "--out", str(tmp_path / "v.safetensors"), "--init", str(folder), "--no-progress"]) == 1
+    assert REFUSED in capsys.readouterr().err and not marker.exists()
+    assert not (tmp_path / "v.safetensors").exists()
+
+
+def test_eval_clip_runs_no_code_from_a_clip_folder(evil_clip_dir, tmp_path, capsys):
+    from helpers import make_folder
+
+    clip_dir, marker = evil_clip_dir
+    assert main(["eval-clip", str(clip_dir), str(make_folder(tmp_path / "data", n=2)), "--device", "cpu"]) == 1
+    assert REFUSED in capsys.readouterr().err and not marker.exists()
+
+
+def test_the_app_load_checkpoint_handler_runs_no_code(evil_checkpoint, tiny_pipeline):
+    import gradio as gr
+
+    from galip_studio.ui import model_handlers as mh
+    from galip_studio.ui.models import ModelLibrary, ModelStore
+
+    folder, marker = evil_checkpoint
+    library = ModelLibrary(model_dirs=[folder.parent])
+    store = ModelStore(tiny_pipeline, library=library)
+    with pytest.raises(gr.Error) as e:
+        mh.switch_model(store, mh.checkpoint_spec(library, f"{folder.parent.name}/{folder.name}"))
+    assert "not a checkpoint this version can read" in str(e.value) and str(folder) not in str(e.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "where, value, field",
+    [
+        ("text_cfg", {"tokenizer_kwargs": {"trust_remote_code": True}}, "text_cfg.tokenizer_kwargs.trust_remote_code is not allowed"),
+        ("text_cfg", {"tokenizer_kwargs": {"clean": "whitespace", "use_fast": False}}, "tokenizer_kwargs.use_fast is not allowed"),
+        ("text_cfg", {"trust_remote_code": True}, "text_cfg.trust_remote_code is not allowed"),
+        ("text_cfg", {"hf_model_name": "./my-model"}, "text_cfg.hf_model_name is './my-model'"),
+        ("text_cfg", {"hf_tokenizer_name": "/abs/tok"}, "text_cfg.hf_tokenizer_name is '/abs/tok'"),
+        ("text_cfg", {"tokenizer_mode": "clips"}, "text_cfg.tokenizer_mode is not allowed"),
+        ("text_cfg", {"act_kwargs": {"approximate": "tanh", "inplace": True}}, "act_kwargs.inplace is not allowed"),
+        ("vision_cfg", {"timm_model_name": "vit_base_patch16_224"}, "vision_cfg.timm_model_name is not allowed"),
+        ("vision_cfg", {"width": "32"}, "vision_cfg.width is '32'; it must be a whole number"),
+        ("vision_cfg", {"layers": True}, "vision_cfg.layers is True"),
+        (None, {"multimodal_cfg": {}}, "clip.arch.multimodal_cfg is not allowed"),
+    ],
+)
+def test_the_clip_arch_allow_list_names_the_refused_field(where, value, field):
+    from galip_studio.config import TINY_CLIP_ARCH, ClipConfig
+
+    arch = copy.deepcopy(TINY_CLIP_ARCH)
+    (arch[where] if where else arch).update(value)
+    with pytest.raises(ValueError, match=field.replace(".", r"\.").replace("(", r"\(")):
+        ClipConfig(name=None, arch=arch)
+
+
+@pytest.mark.parametrize("name", ["hf-hub:evil/clip", "local-dir:/tmp/x", "../ViT-B-32", "/abs/ViT-B-32"])
+def test_a_clip_name_with_a_schema_or_a_path_is_refused(name):
+    from galip_studio.config import ClipConfig
+
+    with pytest.raises(ValueError, match="clip.name is"):
+        ClipConfig(name=name)
+
+
+def test_a_hub_name_shadowed_by_a_local_folder_runs_no_code(tmp_path, monkeypatch):
+    """An allowed tokenizer name that a folder in the working directory shadows: transformers reads the
+    folder, and is always told not to trust its code."""
+    from galip_studio.clip_backbone import ClipBackbone, ClipError
+    from galip_studio.config import TINY_CLIP_ARCH, ClipConfig
+
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "MARKER"
+    make_evil_tokenizer(tmp_path / "roberta-base", marker)
+    arch = copy.deepcopy(TINY_CLIP_ARCH)
+    arch["text_cfg"]["hf_tokenizer_name"] = "roberta-base"
+    with pytest.raises(ClipError, match="could not load the CLIP tokenizer 'roberta-base'"):
+        ClipBackbone.from_config(ClipConfig(name=None, arch=arch))
+    assert not marker.exists()
+
+
+def test_open_clips_own_vit_configs_pass_the_allow_list():
+    """Every open_clip ViT config (the arch a name-based checkpoint saves in full) is allowed."""
+    import open_clip
+
+    from galip_studio.config import ClipConfig
+
+    checked = 0
+    for name in open_clip.list_models():
+        arch = open_clip.get_model_config(name)
+        vision = arch["vision_cfg"]
+        if "timm_model_name" in vision or isinstance(vision.get("layers"), list) or "multimodal_cfg" in arch:
+            continue  # not a ViT GALIP can use (timm towers, ResNets, CoCa)
+        ClipConfig(name=None, arch=arch)
+        checked += 1
+    assert checked > 30
