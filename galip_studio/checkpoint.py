@@ -36,6 +36,7 @@ from . import __version__
 from .clip_backbone import CLIP_CONFIG_FILE, CLIP_WEIGHTS_FILE, ClipBackbone, ClipError
 from .config import ClipConfig, GALIPConfig
 from .nets import GALIP
+from .nets.galip import check_memory
 
 FORMAT = "galip-studio"
 FORMAT_VERSION = 1
@@ -362,6 +363,7 @@ def load_checkpoint(
     elif clip_file is None and clip_cfg.pretrained is None:
         raise CheckpointError(f"{directory} stores no CLIP weights and names no source; pass clip_weights=PATH")
     try:
+        check_memory(galip_cfg, clip_cfg)  # the whole model's estimate, before anything is built
         clip = ClipBackbone.from_config(clip_cfg)
     except ClipError as e:
         raise CheckpointError(f"cannot build the CLIP of {directory}: {e}") from e

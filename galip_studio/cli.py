@@ -307,6 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="GALIP (Generative Adversarial CLIPs) text-to-image GAN: generate, explore, train.",
     )
     parser.add_argument("--version", action="version", version=f"galip-studio {__version__}")
+    parser.add_argument(
+        "--max-model-gb", type=float, metavar="GB", default=None,
+        help="the most memory a model may need, estimated from its config before it is built (default 8, or "
+        "$GALIP_STUDIO_MAX_MODEL_GB): raise it for a real big model",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = add_command(sub, "generate", cmd_generate, help="generate images from prompts", description="Generate images from one or more prompts.")
@@ -379,6 +384,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    max_model_gb = vars(args).pop("max_model_gb")  # a setting of the process, not of the command
+    if max_model_gb is not None:
+        from .config import MAX_MODEL_GB_ENV
+
+        if not 0 < max_model_gb < float("inf"):
+            parser.error(f"--max-model-gb must be a positive number of GB, got {max_model_gb}")
+        os.environ[MAX_MODEL_GB_ENV] = repr(max_model_gb)
     try:
         return func(args)
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ import math
 import os
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -33,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ClipConfig, check_clip_arch, default_prompt_layers, default_tap_layers
+from .config import ClipConfig, check_clip_arch, check_model_memory, default_prompt_layers, default_tap_layers
 from .files import save_safetensors
 from .torchscript import TorchScriptError, is_torchscript, read_torchscript_tensors
 
@@ -298,6 +299,86 @@ def check_arch_size(arch: dict[str, Any]) -> None:
         )
 
 
+# Parameters of the Hugging Face text towers an arch may name (config.HF_TEXT_TOWERS), for the memory
+# estimate before building (their configs are not read until then).
+HF_TOWER_PARAMETERS: dict[str, float] = {
+    "sentence-transformers/all-MiniLM-L6-v2": 22.7e6, "roberta-base": 125e6, "xlm-roberta-base": 278e6,
+    "xlm-roberta-large": 560e6, "google/mt5-base": 580e6, "google/mt5-xl": 3.7e9,
+    "facebook/nllb-200-distilled-600M": 615e6, "facebook/nllb-200-distilled-1.3B": 1.37e9,
+}
+
+
+@dataclass(frozen=True)
+class ClipShape:
+    """What GALIP's networks and the memory estimate need to know of a CLIP, before or after building it."""
+
+    width: int
+    depth: int
+    grid_size: tuple[int, int]
+    embed_dim: int
+    n_taps: int
+    n_prompts: int
+    heads: int
+    mlp_ratio: float
+    parameters: float
+
+    @property
+    def activation_bytes(self) -> float:
+        """One image through the ViT in float32: the token stream, the MLP's hidden layer, the attention map."""
+        tokens = self.grid_size[0] * self.grid_size[1] + 2
+        return 4.0 * (tokens * self.width * (6 + self.mlp_ratio) + self.heads * tokens**2)
+
+    @property
+    def memory_bytes(self) -> float:
+        """Float32 weights twice (the model and the weights being loaded into it) plus the activations."""
+        return 8.0 * self.parameters + self.activation_bytes
+
+    @classmethod
+    def of(cls, clip: "ClipBackbone") -> "ClipShape":
+        heads = getattr(getattr(clip.blocks[0], "attn", None), "num_heads", None) or max(1, clip.width // 64)
+        return cls(clip.width, clip.depth, tuple(clip.grid_size), clip.embed_dim, clip.n_taps, clip.n_prompts, int(heads),
+                   4.0, float(sum(p.numel() for p in clip.parameters())))
+
+
+def _whole(value: Any, default: int) -> int:
+    if isinstance(value, (list, tuple)):
+        value = max(value) if value else default
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0 else default
+
+
+def check_clip_memory(config: ClipConfig) -> None:
+    """Refuse a CLIP whose estimated memory is above the limit (:func:`config.max_model_bytes`), before building it."""
+    shape = clip_shape(config)
+    if shape is not None:
+        check_model_memory("this CLIP", shape.memory_bytes, f"{shape.parameters:.3g} parameters")
+
+
+def clip_shape(config: ClipConfig) -> ClipShape | None:
+    """The :class:`ClipShape` of the CLIP ``config`` describes, estimated from its architecture without
+    building anything (``None`` for a name open_clip does not know)."""
+    arch = config.arch
+    if arch is None:
+        import open_clip
+
+        if config.name not in open_clip.list_models():
+            return None
+        arch = open_clip.get_model_config(config.name)
+    vision = arch.get("vision_cfg") or {}
+    text = arch.get("text_cfg") or {}
+    width, depth = _whole(vision.get("width"), 768), _whole(vision.get("layers"), 12)
+    side, patch = _whole(vision.get("image_size"), 224), _whole(vision.get("patch_size"), 16)
+    grid = max(1, side // patch)
+    embed = _whole(arch.get("embed_dim"), 512)
+    taps = config.tap_layers if config.tap_layers is not None else default_tap_layers(depth)
+    prompts = config.prompt_layers if config.prompt_layers is not None else default_prompt_layers(depth)
+    parameters = _tower_parameters(vision, vocab=False) + _tower_parameters(text, vocab=True) + 2.0 * embed * embed
+    parameters += HF_TOWER_PARAMETERS.get(text.get("hf_model_name"), 0.0) if isinstance(text.get("hf_model_name"), str) else 0.0
+    mlp = vision.get("mlp_ratio", 4.0)
+    mlp = float(mlp) if isinstance(mlp, (int, float)) and not isinstance(mlp, bool) and math.isfinite(mlp) and mlp > 0 else 4.0
+    return ClipShape(width, depth, (grid, grid), embed, len(taps), len(prompts), max(1, width // _whole(vision.get("head_width"), 64)),
+                     mlp, parameters)
+
+
 def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]]:
     """Build the open_clip model, its tokenizer and the resolved architecture dict."""
     import open_clip
@@ -311,6 +392,7 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
         except ValueError as e:
             raise ClipError(str(e)) from None
         check_arch_size(arch)
+        check_clip_memory(config)
         resolved = _resolve_arch(arch)
         text_cfg = resolved.get("text_cfg", {})
         custom = "hf_model_name" in text_cfg or resolved.get("custom_text", False)
@@ -357,6 +439,7 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
             raise ClipError(
                 f"unknown open_clip model {config.name!r}; see open_clip.list_models() (e.g. 'ViT-B-32-quickgelu')"
             )
+        check_clip_memory(config)
         pretrained = config.pretrained
         is_file = pretrained is not None and (os.path.sep in pretrained or os.path.isfile(pretrained))
         try:

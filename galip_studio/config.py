@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +261,44 @@ GALIP_SIZE_LIMITS: dict[str, int] = {
     "n_fusion_blocks": 64,
     "ndf": 1024,
 }
+
+
+# The most memory (parameters in float32 plus one image's activations, estimated from the configs) a
+# model may ask for before anything is built: each size above can be within its bound while all of
+# them together need tens of GB. 8 GB is several times the official 224 px model over ViT-B/32 (about
+# 1 GB); raise it for a real big model with the environment variable (any command, the app, the API)
+# or `galip-studio --max-model-gb GB COMMAND ...`.
+MAX_MODEL_GB_ENV = "GALIP_STUDIO_MAX_MODEL_GB"
+DEFAULT_MAX_MODEL_GB = 8.0
+
+
+class ModelTooLarge(ValueError):
+    """A config asks for more memory than the limit (the message has the estimate and the fix)."""
+
+
+def max_model_bytes() -> float:
+    """The memory limit in bytes: ``$GALIP_STUDIO_MAX_MODEL_GB`` GB, else :data:`DEFAULT_MAX_MODEL_GB`."""
+    text = os.environ.get(MAX_MODEL_GB_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_MODEL_GB * 2**30
+    try:
+        gb = float(text)
+    except ValueError:
+        gb = float("nan")
+    if not (math.isfinite(gb) and gb > 0):
+        raise ValueError(f"{MAX_MODEL_GB_ENV} is {text!r:.40}; set it to a number of GB such as 24")
+    return gb * 2**30
+
+
+def check_model_memory(what: str, needed_bytes: float, detail: str = "") -> None:
+    """Refuse ``what`` when its estimated memory is above :func:`max_model_bytes`."""
+    limit = max_model_bytes()
+    if needed_bytes > limit:
+        raise ModelTooLarge(
+            f"{what} would need about {needed_bytes / 2**30:.1f} GB ({detail}), above the limit of {limit / 2**30:.1f} GB: "
+            f"check the sizes in its config, or for a real big model raise the limit with {MAX_MODEL_GB_ENV}=GB "
+            f"(or galip-studio --max-model-gb GB ...)"
+        )
 
 
 @dataclass

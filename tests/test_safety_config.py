@@ -221,3 +221,71 @@ def test_open_clips_own_vit_configs_pass_the_allow_list():
         ClipConfig(name=None, arch=arch)
         checked += 1
     assert checked > 30
+
+
+# ------------------------------------------------------------------------------------------ 3: memory before allocation
+RSS_BOUND_MB = 300  # the interpreter's own peak growth while refusing; building ngf 1024 needs > 4 GB
+
+
+def _refusal_in_a_subprocess(folder: Path) -> dict:
+    """Load ``folder`` in a fresh interpreter; report the error, the seconds and the peak RSS growth."""
+    import subprocess
+
+    script = f"""
+import json, resource, time
+from galip_studio.checkpoint import load_checkpoint
+from galip_studio.config import get_preset
+get_preset("tiny")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.monotonic()
+try:
+    load_checkpoint({str(folder)!r})
+    error = None
+except Exception as e:
+    error = f"{{type(e).__name__}}: {{e}}"
+print(json.dumps({{"error": error, "seconds": time.monotonic() - start,
+                   "growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024}}))
+"""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=root,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("sizes", [{"ngf": 1024}, "all maximums"])
+def test_configs_too_big_together_are_refused_before_allocating(tiny_checkpoint, tmp_path, sizes):
+    from galip_studio.config import GALIP_SIZE_LIMITS
+
+    folder = tmp_path / "big"
+    shutil.copytree(tiny_checkpoint, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["galip"].update(GALIP_SIZE_LIMITS if sizes == "all maximums" else sizes)
+    (folder / "config.json").write_text(json.dumps(config))
+    result = _refusal_in_a_subprocess(folder)
+    assert result["error"] and result["error"].startswith("ModelTooLarge: this model would need about"), result
+    assert "GALIP_STUDIO_MAX_MODEL_GB" in result["error"] and "generator" in result["error"]
+    assert result["growth_mb"] < RSS_BOUND_MB and result["seconds"] < 30, result
+
+
+def test_the_official_model_is_within_the_default_limit(monkeypatch):
+    from galip_studio.config import MAX_MODEL_GB_ENV, get_preset
+    from galip_studio.nets.galip import check_memory
+
+    monkeypatch.delenv(MAX_MODEL_GB_ENV, raising=False)
+    preset = get_preset("official-224")
+    check_memory(preset.galip, preset.clip)  # ViT-B/32 at 224 px: about 1.9 GB, allowed
+
+
+def test_the_memory_limit_can_be_set(tiny_checkpoint, capsys, monkeypatch):
+    from galip_studio.config import MAX_MODEL_GB_ENV
+
+    monkeypatch.setenv(MAX_MODEL_GB_ENV, "8")  # recorded, so the flag's change is undone after the test
+    assert main(["--max-model-gb", "0.001", "info", str(tiny_checkpoint)]) == 1
+    err = capsys.readouterr().err
+    assert "this model would need about 0.0 GB" in err and "above the limit of 0.0 GB" in err
+    monkeypatch.setenv(MAX_MODEL_GB_ENV, "lots")
+    assert main(["info", str(tiny_checkpoint)]) == 1
+    assert "GALIP_STUDIO_MAX_MODEL_GB is 'lots'" in capsys.readouterr().err
+    monkeypatch.setenv(MAX_MODEL_GB_ENV, "1")
+    assert main(["info", str(tiny_checkpoint)]) == 0
