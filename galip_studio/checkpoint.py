@@ -43,10 +43,11 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
-# Files that belong to a checkpoint (its config, weights and training state); anything else in a
-# checkpoint directory (a model card, figures and their recipe sidecars) is the user's, and
-# ``convert --overwrite`` keeps it.
-CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+TRAINING_STATE_FILE = "training_state.pt"  # written beside a run's checkpoint by the trainer
+# The files a checkpoint (or a CLIP directory) writes, by name: anything else in its folder (a model
+# card, figures and their recipe sidecars, the user's own *.bin/*.pt/*.pth/*.safetensors files) is the
+# user's, and a save that replaces the checkpoint (convert --overwrite, init --overwrite, training) keeps it.
+OWN_FILES = frozenset({CONFIG_FILE, CLIP_CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, CLIP_WEIGHTS_FILE, TRAINING_STATE_FILE})
 
 
 class CheckpointError(ValueError):
@@ -55,10 +56,11 @@ class CheckpointError(ValueError):
 
 # ---------------------------------------------------------------------------------------- atomic I/O
 def is_own_file(name: str) -> bool:
-    """True for a file a checkpoint (or a CLIP directory) writes itself: its config and its weight
-    and training-state files. Everything else in the folder (a model card, figures, sub-folders,
-    dot-files) belongs to the user and is never replaced or deleted by a save."""
-    return name in (CONFIG_FILE, CLIP_CONFIG_FILE) or Path(name).suffix.lower() in CHECKPOINT_SUFFIXES
+    """True for a file a checkpoint (or a CLIP directory) writes itself (:data:`OWN_FILES`): its config
+    and its weight and training-state files. Everything else in the folder (a model card, figures,
+    sub-folders, dot-files, other weights files) belongs to the user and is never replaced or deleted
+    by a save."""
+    return name in OWN_FILES
 
 
 def _carry_over(source: Path, target: Path) -> None:
@@ -136,7 +138,7 @@ def _default_permissions(directory: Path) -> None:
 
 def other_files(directory: str | os.PathLike) -> dict[str, bytes]:
     """The top-level files of ``directory`` other than its config and weights (see
-    :data:`CHECKPOINT_SUFFIXES`), name -> bytes: what to carry over when a checkpoint is replaced."""
+    :data:`OWN_FILES`), name -> bytes: what to carry over when a checkpoint is replaced."""
     directory = Path(directory)
     if not directory.is_dir():
         return {}

@@ -234,9 +234,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .checkpoint import save_checkpoint
+    from .checkpoint import check_replaceable, save_checkpoint
     from .pipeline import GALIPPipeline
 
+    out = Path(args.out)
+    check_replaceable(out)  # a folder of other things is never taken over, --overwrite or not
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise CLIError(
+            f"{args.out} already holds a checkpoint; pass --overwrite to replace it with random weights "
+            f"(the folder's other files are kept), or choose a new folder"
+        )
     pipe = GALIPPipeline.from_preset(args.preset, seed=args.seed, device="cpu")
     save_checkpoint(pipe.model, args.out, training={"preset": args.preset, "random_init_seed": args.seed, "steps": 0})
     print(f"wrote a randomly initialised '{args.preset}' checkpoint to {args.out} (untrained: images are noise)")
@@ -345,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="DIR")
     p.add_argument("--preset", default="tiny", choices=preset_names())
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the checkpoint in DIR if there is one (its other files are kept)"
+    )
 
     p = add_command(
         sub, "convert", cmd_convert,

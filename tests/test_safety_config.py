@@ -289,3 +289,34 @@ def test_the_memory_limit_can_be_set(tiny_checkpoint, capsys, monkeypatch):
     assert "GALIP_STUDIO_MAX_MODEL_GB is 'lots'" in capsys.readouterr().err
     monkeypatch.setenv(MAX_MODEL_GB_ENV, "1")
     assert main(["info", str(tiny_checkpoint)]) == 0
+
+
+# ------------------------------------------------------------------------------------------ 7: init keeps what it did not write
+USER_FILES = {"mine.bin": b"user bin", "ViT-B-32.pt": b"user pt", "pre_coco.pth": b"user pth",
+              "other.safetensors": b"user safetensors", "MODEL_CARD.md": b"card"}
+
+
+def test_init_on_an_existing_checkpoint_refuses_without_overwrite_and_keeps_user_files(tiny_checkpoint, tmp_path, capsys):
+    folder = tmp_path / "ck"
+    shutil.copytree(tiny_checkpoint, folder)
+    for name, data in USER_FILES.items():
+        (folder / name).write_bytes(data)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert main(["init", str(folder), "--preset", "tiny", "--seed", "3"]) == 1
+    assert "already holds a checkpoint; pass --overwrite" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # nothing touched
+    assert main(["init", str(folder), "--preset", "tiny", "--seed", "3", "--overwrite"]) == 0
+    assert {name: (folder / name).read_bytes() for name in USER_FILES} == USER_FILES  # the user's weights files too
+    assert json.loads((folder / "config.json").read_text())["training"]["random_init_seed"] == 3
+    assert (folder / "config.json").read_bytes() != before["config.json"]
+
+
+def test_convert_overwrite_keeps_the_users_weights_files(tiny_checkpoint, tmp_path):
+    out = tmp_path / "release"
+    shutil.copytree(tiny_checkpoint, out)
+    for name, data in USER_FILES.items():
+        (out / name).write_bytes(data)
+    (out / "training_state.pt").write_bytes(b"stale")  # a run's own file: replaced with the checkpoint
+    assert main(["convert", str(tiny_checkpoint), str(out), "--overwrite", "--no-discriminator"]) == 0
+    assert {name: (out / name).read_bytes() for name in USER_FILES} == USER_FILES
+    assert not (out / "training_state.pt").exists() and not (out / "discriminator.safetensors").exists()

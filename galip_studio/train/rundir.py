@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import CONFIG_FILE, atomic_directory
+from ..checkpoint import CONFIG_FILE, TRAINING_STATE_FILE, atomic_directory
 
-TRAIN_STATE_FILE = "training_state.pt"
+TRAIN_STATE_FILE = TRAINING_STATE_FILE  # one of the files a checkpoint save owns (checkpoint.OWN_FILES)
 TRAIN_STATE_FORMAT = "galip-studio-train-state"
 STEP_DIR = re.compile(r"step_(\d+)")
 POINTERS = ("latest", "best")
