@@ -294,6 +294,9 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
             f"{path} has format version {config['format_version']}, newer than this galip-studio "
             f"({FORMAT_VERSION}); upgrade galip-studio"
         )
+    for key in ("galip", "clip", "training", "files"):
+        if key in config and not isinstance(config[key], dict) and not (key == "training" and config[key] is None):
+            raise CheckpointError(f"{path}: \"{key}\" is {json.dumps(config[key])[:60]}; it must be an object ({{...}})")
     return config
 
 

@@ -320,3 +320,75 @@ def test_convert_overwrite_keeps_the_users_weights_files(tiny_checkpoint, tmp_pa
     assert main(["convert", str(tiny_checkpoint), str(out), "--overwrite", "--no-discriminator"]) == 0
     assert {name: (out / name).read_bytes() for name in USER_FILES} == USER_FILES
     assert not (out / "training_state.pt").exists() and not (out / "discriminator.safetensors").exists()
+
+
+# ------------------------------------------------------------------------------------------ 8: clear errors, no tracebacks
+def test_info_with_training_metadata_that_is_not_an_object(tiny_checkpoint, tmp_path, capsys):
+    folder = tmp_path / "ck"
+    shutil.copytree(tiny_checkpoint, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(dict(config, training="x")))
+    assert main(["info", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert '"training" is "x"; it must be an object' in err and len(err.strip().splitlines()) == 1
+
+
+def test_convert_trained_generator_that_is_not_a_state_dict(tiny_checkpoint, tmp_path, capsys):
+    import torch
+
+    from galip_studio.train.rundir import TRAIN_STATE_FILE, TRAIN_STATE_FORMAT
+
+    folder = tmp_path / "step_000010"
+    shutil.copytree(tiny_checkpoint, folder)
+    torch.save({"format": TRAIN_STATE_FORMAT, "generator_train": [1, 2, 3]}, folder / TRAIN_STATE_FILE)
+    out = tmp_path / "out"
+    assert main(["convert", str(folder), str(out), "--generator", "trained"]) == 1
+    assert "generator_train in its training_state.pt is not a state dict of tensors" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_map_checks_its_arguments_before_writing_points_files(tiny_checkpoint, tmp_path, capsys):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("a red apple\na house\na cat\na tree\n")
+    out = tmp_path / "map.png"
+    base = ["map", "--vocabulary", str(vocab), "--no-cache", "--checkpoint", str(tiny_checkpoint), "--out", str(out)]
+    for extra, message in ((["--grid", "1000"], "grid rows"), (["--size", "100000"], "size"),
+                           (["--through", "a cat", "a house", "--walk", str(tmp_path / "w.gif"), "--frames", "100000"], "frames")):
+        assert main([*base, *extra]) == 1
+        assert message in capsys.readouterr().err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["vocab.txt"], extra  # no map-points.png/.json
+
+
+def test_malformed_api_input_logs_one_line_and_no_traceback(tiny_pipeline, tmp_path, capfd):
+    import urllib.request
+
+    from galip_studio.ui.app import build_app
+    from galip_studio.ui.launch import launch_app
+
+    demo, url = launch_app(build_app(tiny_pipeline, checkpoint_roots=[], outdir=tmp_path / "out"), block=False, quiet=True)
+
+    def call(api: str, body: str) -> str:
+        request = urllib.request.Request(f"{url.rstrip('/')}/gradio_api/call/{api}", data=body.encode(),
+                                         headers={"Content-Type": "application/json"})
+        event = json.loads(urllib.request.urlopen(request, timeout=60).read())["event_id"]
+        return urllib.request.urlopen(f"{url.rstrip('/')}/gradio_api/call/{api}/{event}", timeout=120).read().decode()
+
+    try:
+        capfd.readouterr()
+        probes = {
+            "NaN seed": ("generate", '{"data": ["a cat", 1, NaN, 1.0, 0, "nearest"]}'),
+            "Infinity seed": ("generate", '{"data": ["a cat", 1, Infinity, 1.0, 0, "nearest"]}'),
+            "string seed": ("generate", '{"data": ["a cat", 1, "abc", 1.0, 0, "nearest"]}'),
+            "map click at 1e300": ("map_click", '{"data": [1e300, 1e300, 0, 1.0]}'),
+            "a path that was never uploaded": ("read_recipe", '{"data": [{"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}]}'),
+            "a bare path": ("read_recipe", '{"data": ["/etc/hostname"]}'),
+        }
+        for name, (api, body) in probes.items():
+            answer = call(api, body)
+            assert "event: error" in answer and '"error": null' not in answer, (name, answer)
+    finally:
+        demo.close()
+    out, err = capfd.readouterr()
+    log = out + err
+    assert "Traceback" not in log
+    assert len([line for line in log.splitlines() if line.startswith("galip-studio: user error:")]) == len(probes)

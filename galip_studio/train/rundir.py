@@ -55,6 +55,11 @@ def trained_generator(checkpoint: str | os.PathLike) -> dict[str, Any]:
     trained = read_train_state(checkpoint).get("generator_train")
     if trained is None:
         raise ValueError(f"{checkpoint}: its run kept no moving average of G, so its generator already is the trained weights")
+    import torch
+
+    if not isinstance(trained, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in trained.items()):
+        raise ValueError(f"{checkpoint}: generator_train in its {TRAIN_STATE_FILE} is not a state dict of tensors; "
+                         f"the file is damaged or not from GALIP Studio")
     return trained
 
 
