@@ -33,7 +33,9 @@ from typing import Any, Iterator
 import torch
 
 from . import __version__
-from .clip_backbone import CLIP_CONFIG_FILE, CLIP_WEIGHTS_FILE, ClipBackbone, ClipError
+from .clip_backbone import (
+    CLIP_CONFIG_FILE, CLIP_WEIGHTS_FILE, ClipBackbone, ClipError, file_in_folder, portable_weights_name, saved_clip_weights,
+)
 from .config import ClipConfig, GALIPConfig
 from .nets import GALIP
 from .nets.galip import check_memory
@@ -203,6 +205,7 @@ def save_checkpoint(
     if include_clip_weights is None:
         include_clip_weights = clip.config.pretrained is None
     clip_cfg = clip.to_config_dict()
+    clip_cfg["pretrained"] = portable_weights_name(clip_cfg["pretrained"])
     if include_clip_weights:
         clip_cfg["pretrained"] = None
     config = {
@@ -217,7 +220,7 @@ def save_checkpoint(
             "discriminator": DISCRIMINATOR_FILE if include_discriminator else None,
             "clip": CLIP_WEIGHTS_FILE if include_clip_weights else None,
         },
-        "training": training or {},
+        "training": {key: portable_path(value) for key, value in (training or {}).items()},
     }
     with atomic_directory(directory) as tmp:
         save_file(_tensors(generator if generator is not None else model.generator, torch_dtype), str(tmp / GENERATOR_FILE))
@@ -229,6 +232,17 @@ def save_checkpoint(
             (tmp / name).write_bytes(data)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return directory
+
+
+def portable_path(value: Any) -> Any:
+    """A training-metadata value as a checkpoint stores it: an absolute path (the data, the run, the
+    source of a conversion) becomes relative to the working directory when it lies inside it, else
+    its name, so a shared checkpoint carries no machine paths; other values stay as they are."""
+    if not (isinstance(value, str) and os.path.isabs(value)):
+        return value
+    cwd = os.getcwd()
+    inside = os.path.commonpath([cwd, os.path.abspath(value)]) == cwd
+    return os.path.relpath(value, cwd) if inside else Path(value).name
 
 
 def check_replaceable(directory: str | os.PathLike) -> None:
@@ -313,6 +327,10 @@ def _checked_files(files: Any, directory: Path) -> dict[str, str | None]:
             raise CheckpointError(
                 f"{directory / CONFIG_FILE}: files.{key} is {name!r}; it must be the name of a file inside the checkpoint folder"
             )
+        if file_in_folder(directory, name) is None:  # a symbolic link out of the folder
+            raise CheckpointError(
+                f"{directory / name} is a symbolic link to a file outside the checkpoint folder; copy the file into the folder"
+            )
     return files
 
 
@@ -367,6 +385,11 @@ def load_checkpoint(
         clip_file = None
     elif clip_file is None and clip_cfg.pretrained is None:
         raise CheckpointError(f"{directory} stores no CLIP weights and names no source; pass clip_weights=PATH")
+    elif clip_file is None:
+        try:  # a tag, or a file inside the checkpoint folder: never a path elsewhere from the config
+            clip_cfg.pretrained = saved_clip_weights(clip_cfg, directory)
+        except ClipError as e:
+            raise CheckpointError(f"{directory / CONFIG_FILE}: {e}") from None
     try:
         check_memory(galip_cfg, clip_cfg)  # the whole model's estimate, before anything is built
         clip = ClipBackbone.from_config(clip_cfg)

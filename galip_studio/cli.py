@@ -268,7 +268,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         trained = trained_generator(source)
     model, info = load_model(source, args.clip_weights)
     training = dict(info.get("training", {}))
-    training["converted_from"] = str(source)
+    training["converted_from"] = str(source)  # stored relative to the working directory, or by name
     if trained is not None:
         try:
             model.generator.load_state_dict(trained)

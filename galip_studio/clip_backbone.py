@@ -182,6 +182,46 @@ def _text_tower_from_config(text_cfg: dict[str, Any], name: str) -> Iterator[dic
             hf_model.AutoModel = saved
 
 
+def file_in_folder(directory: str | os.PathLike, name: Any) -> Path | None:
+    """``directory/name`` when ``name`` is a plain file name whose file, symbolic links followed, lies
+    inside ``directory`` (it need not exist); else ``None``: a config may point only into its own folder."""
+    plain = isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name and Path(name).name == name
+    if not plain:
+        return None
+    path = Path(directory) / name
+    root, real = os.path.realpath(directory), os.path.realpath(path)
+    return path if os.path.commonpath([root, real]) == root else None
+
+
+def portable_weights_name(pretrained: str | None) -> str | None:
+    """What a saved config records of ``pretrained``: an open_clip tag as it is, a weights file by its
+    name only (never a machine path; loading looks for it inside the checkpoint folder)."""
+    if pretrained is None or not (os.path.sep in pretrained or "/" in pretrained or os.path.isfile(pretrained)):
+        return pretrained
+    return Path(pretrained).name
+
+
+def saved_clip_weights(config: ClipConfig, directory: str | os.PathLike) -> str:
+    """Where the CLIP weights a saved config names (``clip.pretrained``) are read from: an open_clip tag of
+    its model, or a file inside ``directory``. A path elsewhere (``/home/x/ViT-B-32.pt``, ``../x``, a
+    symbolic link out of the folder) is refused: only the command line (``--clip-weights``) may name one."""
+    import open_clip
+
+    pretrained = config.pretrained
+    assert pretrained is not None
+    path = file_in_folder(directory, pretrained)
+    if path is not None and path.is_file():
+        return str(path)
+    tags = open_clip.list_pretrained_tags_by_model(config.name) if config.name in open_clip.list_models() else []
+    if path is not None and pretrained in tags:
+        return pretrained
+    where = "is not in the folder" if path is not None else "is a file outside the folder"
+    raise ClipError(
+        f"clip.pretrained is {pretrained!r:.200}, which {where}: a config may name CLIP weights only as an open_clip tag "
+        f"or a file inside its own folder; pass the weights yourself with --clip-weights PATH (or copy the file into the folder)"
+    )
+
+
 def _resolve_arch(arch: dict[str, Any]) -> dict[str, Any]:
     arch = copy.deepcopy(arch)
     text_cfg = arch.get("text_cfg", {})
@@ -574,6 +614,7 @@ class ClipBackbone(nn.Module):
         if include_weights is None:
             include_weights = self.config.pretrained is None
         cfg = self.to_config_dict()
+        cfg["pretrained"] = portable_weights_name(cfg["pretrained"])
         if include_weights:
             cfg["pretrained"] = None
             save_safetensors(self.weights_to_save(), directory / CLIP_WEIGHTS_FILE)
@@ -599,6 +640,10 @@ class ClipBackbone(nn.Module):
         weights_path = directory / CLIP_WEIGHTS_FILE
         if weights is not None:
             config.pretrained = weights
+        elif config.pretrained is not None:
+            config.pretrained = saved_clip_weights(config, directory)
+        if file_in_folder(directory, CLIP_WEIGHTS_FILE) is None:
+            raise ClipError(f"{weights_path} is a symbolic link to a file outside {directory}; copy the file into the folder")
         backbone = cls.from_config(config)
         if weights is None and weights_path.is_file():
             backbone.load_saved_weights(load_file(str(weights_path)), str(weights_path))

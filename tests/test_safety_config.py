@@ -392,3 +392,137 @@ def test_malformed_api_input_logs_one_line_and_no_traceback(tiny_pipeline, tmp_p
     log = out + err
     assert "Traceback" not in log
     assert len([line for line in log.splitlines() if line.startswith("galip-studio: user error:")]) == len(probes)
+
+
+# ------------------------------------------------------------------------------------------ 9: nothing from outside the folder
+def test_a_symlinked_weights_file_outside_the_checkpoint_is_refused(tiny_checkpoint, tmp_path):
+    from galip_studio.checkpoint import CheckpointError, load_checkpoint
+
+    folder = tmp_path / "ck"
+    shutil.copytree(tiny_checkpoint, folder)
+    outside = tmp_path / "elsewhere.safetensors"
+    (folder / "generator.safetensors").rename(outside)
+    (folder / "generator.safetensors").symlink_to(outside)
+    with pytest.raises(CheckpointError, match="symbolic link to a file outside the checkpoint folder"):
+        load_checkpoint(folder)
+    (folder / "generator.safetensors").unlink()
+    (folder / "inner.safetensors").write_bytes(outside.read_bytes())
+    (folder / "generator.safetensors").symlink_to("inner.safetensors")  # a link inside the folder is fine
+    load_checkpoint(folder)
+
+
+def test_a_symlinked_clip_weights_file_of_a_clip_folder_is_refused(tiny_model, tmp_path):
+    from galip_studio.clip_backbone import ClipBackbone, ClipError
+
+    folder = tmp_path / "clip"
+    tiny_model.clip.save_pretrained(folder)
+    outside = tmp_path / "clip-elsewhere.safetensors"
+    (folder / "clip.safetensors").rename(outside)
+    (folder / "clip.safetensors").symlink_to(outside)
+    with pytest.raises(ClipError, match="symbolic link to a file outside"):
+        ClipBackbone.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("where", ["absolute", "relative", "cwd"])
+def test_clip_pretrained_in_a_config_never_reads_outside_the_folder(tiny_model, tiny_checkpoint, tmp_path, monkeypatch, capsys, where):
+    from galip_studio.checkpoint import save_checkpoint
+
+    weights = tmp_path / "secret" / "ViT-tiny.safetensors"
+    weights.parent.mkdir()
+    from safetensors.torch import save_file
+
+    save_file(tiny_model.clip.weights_to_save(), str(weights))
+    folder = tmp_path / "models" / "ck"
+    save_checkpoint(tiny_model, folder, include_clip_weights=False)
+    monkeypatch.chdir(weights.parent)
+    name = {"absolute": str(weights), "relative": "../../secret/ViT-tiny.safetensors", "cwd": "ViT-tiny.safetensors"}[where]
+    config = json.loads((folder / "config.json").read_text())
+    config["clip"]["pretrained"] = name
+    (folder / "config.json").write_text(json.dumps(config))
+    assert main(["info", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "clip.pretrained is" in err and "--clip-weights PATH" in err
+    assert main(["info", str(folder), "--clip-weights", str(weights)]) == 0  # the user's own choice, on the command line
+    shutil.copy(weights, folder / "ViT-tiny.safetensors")
+    config["clip"]["pretrained"] = "ViT-tiny.safetensors"  # a file inside the checkpoint folder is fine
+    (folder / "config.json").write_text(json.dumps(config))
+    assert main(["info", str(folder)]) == 0
+
+
+def test_images_between_one_and_two_times_the_pixel_limit_are_refused(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from galip_studio.export import load_recipe
+    from galip_studio.train.data import image_readable
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    path = tmp_path / "big.png"
+    Image.new("RGB", (150, 100)).save(path)  # 15,000 pixels: 1.5 times the limit (Pillow only warns)
+    assert "DecompressionBombError" in (image_readable(path) or "")
+    with pytest.raises(ValueError, match="too large an image"):
+        load_recipe(path)
+    Image.new("RGB", (100, 100)).save(tmp_path / "ok.png")
+    assert image_readable(tmp_path / "ok.png") is None
+
+
+def test_a_text_cache_file_with_a_repeated_text_is_refused(tiny_model, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from galip_studio.files import save_safetensors
+    from galip_studio.text_cache import SentenceCache, TextCacheError, read_text_cache
+
+    cache = SentenceCache(tiny_model.clip, max_entries=10)
+    cache(["a cat", "a dog"])
+    path = tmp_path / "v.safetensors"
+    assert cache.save(path) == 2
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    info = json.loads(meta["info"])
+    info["texts"] = ["a cat", "a cat"]
+    save_safetensors({"vectors": load_file(str(path))["vectors"]}, path, metadata={**meta, "info": json.dumps(info)})
+    with pytest.raises(TextCacheError, match="lists the text 'a cat' more than once"):
+        read_text_cache(path)
+    assert torch.is_tensor(cache(["a cat"]))
+
+
+# ------------------------------------------------------------------------------------------ 10: no machine paths
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_the_bundled_models_carry_no_machine_paths(capsys):
+    import os
+
+    from galip_studio.config import CHECKPOINTS_DIR
+
+    for name in ("galip-emoji-64/config.json", "miniclip-emoji-64/clip_config.json", "miniclip-emoji-64/metrics.json"):
+        config = json.loads((CHECKPOINTS_DIR / name).read_text())
+        assert not [s for s in _strings(config) if os.path.isabs(s)], name
+    assert main(["info", str(CHECKPOINTS_DIR / "galip-emoji-64")]) == 0
+    out = capsys.readouterr().out
+    assert "emoji64v2/train" in out and "/work/data" not in out and "/work/runs" not in out  # (the header shows the path given)
+
+
+def test_saved_checkpoints_store_names_not_machine_paths(tiny_model, tiny_checkpoint, tmp_path, capsys):
+    from galip_studio.checkpoint import save_checkpoint
+
+    out = tmp_path / "converted"
+    assert main(["convert", str(tiny_checkpoint.resolve()), str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["training"]["converted_from"] == tiny_checkpoint.name
+    weights = tmp_path / "weights" / "ViT-tiny.pt"
+    model = copy.deepcopy(tiny_model)
+    model.clip.config.pretrained = str(weights)  # trained with --clip-weights /abs/ViT-tiny.pt
+    folder = save_checkpoint(model, tmp_path / "ck", training={"data": "/home/someone/datasets/faces", "steps": 5},
+                             include_clip_weights=False)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["clip"]["pretrained"] == "ViT-tiny.pt" and config["training"] == {"data": "faces", "steps": 5}
