@@ -34,9 +34,12 @@ from typing import Any, Iterator
 import torch
 
 from . import __version__
-from .clip_backbone import CLIP_CONFIG_FILE, CLIP_WEIGHTS_FILE, ClipBackbone, ClipError
+from .clip_backbone import (
+    CLIP_CONFIG_FILE, CLIP_WEIGHTS_FILE, ClipBackbone, ClipError, file_in_folder, portable_weights_name, saved_clip_weights,
+)
 from .config import ClipConfig, GALIPConfig
 from .nets import GALIP
+from .nets.galip import check_memory
 from .torchscript import TensorRef, TorchScriptError, read_tensors, scan_archive
 
 FORMAT = "galip-studio"
@@ -44,10 +47,11 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
-# Files that belong to a checkpoint (its config, weights and training state); anything else in a
-# checkpoint directory (a model card, figures and their recipe sidecars) is the user's, and
-# ``convert --overwrite`` keeps it.
-CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+TRAINING_STATE_FILE = "training_state.pt"  # written beside a run's checkpoint by the trainer
+# The files a checkpoint (or a CLIP directory) writes, by name: anything else in its folder (a model
+# card, figures and their recipe sidecars, the user's own *.bin/*.pt/*.pth/*.safetensors files) is the
+# user's, and a save that replaces the checkpoint (convert --overwrite, init --overwrite, training) keeps it.
+OWN_FILES = frozenset({CONFIG_FILE, CLIP_CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, CLIP_WEIGHTS_FILE, TRAINING_STATE_FILE})
 
 
 class CheckpointError(ValueError):
@@ -56,10 +60,11 @@ class CheckpointError(ValueError):
 
 # ---------------------------------------------------------------------------------------- atomic I/O
 def is_own_file(name: str) -> bool:
-    """True for a file a checkpoint (or a CLIP directory) writes itself: its config and its weight
-    and training-state files. Everything else in the folder (a model card, figures, sub-folders,
-    dot-files) belongs to the user and is never replaced or deleted by a save."""
-    return name in (CONFIG_FILE, CLIP_CONFIG_FILE) or Path(name).suffix.lower() in CHECKPOINT_SUFFIXES
+    """True for a file a checkpoint (or a CLIP directory) writes itself (:data:`OWN_FILES`): its config
+    and its weight and training-state files. Everything else in the folder (a model card, figures,
+    sub-folders, dot-files, other weights files) belongs to the user and is never replaced or deleted
+    by a save."""
+    return name in OWN_FILES
 
 
 def _carry_over(source: Path, target: Path) -> None:
@@ -137,7 +142,7 @@ def _default_permissions(directory: Path) -> None:
 
 def other_files(directory: str | os.PathLike) -> dict[str, bytes]:
     """The top-level files of ``directory`` other than its config and weights (see
-    :data:`CHECKPOINT_SUFFIXES`), name -> bytes: what to carry over when a checkpoint is replaced."""
+    :data:`OWN_FILES`), name -> bytes: what to carry over when a checkpoint is replaced."""
     directory = Path(directory)
     if not directory.is_dir():
         return {}
@@ -202,6 +207,7 @@ def save_checkpoint(
     if include_clip_weights is None:
         include_clip_weights = clip.config.pretrained is None
     clip_cfg = clip.to_config_dict()
+    clip_cfg["pretrained"] = portable_weights_name(clip_cfg["pretrained"])
     if include_clip_weights:
         clip_cfg["pretrained"] = None
     config = {
@@ -216,7 +222,7 @@ def save_checkpoint(
             "discriminator": DISCRIMINATOR_FILE if include_discriminator else None,
             "clip": CLIP_WEIGHTS_FILE if include_clip_weights else None,
         },
-        "training": training or {},
+        "training": {key: portable_path(value) for key, value in (training or {}).items()},
     }
     with atomic_directory(directory) as tmp:
         save_file(_tensors(generator if generator is not None else model.generator, torch_dtype), str(tmp / GENERATOR_FILE))
@@ -228,6 +234,17 @@ def save_checkpoint(
             (tmp / name).write_bytes(data)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return directory
+
+
+def portable_path(value: Any) -> Any:
+    """A training-metadata value as a checkpoint stores it: an absolute path (the data, the run, the
+    source of a conversion) becomes relative to the working directory when it lies inside it, else
+    its name, so a shared checkpoint carries no machine paths; other values stay as they are."""
+    if not (isinstance(value, str) and os.path.isabs(value)):
+        return value
+    cwd = os.getcwd()
+    inside = os.path.commonpath([cwd, os.path.abspath(value)]) == cwd
+    return os.path.relpath(value, cwd) if inside else Path(value).name
 
 
 def check_replaceable(directory: str | os.PathLike) -> None:
@@ -293,6 +310,9 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
             f"{path} has format version {config['format_version']}, newer than this galip-studio "
             f"({FORMAT_VERSION}); upgrade galip-studio"
         )
+    for key in ("galip", "clip", "training", "files"):
+        if key in config and not isinstance(config[key], dict) and not (key == "training" and config[key] is None):
+            raise CheckpointError(f"{path}: \"{key}\" is {json.dumps(config[key])[:60]}; it must be an object ({{...}})")
     return config
 
 
@@ -308,6 +328,10 @@ def _checked_files(files: Any, directory: Path) -> dict[str, str | None]:
         if not plain:
             raise CheckpointError(
                 f"{directory / CONFIG_FILE}: files.{key} is {name!r}; it must be the name of a file inside the checkpoint folder"
+            )
+        if file_in_folder(directory, name) is None:  # a symbolic link out of the folder
+            raise CheckpointError(
+                f"{directory / name} is a symbolic link to a file outside the checkpoint folder; copy the file into the folder"
             )
     return files
 
@@ -365,7 +389,13 @@ def load_checkpoint(
         clip_file = None
     elif clip_file is None and clip_cfg.pretrained is None:
         raise CheckpointError(f"{directory} stores no CLIP weights and names no source; pass clip_weights=PATH")
+    elif clip_file is None:
+        try:  # a tag, or a file inside the checkpoint folder: never a path elsewhere from the config
+            clip_cfg.pretrained = saved_clip_weights(clip_cfg, directory)
+        except ClipError as e:
+            raise CheckpointError(f"{directory / CONFIG_FILE}: {e}") from None
     try:
+        check_memory(galip_cfg, clip_cfg)  # the whole model's estimate, before anything is built
         clip = ClipBackbone.from_config(clip_cfg)
     except ClipError as e:
         raise CheckpointError(f"cannot build the CLIP of {directory}: {e}") from e

@@ -234,9 +234,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .checkpoint import save_checkpoint
+    from .checkpoint import check_replaceable, save_checkpoint
     from .pipeline import GALIPPipeline
 
+    out = Path(args.out)
+    check_replaceable(out)  # a folder of other things is never taken over, --overwrite or not
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise CLIError(
+            f"{args.out} already holds a checkpoint; pass --overwrite to replace it with random weights "
+            f"(the folder's other files are kept), or choose a new folder"
+        )
     pipe = GALIPPipeline.from_preset(args.preset, seed=args.seed, device="cpu")
     save_checkpoint(pipe.model, args.out, training={"preset": args.preset, "random_init_seed": args.seed, "steps": 0})
     print(f"wrote a randomly initialised '{args.preset}' checkpoint to {args.out} (untrained: images are noise)")
@@ -261,7 +268,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         trained = trained_generator(source)
     model, info = load_model(source, args.clip_weights)
     training = dict(info.get("training", {}))
-    training["converted_from"] = str(source)
+    training["converted_from"] = str(source)  # stored relative to the working directory, or by name
     if trained is not None:
         try:
             model.generator.load_state_dict(trained)
@@ -307,6 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="GALIP (Generative Adversarial CLIPs) text-to-image GAN: generate, explore, train.",
     )
     parser.add_argument("--version", action="version", version=f"galip-studio {__version__}")
+    parser.add_argument(
+        "--max-model-gb", type=float, metavar="GB", default=None,
+        help="the most memory a model may need, estimated from its config before it is built (default 8, or "
+        "$GALIP_STUDIO_MAX_MODEL_GB): raise it for a real big model",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = add_command(sub, "generate", cmd_generate, help="generate images from prompts", description="Generate images from one or more prompts.")
@@ -340,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="DIR")
     p.add_argument("--preset", default="tiny", choices=preset_names())
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the checkpoint in DIR if there is one (its other files are kept)"
+    )
 
     p = add_command(
         sub, "convert", cmd_convert,
@@ -379,6 +394,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    max_model_gb = vars(args).pop("max_model_gb")  # a setting of the process, not of the command
+    if max_model_gb is not None:
+        from .config import MAX_MODEL_GB_ENV
+
+        if not 0 < max_model_gb < float("inf"):
+            parser.error(f"--max-model-gb must be a positive number of GB, got {max_model_gb}")
+        os.environ[MAX_MODEL_GB_ENV] = repr(max_model_gb)
     try:
         return func(args)
     except KeyboardInterrupt:

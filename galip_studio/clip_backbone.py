@@ -25,6 +25,8 @@ import logging
 import math
 import os
 import tempfile
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -32,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ClipConfig, default_prompt_layers, default_tap_layers
+from .config import ClipConfig, check_clip_arch, check_model_memory, default_prompt_layers, default_tap_layers
 from .files import save_safetensors
 from .torchscript import TorchScriptError, is_torchscript, read_torchscript_tensors
 
@@ -121,7 +123,47 @@ class _RngNeutralAutoModel:
         from transformers import AutoModel
 
         with torch.random.fork_rng(devices=[]):
-            return AutoModel.from_config(*args, **kwargs)
+            return AutoModel.from_config(*args, **{**kwargs, "trust_remote_code": False})
+
+
+class _NoRemoteCode:
+    """A transformers ``Auto*`` class whose loaders always get ``trust_remote_code=False``: open_clip's
+    HF text encoder passes none, and transformers would then ask on the terminal (or, told yes, import
+    a ``.py`` named by the model folder's ``auto_map``)."""
+
+    def __init__(self, auto: Any):
+        self._auto = auto
+
+    def from_pretrained(self, *args: Any, **kwargs: Any) -> Any:
+        return self._auto.from_pretrained(*args, **{**kwargs, "trust_remote_code": False})
+
+    def from_config(self, *args: Any, **kwargs: Any) -> Any:
+        return self._auto.from_config(*args, **{**kwargs, "trust_remote_code": False})
+
+
+# open_clip's HF text encoder reads its Auto classes from module globals; builds swap them (below and in
+# _text_tower_from_config) one at a time.
+_HF_GLOBALS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _no_remote_code() -> Iterator[None]:
+    """Inside the ``with``, open_clip's HF text encoder loads with ``trust_remote_code=False``."""
+    try:
+        from open_clip import hf_model
+    except ImportError:  # pragma: no cover - open_clip is a dependency
+        yield
+        return
+    if getattr(hf_model, "AutoConfig", None) is None:  # transformers is not installed
+        yield
+        return
+    with _HF_GLOBALS_LOCK:
+        saved = hf_model.AutoConfig, hf_model.AutoModel
+        hf_model.AutoConfig, hf_model.AutoModel = _NoRemoteCode(saved[0]), _NoRemoteCode(saved[1])
+        try:
+            yield
+        finally:
+            hf_model.AutoConfig, hf_model.AutoModel = saved
 
 
 @contextlib.contextmanager
@@ -130,14 +172,54 @@ def _text_tower_from_config(text_cfg: dict[str, Any], name: str) -> Iterator[dic
     weights (valid inside the ``with``)."""
     from open_clip import hf_model
 
-    saved = hf_model.AutoModel
-    with tempfile.TemporaryDirectory() as tmp:
+    with _HF_GLOBALS_LOCK, tempfile.TemporaryDirectory() as tmp:
+        saved = hf_model.AutoModel
         (Path(tmp) / "config.json").write_text(json.dumps(LOCAL_HF_CONFIGS[name]))
         hf_model.AutoModel = _RngNeutralAutoModel
         try:
             yield {**text_cfg, "hf_model_name": tmp, "hf_model_pretrained": False}
         finally:
             hf_model.AutoModel = saved
+
+
+def file_in_folder(directory: str | os.PathLike, name: Any) -> Path | None:
+    """``directory/name`` when ``name`` is a plain file name whose file, symbolic links followed, lies
+    inside ``directory`` (it need not exist); else ``None``: a config may point only into its own folder."""
+    plain = isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\\" not in name and Path(name).name == name
+    if not plain:
+        return None
+    path = Path(directory) / name
+    root, real = os.path.realpath(directory), os.path.realpath(path)
+    return path if os.path.commonpath([root, real]) == root else None
+
+
+def portable_weights_name(pretrained: str | None) -> str | None:
+    """What a saved config records of ``pretrained``: an open_clip tag as it is, a weights file by its
+    name only (never a machine path; loading looks for it inside the checkpoint folder)."""
+    if pretrained is None or not (os.path.sep in pretrained or "/" in pretrained or os.path.isfile(pretrained)):
+        return pretrained
+    return Path(pretrained).name
+
+
+def saved_clip_weights(config: ClipConfig, directory: str | os.PathLike) -> str:
+    """Where the CLIP weights a saved config names (``clip.pretrained``) are read from: an open_clip tag of
+    its model, or a file inside ``directory``. A path elsewhere (``/home/x/ViT-B-32.pt``, ``../x``, a
+    symbolic link out of the folder) is refused: only the command line (``--clip-weights``) may name one."""
+    import open_clip
+
+    pretrained = config.pretrained
+    assert pretrained is not None
+    path = file_in_folder(directory, pretrained)
+    if path is not None and path.is_file():
+        return str(path)
+    tags = open_clip.list_pretrained_tags_by_model(config.name) if config.name in open_clip.list_models() else []
+    if path is not None and pretrained in tags:
+        return pretrained
+    where = "is not in the folder" if path is not None else "is a file outside the folder"
+    raise ClipError(
+        f"clip.pretrained is {pretrained!r:.200}, which {where}: a config may name CLIP weights only as an open_clip tag "
+        f"or a file inside its own folder; pass the weights yourself with --clip-weights PATH (or copy the file into the folder)"
+    )
 
 
 def _resolve_arch(arch: dict[str, Any]) -> dict[str, Any]:
@@ -257,6 +339,86 @@ def check_arch_size(arch: dict[str, Any]) -> None:
         )
 
 
+# Parameters of the Hugging Face text towers an arch may name (config.HF_TEXT_TOWERS), for the memory
+# estimate before building (their configs are not read until then).
+HF_TOWER_PARAMETERS: dict[str, float] = {
+    "sentence-transformers/all-MiniLM-L6-v2": 22.7e6, "roberta-base": 125e6, "xlm-roberta-base": 278e6,
+    "xlm-roberta-large": 560e6, "google/mt5-base": 580e6, "google/mt5-xl": 3.7e9,
+    "facebook/nllb-200-distilled-600M": 615e6, "facebook/nllb-200-distilled-1.3B": 1.37e9,
+}
+
+
+@dataclass(frozen=True)
+class ClipShape:
+    """What GALIP's networks and the memory estimate need to know of a CLIP, before or after building it."""
+
+    width: int
+    depth: int
+    grid_size: tuple[int, int]
+    embed_dim: int
+    n_taps: int
+    n_prompts: int
+    heads: int
+    mlp_ratio: float
+    parameters: float
+
+    @property
+    def activation_bytes(self) -> float:
+        """One image through the ViT in float32: the token stream, the MLP's hidden layer, the attention map."""
+        tokens = self.grid_size[0] * self.grid_size[1] + 2
+        return 4.0 * (tokens * self.width * (6 + self.mlp_ratio) + self.heads * tokens**2)
+
+    @property
+    def memory_bytes(self) -> float:
+        """Float32 weights twice (the model and the weights being loaded into it) plus the activations."""
+        return 8.0 * self.parameters + self.activation_bytes
+
+    @classmethod
+    def of(cls, clip: "ClipBackbone") -> "ClipShape":
+        heads = getattr(getattr(clip.blocks[0], "attn", None), "num_heads", None) or max(1, clip.width // 64)
+        return cls(clip.width, clip.depth, tuple(clip.grid_size), clip.embed_dim, clip.n_taps, clip.n_prompts, int(heads),
+                   4.0, float(sum(p.numel() for p in clip.parameters())))
+
+
+def _whole(value: Any, default: int) -> int:
+    if isinstance(value, (list, tuple)):
+        value = max(value) if value else default
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0 else default
+
+
+def check_clip_memory(config: ClipConfig) -> None:
+    """Refuse a CLIP whose estimated memory is above the limit (:func:`config.max_model_bytes`), before building it."""
+    shape = clip_shape(config)
+    if shape is not None:
+        check_model_memory("this CLIP", shape.memory_bytes, f"{shape.parameters:.3g} parameters")
+
+
+def clip_shape(config: ClipConfig) -> ClipShape | None:
+    """The :class:`ClipShape` of the CLIP ``config`` describes, estimated from its architecture without
+    building anything (``None`` for a name open_clip does not know)."""
+    arch = config.arch
+    if arch is None:
+        import open_clip
+
+        if config.name not in open_clip.list_models():
+            return None
+        arch = open_clip.get_model_config(config.name)
+    vision = arch.get("vision_cfg") or {}
+    text = arch.get("text_cfg") or {}
+    width, depth = _whole(vision.get("width"), 768), _whole(vision.get("layers"), 12)
+    side, patch = _whole(vision.get("image_size"), 224), _whole(vision.get("patch_size"), 16)
+    grid = max(1, side // patch)
+    embed = _whole(arch.get("embed_dim"), 512)
+    taps = config.tap_layers if config.tap_layers is not None else default_tap_layers(depth)
+    prompts = config.prompt_layers if config.prompt_layers is not None else default_prompt_layers(depth)
+    parameters = _tower_parameters(vision, vocab=False) + _tower_parameters(text, vocab=True) + 2.0 * embed * embed
+    parameters += HF_TOWER_PARAMETERS.get(text.get("hf_model_name"), 0.0) if isinstance(text.get("hf_model_name"), str) else 0.0
+    mlp = vision.get("mlp_ratio", 4.0)
+    mlp = float(mlp) if isinstance(mlp, (int, float)) and not isinstance(mlp, bool) and math.isfinite(mlp) and mlp > 0 else 4.0
+    return ClipShape(width, depth, (grid, grid), embed, len(taps), len(prompts), max(1, width // _whole(vision.get("head_width"), 64)),
+                     mlp, parameters)
+
+
 def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]]:
     """Build the open_clip model, its tokenizer and the resolved architecture dict."""
     import open_clip
@@ -265,7 +427,12 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
 
     if config.arch is not None:
         arch = copy.deepcopy(config.arch)
+        try:
+            check_clip_arch(arch)  # again here: a ClipConfig's arch may have been changed after it was made
+        except ValueError as e:
+            raise ClipError(str(e)) from None
         check_arch_size(arch)
+        check_clip_memory(config)
         resolved = _resolve_arch(arch)
         text_cfg = resolved.get("text_cfg", {})
         custom = "hf_model_name" in text_cfg or resolved.get("custom_text", False)
@@ -276,6 +443,7 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
         try:
             with contextlib.ExitStack() as stack:
                 stack.enter_context(_quiet_transformers())
+                stack.enter_context(_no_remote_code())
                 if from_config:
                     kwargs["text_cfg"] = stack.enter_context(_text_tower_from_config(text_cfg, hf_name))
                 model = (CustomTextCLIP if custom else CLIP)(**kwargs)
@@ -284,21 +452,34 @@ def build_clip_model(config: ClipConfig) -> tuple[nn.Module, Any, dict[str, Any]
         if from_config:
             tokenizer = MissingTextTower(hf_name, missing)
         elif "hf_tokenizer_name" in text_cfg:
-            tokenizer = HFTokenizer(
-                text_cfg["hf_tokenizer_name"],
-                context_length=text_cfg.get("context_length", 77),
-                **text_cfg.get("tokenizer_kwargs", {}),
-            )
+            # Named settings only (the allow-list's two cleaning options), never a kwargs dict passed
+            # through; transformers never runs a tokenizer folder's code.
+            options = text_cfg.get("tokenizer_kwargs") or {}
+            try:
+                with _quiet_transformers():
+                    tokenizer = HFTokenizer(
+                        text_cfg["hf_tokenizer_name"],
+                        context_length=text_cfg.get("context_length", 77),
+                        clean=options.get("clean", "whitespace"),
+                        strip_sep_token=bool(options.get("strip_sep_token", False)),
+                        trust_remote_code=False,
+                    )
+            except Exception as e:  # a missing or unreadable tokenizer (transformers raises many kinds)
+                first = str(e).splitlines()[0][:200] if str(e) else ""
+                raise ClipError(f"could not load the CLIP tokenizer {text_cfg['hf_tokenizer_name']!r}: {type(e).__name__}: {first}") from e
         else:
             tokenizer = SimpleTokenizer(context_length=text_cfg.get("context_length", 77))
         if config.pretrained is not None:
             _load_weights_file(model, config.pretrained)
     else:
-        arch = open_clip.get_model_config(config.name)
+        # open_clip's own model names only: "hf-hub:..." and "local-dir:..." would read a config and a
+        # tokenizer from elsewhere.
+        arch = open_clip.get_model_config(config.name) if config.name in open_clip.list_models() else None
         if arch is None:
             raise ClipError(
                 f"unknown open_clip model {config.name!r}; see open_clip.list_models() (e.g. 'ViT-B-32-quickgelu')"
             )
+        check_clip_memory(config)
         pretrained = config.pretrained
         is_file = pretrained is not None and (os.path.sep in pretrained or os.path.isfile(pretrained))
         try:
@@ -433,6 +614,7 @@ class ClipBackbone(nn.Module):
         if include_weights is None:
             include_weights = self.config.pretrained is None
         cfg = self.to_config_dict()
+        cfg["pretrained"] = portable_weights_name(cfg["pretrained"])
         if include_weights:
             cfg["pretrained"] = None
             save_safetensors(self.weights_to_save(), directory / CLIP_WEIGHTS_FILE)
@@ -458,6 +640,10 @@ class ClipBackbone(nn.Module):
         weights_path = directory / CLIP_WEIGHTS_FILE
         if weights is not None:
             config.pretrained = weights
+        elif config.pretrained is not None:
+            config.pretrained = saved_clip_weights(config, directory)
+        if file_in_folder(directory, CLIP_WEIGHTS_FILE) is None:
+            raise ClipError(f"{weights_path} is a symbolic link to a file outside {directory}; copy the file into the folder")
         backbone = cls.from_config(config)
         if weights is None and weights_path.is_file():
             backbone.load_saved_weights(load_file(str(weights_path)), str(weights_path))

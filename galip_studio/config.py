@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,141 @@ class DictConfig:
         return cls(**copy.deepcopy(d))
 
 
+# ---------------------------------------------------------------------------------- the CLIP arch allow-list
+# A checkpoint's (or CLIP folder's) config is user input, and its ``clip.arch`` reaches open_clip's
+# factory and, for Hugging Face text towers, transformers. Free-form settings there can make
+# transformers import Python from a folder (``tokenizer_kwargs: {"trust_remote_code": true}`` with a
+# tokenizer "name" that is a path), so an arch may hold only the keys below, each of the type given;
+# Hugging Face names only from fixed sets (the bundled MiniLM and those open_clip's own model configs
+# use), never a path. docs/security.md lists the same table.
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+HF_TEXT_TOWERS: frozenset[str] = frozenset({
+    MINILM_NAME, "roberta-base", "xlm-roberta-base", "xlm-roberta-large", "google/mt5-base", "google/mt5-xl",
+    "facebook/nllb-200-distilled-600M", "facebook/nllb-200-distilled-1.3B",
+})
+HF_TOKENIZERS: frozenset[str] = HF_TEXT_TOWERS | {"bert-base-uncased", "facebook/xlm-v-base"}
+
+# open_clip's own model names are plain names; "hf-hub:org/x" and "local-dir:/path" read a config
+# (and a tokenizer) from elsewhere, so a ClipConfig's name may not have a schema or a path.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _whole(low: int) -> Any:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _one_of(*choices: Any) -> Any:
+    return lambda v: any(v is c or (type(v) is type(c) and v == c) for c in choices)
+
+
+def _optional(check: Any) -> Any:
+    return lambda v: v is None or check(v)
+
+
+_POSITIVE = (_whole(1), "a whole number of at least 1")
+_INDEX = (_whole(0), "a whole number of at least 0")
+_FLAG = (lambda v: isinstance(v, bool), "true or false")
+_NUMBER = (_finite, "a finite number")
+_OPT_NUMBER = (_optional(_finite), "a finite number or null")
+_RATIO = (lambda v: _finite(v) and v > 0, "a positive number")
+
+
+def _choice(*choices: Any) -> tuple[Any, str]:
+    return _one_of(*choices), "one of " + ", ".join(_json_repr(c) for c in choices)
+
+
+def _json_repr(value: Any) -> str:
+    return "null" if value is None else "true" if value is True else "false" if value is False else repr(value)
+
+
+# act_kwargs/norm_kwargs/tokenizer_kwargs are keyword arguments open_clip passes on: only the settings
+# its own configs use are allowed, each checked (nothing reaches transformers through them).
+_ACT_KWARGS = {"approximate": _choice("none", "tanh")}
+_NORM_KWARGS = {"eps": _RATIO}
+_BLOCK_FLAGS = {k: _FLAG for k in ("qk_norm", "scaled_cosine_attn", "scale_heads", "scale_attn_inner", "scale_attn", "scale_fc")}
+
+CLIP_VISION_FIELDS: dict[str, Any] = {
+    "image_size": (lambda v: _whole(1)(v) or (isinstance(v, list) and len(v) == 2 and all(_whole(1)(x) for x in v)),
+                   "a whole number or [height, width]"),
+    "patch_size": _POSITIVE, "width": _POSITIVE, "layers": _POSITIVE, "head_width": _POSITIVE,
+    "mlp_ratio": _RATIO, "ls_init_value": _OPT_NUMBER,
+    "patch_dropout": (lambda v: _finite(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "attentional_pool": _FLAG, "attn_pooler_queries": _POSITIVE, "attn_pooler_heads": _POSITIVE,
+    "no_ln_pre": _FLAG, "final_ln_after_pool": _FLAG, "output_tokens": _FLAG,
+    "pos_embed_type": _choice("learnable", "sin_cos_2d"), "pool_type": _choice("tok", "avg", "none"),
+    "block_type": _choice(None, "default", "custom"),
+    "act_kwargs": _ACT_KWARGS, "norm_kwargs": _NORM_KWARGS, **_BLOCK_FLAGS,
+}
+
+CLIP_TEXT_FIELDS: dict[str, Any] = {
+    "context_length": _POSITIVE, "vocab_size": _POSITIVE, "width": _POSITIVE, "heads": _POSITIVE, "layers": _POSITIVE,
+    "mlp_ratio": _RATIO, "ls_init_value": _OPT_NUMBER, "pad_id": _INDEX, "eos_id": _INDEX,
+    "embed_cls": _FLAG, "no_causal_mask": _FLAG, "final_ln_after_pool": _FLAG, "proj_bias": _FLAG, "output_tokens": _FLAG,
+    "pool_type": _choice("first", "last", "argmax", "eos", "none"), "proj_type": _choice(None, "linear", "none"),
+    "block_type": _choice(None, "default", "custom"),
+    "act_kwargs": _ACT_KWARGS, "norm_kwargs": _NORM_KWARGS, **_BLOCK_FLAGS,
+    "hf_model_name": (lambda v: isinstance(v, str) and v in HF_TEXT_TOWERS, "one of " + ", ".join(sorted(HF_TEXT_TOWERS))),
+    "hf_tokenizer_name": (lambda v: isinstance(v, str) and v in HF_TOKENIZERS, "one of " + ", ".join(sorted(HF_TOKENIZERS))),
+    "hf_model_pretrained": _FLAG,
+    "hf_proj_type": _choice(None, "linear", "mlp"),
+    "hf_pooler_type": _choice("mean_pooler", "max_pooler", "cls_pooler", "cls_last_hidden_state_pooler"),
+    # open_clip's text cleaning options, read by its HFTokenizer itself (never passed to transformers)
+    "tokenizer_kwargs": {"clean": _choice("canonicalize", "lower", "whitespace"), "strip_sep_token": _FLAG},
+}
+
+_PLAIN_LIST = (lambda v: isinstance(v, list) and len(v) <= 4 and all(_finite(x) for x in v), "a list of numbers")
+CLIP_ARCH_FIELDS: dict[str, Any] = {
+    "embed_dim": _POSITIVE, "quick_gelu": _FLAG, "custom_text": _FLAG,
+    "init_logit_scale": _NUMBER, "init_logit_bias": _OPT_NUMBER, "nonscalar_logit_scale": _FLAG,
+    "vision_cfg": CLIP_VISION_FIELDS, "text_cfg": CLIP_TEXT_FIELDS,
+    # never passed to open_clip (the image statistics come from the model): plain data only
+    "preprocess_cfg": {"mean": _PLAIN_LIST, "std": _PLAIN_LIST, "size": CLIP_VISION_FIELDS["image_size"],
+                       "interpolation": _choice("bicubic", "bilinear", "nearest"), "resize_mode": _choice("shortest", "longest", "squash"),
+                       "fill_color": _INDEX},
+}
+CLIP_ARCH_REQUIRED = ("embed_dim", "vision_cfg", "text_cfg")
+
+
+def _check_fields(value: Any, fields: dict[str, Any], where: str) -> None:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be an object, got {type(value).__name__}")
+    for key, item in value.items():
+        rule = fields.get(key)
+        if rule is None:
+            raise ValueError(
+                f"{where}.{key} is not allowed: a CLIP arch may only hold the architecture keys listed in docs/security.md "
+                f"(nothing that makes open_clip or transformers load code or files)"
+            )
+        if isinstance(rule, dict):
+            _check_fields(item, rule, f"{where}.{key}")
+        elif not rule[0](item):
+            shown = repr(item) if len(repr(item)) <= 80 else repr(item)[:77] + "..."
+            raise ValueError(f"{where}.{key} is {shown}; it must be {rule[1]}")
+
+
+def check_clip_arch(arch: Any, where: str = "clip.arch") -> None:
+    """Refuse an open_clip ``arch`` with a key or a value outside :data:`CLIP_ARCH_FIELDS` (one line
+    naming the field); nothing is built or imported."""
+    _check_fields(arch, CLIP_ARCH_FIELDS, where)
+    missing = [key for key in CLIP_ARCH_REQUIRED if key not in arch]
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(missing)}: a CLIP arch needs embed_dim, vision_cfg and text_cfg")
+
+
+def check_clip_name(name: Any) -> None:
+    """A ClipConfig's ``name`` is one of open_clip's own model names: no ``hf-hub:``/``local-dir:`` schema, no path."""
+    if name is not None and not (isinstance(name, str) and _PLAIN_NAME.fullmatch(name)):
+        raise ValueError(
+            f"clip.name is {name!r:.80}; it must be an open_clip model name such as 'ViT-B-32-quickgelu' "
+            f"(no path, no hf-hub: or local-dir:)"
+        )
+
+
 @dataclass
 class ClipConfig(DictConfig):
     """Which frozen CLIP the model is built around, and how GALIP uses it.
@@ -93,6 +229,12 @@ class ClipConfig(DictConfig):
             raise ValueError(f"preprocess must be 'official' or 'standard', got {self.preprocess!r}")
         if self.name is None and self.arch is None:
             raise ValueError("ClipConfig needs an open_clip model name or an arch dict")
+        # Checked here, so every way a config arrives (a checkpoint, a CLIP folder, code) is covered.
+        check_clip_name(self.name)
+        if self.arch is not None:
+            check_clip_arch(self.arch)
+        if self.pretrained is not None and not (isinstance(self.pretrained, str) and 0 < len(self.pretrained) <= 4096):
+            raise ValueError(f"clip.pretrained is {self.pretrained!r:.80}; it must be an open_clip tag or a weights file name")
         if self.tap_layers is not None:
             self.tap_layers = tuple(int(i) for i in self.tap_layers)
         if self.prompt_layers is not None:
@@ -119,6 +261,44 @@ GALIP_SIZE_LIMITS: dict[str, int] = {
     "n_fusion_blocks": 64,
     "ndf": 1024,
 }
+
+
+# The most memory (parameters in float32 plus one image's activations, estimated from the configs) a
+# model may ask for before anything is built: each size above can be within its bound while all of
+# them together need tens of GB. 8 GB is several times the official 224 px model over ViT-B/32 (about
+# 1 GB); raise it for a real big model with the environment variable (any command, the app, the API)
+# or `galip-studio --max-model-gb GB COMMAND ...`.
+MAX_MODEL_GB_ENV = "GALIP_STUDIO_MAX_MODEL_GB"
+DEFAULT_MAX_MODEL_GB = 8.0
+
+
+class ModelTooLarge(ValueError):
+    """A config asks for more memory than the limit (the message has the estimate and the fix)."""
+
+
+def max_model_bytes() -> float:
+    """The memory limit in bytes: ``$GALIP_STUDIO_MAX_MODEL_GB`` GB, else :data:`DEFAULT_MAX_MODEL_GB`."""
+    text = os.environ.get(MAX_MODEL_GB_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_MODEL_GB * 2**30
+    try:
+        gb = float(text)
+    except ValueError:
+        gb = float("nan")
+    if not (math.isfinite(gb) and gb > 0):
+        raise ValueError(f"{MAX_MODEL_GB_ENV} is {text!r:.40}; set it to a number of GB such as 24")
+    return gb * 2**30
+
+
+def check_model_memory(what: str, needed_bytes: float, detail: str = "") -> None:
+    """Refuse ``what`` when its estimated memory is above :func:`max_model_bytes`."""
+    limit = max_model_bytes()
+    if needed_bytes > limit:
+        raise ModelTooLarge(
+            f"{what} would need about {needed_bytes / 2**30:.1f} GB ({detail}), above the limit of {limit / 2**30:.1f} GB: "
+            f"check the sizes in its config, or for a real big model raise the limit with {MAX_MODEL_GB_ENV}=GB "
+            f"(or galip-studio --max-model-gb GB ...)"
+        )
 
 
 @dataclass
@@ -198,7 +378,6 @@ TINY_CLIP_ARCH: dict[str, Any] = {
 # projection, trained against the frozen pretrained all-MiniLM-L6-v2 sentence encoder (open_clip's
 # HFTextEncoder, attention-masked mean pooling, no projection: its 384-d output is the embedding
 # space). Its architecture lives here, below the model code, because the emoji-64 preset is built on it.
-MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_WIDTH = 384
 
 MINICLIP_VISION_CFG: dict[str, Any] = {

@@ -78,12 +78,13 @@ def _path_points(args: argparse.Namespace, m) -> list[tuple[float, float]] | Non
 
 def cmd_map(args: argparse.Namespace) -> int:
     from . import prompt_map
-    from .explore import check_output, save_render
+    from .explore import check_output, check_size, save_render
 
     out = check_output(args.out, animation=False)
     walk_out = check_output(args.walk, animation=True) if args.walk else None
 
     def make(pipe, limits):
+        check_size(args.size, limits)  # save_render checks it again, after the points files are written
         m = prompt_map.prompt_map(
             pipe, args.vocabulary, view=args.view, seed=args.map_seed, cache=_cache(args), limits=limits, progress=_progress("sentence vectors")
         )
@@ -92,23 +93,28 @@ def cmd_map(args: argparse.Namespace) -> int:
             raise ValueError("a path (--through or --path) becomes an animation: give --walk FILE.gif or FILE.mp4")
         if walk_out is not None and path is None:
             raise ValueError("--walk needs a path on the map: --through PROMPT PROMPT ... or --path X,Y X,Y ...")
+        # Every render (and so every argument check) comes before the first file is written: a bad
+        # --grid or --frames leaves no points files behind.
+        walk = None
+        if path is not None:
+            walk = prompt_map.map_walk(
+                pipe, m.prompts, m.coords.tolist(), path, frames=args.frames, loop=args.loop, easing=args.easing, seed=args.seed,
+                truncation=args.truncation, neighbors=args.neighbors, fps=args.fps, view=args.view, batch_size=args.batch_size,
+                limits=limits, progress=_progress("walk frames"),
+            )
+        atlas = prompt_map.map_grid(
+            pipe, m.prompts, m.coords.tolist(), rows=args.grid, bounds=m.bounds, seed=args.seed, truncation=args.truncation,
+            neighbors=args.neighbors, view=args.view, batch_size=args.batch_size, limits=limits, progress=_progress("atlas"),
+        )
         points = out.with_name(out.name[: -len(out.suffix)] + "-points.png")
         m.image(path=path).save(points)
         positions = points.with_suffix(".json")  # not NAME.png.json: that name is for recipes
         positions.write_text(json.dumps(m.to_json(), indent=1) + "\n")
         print(f"wrote {points} (the {args.view} map of {len(m.prompts)} prompts; positions in {positions.name})")
-        if path is not None:
-            w = prompt_map.map_walk(
-                pipe, m.prompts, m.coords.tolist(), path, frames=args.frames, loop=args.loop, easing=args.easing, seed=args.seed,
-                truncation=args.truncation, neighbors=args.neighbors, fps=args.fps, view=args.view, batch_size=args.batch_size,
-                limits=limits, progress=_progress("walk frames"),
-            )
-            save_render(w, walk_out, size=args.size, quality=args.quality, limits=limits)
-            print(f"wrote {walk_out} ({w.images.shape[0]} frames; recipe in {walk_out.name}.json)")
-        return prompt_map.map_grid(
-            pipe, m.prompts, m.coords.tolist(), rows=args.grid, bounds=m.bounds, seed=args.seed, truncation=args.truncation,
-            neighbors=args.neighbors, view=args.view, batch_size=args.batch_size, limits=limits, progress=_progress("atlas"),
-        )
+        if walk is not None:
+            save_render(walk, walk_out, size=args.size, quality=args.quality, limits=limits)
+            print(f"wrote {walk_out} ({walk.images.shape[0]} frames; recipe in {walk_out.name}.json)")
+        return atlas
 
     return run_render(args, make, animation=False)
 

@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from .latent import pingpong_order
+from .train.data import open_image
 
 RECIPE_KEY = "galip-recipe"
 SIDECAR_SUFFIX = ".json"
@@ -508,7 +509,7 @@ def _embedded_recipe(path: Path) -> str | bytes | None:
     suffix = path.suffix.lower()
     if suffix in (".png", ".gif"):
         try:
-            with Image.open(path) as im:
+            with open_image(path) as im:  # refused above Pillow's limit, not only warned
                 info = im.text if suffix == ".png" else im.info  # type: ignore[attr-defined]
                 return info.get(RECIPE_KEY if suffix == ".png" else "comment")
         except Image.DecompressionBombError as e:

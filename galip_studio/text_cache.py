@@ -81,6 +81,15 @@ def read_text_cache(path: str | os.PathLike) -> tuple[list[str], torch.Tensor, d
     if (not ok or vectors is None or vectors.dim() != 2 or vectors.shape[0] != len(texts)
             or vectors.dtype not in TEXT_CACHE_DTYPES.values()):
         raise TextCacheError(f"{path} is a damaged sentence-vector file (texts and vectors do not match)")
+    if len(set(texts)) != len(texts):  # two vectors for one text: which one a run would use is undefined
+        counts: dict[str, int] = {}
+        for text in texts:
+            counts[text] = counts.get(text, 0) + 1
+        twice = next(text for text, n in counts.items() if n > 1)
+        raise TextCacheError(
+            f"{path} lists the text {twice[:80]!r} more than once; a sentence-vector file holds one vector per text: "
+            f"write it again with galip-studio text-cache"
+        )
     return texts, vectors.float(), info
 
 
@@ -122,7 +131,7 @@ class SentenceCache:
         if dtype not in TEXT_CACHE_DTYPES.values():
             raise ValueError(f"a sentence-vector file holds float32 or float16, not {dtype}")
         if texts is None:
-            texts = list(self._loaded) + list(self._vectors)
+            texts = list(dict.fromkeys([*self._loaded, *self._vectors]))  # each text once (the reader refuses repeats)
         else:
             texts = list(dict.fromkeys(texts))
             missing = [t for t in texts if t not in self]

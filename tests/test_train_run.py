@@ -159,7 +159,7 @@ def test_convert_can_export_the_trained_generator_instead_of_the_average(tmp_pat
     assert load_file(str(out / "discriminator.safetensors")).keys() == load_file(str(result.last_checkpoint / "discriminator.safetensors")).keys()
     before = json.loads((result.last_checkpoint / "config.json").read_text())["training"]["metrics"]
     training = json.loads((out / "config.json").read_text())["training"]
-    assert training["generator"] == "trained" and training["converted_from"] == str(result.last_checkpoint)
+    assert training["generator"] == "trained" and training["converted_from"] == result.last_checkpoint.name
     metrics = training["metrics"]
     assert metrics["clip_fd"] == before["raw_clip_fd"] and metrics["average_clip_fd"] == before["clip_fd"]
     assert metrics["clip_score_real"] == before["clip_score_real"] and not any(k.startswith("raw_") for k in metrics)
@@ -521,7 +521,7 @@ def test_init_fine_tunes_from_a_checkpoint(tmp_path, tiny_checkpoint, data):
     a, b = _weights(tiny_checkpoint), _weights(result.last_checkpoint)
     assert all(torch.equal(a[k], b[k]) for k in a)
     meta = json.loads((result.last_checkpoint / "config.json").read_text())["training"]
-    assert meta["init"] == str(tiny_checkpoint) and meta["init_kind"] == "checkpoint" and meta["preset"] == "tiny"
+    assert meta["init"] == tiny_checkpoint.name and meta["init_kind"] == "checkpoint" and meta["preset"] == "tiny"
     with pytest.raises(ValueError, match="architecture from the checkpoint"):
         Trainer(quick_config(data, tmp_path / "ft2", steps=1, init=str(tiny_checkpoint), ngf=16)).run()
 

@@ -198,10 +198,9 @@ def pack_dataset(
     ``removed`` (files of a previous pack deleted), ``warnings`` and ``seconds``. Raises
     :class:`PackError` (or ``DataError``) with a one-line message.
     """
-    from PIL import Image
     from tqdm.auto import tqdm
 
-    from ..train.data import LOAD_ERRORS, rgb_or_rgba, scan_dataset
+    from ..train.data import LOAD_ERRORS, open_image, rgb_or_rgba, scan_dataset
 
     start = time.perf_counter()
     src, dst = Path(src), Path(dst)
@@ -256,7 +255,7 @@ def pack_dataset(
         for rel, name in tqdm(plan.items(), desc="packing", unit="img", disable=not progress, file=sys.stderr):
             image, out = sources[rel], dst / name
             try:
-                with Image.open(image) as im:
+                with open_image(image) as im:
                     im.load()
                     ready = rgb_or_rgba(im)
             except LOAD_ERRORS as e:

@@ -24,7 +24,7 @@ from typing import Any, Callable, ContextManager
 
 import torch
 
-from ..checkpoint import atomic_directory
+from ..checkpoint import atomic_directory, portable_path
 from ..clip_backbone import ClipBackbone
 from ..config import MINICLIP_VISION_CFG
 from ..device import cpu_has_native_bf16
@@ -181,8 +181,8 @@ def _data_summary(
     train_dir: str | os.PathLike, train_set: ImageCaptionSet, eval_dir: str | os.PathLike | None, eval_set: ImageCaptionSet | None
 ) -> dict[str, Any]:
     return {
-        "train_dir": str(train_dir),
-        "eval_dir": str(eval_dir) if eval_dir is not None else None,
+        "train_dir": portable_path(str(train_dir)),  # no machine paths in a CLIP folder others may get
+        "eval_dir": portable_path(str(eval_dir)) if eval_dir is not None else None,
         "train_images": len(train_set),
         "train_identities": len(train_set.identities),
         "train_captions": len(train_set.captions),

@@ -26,6 +26,7 @@ import math
 import os
 import pickle
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,22 @@ OFFICIAL_IMAGE_DIRS = (
 # Official resize rule: the shorter side goes to int(S * 76 / 64) before a random S crop.
 OFFICIAL_RESIZE_RATIO = 76 / 64
 LOAD_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def open_image(path: str | os.PathLike | Any) -> Image.Image:
+    """``Image.open`` that refuses any image above Pillow's decompression-bomb limit before decoding it
+    (Pillow only warns, and decodes, up to twice the limit): raises ``Image.DecompressionBombError``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused just below instead
+        im = Image.open(path)
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and im.width * im.height > limit:
+        im.close()
+        raise Image.DecompressionBombError(
+            f"the image is {im.width}x{im.height} = {im.width * im.height:,} pixels, above the limit of {int(limit):,} "
+            f"(Pillow's decompression-bomb limit)"
+        )
+    return im
 
 
 class DataError(ValueError):
@@ -142,7 +159,7 @@ def _read_caption_file(path: Path, report: DataReport, lenient: bool = False) ->
 def image_readable(path: Path) -> str | None:
     """``None`` when ``path`` opens as an image (header and structure check), else the reason."""
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im.verify()
     except LOAD_ERRORS as e:
         return f"{type(e).__name__}: {e}"
@@ -336,7 +353,7 @@ def rgb_or_rgba(im: Image.Image) -> Image.Image:
 
 def load_rgb(path: Path, box: tuple[float, float, float, float] | None = None) -> Image.Image:
     """Decode an image as RGB; transparency is composited on white. ``box`` crops as DF-GAN does for CUB."""
-    with Image.open(path) as im:
+    with open_image(path) as im:
         im.load()
         rgb = rgb_or_rgba(im)
         if rgb.mode == "RGBA":

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import CONFIG_FILE, atomic_directory
+from ..checkpoint import CONFIG_FILE, TRAINING_STATE_FILE, atomic_directory
 
-TRAIN_STATE_FILE = "training_state.pt"
+TRAIN_STATE_FILE = TRAINING_STATE_FILE  # one of the files a checkpoint save owns (checkpoint.OWN_FILES)
 TRAIN_STATE_FORMAT = "galip-studio-train-state"
 FEATURE_D_FILE = "feature_discriminator.safetensors"  # --feature-d: its projection and heads
 STEP_DIR = re.compile(r"step_(\d+)")
@@ -56,6 +56,11 @@ def trained_generator(checkpoint: str | os.PathLike) -> dict[str, Any]:
     trained = read_train_state(checkpoint).get("generator_train")
     if trained is None:
         raise ValueError(f"{checkpoint}: its run kept no moving average of G, so its generator already is the trained weights")
+    import torch
+
+    if not isinstance(trained, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in trained.items()):
+        raise ValueError(f"{checkpoint}: generator_train in its {TRAIN_STATE_FILE} is not a state dict of tensors; "
+                         f"the file is damaged or not from GALIP Studio")
     return trained
 
 

@@ -12,6 +12,7 @@ clients may see it.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import weakref
 from collections import OrderedDict
@@ -27,6 +28,7 @@ from .plumbing import PNG_LEVEL, new_job_dir, parse_seeds, recipe_text, seed_or_
 
 Progress = Any
 MEMO_SIZE = 16
+MAX_MAP_COORDINATE = 1e6  # a map's points lie within a few units; far beyond is a typo (or a probe)
 SPACES = {"noise (at this prompt)": "noise", "sentence (vocabulary)": "sentence"}
 MAP_VIEWS = {"PCA": "pca", "t-SNE": "tsne"}
 STRIP_CELL = 96  # px per strip image in the app (small models scaled up)
@@ -214,6 +216,9 @@ def map_click(
     limits: explore.Limits = explore.DEFAULT_LIMITS,
 ) -> ClickResult:
     """The image at map point ``(x, y)`` (map coordinates) of the session's last map."""
+    for name, value in (("x", x), ("y", y)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and abs(value) <= MAX_MAP_COORDINATE):
+            raise user_error(f"The map point's {name} must be a number from -{MAX_MAP_COORDINATE:g} to {MAX_MAP_COORDINATE:g}.")
     m = _map_of(state)
     render = pmap.map_point(
         pipeline_of(model), m.prompts, m.coords.tolist(), (float(x), float(y)), seed=seed_or_random(seed), truncation=float(truncation),

@@ -24,7 +24,7 @@ def quiet_validation(demo: gr.Blocks) -> None:
     """Gradio's own checks of a value (a slider above its maximum, a choice not in a dropdown) are
     user mistakes too: log them in one line like the handlers' (no traceback), same message."""
 
-    def quiet(preprocess: Callable[..., Any]) -> Callable[..., Any]:
+    def quiet(block: Any, preprocess: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
                 return preprocess(*args, **kwargs)
@@ -32,12 +32,29 @@ def quiet_validation(demo: gr.Blocks) -> None:
                 if not e.print_exception:
                     raise
                 raise user_error(e.message) from None
+            except (TypeError, ValueError, OverflowError):  # NaN, Infinity or a string for a number
+                raise user_error(f"{getattr(block, 'label', None) or 'An input'}: that is not a value it takes (a finite number?).") from None
 
         return run
 
     for block in demo.blocks.values():
         if isinstance(block, gr.components.Component) and not isinstance(block, gr.State):
-            block.preprocess = quiet(block.preprocess)  # type: ignore[method-assign]
+            block.preprocess = quiet(block, block.preprocess)  # type: ignore[method-assign]
+
+    # A file input given a path instead of an upload (or a file this session did not upload) fails
+    # before any component sees it, in Gradio's own move into its cache.
+    prepare = demo.preprocess_data
+
+    async def preprocess_data(*args: Any, **kwargs: Any) -> Any:
+        from gradio.exceptions import InvalidPathError
+        from pydantic import ValidationError
+
+        try:
+            return await prepare(*args, **kwargs)
+        except (InvalidPathError, ValidationError):
+            raise user_error("Upload the file in the page: the app reads only files uploaded in this session.") from None
+
+    demo.preprocess_data = preprocess_data  # type: ignore[method-assign]
 
 
 class _StderrHandler(logging.StreamHandler):

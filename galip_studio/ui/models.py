@@ -381,6 +381,10 @@ def _load_problem(error: BaseException) -> str:
     from ..checkpoint import CheckpointError
     from ..clip_backbone import ClipError
 
+    from ..config import ModelTooLarge
+
+    if isinstance(error, ModelTooLarge):
+        return "it needs more memory than this server allows"
     if isinstance(error, ClipError):
         return "its CLIP weights could not be read"
     if isinstance(error, CheckpointError):
