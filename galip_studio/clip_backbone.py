@@ -243,11 +243,11 @@ def _load_weights_file(model: nn.Module, path: str) -> None:
         raise ClipError(f"CLIP weights file not found: {path}")
     if is_torchscript(path):
         # OpenAI distributes CLIP as a TorchScript archive; read its tensors only.
-        try:
-            found = read_torchscript_tensors(path)
+        expected = model.state_dict()
+        try:  # names and shapes are checked against the architecture before any tensor data is read
+            found = read_torchscript_tensors(path, expected=expected)
         except TorchScriptError as e:
             raise ClipError(str(e)) from e
-        expected = model.state_dict()
         missing = sorted(k for k in expected if k not in found)
         wrong = sorted(k for k in expected if k in found and tuple(found[k].shape) != tuple(expected[k].shape))
         if missing or wrong:

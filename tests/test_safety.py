@@ -122,6 +122,11 @@ def test_evil_torchscript_named_by_a_checkpoint_config(evil, tiny_checkpoint, tm
     config["clip"]["pretrained"] = str(path)
     config["files"]["clip"] = None
     (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="a file outside the folder"):  # a config names no file elsewhere
+        load_checkpoint(folder)
+    shutil.copy(path, folder / "evil.pt")  # named from inside the folder, it is read, and runs nothing
+    config["clip"]["pretrained"] = "evil.pt"
+    (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="custom state"):
         load_checkpoint(folder)
     assert not marker.exists()

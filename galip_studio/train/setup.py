@@ -25,7 +25,7 @@ from torch import nn
 
 from .. import __version__
 from ..checkpoint import CheckpointError, load_into, load_model, read_config
-from ..clip_backbone import ClipBackbone, WeightsUnavailable
+from ..clip_backbone import ClipBackbone, WeightsUnavailable, file_in_folder
 from ..config import ClipConfig, GALIPConfig, get_preset
 from ..export import make_grid, save_png
 from ..nets import GALIP
@@ -150,7 +150,9 @@ def _feature_discriminator(
         else:
             say(ctx, f"note: {config.init} has a feature discriminator of another kind ({saved}); starting fresh heads")
     if source is not None:
-        path = Path(source) / FEATURE_D_FILE
+        path = file_in_folder(source, FEATURE_D_FILE)  # not through a symbolic link out of the checkpoint
+        if path is None:
+            raise CheckpointError(f"{Path(source) / FEATURE_D_FILE} lies outside its checkpoint folder (a symbolic link); copy the file in")
         if resume_from is not None and not path.is_file():
             raise CheckpointError(f"{resume_from} has no {FEATURE_D_FILE}, though its run trains with --feature-d {fcfg.network}")
         load_into(fd, path, "feature discriminator")
