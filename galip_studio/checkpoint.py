@@ -48,10 +48,12 @@ CONFIG_FILE = "config.json"
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 TRAINING_STATE_FILE = "training_state.pt"  # written beside a run's checkpoint by the trainer
+FEATURE_D_FILE = "feature_discriminator.safetensors"  # likewise, with train --feature-d: its projection and heads
 # The files a checkpoint (or a CLIP directory) writes, by name: anything else in its folder (a model
 # card, figures and their recipe sidecars, the user's own *.bin/*.pt/*.pth/*.safetensors files) is the
 # user's, and a save that replaces the checkpoint (convert --overwrite, init --overwrite, training) keeps it.
-OWN_FILES = frozenset({CONFIG_FILE, CLIP_CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, CLIP_WEIGHTS_FILE, TRAINING_STATE_FILE})
+OWN_FILES = frozenset({CONFIG_FILE, CLIP_CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, CLIP_WEIGHTS_FILE, TRAINING_STATE_FILE,
+                       FEATURE_D_FILE})
 
 
 class CheckpointError(ValueError):

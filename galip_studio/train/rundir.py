@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import CONFIG_FILE, TRAINING_STATE_FILE, atomic_directory
+from ..checkpoint import CONFIG_FILE, FEATURE_D_FILE, TRAINING_STATE_FILE, atomic_directory
 
 TRAIN_STATE_FILE = TRAINING_STATE_FILE  # one of the files a checkpoint save owns (checkpoint.OWN_FILES)
 TRAIN_STATE_FORMAT = "galip-studio-train-state"
-FEATURE_D_FILE = "feature_discriminator.safetensors"  # --feature-d: its projection and heads
 STEP_DIR = re.compile(r"step_(\d+)")
 POINTERS = ("latest", "best")
 
