@@ -108,8 +108,7 @@ class FeatureNetwork(nn.Module):
         # the last block of each stride-4, 8, 16 and 32 stage ends a scale
         stride, ends = 2, []
         for i, block in enumerate(net._blocks):
-            s = block._block_args.stride
-            stride *= s[0] if isinstance(s, (list, tuple)) else s
+            stride *= _block_stride(block)
             if i + 1 == len(net._blocks) or _block_stride(net._blocks[i + 1]) > 1:
                 ends.append((i, stride))
         self.ends = [i for i, s in ends if s in (4, 8, 16, 32)]

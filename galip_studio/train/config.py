@@ -155,7 +155,7 @@ class TrainConfig(DictConfig):
             raise ValueError(f"balance is a strength in [0, 1] (0: off; 1: every folder the same share), got {self.balance}")
         if self.feature_d not in FEATURE_D_CHOICES:
             raise ValueError(f"feature_d must be one of {', '.join(FEATURE_D_CHOICES)}, got {self.feature_d!r}")
-        self.feature_d_config  # validates the size
+        _ = self.feature_d_config  # FeatureDConfig checks the input size
         if not (math.isfinite(self.feature_d_weight) and self.feature_d_weight >= 0):
             raise ValueError(f"feature_d_weight must be zero or positive, got {self.feature_d_weight}")
         if self.feature_d_ramp < 0:

@@ -143,8 +143,8 @@ def _feature_discriminator(
     network, fd = build_feature_discriminator(fcfg, model.clip.embed_dim)
     source = resume_from
     if source is None and config.init and Path(config.init).is_dir() and (Path(config.init) / FEATURE_D_FILE).is_file():
-        saved = read_config(config.init).get("training", {})
-        saved = saved.get("feature_d") if isinstance(saved, dict) else None
+        training = read_config(config.init).get("training", {})
+        saved = training.get("feature_d") if isinstance(training, dict) else None
         if saved == fcfg.to_dict():
             source = Path(config.init)
         else:
