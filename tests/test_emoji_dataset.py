@@ -506,3 +506,31 @@ def test_cli_subcommand_and_module_main(packages, tmp_path, capsys):
     assert capsys.readouterr().err.startswith("python -m galip_studio.datasets.emoji: error: --from")
     with pytest.raises(SystemExit):
         root.parse_args(["emoji", str(tmp_path / "c"), "--styles", "3d,apple"])
+
+
+def test_identities_keep_the_named_emoji_on_the_full_builds_sides(packages, built, tmp_path, capsys):
+    full, _ = built
+    names = tmp_path / "names.txt"
+    names.write_text("# a vocabulary\nred-apple cat-face  # two of them\n\nred-heart\n", encoding="utf-8")
+    out = tmp_path / "three"
+    assert E.main([str(out), "--from", str(packages), "--size", "48", "--holdout", "0.34",
+                   "--identities", f"@{names}", "--no-progress"]) == 0
+    assert "train:" in capsys.readouterr().out
+    assert set(_slug_styles(out)) == {"red-apple", "cat-face", "red-heart"}
+    for split in ("train", "test"):
+        assert _stems(out, split) <= _stems(full, split)
+    assert json.loads((out / "dataset.json").read_text())["identities"] == 3
+    assert E.read_identities("red-apple,cat-face") == ["red-apple", "cat-face"]
+    with pytest.raises(E.DatasetError, match=r"unknown emoji banana, pear: give names as in the full build"):
+        E.build_emoji_dataset(tmp_path / "x", from_dir=packages, identities=["red-apple", "banana", "pear"],
+                              progress=False)
+    assert not (tmp_path / "x").exists()
+    assert E.main([str(tmp_path / "y"), "--from", str(packages), "--identities", "@" + str(tmp_path / "none.txt"),
+                   "--no-progress"]) == 1
+    assert "cannot read the identity list" in capsys.readouterr().err
+
+
+def test_the_everyday_vocabulary_is_a_list_of_distinct_emoji_names():
+    names = E.read_identities("everyday")
+    assert len(names) == 188 and {"red-apple", "cat-face", "rocket", "birthday-cake"} <= set(names)
+    assert all(n == n.lower() and " " not in n and "__" not in n for n in names)

@@ -77,7 +77,7 @@ from .art import (
     open_art,
     render_emoji,
 )
-from .build import build_emoji_dataset, category_folder, select_categories, split_identities
+from .build import build_emoji_dataset, category_folder, read_identities, select_categories, split_identities
 from .captions import (
     DEFAULT_TAG_CAPTIONS,
     MAX_TAG_DF,
@@ -163,6 +163,7 @@ __all__ = [
     "art_path",
     "assign_slugs",
     "build_emoji_dataset",
+    "read_identities",
     "cased_name",
     "choose_keywords",
     "clean_name",

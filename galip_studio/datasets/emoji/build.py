@@ -120,6 +120,31 @@ def _locate(
     return dirs, versions
 
 
+def read_identities(value: str) -> list[str]:
+    """The identity names of ``--identities``: ``everyday`` (the bundled model's vocabulary,
+    ``galip_studio/data/everyday_emoji.txt``), ``@FILE`` (names separated by spaces or lines, ``#``
+    comments), or a comma-separated list. A name is an image's file name without ``__style``.
+    """
+    from importlib import resources
+
+    if value == "everyday":
+        text = resources.files("galip_studio").joinpath("data/everyday_emoji.txt").read_text(encoding="utf-8")
+    elif value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        try:
+            with path.open(encoding="utf-8") as handle:
+                text = handle.read(1 << 20)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"cannot read the identity list {path} ({exc.__class__.__name__}); "
+                               "give a UTF-8 text file of emoji names") from exc
+    else:
+        text = value.replace(",", " ")
+    names = [word for line in text.splitlines() for word in line.split("#", 1)[0].split()]
+    if not names:
+        raise DatasetError(f"no identity names in {value!r}; give names such as red-apple,cat-face")
+    return list(dict.fromkeys(names))
+
+
 def _plan(
     entries: Sequence[EmojiEntry],
     annotations: Mapping[Key, Annotation],
@@ -132,6 +157,7 @@ def _plan(
     tag_captions: int,
     categories: frozenset[str] | None = None,
     category_folders: bool = False,
+    identities: Sequence[str] | None = None,
 ) -> tuple[list[_Job], dict[str, int]]:
     """Every (entry, style) image to write, and per-style counts of entries without art."""
     texts = [_annotation_for(e, annotations) for e in entries]
@@ -147,6 +173,17 @@ def _plan(
     ))
     test_keys = split_identities([e.key for e in bases], holdout, seed)
     wanted = [e for e in bases if categories is None or e.category in categories]
+    if identities is not None:
+        slug_of = {e.key: slug for e, slug in zip(entries, slugs, strict=True) if e.variant_index == 0}
+        known = {slug_of[e.key]: e for e in wanted}
+        unknown = [name for name in identities if name not in known]
+        if unknown:
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise DatasetError(f"unknown emoji {', '.join(unknown[:5])}{more}: give names as in the full build's "
+                               "file names (red-apple for red-apple__3d.png)"
+                               + (" within the chosen categories" if categories is not None else ""))
+        chosen_keys = {known[name].key for name in identities}
+        wanted = [e for e in wanted if e.key in chosen_keys]
     kept = {e.key for e in wanted[:limit]}
     fluent = index_fluent(dirs[FLUENT]) if "3d" in styles else {}
     icons = {style: iconify_index(load_iconify(dirs[STYLES[style].package]), entries, annotations)
@@ -224,13 +261,16 @@ def build_emoji_dataset(
     tag_captions: int = DEFAULT_TAG_CAPTIONS,
     overwrite: bool = False,
     category_folders: bool = False,
+    identities: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Build the emoji image–caption folder in ``out_dir`` and return the report (also ``dataset.json``).
 
     ``packages_dir`` is the npm tarball cache (default ``~/.cache/galip-studio/npm``); ``from_dir``
     instead points at already unpacked packages (no npm needed). ``limit`` keeps the first N identities
     in emoji-picker order (a subset of the full build); ``categories`` keeps only those ``emoji.json``
-    categories (``["Food & Drink"]``, case-insensitive; same split as the full build).
+    categories (``["Food & Drink"]``, case-insensitive; same split as the full build); ``identities``
+    keeps only the emoji of those names (``["red-apple", "cat-face"]``, see :func:`read_identities`;
+    same split as the full build, so a held-out name lands in ``test/``).
     ``tag_captions`` is the number of keyword captions per image (0–2). ``category_folders`` puts each
     image in a folder of its category (``train/food-drink/``), for ``train --balance``. A non-empty ``out_dir`` needs
     ``overwrite=True``. Raises :class:`DatasetError` with a one-line fix for every expected failure.
@@ -246,7 +286,8 @@ def build_emoji_dataset(
     annotations = load_annotations(dirs[NAMES_PACKAGE] / "data" / "openmoji.json")
     chosen_categories = select_categories(entries, categories)
     jobs, missing = _plan(entries, annotations, chosen, dirs, holdout=holdout, seed=seed, limit=limit,
-                          tag_captions=tag_captions, categories=chosen_categories, category_folders=category_folders)
+                          tag_captions=tag_captions, categories=chosen_categories, category_folders=category_folders,
+                          identities=identities)
     if not jobs:
         raise DatasetError("no images to write: the chosen styles have no art for the chosen identities")
     _prepare_out_dir(out, overwrite)
@@ -262,6 +303,7 @@ def build_emoji_dataset(
         "skin_tones": skin_tones,
         "limit": limit,
         "categories": sorted(chosen_categories) if chosen_categories else None,
+        "identities": len(identities) if identities is not None else None,
         "tag_captions": tag_captions,
         "counts": _counts(jobs, chosen),
         "missing_art": missing,

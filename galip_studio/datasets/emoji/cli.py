@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .build import build_emoji_dataset
+from .build import build_emoji_dataset, read_identities
 from .captions import DEFAULT_TAG_CAPTIONS
 from .errors import DatasetError
 from .npm import default_packages_dir
@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--categories", type=lambda text: text.split(","), metavar="LIST",
                         help='comma-separated emoji.json categories to keep, e.g. "Food & Drink,Animals & Nature" '
                              "(default all; the held-out split stays that of the full build)")
+    parser.add_argument("--identities", metavar="NAMES",
+                        help="only these emoji: 'everyday' (the bundled model's vocabulary of 188), @FILE (names by "
+                             "space or line), or a comma-separated list of file names without __style, e.g. "
+                             "red-apple,cat-face (the held-out split stays that of the full build)")
     parser.add_argument("--tag-captions", type=int, choices=(0, 1, 2), default=DEFAULT_TAG_CAPTIONS,
                         help="keyword captions per image (default 2)")
     parser.add_argument("--category-folders", action="store_true",
@@ -81,12 +85,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the ``emoji`` sub-command; prints the report, or a one-line error and returns 1."""
     try:
+        identities = read_identities(args.identities) if args.identities else None
         report = build_emoji_dataset(
             args.out_dir, packages_dir=args.packages_dir, from_dir=args.from_dir, size=args.size,
             styles=args.styles, holdout=args.holdout, seed=args.seed, skin_tones=args.skin_tones,
             limit=args.limit, categories=args.categories, progress=args.progress,
             tag_captions=args.tag_captions,
-            overwrite=args.overwrite, category_folders=args.category_folders,
+            overwrite=args.overwrite, category_folders=args.category_folders, identities=identities,
         )
     except DatasetError as exc:
         print(f"{args.prog}: error: {exc}", file=sys.stderr)
