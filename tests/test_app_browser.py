@@ -35,7 +35,9 @@ CUT_OR_SPLIT = """() => {
   const bad = [];
   for (const e of seen('[data-testid=block-info], .min_value, .max_value, .tr-head th, .tr-body td, .prose td, .prose th')) {
     const t = e.innerText.trim();
+    const r = e.getBoundingClientRect(), box = e.closest('.block')?.getBoundingClientRect();
     if (e.scrollWidth > e.clientWidth + 1 && !['auto', 'scroll'].includes(getComputedStyle(e).overflowX)) bad.push('cut: ' + t);
+    else if (box && (r.right > box.right + 1 || r.left < box.left - 1)) bad.push('cut by its block: ' + t);
     else if (!/\\s/.test(t) && lines(e) > 1) bad.push('split: ' + t);
   }
   for (const e of seen('.tr-body td')) { if (lines(e) > e.innerText.trim().split('\\n').length) bad.push('split: ' + e.innerText.trim()); }
@@ -383,7 +385,8 @@ def test_interpolate_grid_at_natural_size_scrolls_instead_of_shrinking(page):
 def test_every_tab_shows_its_labels_and_tables_whole(page):
     """At 1400x1000, on every tab: no label, slider end, "Try" table or Markdown table cell is cut
     or split over lines (the four corner prompts of a "Try" row used to be split, "a red / heart",
-    and cut off at the column's edge). Screenshots of each tab go to test-output/."""
+    and cut off at the column's edge; three controls in a row of Directions pushed a slider's top
+    value past its block). Screenshots of each tab go to test-output/."""
     for name in ("Generate", "Interpolate", "Blend grid", "Style knobs", "Noise walk", "Directions", "Prompt map", "Model", "Recipe"):
         page.get_by_role("tab", name=name, exact=True).click()
         page.wait_for_timeout(300)
