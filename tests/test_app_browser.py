@@ -304,7 +304,7 @@ def test_user_errors_say_why_inline_keep_the_result_and_leave_no_badge(page):
     # Said once, under the controls: no toast repeats it (two toasts used to cover the header's Small images).
     page.wait_for_timeout(500)
     assert page.locator("[data-testid=toast-body]").count() == 0
-    assert page.get_by_text("seeds are 0 or more, got -1").count() == 1
+    assert page.get_by_text("seeds are 0 or more, got -1").filter(visible=True).count() == 1
     page.get_by_role("button", name="→ Style knobs").click()  # nothing picked yet
     error("galip-picked", "Click an image of the gallery first")
     tab("Interpolate")
