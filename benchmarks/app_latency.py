@@ -16,6 +16,13 @@ Then a live drag of a Style-knob weight for ``--drag-seconds``: the slider moves
 time and the newest weight is sent when it returns. Prints the updates per second the image makes
 and how far behind the pointer the image is when an update lands (median).
 
+Then, in headless Chromium (``--browser-steps N``, default 20; 0 skips it): the Style knobs tab as
+a user drives it. A weight slider gets N arrow-key steps (right, then left, one at a time), and each
+is timed in the page from the key going down to the new image decoded and painted (the ``<img>``'s
+new ``src`` loaded, then the next animation frame). Prints median and p90 and a Markdown table row
+for docs/app.md, naming the CPU (``/proc/cpuinfo``), its cores and the load average at the start.
+``--browser-only`` skips the API calls. Needs Playwright and Chromium (``--chromium PATH``).
+
 ``--client http`` (default) does what the browser does, over Gradio's HTTP API: submit the event
 (``POST /gradio_api/call/NAME``), read its result stream, then download every file the result names.
 ``--client gradio_client`` makes the same calls through ``gradio_client.Client.predict``, which adds
@@ -26,8 +33,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import shutil
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import httpx
@@ -86,6 +97,76 @@ def live_drag(client: Any, corners: tuple[str, ...], seconds: float, pointer_hz:
     return done / (time.perf_counter() - start), statistics.median(lags)
 
 
+def cpu_name() -> str:
+    """The CPU's model name and this machine's core count, e.g. "AMD EPYC 7B13, 2 cores"."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{' '.join(name.split())}, {os.cpu_count()} cores"
+
+
+# Installed once in the page: a key going down on a Style-knob weight starts a clock; the knob
+# image's next new src, once loaded and painted (decode, then the next animation frame), stops it.
+KNOB_CLOCK = """() => {
+  window.__galipLap = null;
+  document.addEventListener('keydown', () => { window.__galipT0 = performance.now(); window.__galipLap = null; }, true);
+  let last = document.querySelector('#galip-knob-image img')?.src || '';
+  new MutationObserver(() => {
+    const img = document.querySelector('#galip-knob-image img');
+    if (!img || !img.src || img.src === last) return;
+    last = img.src;
+    const src = img.src;
+    img.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
+      if (window.__galipT0 != null) { window.__galipLap = { ms: performance.now() - window.__galipT0, src }; window.__galipT0 = null; }
+    }));
+  }).observe(document.querySelector('#galip-knob-image'), { subtree: true, childList: true, attributes: true, attributeFilter: ['src'] });
+}"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, linearly interpolated."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def browser_knob_steps(url: str, steps: int, chromium: str | None) -> list[float]:
+    """Seconds from an arrow key on a Style-knob weight to the new image shown, ``steps`` times
+    (one step at a time: the next key after the image of the last one is shown)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = chromium or shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_function("() => document.querySelectorAll('#galip-gallery img').length > 0", timeout=300_000)
+            page.get_by_role("tab", name="Style knobs").click()
+            page.wait_for_function("() => document.querySelector('#galip-knob-image img')?.src", timeout=120_000)
+            page.wait_for_timeout(1000)  # the render the tab starts with is done
+            page.evaluate(KNOB_CLOCK)
+            knob = page.locator("#galip-weight-2 input[type=range]")
+            knob.focus()
+            laps: list[float] = []
+            for i in range(steps + 1):  # the first is a warm-up
+                page.keyboard.press("ArrowRight" if (i // 10) % 2 == 0 else "ArrowLeft")
+                page.wait_for_function("() => window.__galipLap !== null", timeout=120_000)
+                if i:
+                    laps.append(page.evaluate("() => window.__galipLap.ms") / 1000)
+                page.wait_for_timeout(200)  # a user's next step, not a queue of them
+            return laps
+        finally:
+            browser.close()
+
+
 def load(args: argparse.Namespace):
     """The pipeline to serve, and a name for it."""
     from galip_studio.pipeline import GALIPPipeline
@@ -114,6 +195,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--client", choices=("http", "gradio_client"), default="http", help="how to call the app (see above)")
     ap.add_argument("--drag-seconds", type=float, default=5.0, help="length of the simulated live drag (0: skip)")
+    ap.add_argument("--browser-steps", type=int, default=20, help="knob steps timed in headless Chromium (0: skip)")
+    ap.add_argument("--browser-only", action="store_true", help="only the headless-Chromium knob steps, not the API calls")
+    ap.add_argument("--chromium", default=None, help="the Chromium to drive (default: chromium on PATH)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -122,8 +206,19 @@ def main() -> None:
     from galip_studio.ui.launch import launch_app
 
     pipe, name = load(args)
+    load_avg = os.getloadavg()[0]
     demo, url = launch_app(build_app(pipe), block=False, quiet=True)  # the first free port from 7860
     try:
+        if args.browser_steps > 0:
+            laps = browser_knob_steps(url, args.browser_steps, args.chromium)
+            median, p90 = statistics.median(laps), percentile(laps, 0.9)
+            machine = f"{cpu_name()}, load {load_avg:.1f}"
+            print(f"knob step -> new image shown (headless Chromium), {len(laps)} steps: median {median:.3f} s, p90 {p90:.3f} s, "
+                  f"best {min(laps):.3f} s; {machine}; torch threads {torch.get_num_threads()}; model {name}")
+            print("| machine | model | knob step → image shown, median | p90 | steps |")
+            print(f"| {machine} | {Path(name).name} ({pipe.image_size} px, {pipe.device}) | {median:.2f} s | {p90:.2f} s | {len(laps)} |")
+        if args.browser_only:
+            return
         if args.client == "http":
             client: Any = HttpClient(url)
         else:

@@ -65,6 +65,11 @@ def add_truncation_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truncation", type=float, default=1.0, help="noise truncation psi in [0, 1] (default 1: none)")
 
 
+# export.RESAMPLERS' names, here so that parsing the command line imports no image library
+# (tests/test_explore.py keeps the two equal).
+RESAMPLE_NAMES = ("lanczos", "nearest")
+
+
 def add_output_args(
     p: argparse.ArgumentParser, kinds: str, default_out: str | None, *, grid: bool, animation: bool, recorded: bool = False
 ) -> None:
@@ -77,6 +82,12 @@ def add_output_args(
         g.add_argument("--out", "-o", default=default_out, help=f"output file: {kinds} (default {default_out}); the recipe goes into NAME.EXT.json too")
     default = "as exported" if recorded else "the model's size"
     g.add_argument("--size", type=int, default=None, metavar="PX", help=f"scale every image to PX x PX pixels (default: {default})")
+    default = "as exported" if recorded else "lanczos"
+    g.add_argument(
+        "--resample", choices=RESAMPLE_NAMES, default=None if recorded else "lanczos",
+        help=f"how --size scales: lanczos (smooth) or nearest (crisp pixels, as the app's Small images setting: enlarged a whole "
+        f"number of times, so PX becomes the nearest whole multiple of the model's size) (default {default}); kept in the recipe",
+    )
     if animation:
         default = "as exported, else 8" if recorded else "8"
         g.add_argument("--quality", type=float, default=None if recorded else 8.0, help=f"MP4 quality, 1 (small) to 10 (best) (default {default})")
@@ -109,9 +120,9 @@ def run_render(args: argparse.Namespace, make: Callable[[Any, Any], Any], animat
     if save is not None:
         save(render, out, limits)
     elif render.is_animation:
-        save_render(render, out, size=args.size, quality=getattr(args, "quality", 8.0), limits=limits)
+        save_render(render, out, size=args.size, quality=getattr(args, "quality", 8.0), resample=args.resample, limits=limits)
     else:
-        save_render(render, out, size=args.size, captions=not getattr(args, "no_captions", False), limits=limits)
+        save_render(render, out, size=args.size, captions=not getattr(args, "no_captions", False), resample=args.resample, limits=limits)
     n = render.images.shape[0]
     print(f"wrote {out} ({n} images, {elapsed / max(1, n) * 1000:.0f} ms/image; recipe in {out.name}.json)")
     return 0

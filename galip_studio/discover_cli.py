@@ -112,7 +112,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         positions.write_text(json.dumps(m.to_json(), indent=1) + "\n")
         print(f"wrote {points} (the {args.view} map of {len(m.prompts)} prompts; positions in {positions.name})")
         if walk is not None:
-            save_render(walk, walk_out, size=args.size, quality=args.quality, limits=limits)
+            save_render(walk, walk_out, size=args.size, quality=args.quality, resample=args.resample, limits=limits)
             print(f"wrote {walk_out} ({walk.images.shape[0]} frames; recipe in {walk_out.name}.json)")
         return atlas
 

@@ -91,7 +91,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         animation=is_animation(recipe),
         pipe=pipe,
         save=lambda render, out, limits: save_again(
-            render, settings, out, size=args.size, captions=False if args.no_captions else None, quality=args.quality, limits=limits
+            render, settings, out, size=args.size, captions=False if args.no_captions else None, quality=args.quality,
+            resample=args.resample, limits=limits,
         ),
     )
 

@@ -108,11 +108,12 @@ def save_again(
     size: int | None = None,
     captions: bool | None = None,
     quality: float | None = None,
+    resample: str | None = None,
     compress_level: int = 6,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Path:
     """Save a re-rendered recipe as its file was exported (``settings`` from :func:`export_settings`),
-    with its recipe. ``size``, ``captions`` and ``quality`` replace the recorded ones when given.
+    with its recipe. ``size``, ``captions``, ``quality`` and ``resample`` replace the recorded ones when given.
 
     A single image saved without export settings is written bare again (no grid border); the rest
     goes through :func:`~.explore.save_render` with the recorded size, captions, fps, quality, loop
@@ -121,11 +122,12 @@ def save_again(
     size = settings.size if size is None else size
     captions = settings.captions if captions is None else captions
     quality = settings.quality if quality is None else quality
+    resample = settings.resample if resample is None else resample
     path = Path(path)
     if not settings.recorded and render.images.shape[0] == 1 and path.suffix.lower() == ".png":
-        image = render.pil(explore.check_size(size, limits), settings.resample)[0]
+        image = render.pil(explore.check_size(size, limits), resample)[0]
         return save_png(image, path, render.recipe, sidecar=True, compress_level=compress_level)
     return explore.save_render(
         render, path, size=size, captions=captions, fps=settings.fps, quality=quality, loop=settings.loop,
-        resample=settings.resample, compress_level=compress_level, limits=limits,
+        resample=resample, compress_level=compress_level, limits=limits,
     )

@@ -26,6 +26,23 @@ SHOWN_TRACKERS = (
     "() => [...document.querySelectorAll('[data-testid=status-tracker]')]"
     ".filter(e => e.offsetParent !== null && getComputedStyle(e).opacity !== '0' && e.innerText.trim() !== '').map(e => e.innerText)"
 )
+# Text that its box cuts (wider than the box, which does not scroll) or splits: a word over two
+# lines ("1.2/35" as "1.2/" and "35"), or a "Try" cell over more lines than it has.
+CUT_OR_SPLIT = """() => {
+  const lines = (e) => { const r = document.createRange(); r.selectNodeContents(e);
+    return new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.bottom))).size; };
+  const seen = (sel) => [...document.querySelectorAll(sel)].filter(e => e.offsetParent !== null && e.innerText.trim() !== '');
+  const bad = [];
+  for (const e of seen('[data-testid=block-info], .min_value, .max_value, .tr-head th, .tr-body td, .prose td, .prose th')) {
+    const t = e.innerText.trim();
+    const r = e.getBoundingClientRect(), box = e.closest('.block')?.getBoundingClientRect();
+    if (e.scrollWidth > e.clientWidth + 1 && !['auto', 'scroll'].includes(getComputedStyle(e).overflowX)) bad.push('cut: ' + t);
+    else if (box && (r.right > box.right + 1 || r.left < box.left - 1)) bad.push('cut by its block: ' + t);
+    else if (!/\\s/.test(t) && lines(e) > 1) bad.push('split: ' + t);
+  }
+  for (const e of seen('.tr-body td')) { if (lines(e) > e.innerText.trim().split('\\n').length) bad.push('split: ' + e.innerText.trim()); }
+  return bad;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +301,10 @@ def test_user_errors_say_why_inline_keep_the_result_and_leave_no_badge(page):
     page.locator("#galip-seed input").fill("-1")
     page.get_by_role("button", name="Generate", exact=True).click()
     error("galip-generate-error", "seeds are 0 or more, got -1")
+    # Said once, under the controls: no toast repeats it (two toasts used to cover the header's Small images).
+    page.wait_for_timeout(500)
+    assert page.locator("[data-testid=toast-body]").count() == 0
+    assert page.get_by_text("seeds are 0 or more, got -1").filter(visible=True).count() == 1
     page.get_by_role("button", name="→ Style knobs").click()  # nothing picked yet
     error("galip-picked", "Click an image of the gallery first")
     tab("Interpolate")
@@ -359,3 +380,20 @@ def test_interpolate_grid_at_natural_size_scrolls_instead_of_shrinking(page):
         " return [i.naturalWidth, i.naturalHeight, r.width, r.height, box.scrollHeight > box.clientHeight]; }"
     )
     assert shown[2:4] == shown[0:2] and shown[4], shown
+
+
+def test_every_tab_shows_its_labels_and_tables_whole(page):
+    """At 1400x1000, on every tab: no label, slider end, "Try" table or Markdown table cell is cut
+    or split over lines (the four corner prompts of a "Try" row used to be split, "a red / heart",
+    and cut off at the column's edge; three controls in a row of Directions pushed a slider's top
+    value past its block). Screenshots of each tab go to test-output/."""
+    for name in ("Generate", "Interpolate", "Blend grid", "Style knobs", "Noise walk", "Directions", "Prompt map", "Model", "Recipe"):
+        page.get_by_role("tab", name=name, exact=True).click()
+        page.wait_for_timeout(300)
+        assert page.evaluate(CUT_OR_SPLIT) == [], name
+        page.mouse.move(0, 0)
+        page.screenshot(path=str(OUT / f"app-tab-{name.lower().replace(' ', '-')}.png"), full_page=True)
+    # A keyframe list in the walk's "Try" table keeps its lines, on one row of the table each.
+    page.get_by_role("tab", name="Noise walk", exact=True).click()
+    cell = page.locator(".tr-body td").filter(has_text="a 3d emoji of a smiling face").first
+    assert cell.inner_text().strip().splitlines() == ["a 3d emoji of a smiling face", "a red heart"]

@@ -275,6 +275,30 @@ def test_cli_walk_and_render_reproduce_the_file(tiny_checkpoint, tmp_path, capsy
     assert np.array_equal(iio.imread(tmp_path / "w.gif", index=None), iio.imread(tmp_path / "again.gif", index=None))
 
 
+def test_cli_crisp_walk_gif_is_a_whole_factor_nearest_enlargement_and_renders_again_byte_identically(tiny_checkpoint, tmp_path, capsys):
+    """``--resample nearest`` (the app's crisp pixels): every frame of the GIF is the un-enlarged
+    frame with each pixel made a k x k block (k whole: --size 100 of 32 px images makes 96 px), the
+    recipe keeps the scaling, and ``render`` of the file writes the same bytes again."""
+    walk = ["walk", "a red apple", "a blue car", "--seeds", "0", "1", "--frames", "4", "--loop", "--fps", "8", "--checkpoint", str(tiny_checkpoint)]
+    assert _run(capsys, *walk, "--out", str(tmp_path / "native.gif"))[0] == 0
+    assert _run(capsys, *walk, "--size", "100", "--resample", "nearest", "--out", str(tmp_path / "crisp.gif"))[0] == 0
+    native, crisp = iio.imread(tmp_path / "native.gif", index=None), iio.imread(tmp_path / "crisp.gif", index=None)
+    assert native.shape[:3] == (4, 32, 32) and crisp.shape[:3] == (4, 96, 96)
+    assert np.array_equal(crisp, native.repeat(3, axis=1).repeat(3, axis=2))
+    assert load_recipe(tmp_path / "crisp.gif")["export"] == dict(format="gif", size=96, fps=8.0, quality=8.0, loop=True, resample="nearest")
+    assert "resample" not in load_recipe(tmp_path / "native.gif")["export"]  # the default (lanczos) as before
+    assert _run(capsys, "render", str(tmp_path / "crisp.gif"), "--out", str(tmp_path / "again.gif"))[0] == 0
+    assert (tmp_path / "again.gif").read_bytes() == (tmp_path / "crisp.gif").read_bytes()
+    # Grids too: a crisp blend's cells are whole blocks, and the choices are the app's.
+    assert _run(capsys, "blend", *PROMPTS, "--grid", "2", "--size", "64", "--resample", "nearest", "--no-captions",
+                "--out", str(tmp_path / "b.png"), "--checkpoint", str(tiny_checkpoint))[0] == 0
+    cell = iio.imread(tmp_path / "b.png")[2:66, 2:66]
+    assert np.array_equal(cell, cell[::2, ::2].repeat(2, axis=0).repeat(2, axis=1))
+    from galip_studio.cli import RESAMPLE_NAMES
+    from galip_studio.export import RESAMPLERS
+    assert RESAMPLE_NAMES == tuple(RESAMPLERS)
+
+
 def test_cli_errors_are_one_line(tiny_checkpoint, tmp_path, capsys):
     model = ["--checkpoint", str(tiny_checkpoint)]
     code, _, err = _run(capsys, "interpolate", "a", "b", "--steps", "33", "--seeds", "0", "--out", str(tmp_path / "x.png"), *model)

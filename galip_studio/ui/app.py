@@ -286,33 +286,35 @@ class _BlendTab(_Tab):
     id, shown = "blend", "grid"
 
     def __init__(self, limits: explore.Limits, last_blend: gr.State) -> None:
-        with gr.Tab("Blend grid", id=self.id), gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=320):
-                gr.Markdown("Four prompts at the corners; every cell blends their sentence vectors bilinearly (the paper's Figure 7).", elem_classes="galip-hint")
-                with gr.Row():
-                    tl = gr.Textbox(value=CORNER_DEFAULTS[0], label="Top left")
-                    tr = gr.Textbox(value=CORNER_DEFAULTS[1], label="Top right")
-                with gr.Row():
-                    bl = gr.Textbox(value=CORNER_DEFAULTS[2], label="Bottom left")
-                    br = gr.Textbox(value=CORNER_DEFAULTS[3], label="Bottom right")
-                self.corners = [tl, tr, bl, br]
-                self.size = gr.Slider(2, limits.max_grid or 16, value=5, step=1, label="Grid size (cells per side)")
-                self.seed = seed_input()
-                self.truncation = truncation()
-                self.export_size = export_size()
-                self.go, self.stop = run_stop("Blend")
-                self.error = error_line("galip-blend-error")
-                gr.Examples(CORNER_EXAMPLES, self.corners, label="Try")
-            with gr.Column(scale=3):
-                self.status = status_line()
-                self.grid = grid_image("**Blend grid:** click a cell to open it in Style knobs", "Blend grid", 560, "galip-blend-grid")
-                with gr.Row(elem_classes="galip-seed-row"):
-                    self.row = gr.Number(value=0, label="Row", step=1, elem_id="galip-cell-row")
-                    self.col = gr.Number(value=0, label="Column", step=1, elem_id="galip-cell-col")
-                    self.open = gr.Button("Open this cell in Style knobs")
-                self.cell_error = error_line("galip-cell-error")
-                self.file = gr.DownloadButton("Download the grid (PNG with the corner prompts and recipe)")
-                self.recipe = recipe_panel()
+        with gr.Tab("Blend grid", id=self.id):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
+                    gr.Markdown("Four prompts at the corners; every cell blends their sentence vectors bilinearly (the paper's Figure 7).", elem_classes="galip-hint")
+                    with gr.Row():
+                        tl = gr.Textbox(value=CORNER_DEFAULTS[0], label="Top left")
+                        tr = gr.Textbox(value=CORNER_DEFAULTS[1], label="Top right")
+                    with gr.Row():
+                        bl = gr.Textbox(value=CORNER_DEFAULTS[2], label="Bottom left")
+                        br = gr.Textbox(value=CORNER_DEFAULTS[3], label="Bottom right")
+                    self.corners = [tl, tr, bl, br]
+                    self.size = gr.Slider(2, limits.max_grid or 16, value=5, step=1, label="Grid size (cells per side)")
+                    self.seed = seed_input()
+                    self.truncation = truncation()
+                    self.export_size = export_size()
+                    self.go, self.stop = run_stop("Blend")
+                    self.error = error_line("galip-blend-error")
+                with gr.Column(scale=3):
+                    self.status = status_line()
+                    self.grid = grid_image("**Blend grid:** click a cell to open it in Style knobs", "Blend grid", 560, "galip-blend-grid")
+                    with gr.Row(elem_classes="galip-seed-row"):
+                        self.row = gr.Number(value=0, label="Row", step=1, elem_id="galip-cell-row")
+                        self.col = gr.Number(value=0, label="Column", step=1, elem_id="galip-cell-col")
+                        self.open = gr.Button("Open this cell in Style knobs")
+                    self.cell_error = error_line("galip-cell-error")
+                    self.file = gr.DownloadButton("Download the grid (PNG with the corner prompts and recipe)")
+                    self.recipe = recipe_panel()
+            # Under both columns: the whole width shows every corner prompt on one line (beside the controls it was cut or split).
+            gr.Examples(CORNER_EXAMPLES, self.corners, label="Try")
         self.last_blend = last_blend
         self.settings = {
             "prompt_tl": tl, "prompt_tr": tr, "prompt_bl": bl, "prompt_br": br, "size": self.size, "seed": self.seed,
@@ -333,36 +335,38 @@ class _KnobsTab(_Tab):
     id, shown = "knobs", "image"
 
     def __init__(self) -> None:
-        with gr.Tab("Style knobs", id=self.id), gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=320):
-                gr.Markdown(
-                    "Each knob weights one prompt; the image follows while you drag (arrow keys and a typed "
-                    "value + Enter too). The position sliders set all four weights as a point in the blend "
-                    "grid's square, and follow the weights.",
-                    elem_classes="galip-hint",
-                )
-                self.prompts: list[gr.Textbox] = []
-                self.weights: list[gr.Slider] = []
-                for i, (prompt, weight) in enumerate(zip(CORNER_DEFAULTS, h.knob_position(*KNOB_XY))):
-                    with gr.Row(equal_height=True):
-                        self.prompts.append(gr.Textbox(value=prompt, label=f"Prompt {i + 1} ({h.CORNERS[i]})", scale=3))
-                        self.weights.append(gr.Slider(0.0, 2.0, value=weight, step=0.01, label="Weight", scale=2, elem_id=f"galip-weight-{i + 1}"))
-                with gr.Row():
-                    self.x = gr.Slider(0.0, 1.0, value=KNOB_XY[0], step=0.01, label="Position x (left → right)", elem_id="galip-pos-x")
-                    self.y = gr.Slider(0.0, 1.0, value=KNOB_XY[1], step=0.01, label="Position y (top → bottom)", elem_id="galip-pos-y")
-                self.seed = seed_input(elem_id="galip-knobs-seed")
-                self.truncation = truncation()
-                self.normalize = gr.Checkbox(value=True, label="Normalise weights (off: weights above 1 exaggerate a prompt)")
-                self.go = gr.Button("Render", variant="primary", elem_classes="galip-run")
-                self.error = error_line("galip-knobs-error")
-                gr.Examples(CORNER_EXAMPLES, self.prompts, label="Try")
-            with gr.Column(scale=3):
-                self.image = gr.Image(
-                    label="Blend", show_label=False, format="png", type="filepath", interactive=False, height=520, buttons=IMAGE_BUTTONS,
-                    elem_classes=["galip-upscale", "galip-pixels"], elem_id="galip-knob-image",
-                )
-                self.mix = gr.Markdown(elem_id="galip-knob-mix")
-                self.recipe = recipe_panel()
+        with gr.Tab("Style knobs", id=self.id):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
+                    gr.Markdown(
+                        "Each knob weights one prompt; the image follows while you drag (arrow keys and a typed "
+                        "value + Enter too). The position sliders set all four weights as a point in the blend "
+                        "grid's square, and follow the weights.",
+                        elem_classes="galip-hint",
+                    )
+                    self.prompts: list[gr.Textbox] = []
+                    self.weights: list[gr.Slider] = []
+                    for i, (prompt, weight) in enumerate(zip(CORNER_DEFAULTS, h.knob_position(*KNOB_XY))):
+                        with gr.Row(equal_height=True):
+                            self.prompts.append(gr.Textbox(value=prompt, label=f"Prompt {i + 1} ({h.CORNERS[i]})", scale=3))
+                            self.weights.append(gr.Slider(0.0, 2.0, value=weight, step=0.01, label="Weight", scale=2, elem_id=f"galip-weight-{i + 1}"))
+                    with gr.Row():
+                        self.x = gr.Slider(0.0, 1.0, value=KNOB_XY[0], step=0.01, label="Position x", info="left → right", elem_id="galip-pos-x")
+                        self.y = gr.Slider(0.0, 1.0, value=KNOB_XY[1], step=0.01, label="Position y", info="top → bottom", elem_id="galip-pos-y")
+                    self.seed = seed_input(elem_id="galip-knobs-seed")
+                    self.truncation = truncation()
+                    self.normalize = gr.Checkbox(value=True, label="Normalise weights (off: weights above 1 exaggerate a prompt)")
+                    self.go = gr.Button("Render", variant="primary", elem_classes="galip-run")
+                    self.error = error_line("galip-knobs-error")
+                with gr.Column(scale=3):
+                    self.image = gr.Image(
+                        label="Blend", show_label=False, format="png", type="filepath", interactive=False, height=520, buttons=IMAGE_BUTTONS,
+                        elem_classes=["galip-upscale", "galip-pixels"], elem_id="galip-knob-image",
+                    )
+                    self.mix = gr.Markdown(elem_id="galip-knob-mix")
+                    self.recipe = recipe_panel()
+            # Under both columns: the whole width shows every corner prompt on one line (beside the controls it was cut or split).
+            gr.Examples(CORNER_EXAMPLES, self.prompts, label="Try")
         self.settings = {
             **{f"prompt_{i + 1}": c for i, c in enumerate(self.prompts)}, **{f"weight_{i + 1}": c for i, c in enumerate(self.weights)},
             "x": self.x, "y": self.y, "seed": self.seed, "truncation": self.truncation, "normalize": self.normalize,
@@ -403,41 +407,43 @@ class _WalkTab(_Tab):
     id, shown = "walk", "preview"
 
     def __init__(self, limits: explore.Limits) -> None:
-        with gr.Tab("Noise walk", id=self.id), gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=320):
-                self.prompts = gr.Textbox(value="a 3d emoji of a smiling face\na red heart", label="Prompts (one per line: keyframes)", lines=3, info="Shift+Enter runs")
-                self.seeds = gr.Textbox(value="0, 1", label="Seeds (noise keyframes)", info="circle / random paths use one or two")
-                with gr.Row():
-                    self.path = gr.Dropdown(list(NOISE_PATHS), value="keyframes", label="Noise path")
-                    self.easing = gr.Dropdown(list(EASINGS), value="cosine", label="Easing")
-                self.frames, self.fps = frames_and_fps(limits, frames_elem_id="galip-walk-frames")
-                self.playback = gr.Radio(list(h.PLAYBACK), value="loop", label="Playback", info="loop closes the path; ping-pong plays back and forth")
-                self.truncation = truncation()
-                with gr.Row():
-                    self.even = gr.Checkbox(value=False, label=f"Even speed (re-time in CLIP space: renders the path {h.RETIME_DENSITY}× first, slower)")
-                    self.formats = animation_formats()
-                    self.size = frame_size(64, 128, 256, 512)
-                self.go, self.stop = run_stop("Walk")
-                self.error = error_line("galip-walk-error")
-                gr.Examples(
-                    [
-                        ["a 3d emoji of a smiling face\na red heart", "0, 1", "keyframes", "loop"],
-                        ["a flag", "3", "circle", "loop"],
-                        ["a red heart\na flag\na flat emoji of a cat face", "0", "spline", "ping-pong"],
-                    ],
-                    [self.prompts, self.seeds, self.path, self.playback],
-                    label="Try",
-                )
-            with gr.Column(scale=3):
-                self.status = status_line("galip-walk-status")
-                with gr.Row():
-                    self.preview = gr.Image(label="GIF", type="filepath", interactive=False, height=360, buttons=IMAGE_BUTTONS, elem_classes="galip-pixels", elem_id="galip-walk-gif")
-                    self.video = gr.Video(label="MP4", interactive=False, height=360, loop=True, autoplay=True, buttons=["download"], elem_classes="galip-pixels")
-                with gr.Row():
-                    self.gif = gr.DownloadButton("Download GIF")
-                    self.mp4 = gr.DownloadButton("Download MP4")
-                self.info = gr.Markdown()
-                self.recipe = recipe_panel()
+        with gr.Tab("Noise walk", id=self.id):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
+                    self.prompts = gr.Textbox(value="a 3d emoji of a smiling face\na red heart", label="Prompts (one per line: keyframes)", lines=3, info="Shift+Enter runs")
+                    self.seeds = gr.Textbox(value="0, 1", label="Seeds (noise keyframes)", info="circle / random paths use one or two")
+                    with gr.Row():
+                        self.path = gr.Dropdown(list(NOISE_PATHS), value="keyframes", label="Noise path")
+                        self.easing = gr.Dropdown(list(EASINGS), value="cosine", label="Easing")
+                    self.frames, self.fps = frames_and_fps(limits, frames_elem_id="galip-walk-frames")
+                    self.playback = gr.Radio(list(h.PLAYBACK), value="loop", label="Playback", info="loop closes the path; ping-pong plays back and forth")
+                    self.truncation = truncation()
+                    with gr.Row():
+                        self.even = gr.Checkbox(value=False, label=f"Even speed (re-time in CLIP space: renders the path {h.RETIME_DENSITY}× first, slower)")
+                        self.formats = animation_formats()
+                        self.size = frame_size(64, 128, 256, 512)
+                    self.go, self.stop = run_stop("Walk")
+                    self.error = error_line("galip-walk-error")
+                with gr.Column(scale=3):
+                    self.status = status_line("galip-walk-status")
+                    with gr.Row():
+                        self.preview = gr.Image(label="GIF", type="filepath", interactive=False, height=360, buttons=IMAGE_BUTTONS, elem_classes="galip-pixels", elem_id="galip-walk-gif")
+                        self.video = gr.Video(label="MP4", interactive=False, height=360, loop=True, autoplay=True, buttons=["download"], elem_classes="galip-pixels")
+                    with gr.Row():
+                        self.gif = gr.DownloadButton("Download GIF")
+                        self.mp4 = gr.DownloadButton("Download MP4")
+                    self.info = gr.Markdown()
+                    self.recipe = recipe_panel()
+            # Under both columns: the whole width shows every corner prompt on one line (beside the controls it was cut or split).
+            gr.Examples(
+                [
+                    ["a 3d emoji of a smiling face\na red heart", "0, 1", "keyframes", "loop"],
+                    ["a flag", "3", "circle", "loop"],
+                    ["a red heart\na flag\na flat emoji of a cat face", "0", "spline", "ping-pong"],
+                ],
+                [self.prompts, self.seeds, self.path, self.playback],
+                label="Try",
+            )
         self.settings = {
             "prompts": self.prompts, "seeds": self.seeds, "path": self.path, "frames": self.frames, "fps": self.fps, "playback": self.playback,
             "easing": self.easing, "truncation": self.truncation, "even_speed": self.even, "formats": self.formats, "size": self.size,

@@ -62,12 +62,14 @@ def build_discover_tabs(
                     elem_classes="galip-hint",
                 )
                 dr_space = gr.Radio(list(dh.SPACES), value=list(dh.SPACES)[0], label="Space")
-                dr_prompt = gr.Textbox(value="a red heart", label="Prompt (the image to move)")
+                # Two controls a row at most: three squeezed a slider past the column (its top value cut off).
+                with gr.Row():
+                    dr_prompt = gr.Textbox(value="a red heart", label="Prompt (the image to move)", scale=3)
+                    dr_seed = gr.Number(value=0, label="Seed", step=1, scale=1, min_width=90)
                 with gr.Row():
                     dr_components = gr.Slider(2, lim.max_components or 64, value=8, step=1, label="Components to find")
                     dr_show = gr.Textbox(value="1-3", label="Show components", info="e.g. 1-3 or 1, 4, 5")
                 with gr.Row():
-                    dr_seed = gr.Number(value=0, label="Seed", step=1)
                     dr_steps = gr.Slider(3, lim.max_strip or 31, value=7, step=2, label="Images per strip")
                     dr_span = gr.Slider(0.5, 6.0, value=3.0, step=0.5, label="Span (σ)")
                 dr_trunc = truncation(info=None)

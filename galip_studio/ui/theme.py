@@ -34,7 +34,17 @@ body:not(.galip-smooth) .galip-pixels img, body:not(.galip-smooth) .galip-pixels
 #galip-gallery .caption-label, #galip-figures .caption-label {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important; max-width: 100% !important;
 }
-#galip-history .caption-label { font-size: 0.7rem; }
+/* History captions: up to three lines across the whole thumbnail (one line showed "Interpola…"). */
+#galip-history .caption-label {
+  white-space: normal !important; max-width: none !important; left: 2px; right: 2px; bottom: 2px; font-size: 0.62rem; line-height: 1.15;
+  display: -webkit-box; -webkit-line-clamp: 3; -webkit-box-orient: vertical; overflow: hidden !important; opacity: 0.92;
+}
+/* "Try" tables: a cell is one line (a prompt is never split, "a red / heart"), a keyframe list keeps
+   its lines; a table wider than its box scrolls instead of being cut. */
+.tr-body td, .tr-body td *, .tr-head th { white-space: pre !important; }
+.tr-body td { text-align: left !important; }
+/* Notices (toasts) at the bottom right: at the top they covered the header's Small-images setting. */
+.toast-wrap { top: auto !important; bottom: var(--size-4) !important; }
 /* Interpolate's grid at its natural size (captions readable, one image pixel per screen pixel of the
    made grid), scrolled inside its box instead of shrunk to the panel's height. */
 #galip-int-grid { height: auto !important; max-height: none !important; }
