@@ -15,9 +15,8 @@ thing sit apart (the "modality gap"): a constant offset plus a different length.
 embedding is moved by the offset between the mean sentence vector of a vocabulary (the bundled
 everyday phrases) and the mean image embedding of the *generator's own images* of those phrases
 (one seed each; no data needed, so it works for any model, offline), then scaled to the mean
-length of the vocabulary's sentence vectors. docs/app.md ("Your image") gives the figures measured
-on the bundled model and the emoji data: the correction moves an emoji's image embedding from
-cosine 0.27 to 0.65 of its own caption's sentence vector (:func:`gap_report`).
+length of the vocabulary's sentence vectors. docs/app.md ("Your image") gives the gap measured on
+the bundled model and the emoji data (:func:`gap_report`).
 
 **Inversion** (:func:`invert`): Adam over the noise ``z`` and the sentence vector ``s``, from the
 variation's ``s`` and ``starts`` noises (seeds ``seed``, ``seed + 1``, ...; optimised side by side
