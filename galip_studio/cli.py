@@ -311,6 +311,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "galip_studio.datasets",
     "galip_studio.latent_cli",
     "galip_studio.discover_cli",
+    "galip_studio.invert_cli",
     "galip_studio.ui.cli",
     "galip_studio.miniclip_cli",
     "galip_studio.train.cli",

@@ -164,7 +164,7 @@ def encode_all(pipe, prompts: Sequence[str], progress: Progress | None, chunk: i
 
 # ------------------------------------------------------------------------------------------ cache
 CACHE_MB = 256  # default bound of the cache folder (GALIP_STUDIO_CACHE_MB)
-CACHE_KINDS = ("noise-directions", "sentence-directions", "prompt-map")
+CACHE_KINDS = ("noise-directions", "sentence-directions", "prompt-map", "image-gap")
 _CACHE_NAME = re.compile(rf"({'|'.join(CACHE_KINDS)})-[0-9a-f]{{16}}\.safetensors")
 
 

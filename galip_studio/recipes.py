@@ -3,7 +3,8 @@
 :mod:`galip_studio.explore` owns the recipe format (:func:`~.explore.make_recipe`,
 :func:`~.explore.model_info`, :func:`~.explore.render_recipe`) and renders its own kinds;
 :mod:`galip_studio.discover` (``direction_strip``) and :mod:`galip_studio.prompt_map` (``map_walk``,
-``map_grid``) build on explore and add three kinds. This module stands above them, so explore
+``map_grid``) build on explore and add three kinds, and :mod:`galip_studio.invert` adds
+``vectors`` (raw sentence vectors and noise: an inverted image, image variations). This module stands above them, so explore
 never imports them back: :data:`RENDERERS` is the table of every kind and
 :func:`render_recipe` renders any recipe.
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import discover, explore, prompt_map
+from . import discover, explore, invert, prompt_map
 from .explore import DEFAULT_LIMITS, Limits, Render
 from .export import ANIMATION_SUFFIXES, RESAMPLERS, save_png
 
@@ -35,6 +36,7 @@ RENDERERS: dict[str, Callable[..., Render]] = {
     "direction_strip": discover.direction_strip,
     "map_walk": prompt_map.map_walk,
     "map_grid": prompt_map.map_grid,
+    "vectors": invert.vector_grid,
 }
 """Every recipe kind and the function that renders it."""
 ANIMATION_KINDS: tuple[str, ...] = ("walk", "map_walk")

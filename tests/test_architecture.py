@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "explore": 5,
     "discover": 5,
     "prompt_map": 5,
+    "invert": 5,
     "recipes": 5,
     "train": 5,
     "miniclip": 5,
@@ -52,6 +53,7 @@ LAYERS: dict[str, int] = {
     "cli": 6,
     "latent_cli": 6,
     "discover_cli": 6,
+    "invert_cli": 6,
     "miniclip_cli": 6,
     "train.cli": 6,
     "datasets": 6,  # datasets/__init__.py: the ``galip-studio data`` sub-commands

@@ -1,13 +1,13 @@
 """The GALIP Studio app's page: the layout (:func:`build_app`).
 
-Nine tabs — Generate, Interpolate, Blend grid, Style knobs, Noise walk, Directions and Prompt map
-(:mod:`.discover_tab`), Model, Recipe — whose buttons call the handler modules (:mod:`.handlers`,
+Ten tabs — Generate, Interpolate, Blend grid, Style knobs, Noise walk, Directions and Prompt map
+(:mod:`.discover_tab`), Your image (:mod:`.invert_tab`), Model, Recipe — whose buttons call the handler modules (:mod:`.handlers`,
 :mod:`.discover_handlers`, :mod:`.model_handlers`, :mod:`.recipe_handlers`), and a history strip
 under them (:mod:`.history`: the session's last results, a click brings one back with its
 settings). Every action is a named API endpoint (``/generate``, ``/interpolate``, ``/blend``, ``/blend_cell``, ``/style_knob``,
 ``/knob_position``, ``/weights_position``, ``/walk``, ``/read_recipe``, ``/render_recipe``,
 ``/model_info``, ``/load_checkpoint``, ``/upload_weights``, ``/load_official``,
-``/use_default_model``, ``/list_checkpoints``, ``/random_seed``, and the discover tabs' own) that
+``/use_default_model``, ``/list_checkpoints``, ``/random_seed``, and the discover and Your image tabs' own) that
 ``gradio_client`` can call; history, send-to and Stop are page-only.
 
 Layout: each tab here is a class whose constructor lays it out and whose ``wire`` connects its
@@ -39,6 +39,7 @@ from . import handlers as h
 from . import model_handlers as mh
 from . import recipe_handlers as rh
 from .discover_tab import build_discover_tabs
+from .invert_tab import build_invert_tab
 from .exports import export_folder, write_example_recipes
 from .history import add_history, history_entry, history_gallery
 from .jobs import PAGE_ONLY, Runner, connect_stop, inline_errors, page_and_api, was_stopped
@@ -750,6 +751,7 @@ def build_app(
             knobs = _KnobsTab()
             walk = _WalkTab(limits)
             discover = build_discover_tabs([session.model, session.jobs], [session.model], run.long, run.quick, limits)  # Directions, Prompt map
+            build_invert_tab([session.model, session.jobs], [session.model], run.long, run.quick, limits)  # Your image
             model_tab = _ModelTab(library, allow_model_loading)
             recipe = _RecipeTab(folder)
         history_strip, history_note = _history_block()
