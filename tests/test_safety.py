@@ -434,6 +434,60 @@ def test_resume_with_another_data_dir_refuses(tmp_path, capsys, monkeypatch):
     assert info.value.args[1] is True  # --new-data also lets --balance change
 
 
+def test_resume_notices_images_swapped_under_the_same_path(tmp_path, capsys):
+    from helpers import make_folder
+
+    data = make_folder(tmp_path / "data", n=8)
+    run = tmp_path / "run"
+    quick = ["--preset", "tiny", "--batch-size", "4", "--amp", "none", "--no-progress", "--threads", "2",
+             "--sample-every", "0", "--eval-every", "0"]
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "1"]) == 0
+    assert json.loads((run / "config.json").read_text())["data"]["digest"]["files"] == 16
+    first, second = sorted(data.rglob("*.png"))[:2]
+    first.write_bytes(second.read_bytes())  # the same name, another picture
+    capsys.readouterr()
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "2", "--resume", "latest"]) == 1
+    err = capsys.readouterr().err
+    assert "changed since this run last started" in err and "--new-data" in err and err.count("\n") == 1
+    assert not (run / "checkpoints" / "step_000002").exists()
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "2", "--resume", "latest", "--new-data"]) == 0
+    assert (run / "checkpoints" / "step_000002").is_dir()
+    # the digest recorded at this start is the changed data's: resuming on it again needs no --new-data
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "3", "--resume", "latest"]) == 0
+
+
+def test_resume_notices_a_re_pointed_data_link(tmp_path, capsys, monkeypatch):
+    from helpers import make_folder
+
+    from galip_studio.train.data import data_digest
+
+    make_folder(tmp_path / "data_a", n=4)
+    shutil.copytree(tmp_path / "data_a", tmp_path / "data_b")  # copy2: the same names, sizes and times
+    link = tmp_path / "data"
+    link.symlink_to("data_a")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"train": {"data_dir": str(link), "preset": "tiny"}, "data": {"digest": data_digest(link)}}))
+
+    class Resolved(Exception):
+        pass
+
+    def resolved(explicit, saved, new_data=False):
+        raise Resolved
+
+    monkeypatch.setattr("galip_studio.train.config.resolve_train_config", resolved)
+    link.unlink()
+    link.symlink_to("data_b")
+    with pytest.raises(Resolved):  # an exact copy is the same data
+        main(["train", str(link), "--out", str(run), "--resume", "latest"])
+    (tmp_path / "data_b" / "img00.txt").write_text("a caption of another picture\n")
+    assert main(["train", str(link), "--out", str(run), "--resume", "latest"]) == 1
+    err = capsys.readouterr().err
+    assert "changed since this run last started" in err and "--new-data" in err
+    with pytest.raises(Resolved):
+        main(["train", str(link), "--out", str(run), "--resume", "latest", "--new-data"])
+
+
 # ------------------------------------------------------------------------------------------ the app
 def test_a_load_in_one_session_does_not_stall_generation_in_another(tiny_pipeline):
     import threading
