@@ -312,6 +312,14 @@ def _load_state_dict_file(model: nn.Module, path: str) -> None:
     state.pop("text.transformer.embeddings.position_ids", None)
     factory.resize_pos_embed(state, model)
     factory.resize_text_pos_embed(state, model)
+    missing = sorted(k for k in expected if k not in state)
+    wrong = sorted(k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape))
+    unexpected = sorted(k for k in state if k not in expected)
+    if missing or wrong or unexpected:
+        raise ClipError(
+            f"CLIP weights in {path} do not fit this CLIP architecture: missing {missing[:4]}, wrong shapes {wrong[:4]}, "
+            f"unexpected {unexpected[:4]}"
+        )
     model.load_state_dict(state, strict=True)
 
 
