@@ -40,7 +40,7 @@ from .clip_backbone import (
 from .config import ClipConfig, GALIPConfig
 from .nets import GALIP
 from .nets.galip import check_memory
-from .torchscript import TensorRef, TorchScriptError, read_tensors, scan_archive
+from .torchscript import TensorRef, TorchScriptError, read_tensors, refuse_legacy, scan_archive
 
 FORMAT = "galip-studio"
 FORMAT_VERSION = 1
@@ -470,16 +470,10 @@ def _read_official(path: Path) -> dict[str, dict[str, TensorRef]]:
     tensors read yet: see :mod:`galip_studio.torchscript`)."""
     if not path.is_file():
         raise CheckpointError(f"official checkpoint not found: {path}")
-    if not zipfile.is_zipfile(path):
-        with open(path, "rb") as fh:
-            head = fh.read(2)
-        if head[:1] == b"\x80":
-            raise CheckpointError(
-                f"{path} is in PyTorch's legacy format (before 1.6), whose tensor sizes cannot be checked before they "
-                f"are allocated; re-save it with torch.save from PyTorch 1.6 or later"
-            )
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (not a torch zip archive)")
     try:
+        refuse_legacy(path)
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (not a torch zip archive)")
         obj = scan_archive(path)
     except TorchScriptError as e:
         raise CheckpointError(str(e)) from e

@@ -36,7 +36,9 @@ from torch import nn
 
 from .config import ClipConfig, check_clip_arch, check_model_memory, default_prompt_layers, default_tap_layers
 from .files import save_safetensors
-from .torchscript import TorchScriptError, is_torchscript, read_torchscript_tensors
+from .torchscript import (
+    TorchScriptError, is_torchscript, read_tensors, read_torchscript_tensors, scan_archive, select_refs, state_dict_refs,
+)
 
 CLIP_CONFIG_FILE = "clip_config.json"
 CLIP_WEIGHTS_FILE = "clip.safetensors"
@@ -235,7 +237,7 @@ def _load_weights_file(model: nn.Module, path: str) -> None:
     """Load a local CLIP weights file (open_clip state dict, safetensors, or OpenAI's TorchScript .pt).
 
     Nothing in the file is executed: TorchScript archives are read by :func:`read_torchscript_tensors`,
-    other files by open_clip with ``weights_only=True`` (or safetensors).
+    safetensors by open_clip, ``torch.save`` state dicts by :func:`_load_state_dict_file` (never ``torch.load``).
     """
     import open_clip
 
@@ -256,11 +258,69 @@ def _load_weights_file(model: nn.Module, path: str) -> None:
             )
         model.load_state_dict({k: found[k].to(expected[k].dtype) for k in expected}, strict=True)
         return
+    if Path(path).suffix in (".npz", ".npy"):
+        raise ClipError(
+            f"{path}: numpy (big_vision) CLIP weights are for timm image towers, which GALIP Studio does not build; "
+            f"use an open_clip state dict or safetensors file"
+        )
     try:
-        open_clip.load_checkpoint(model, path, strict=True, weights_only=True)
-    except Exception as e:  # open_clip raises RuntimeError/KeyError/UnpicklingError
+        if path.endswith(".safetensors"):  # plain data, read as it is stored
+            open_clip.load_checkpoint(model, path, strict=True, weights_only=True)
+        else:
+            _load_state_dict_file(model, path)
+    except ClipError:
+        raise
+    except Exception as e:  # open_clip raises RuntimeError/KeyError/...
         first = str(e).splitlines()[0][:200] if str(e) else ""
         raise ClipError(f"could not load CLIP weights from {path}: {type(e).__name__}: {first}") from e
+
+
+def _load_state_dict_file(model: nn.Module, path: str) -> None:
+    """An open_clip state dict saved by ``torch.save`` (``open_clip_pytorch_model.bin``, a training
+    checkpoint's ``state_dict``), read by :mod:`galip_studio.torchscript` rather than ``torch.load``
+    so that no tensor can ask for more memory than the file stores, then put through open_clip's own
+    layout fixes (:func:`open_clip.load_checkpoint`'s steps) into ``model``."""
+    from open_clip import factory
+
+    expected = model.state_dict()
+    try:
+        refs = state_dict_refs(scan_archive(path), path)
+        try:  # open_clip's own layout: names and shapes checked before any tensor data is read
+            chosen = select_refs(refs, expected, path)
+        except TorchScriptError:
+            # a layout open_clip converts (another project's names, an older text tower, another
+            # position-embedding size): read whole, but no more than twice this architecture's weights
+            stored = sum({r.storage: r.storage.nbytes for r in refs.values()}.values())
+            weights = sum(t.numel() * t.element_size() for t in expected.values())
+            if stored > 2 * weights + 2**20:
+                raise ClipError(
+                    f"{path} holds {stored / 2**20:.0f} MB of tensors, more than twice this CLIP's {weights / 2**20:.0f} MB "
+                    f"of weights: not weights of this architecture"
+                ) from None
+            chosen = refs
+        state: dict[str, torch.Tensor] = read_tensors(path, chosen)
+    except TorchScriptError as e:
+        raise ClipError(str(e)) from None
+    state = factory.convert_state_dict(model, state)
+    if "positional_embedding" in state and not hasattr(model, "positional_embedding"):
+        state = factory.convert_to_custom_text_state_dict(state)
+    for key in ("logit_scale", "logit_bias"):
+        if key in state and getattr(model, key, None) is not None and model.get_parameter(key).ndim != state[key].ndim:
+            state[key] = state[key].reshape(model.get_parameter(key).shape)
+    if "logit_bias" not in state and getattr(model, "logit_bias", None) is not None:
+        state["logit_bias"] = torch.zeros_like(state["logit_scale"])
+    state.pop("text.transformer.embeddings.position_ids", None)
+    factory.resize_pos_embed(state, model)
+    factory.resize_text_pos_embed(state, model)
+    missing = sorted(k for k in expected if k not in state)
+    wrong = sorted(k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape))
+    unexpected = sorted(k for k in state if k not in expected)
+    if missing or wrong or unexpected:
+        raise ClipError(
+            f"CLIP weights in {path} do not fit this CLIP architecture: missing {missing[:4]}, wrong shapes {wrong[:4]}, "
+            f"unexpected {unexpected[:4]}"
+        )
+    model.load_state_dict(state, strict=True)
 
 
 @contextlib.contextmanager

@@ -275,11 +275,27 @@ def _data_pickle(zf: zipfile.ZipFile, source: str) -> tuple[str, bytes]:
     return prefix, data
 
 
+def refuse_legacy(path: str | os.PathLike) -> None:
+    """PyTorch's legacy pickle format (before 1.6) allocates its storages before their sizes can be
+    checked: refuse it, naming the fix."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+    except OSError:
+        return
+    if head[:1] == b"\x80" and not zipfile.is_zipfile(path):
+        raise TorchScriptError(
+            f"{path} is in PyTorch's legacy format (before 1.6), whose tensor sizes cannot be checked before they "
+            f"are allocated; re-save it with torch.save from PyTorch 1.6 or later"
+        )
+
+
 def scan_archive(path: str | os.PathLike) -> Any:
     """The object in ``<name>/data.pkl`` of a PyTorch zip archive, its tensors as :class:`TensorRef`
     records (nothing of their data read): plain containers, and TorchScript modules as
     :class:`_ScriptObject` records. Raises :class:`TorchScriptError` for anything else."""
     source = str(path)
+    refuse_legacy(path)
     try:
         with zipfile.ZipFile(path) as zf:
             prefix, data = _data_pickle(zf, source)
@@ -358,6 +374,89 @@ def read_tensors(path: str | os.PathLike, refs: Mapping[str, TensorRef]) -> dict
     return out
 
 
+# The plain values ``torch.save`` writes around tensors (an optimizer's state, a training position).
+_PLAIN = (int, float, complex, bool, str, bytes, type(None))
+MAX_NESTING = 64
+
+
+def _walk(obj: Any, source: str, visit: Any) -> Any:
+    """``obj`` with each :class:`TensorRef` ``r`` replaced by ``visit(r)``: dicts (``OrderedDict``
+    included, with their attributes such as a state dict's ``_metadata``) and lists in place, tuples
+    rebuilt. Anything but plain containers, numbers, strings and tensors is refused."""
+    seen: dict[int, Any] = {}
+
+    def walk(o: Any, depth: int) -> Any:
+        if isinstance(o, TensorRef):
+            return visit(o)
+        if isinstance(o, _PLAIN):
+            return o
+        if id(o) in seen:
+            return seen[id(o)]
+        if depth > MAX_NESTING or len(seen) > MAX_TORCHSCRIPT_OBJECTS:
+            raise TorchScriptError(f"{source} nests its containers too deeply or holds too many to be a weights or training file")
+        if isinstance(o, dict):
+            seen[id(o)] = o
+            for key in list(o):
+                if not isinstance(key, _PLAIN):
+                    raise TorchScriptError(f"{source} holds a dict keyed by a {type(key).__name__}; not a plain torch.save file")
+                o[key] = walk(o[key], depth + 1)
+            return o
+        if isinstance(o, list):
+            seen[id(o)] = o
+            o[:] = [walk(v, depth + 1) for v in o]
+            return o
+        if isinstance(o, tuple):
+            seen[id(o)] = out = tuple(walk(v, depth + 1) for v in o)
+            return out
+        what = "a TorchScript module" if isinstance(o, _ScriptObject) else f"a {type(o).__name__}"
+        raise TorchScriptError(f"{source} holds {what}, where a plain torch.save file holds only containers, numbers, strings and tensors")
+
+    return walk(obj, 0)
+
+
+def load_archive(path: str | os.PathLike) -> Any:
+    """What ``torch.load(path, weights_only=True)`` returns for a plain ``torch.save`` file (dicts,
+    lists, tuples, numbers, strings, ``None`` and tensors, nested), read without running anything and
+    never allocating more than twice the bytes the file stores: every storage is checked by
+    :func:`scan_archive` (no deflated entries, no stride-0 or overlapping views) before any is read."""
+    source = str(path)
+    root = scan_archive(path)
+    names: dict[TensorRef, str] = {}
+
+    def collect(ref: TensorRef) -> TensorRef:
+        names.setdefault(ref, str(len(names)))
+        return ref
+
+    _walk(root, source, collect)
+    tensors = read_tensors(path, {name: ref for ref, name in names.items()})
+    return _walk(root, source, lambda ref: tensors[names[ref]])
+
+
+def state_dict_refs(obj: Any, source: str) -> dict[str, TensorRef]:
+    """The state dict of a scanned archive (:func:`scan_archive`): the object itself or its
+    ``state_dict`` entry, names without DDP's ``module.`` prefix, every value a tensor."""
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) and isinstance(v, TensorRef) for k, v in obj.items()):
+        raise TorchScriptError(f"{source} is not a state dict of tensors")
+    if next(iter(obj)).startswith("module."):
+        obj = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def select_refs(
+    refs: Mapping[str, TensorRef], expected: Mapping[str, Any], source: str, optional: tuple[str, ...] = ()
+) -> dict[str, TensorRef]:
+    """The tensors of ``expected`` (name -> shape or tensor, e.g. a model's ``state_dict()``) from
+    ``refs``, once every name is there with its shape (names starting with one of ``optional`` may
+    be missing); nothing of the tensors is read."""
+    missing = sorted(k for k in expected if k not in refs and not (optional and k.startswith(optional)))
+    wrong = sorted(k for k in expected if k in refs and tuple(refs[k].size) != tuple(getattr(expected[k], "shape", expected[k])))
+    if missing or wrong:
+        raise TorchScriptError(f"{source} does not fit this architecture: missing {missing[:4]}, wrong shapes {wrong[:4]}")
+    return {k: refs[k] for k in expected if k in refs}
+
+
 def _script_object_tensors(obj: _ScriptObject, source: str) -> dict[str, TensorRef]:
     """Every tensor attribute of a module tree, by dotted name (``visual.conv1.weight``)."""
     out: dict[str, TensorRef] = {}
@@ -400,9 +499,5 @@ def read_torchscript_tensors(path: str | os.PathLike, expected: Mapping[str, Any
         raise TorchScriptError(f"{source} does not hold a TorchScript module")
     refs = _script_object_tensors(root, source)
     if expected is not None:
-        missing = sorted(k for k in expected if k not in refs)
-        wrong = sorted(k for k in expected if k in refs and tuple(refs[k].size) != tuple(getattr(expected[k], "shape", expected[k])))
-        if missing or wrong:
-            raise TorchScriptError(f"{source} does not fit this architecture: missing {missing[:4]}, wrong shapes {wrong[:4]}")
-        refs = {k: refs[k] for k in expected}
+        refs = select_refs(refs, expected, source)
     return read_tensors(path, refs)

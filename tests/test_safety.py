@@ -434,6 +434,60 @@ def test_resume_with_another_data_dir_refuses(tmp_path, capsys, monkeypatch):
     assert info.value.args[1] is True  # --new-data also lets --balance change
 
 
+def test_resume_notices_images_swapped_under_the_same_path(tmp_path, capsys):
+    from helpers import make_folder
+
+    data = make_folder(tmp_path / "data", n=8)
+    run = tmp_path / "run"
+    quick = ["--preset", "tiny", "--batch-size", "4", "--amp", "none", "--no-progress", "--threads", "2",
+             "--sample-every", "0", "--eval-every", "0"]
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "1"]) == 0
+    assert json.loads((run / "config.json").read_text())["data"]["digest"]["files"] == 16
+    first, second = sorted(data.rglob("*.png"))[:2]
+    first.write_bytes(second.read_bytes())  # the same name, another picture
+    capsys.readouterr()
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "2", "--resume", "latest"]) == 1
+    err = capsys.readouterr().err
+    assert "changed since this run last started" in err and "--new-data" in err and err.count("\n") == 1
+    assert not (run / "checkpoints" / "step_000002").exists()
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "2", "--resume", "latest", "--new-data"]) == 0
+    assert (run / "checkpoints" / "step_000002").is_dir()
+    # the digest recorded at this start is the changed data's: resuming on it again needs no --new-data
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "3", "--resume", "latest"]) == 0
+
+
+def test_resume_notices_a_re_pointed_data_link(tmp_path, capsys, monkeypatch):
+    from helpers import make_folder
+
+    from galip_studio.train.data import data_digest
+
+    make_folder(tmp_path / "data_a", n=4)
+    shutil.copytree(tmp_path / "data_a", tmp_path / "data_b")  # copy2: the same names, sizes and times
+    link = tmp_path / "data"
+    link.symlink_to("data_a")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"train": {"data_dir": str(link), "preset": "tiny"}, "data": {"digest": data_digest(link)}}))
+
+    class Resolved(Exception):
+        pass
+
+    def resolved(explicit, saved, new_data=False):
+        raise Resolved
+
+    monkeypatch.setattr("galip_studio.train.config.resolve_train_config", resolved)
+    link.unlink()
+    link.symlink_to("data_b")
+    with pytest.raises(Resolved):  # an exact copy is the same data
+        main(["train", str(link), "--out", str(run), "--resume", "latest"])
+    (tmp_path / "data_b" / "img00.txt").write_text("a caption of another picture\n")
+    assert main(["train", str(link), "--out", str(run), "--resume", "latest"]) == 1
+    err = capsys.readouterr().err
+    assert "changed since this run last started" in err and "--new-data" in err
+    with pytest.raises(Resolved):
+        main(["train", str(link), "--out", str(run), "--resume", "latest", "--new-data"])
+
+
 # ------------------------------------------------------------------------------------------ the app
 def test_a_load_in_one_session_does_not_stall_generation_in_another(tiny_pipeline):
     import threading
@@ -623,19 +677,25 @@ def test_app_asks_for_the_password_given_with_auth(tiny_pipeline):
 
 
 def test_app_temp_folder_is_removed_on_sigterm(tiny_checkpoint, tmp_path):
+    """The server's exports and Gradio's copies of them (its cache) live in one folder of the
+    server process, removed when SIGTERM stops it, and the process exits cleanly."""
+    import re
     import signal
     import subprocess
     import sys
     import time
 
+    from gradio_client import Client
+
     env = dict(os.environ, TMPDIR=str(tmp_path), GRADIO_ANALYTICS_ENABLED="False")
+    env.pop("GRADIO_TEMP_DIR", None)
     app_py = Path(__file__).resolve().parent.parent / "app.py"
     proc = subprocess.Popen(
         [sys.executable, str(app_py), "--checkpoint", str(tiny_checkpoint), "--device", "cpu"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        deadline = time.time() + 240
+        deadline = time.time() + 600  # a loaded 2-core machine takes minutes to import torch and Gradio
         lines = []
         while time.time() < deadline:
             line = proc.stdout.readline()
@@ -644,11 +704,17 @@ def test_app_temp_folder_is_removed_on_sigterm(tiny_checkpoint, tmp_path):
             lines.append(line)
             if "Running on" in line:
                 break
-        assert any("Running on" in line for line in lines), "".join(lines)
-        assert list(tmp_path.glob("galip-studio-*")), "the app made no temporary folder"
+        url = re.search(r"Running on local URL:\s*(\S+)", "".join(lines))
+        assert url, "".join(lines)
+        (folder,) = tmp_path.glob("galip-studio-*")
+        client = Client(url.group(1), verbose=False, httpx_kwargs={"timeout": 120})
+        client.predict("a red apple", 2, 0, 1.0, api_name="/generate")  # a grid PNG, copied into Gradio's cache
+        written = [p for p in tmp_path.rglob("*.png")]
+        assert written and all(folder in p.parents for p in written), written  # Gradio's copies too
+        assert (folder / "gradio").is_dir()
         proc.send_signal(signal.SIGTERM)
-        proc.wait(120)
+        assert proc.wait(300) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert not list(tmp_path.glob("galip-studio-*"))
+    assert not folder.exists() and not list(tmp_path.rglob("*.png")) and not (tmp_path / "gradio").exists()

@@ -265,6 +265,142 @@ def test_torchscript_reader_checks_the_architecture_before_reading(tmp_path):
         read_torchscript_tensors(path, wrong)
 
 
+# ------------------------------------------------------------------------------------------ other torch.save files
+# The three other places that read a torch.save file a user names: open_clip state-dict CLIP weights
+# (--clip-weights, a CLIP folder), a run's training_state.pt (--resume, --init, convert --generator
+# trained) and Inception weights (--inception-weights). Each reads through galip_studio.torchscript.
+_OTHER_PROBE = """
+import os, resource, sys
+from galip_studio.clip_backbone import _load_weights_file
+from galip_studio.train.evaluate import load_inception
+from galip_studio.train.rundir import read_train_state
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+def clip(path):
+    import json
+    from open_clip.model import CLIP
+    from galip_studio.config import TINY_CLIP_ARCH
+    _load_weights_file(CLIP(**json.loads(json.dumps(TINY_CLIP_ARCH))), path)
+
+load = {{"clip": clip, "train-state": lambda path: read_train_state(os.path.dirname(path)), "inception": load_inception}}[sys.argv[1]]
+before = peak()
+try:
+    load(sys.argv[2])
+except Exception as e:
+    print("refused:", type(e).__name__, str(e).replace(chr(10), "|"))
+else:
+    print("loaded")
+print("growth:", peak() - before)
+"""
+
+
+def _expanding_torch_save(folder: Path, kind: str, name: str) -> Path:
+    """A torch.save file of a state dict whose one tensor claims BIG elements: deflated zeros, or
+    one stored value seen BIG times (stride 0, as ``torch.save`` writes an ``expand``-ed tensor)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if kind == "deflated-zeros":
+        tensor = _Tensor(_Stored("0", BIG), 0, (BIG,), (1,))
+        return write_archive(path, {"format": "galip-studio-train-state", "conv1.weight": tensor}, {"0": 4 * BIG})
+    torch.save({"format": "galip-studio-train-state", "conv1.weight": torch.zeros(1).expand(BIG // 1000, 1000)}, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["deflated-zeros", "stride-0"])
+@pytest.mark.parametrize("loader", ["clip", "train-state", "inception"])
+def test_other_torch_save_files_cannot_make_the_process_allocate_gigabytes(tmp_path, loader, kind):
+    name = {"clip": "open_clip_pytorch_model.bin", "train-state": "training_state.pt", "inception": "inception.pth"}[loader]
+    path = _expanding_torch_save(tmp_path / loader, kind, name)
+    assert path.stat().st_size < 2.5 * 1024**2
+    run = subprocess.run(
+        [sys.executable, "-c", _OTHER_PROBE.format(), loader, str(path)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = dict(line.split(": ", 1) for line in run.stdout.splitlines())
+    growth = int(lines["growth"])
+    assert "refused" in lines and growth < MAX_GROWTH, (loader, kind, run.stdout, growth / 2**20)
+    reason = lines["refused"]
+    assert "|" not in reason and str(path) in reason  # one line that names the file
+    assert ("stride 0" in reason) if kind == "stride-0" else ("compressed" in reason and "refusing to expand it" in reason)
+
+
+def test_load_archive_reads_a_training_state_as_torch_load_does(tmp_path):
+    from galip_studio.torchscript import load_archive
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(torch.randn(2, 3, 8, 8)).sum().backward()
+    opt.step()
+    base = torch.randn(6, 4)
+    state = {"step": 3, "optimizer": opt.state_dict(), "model": model.state_dict(), "scaler": None, "best": {"value": 1.5},
+             "pair": (1, 2.0, "a"), "views": [base, base.t(), base[1:3]], "half": torch.randn(3).half()}
+    torch.save(state, tmp_path / "state.pt")
+    want, got = torch.load(tmp_path / "state.pt", weights_only=True), load_archive(tmp_path / "state.pt")
+
+    def same(a, b, where="") -> None:
+        assert type(a) is type(b), where
+        if isinstance(a, dict):
+            assert list(a) == list(b) and getattr(a, "_metadata", None) == getattr(b, "_metadata", None), where
+            for k in a:
+                same(a[k], b[k], f"{where}.{k}")
+        elif isinstance(a, (list, tuple)):
+            assert len(a) == len(b), where
+            for i, (x, y) in enumerate(zip(a, b)):
+                same(x, y, f"{where}[{i}]")
+        elif isinstance(a, torch.Tensor):
+            assert a.dtype == b.dtype and a.stride() == b.stride() and torch.equal(a, b), where
+        else:
+            assert a == b, where
+
+    same(want, got)
+    assert got["views"][1].data_ptr() == got["views"][0].data_ptr()  # views of one storage stay views
+    # code in a training state is refused, not run
+    torch.save({"step": 1, "x": collections.Counter()}, tmp_path / "evil.pt")
+    with pytest.raises(TorchScriptError, match="collections.Counter"):
+        load_archive(tmp_path / "evil.pt")
+
+
+def test_clip_state_dict_files_still_load_exactly(tmp_path):
+    from open_clip.model import CLIP
+
+    from galip_studio.clip_backbone import ClipError, _load_weights_file
+    from galip_studio.config import TINY_CLIP_ARCH
+
+    def tiny(seed: int) -> CLIP:
+        torch.manual_seed(seed)
+        return CLIP(**json.loads(json.dumps(TINY_CLIP_ARCH))).eval()
+
+    source = tiny(0).state_dict()
+    torch.save(source, tmp_path / "plain.bin")  # open_clip_pytorch_model.bin
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in source.items()}}, tmp_path / "training.pt")  # open_clip's training checkpoint
+    for name in ("plain.bin", "training.pt"):
+        target = tiny(1)
+        _load_weights_file(target, str(tmp_path / name))
+        assert all(torch.equal(v, target.state_dict()[k]) for k, v in source.items()), name
+    # a file of another architecture is refused in one line, before its tensors are read
+    torch.save({k: (v[:1] if k == "visual.conv1.weight" else v) for k, v in source.items()}, tmp_path / "other.bin")
+    with pytest.raises(ClipError) as e:
+        _load_weights_file(tiny(1), str(tmp_path / "other.bin"))
+    assert "visual.conv1.weight" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_inception_weights_still_load_exactly(tmp_path):
+    from torchvision.models import inception_v3
+
+    from galip_studio.train.evaluate import load_inception
+
+    source = inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict()
+    torch.save(source, tmp_path / "inception.pth")
+    model = load_inception(tmp_path / "inception.pth")
+    assert all(torch.equal(v, source[k]) for k, v in model.state_dict().items())
+    torch.save({"not": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="does not fit torchvision's inception_v3: unexpected \\['not'\\]"):
+        load_inception(tmp_path / "other.pth")
+
+
 # ------------------------------------------------------------------------------------------ discover cache
 VOCABS = [[f"a {colour} {thing}" for colour in ("red", "green", "blue") for thing in ("apple", "car", f"house {i}")] for i in range(6)]
 

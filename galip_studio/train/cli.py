@@ -259,12 +259,29 @@ def _same_path(a: str, b: str) -> bool:
 
 
 def _check_same_data(saved: dict[str, Any] | None, args: argparse.Namespace) -> None:
-    """A resumed run continues on the data it was started with, unless ``--new-data`` says otherwise."""
+    """A resumed run continues on the data it was started with, unless ``--new-data`` says otherwise:
+    the same folder, holding the same files (names, sizes and times: :func:`~.data.data_digest`,
+    recorded in the run's ``config.json`` when it started or last resumed)."""
+    from .data import data_digest
+    from .rundir import RunDirectory
+
     before = (saved or {}).get("data_dir")
-    if before and not args.new_data and not _same_path(str(before), str(args.data_dir)):
+    if not before or args.new_data:
+        return
+    if not _same_path(str(before), str(args.data_dir)):
         raise CLIError(
             f"this run was trained on {before}, not {args.data_dir}; resume it with the same DATA_DIR, "
             f"or pass --new-data to continue it on other data"
+        )
+    recorded = json.loads(RunDirectory(args.out).config_path.read_text()).get("data", {}).get("digest")
+    if not isinstance(recorded, dict) or not os.path.isdir(args.data_dir):
+        return  # a run from before the digest was recorded, or no folder (the scan names it)
+    now = data_digest(args.data_dir)
+    if now["sha256"] != recorded.get("sha256"):
+        raise CLIError(
+            f"the files in {args.data_dir} changed since this run last started ({recorded.get('files')} files then, "
+            f"{now['files']} now, or other sizes or times: swapped images or a re-pointed link); resume it on the data "
+            f"it was trained on, or pass --new-data to continue it on the changed data"
         )
 
 

@@ -41,24 +41,39 @@ EncodeFn = Callable[[Sequence[str]], torch.Tensor]
 
 
 def load_inception(path: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Module:
-    """torchvision ``inception_v3`` with a local state dict (``.pth`` read with ``weights_only=True``,
-    or ``.safetensors``), returning 2048-d pool features."""
+    """torchvision ``inception_v3`` with a local state dict (``.safetensors``, or a ``torch.save``
+    ``.pth`` read by :mod:`galip_studio.torchscript`: never code, and every tensor's name and shape
+    checked against the architecture before its data is read), returning 2048-d pool features."""
     from torchvision.models import inception_v3
+
+    from ..torchscript import TorchScriptError, read_tensors, scan_archive, select_refs, state_dict_refs
+
+    def build() -> nn.Module:
+        return inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False)
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Inception weights not found: {path}")
+    with torch.device("meta"):  # the shapes to check against, allocating nothing
+        expected = build().state_dict()
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         state = load_file(str(path))
     else:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        try:
+            refs = state_dict_refs(scan_archive(path), str(path))
+            unexpected = sorted(k for k in refs if k not in expected)
+            if unexpected:
+                raise TorchScriptError(f"{path} does not fit torchvision's inception_v3: unexpected {unexpected[:4]}")
+            state = read_tensors(path, select_refs(refs, expected, str(path), optional=("AuxLogits.",)))
+        except TorchScriptError as e:
+            raise ValueError(str(e)) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} is not a state dict of tensors (torchvision inception_v3 weights)")
-    model = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False)
+    model = build()
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith("AuxLogits.")]
     if missing or unexpected:

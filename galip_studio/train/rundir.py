@@ -33,17 +33,19 @@ POINTERS = ("latest", "best")
 
 
 def read_train_state(checkpoint: str | os.PathLike) -> dict[str, Any]:
-    """The training state of a run checkpoint (optimizers, position, G's trained weights), read with
-    torch's weights-only unpickler: tensors and plain containers, never code."""
-    import torch
+    """The training state of a run checkpoint (optimizers, position, G's trained weights), read by
+    :func:`galip_studio.torchscript.load_archive`: tensors and plain containers, never code, and
+    never more memory than the file stores (a deflated or stride-0 tensor is refused before any
+    tensor is read)."""
+    from ..torchscript import TorchScriptError, load_archive
 
     path = Path(checkpoint) / TRAIN_STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {TRAIN_STATE_FILE}): use one of a run's checkpoints/step_NNNNNN")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file: torch and pickle raise many kinds
-        raise ValueError(f"{path} cannot be read as a training state ({type(e).__name__}: {e})") from None
+        state = load_archive(path)
+    except TorchScriptError as e:  # a truncated, foreign or crafted file
+        raise ValueError(f"{e} ({path.name} cannot be read as a training state)") from None
     if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
         raise ValueError(f"{path} is not a GALIP Studio training state")
     return state

@@ -35,7 +35,7 @@ from ..text_cache import SentenceCache, TextCacheError
 from .config import TrainConfig
 from .data import (
     Balance, DataReport, ImageCaptionDataset, ImageTransform, Sample, ShardedBatchSampler, balance_weights, collate,
-    fixed_captions, scan_dataset,
+    data_digest, fixed_captions, scan_dataset,
 )
 from .evaluate import EvalConfig, Evaluator, load_inception
 from .rundir import FEATURE_D_FILE, RunDirectory, read_train_state, resolve_resume
@@ -369,7 +369,7 @@ def _write_run_config(run_dir: RunDirectory, config: TrainConfig, parts: TrainPa
         "galip": model.config.to_dict(),
         "clip": model.clip.to_config_dict(),
         "source": parts.source,
-        "data": data.report.to_dict(),
+        "data": {**data.report.to_dict(), "digest": data_digest(config.data_dir)},  # checked on --resume
         "runtime": {
             "device": str(ctx.device),
             "world_size": ctx.world_size,

@@ -10,7 +10,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -122,34 +123,53 @@ def _stop_on_sigterm() -> None:
 
 
 def serve(args: argparse.Namespace, *, block: bool = True):
-    """Load the model, build the app and launch it; returns ``(demo, url)`` when ``block`` is False."""
+    """Load the model, build the app and launch it; returns ``(demo, url)`` when ``block`` is False.
+
+    A blocking server writes into a folder of its own (:func:`server_folder`), removed when it
+    stops: normally, on Ctrl-C (SIGINT) or on SIGTERM."""
     auth = parse_auth(getattr(args, "auth", None))
     warning = check_login(args)  # before the model loads: a server open to all fails fast
     for folder in args.model_dir:
         if not os.path.isdir(folder):
             raise ValueError(f"--model-dir {folder}: not a folder")
     pipe = load_default_pipeline(args)  # before importing Gradio: a missing model fails fast
-
-    from .app import build_app
-    from .launch import MAX_UPLOAD_MB, launch_app
-
-    allow = model_loading_allowed(args)
-    print(f"GALIP Studio: model {pipe.metadata.get('path') or args.preset} on {pipe.device}")
-    if not allow and not args.lock_model:
-        print("GALIP Studio: others can reach this server, so loading other models is off (--allow-model-loading turns it on)")
-    if warning:
-        print(warning, file=sys.stderr)
-    demo = build_app(pipe, allow_model_loading=allow, device=args.device, model_dirs=args.model_dir)
     if block:
         _stop_on_sigterm()
+    outdir, cleanup = server_folder() if block else (None, None)  # before Gradio is imported
     try:
+        from .app import build_app
+        from .launch import MAX_UPLOAD_MB, launch_app
+
+        allow = model_loading_allowed(args)
+        print(f"GALIP Studio: model {pipe.metadata.get('path') or args.preset} on {pipe.device}")
+        if not allow and not args.lock_model:
+            print("GALIP Studio: others can reach this server, so loading other models is off (--allow-model-loading turns it on)")
+        if warning:
+            print(warning, file=sys.stderr)
+        # without a folder of the server's, the app's own goes with the app object (tests)
+        demo = build_app(pipe, allow_model_loading=allow, device=args.device, model_dirs=args.model_dir, outdir=outdir)
         return launch_app(
             demo, host=args.host, port=args.port, share=args.share, block=block, auth=auth,
             max_upload_mb=args.max_upload_mb or MAX_UPLOAD_MB,
         )
-    finally:
-        if block:
-            demo.galip_cleanup()
+    finally:  # a normal stop, Ctrl-C (SIGINT) or SIGTERM
+        if cleanup is not None:
+            cleanup()
+
+
+def server_folder() -> tuple[Path, Callable[[], None]]:
+    """This server process's own folder for what the app writes, and what removes it.
+
+    The app's exports go to a new temporary folder (``galip-studio-*``), and Gradio's copies of
+    every output and upload (its cache, by default ``/tmp/gradio``, shared by every Gradio server
+    of the machine) to ``gradio/`` inside it, unless ``GRADIO_TEMP_DIR`` names another place. The
+    folder is new and empty when made, so removing it removes only files this server wrote."""
+    from .exports import export_folder
+
+    folder, cleanup = export_folder(None)
+    assert cleanup is not None
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(folder / "gradio"))  # before Gradio makes its first block
+    return folder, cleanup
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
