@@ -204,7 +204,7 @@ def test_every_stop_button_pairs_with_a_run_button_the_shortcuts_find(tiny_pipel
 
     demo = build_app(tiny_pipeline, checkpoint_roots=[], outdir=tmp_path)
     stops = [b for b in demo.blocks.values() if isinstance(b, gr.Button) and b.value == "Stop"]
-    assert len(stops) == 7  # Generate, Interpolate, Blend grid, Noise walk, Directions, Prompt map, Recipe
+    assert len(stops) == 8  # Generate, Interpolate, Blend grid, Noise walk, Directions, Prompt map, Recipe, Your image
     for stop in stops:
         assert "galip-stop" in stop.elem_classes
         runs = [b for b in stop.parent.children if isinstance(b, gr.Button) and "galip-run" in (b.elem_classes or [])]
