@@ -189,7 +189,7 @@ def test_recipes_render_every_kind_and_explore_does_not_import_discover(pipe):
     import ast
     import inspect
 
-    assert set(recipes.RENDERERS) == set(explore.RENDERERS) | {"direction_strip", "map_walk", "map_grid"}
+    assert set(recipes.RENDERERS) == set(explore.RENDERERS) | {"direction_strip", "map_walk", "map_grid", "vectors"}
     tree = ast.parse(inspect.getsource(explore))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names

@@ -206,7 +206,7 @@ class _GenerateTab(_Tab):
                 )
                 self.picked_note = gr.Markdown(PICK_HINT, elem_classes="galip-hint", elem_id="galip-picked")
                 with gr.Row(elem_id="galip-send", equal_height=True):
-                    self.send_corner = gr.Dropdown(list(h.CORNERS), value="top-left", show_label=False, scale=2, min_width=120, container=False)
+                    self.send_corner = gr.Dropdown(list(h.CORNERS), value="top-left", label="Corner", show_label=False, scale=2, min_width=120, container=False)
                     self.send_knobs = gr.Button("→ Style knobs", size="sm", scale=2, min_width=110)
                     self.send_a = gr.Button("→ Interpolate A", size="sm", scale=2, min_width=110)
                     self.send_b = gr.Button("→ Interpolate B", size="sm", scale=2, min_width=110)

@@ -42,10 +42,10 @@ def build_invert_tab(
             trunc = truncation(info=None)
             var_go = gr.Button("Variations", variant="primary")
             var_error = error_line("galip-variations-error")
-            with gr.Row():
+            with gr.Row():  # two a row: a third pushed the steps slider's top value past its block
                 steps = gr.Slider(1, ih.APP_MAX_STEPS, value=100, step=1, label="Inversion steps")
                 starts = gr.Slider(1, ih.APP_MAX_STARTS, value=4, step=1, label="Starting noises")
-                seed = gr.Number(value=0, label="Seed", step=1)
+            seed = gr.Number(value=0, label="Seed", step=1)
             inv_go, inv_stop = run_stop("Invert")
             inv_error = error_line("galip-invert-error")
         with gr.Column(scale=3):
