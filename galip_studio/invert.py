@@ -94,19 +94,15 @@ def load_image(source: str | os.PathLike | bytes | Image.Image, name: str | None
     if isinstance(source, Image.Image):
         return _decoded(source, name or "the image")
     if isinstance(source, (bytes, bytearray)):
-        label = name or "the upload"
-        if len(source) > MAX_FILE_BYTES:
-            raise ImageInputError(f"{label} is {len(source) / 1024**2:.0f} MB, above the limit of {MAX_FILE_BYTES // 1024**2} MB: use a smaller file")
-        stream: Any = io.BytesIO(bytes(source))
+        label, size = name or "the upload", len(source)
     else:
         path = Path(source)
-        label = name or path.name
         if not path.is_file():
             raise ImageInputError(f"no such image file: {path}")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ImageInputError(f"{label} is {size / 1024**2:.0f} MB, above the limit of {MAX_FILE_BYTES // 1024**2} MB: use a smaller file")
-        stream = path
+        label, size = name or path.name, path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ImageInputError(f"{label} is {size / 1024**2:.0f} MB, above the limit of {MAX_FILE_BYTES // 1024**2} MB: use a smaller file")
+    stream: Any = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray)) else path
     try:
         im = open_image(stream)  # Pillow only reads pixel formats; its size is checked before decoding
     except Image.DecompressionBombError as e:
