@@ -26,7 +26,6 @@ SHOWN_TRACKERS = (
     "() => [...document.querySelectorAll('[data-testid=status-tracker]')]"
     ".filter(e => e.offsetParent !== null && getComputedStyle(e).opacity !== '0' && e.innerText.trim() !== '').map(e => e.innerText)"
 )
-# Tabs are clicked with .first: Gradio keeps a second button per tab for its overflow menu.
 # Text that its box cuts (wider than the box, which does not scroll) or splits: a word over two
 # lines ("1.2/35" as "1.2/" and "35"), or a "Try" cell over more lines than it has.
 CUT_OR_SPLIT = """() => {
@@ -134,7 +133,7 @@ def test_generate_crisp_pixels_send_to_and_no_share_button(page):
 
 
 def test_style_knobs_keyboard_typed_values_and_live_drag(page):
-    page.get_by_role("tab", name="Style knobs").first.click()
+    page.get_by_role("tab", name="Style knobs").click()
     page.wait_for_function(f"() => ({KNOB_SRC})() !== ''", timeout=30_000)  # rendered at start, too
     weights = [_value(page, f"galip-weight-{i}") for i in range(1, 5)]
     assert weights == ["0.525", "0.225", "0.175", "0.075"]  # position (0.3, 0.25), without float noise
@@ -188,7 +187,7 @@ def test_history_strip_brings_a_result_back_with_its_settings(page):
     page.locator("#galip-prompt textarea").press("Shift+Enter")  # the hint's shortcut runs it
     page.wait_for_function("() => document.querySelectorAll('#galip-history img').length === 2", timeout=60_000)
     assert "a green heart" in page.locator("#galip-history .caption-label").first.inner_text()
-    page.get_by_role("tab", name="Interpolate").first.click()
+    page.get_by_role("tab", name="Interpolate").click()
     # Labels no longer cover the top of the grid or the plot's title and legend.
     page.locator("#galip-int-grid").wait_for(timeout=10_000)
     shown_labels = "(sel) => [...document.querySelectorAll(sel + ' [data-testid=block-label]')].filter(e => getComputedStyle(e).display !== 'none').length"
@@ -202,7 +201,7 @@ def test_history_strip_brings_a_result_back_with_its_settings(page):
 
 
 def test_stop_says_stopped_and_progress_gives_the_time_left(page):
-    page.get_by_role("tab", name="Noise walk").first.click()
+    page.get_by_role("tab", name="Noise walk").click()
     frames = page.locator("#galip-walk-frames input[type=number]")
     frames.fill("480")
     frames.press("Enter")
@@ -231,7 +230,7 @@ def test_stop_says_stopped_and_progress_gives_the_time_left(page):
 
 
 def test_failed_load_leaves_no_error_badge_model_tab_and_recipe_clear(page):
-    page.get_by_role("tab", name="Model").first.click()
+    page.get_by_role("tab", name="Model").click()
     card = page.locator("#galip-model-card")
     card.get_by_text("Architecture").wait_for(timeout=30_000)
     text = card.inner_text()
@@ -247,15 +246,15 @@ def test_failed_load_leaves_no_error_badge_model_tab_and_recipe_clear(page):
     page.get_by_text("no such model here").first.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
     for tab in ("Model", "Generate"):
-        page.get_by_role("tab", name=tab).first.click()
+        page.get_by_role("tab", name=tab).click()
         assert page.evaluate(SHOWN_TRACKERS) == [], f"a status badge stayed on the {tab} tab"
         assert page.locator("#galip-banner [data-testid=markdown]").inner_text().startswith("Model: tiny")  # the session keeps its model
     page.mouse.move(0, 0)
-    page.get_by_role("tab", name="Model").first.click()
+    page.get_by_role("tab", name="Model").click()
     page.screenshot(path=str(OUT / "app-model.png"), full_page=True)
 
     # Recipe: a file's summary, then clearing the file clears it (no error).
-    page.get_by_role("tab", name="Recipe").first.click()
+    page.get_by_role("tab", name="Recipe").click()
     page.get_by_text("hearts-and-faces.json").first.click()
     page.locator("#galip-recipe-summary").get_by_text("seeds").wait_for(timeout=30_000)
     page.locator("#galip-recipe-file").get_by_role("button", name="Clear").last.click()
@@ -273,7 +272,7 @@ def test_user_errors_say_why_inline_keep_the_result_and_leave_no_badge(page):
     "Error" badge or toast is left (15 s later either), the last result is still shown, and the
     controls can still be clicked (nothing lies over them)."""
     def tab(name: str) -> None:
-        page.get_by_role("tab", name=name, exact=True).first.click()
+        page.get_by_role("tab", name=name, exact=True).click()
 
     def error(elem_id: str, needle: str) -> None:
         page.wait_for_function("([id, n]) => (document.getElementById(id)?.innerText || '').includes(n)", arg=[elem_id, needle], timeout=60_000)
@@ -371,7 +370,7 @@ def test_user_errors_say_why_inline_keep_the_result_and_leave_no_badge(page):
 def test_interpolate_grid_at_natural_size_scrolls_instead_of_shrinking(page):
     """32 steps used to be shrunk to the panel's height (a 30 px strip whose step captions aliased):
     the grid is shown pixel for pixel, and its box scrolls."""
-    page.get_by_role("tab", name="Interpolate").first.click()
+    page.get_by_role("tab", name="Interpolate").click()
     steps = page.locator("input[aria-label='number input for Steps A → B (rows)']")
     steps.fill("32")
     steps.press("Enter")
@@ -391,12 +390,12 @@ def test_every_tab_shows_its_labels_and_tables_whole(page):
     value past its block). Screenshots of each tab go to test-output/."""
     for name in ("Generate", "Interpolate", "Blend grid", "Style knobs", "Noise walk", "Directions", "Prompt map",
                  "Your image", "Model", "Recipe"):
-        page.get_by_role("tab", name=name, exact=True).first.click()
+        page.get_by_role("tab", name=name, exact=True).click()
         page.wait_for_timeout(300)
         page.mouse.move(0, 0)
         page.screenshot(path=str(OUT / f"app-tab-{name.lower().replace(' ', '-')}.png"), full_page=True)
         assert page.evaluate(CUT_OR_SPLIT) == [], name
     # A keyframe list in the walk's "Try" table keeps its lines, on one row of the table each.
-    page.get_by_role("tab", name="Noise walk", exact=True).first.click()
+    page.get_by_role("tab", name="Noise walk", exact=True).click()
     cell = page.locator(".tr-body td:visible").filter(has_text="a 3d emoji of a smiling face").first
     assert cell.inner_text().strip().splitlines() == ["a 3d emoji of a smiling face", "a red heart"]
