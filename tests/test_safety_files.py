@@ -491,7 +491,7 @@ def _serve_args(*argv: str):
 
 
 def test_a_server_others_can_reach_needs_a_login_or_an_explicit_no_auth(monkeypatch, capsys):
-    from galip_studio.ui import cli as ui_cli
+    from galip_studio.cli import serve as ui_cli
 
     check = lambda *argv: ui_cli.check_login(_serve_args(*argv))  # noqa: E731
     assert check() is None and check("--host", "localhost") is None and check("--host", "0.0.0.0", "--auth", "a:b") is None
