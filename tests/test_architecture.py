@@ -188,6 +188,12 @@ def test_no_import_circle():
     assert not circles, "\n".join(" -> ".join(c) for c in circles)
 
 
+def test_no_command_module_imports_the_root_command():
+    """The command groups share ``cli.common``; only the command line's own entry points load the root."""
+    importers = sorted(module for module, deps in import_graph().items() if "cli.root" in deps)
+    assert importers == ["cli", "cli.__main__"], f"import the plumbing from galip_studio.cli.common instead: {importers}"
+
+
 def test_an_importlib_loop_is_a_circle(tmp_path):
     """The loop of the old ``cli.py``, rebuilt in a made-up package: the dispatcher loads a command
     module with importlib, the command module imports the dispatcher's helper back. The import

@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any, Callable
 
+
 class CLIError(Exception):
     """An error to report as one line, with exit status 1."""
 
@@ -120,7 +121,6 @@ def run_render(args: argparse.Namespace, make: Callable[[Any, Any], Any], animat
     n = render.images.shape[0]
     print(f"wrote {out} ({n} images, {elapsed / max(1, n) * 1000:.0f} ms/image; recipe in {out.name}.json)")
     return 0
-
 
 
 def progress_bar(label: str) -> Callable[[int, int], None]:

@@ -16,7 +16,7 @@
 * :mod:`.recipe_handlers` — the Recipe tab: read a file's recipe, make the file again;
 * :mod:`.history` — the history strip of the session's last results;
 * :mod:`.models` — checkpoint discovery and the app-level model store (per-session model choice);
-* :mod:`.cli` — the command-line entry points.
+* its command line, ``galip-studio serve`` and ``python app.py``, is :mod:`galip_studio.cli.serve`.
 
 Gradio's usage analytics are switched off before Gradio is imported: the app works offline.
 """
