@@ -15,7 +15,7 @@ Conventions:
   ``[N, D]`` with ``t`` of shape ``[N]`` give ``[N, D]`` (one ``t`` per row).
 * **Exact endpoints.** Interpolations return their endpoints bit for bit (``t = 0`` gives ``a``,
   ``t = 1`` gives ``b``), blends with a one-hot weight return that input bit for bit, and closed
-  paths wrap exactly (progress 1 is progress 0). The grids and loops of ``explore.py`` rely on it:
+  paths wrap exactly (progress 1 is progress 0). The grids and loops of :mod:`galip_studio.explore` rely on it:
   a blend grid's corners are the plain generations of its prompts, a loop's next frame is its first.
 * Progress along a path is a number in ``[0, 1]``; a path through ``K`` keyframes has ``K - 1``
   segments (``K`` when closed), and easing reshapes time inside each segment.
@@ -33,9 +33,6 @@ Tensor = torch.Tensor
 
 INTERPOLATIONS: tuple[str, ...] = ("lerp", "slerp")
 DEFAULT_INTERP: dict[str, str] = {"sentence": "lerp", "noise": "slerp"}
-# Noise paths of a walk: per-segment interpolation between seeded keyframes, a Catmull-Rom spline
-# through them, a closed great circle, or a random walk.
-NOISE_PATHS: tuple[str, ...] = ("keyframes", "spline", "circle", "random")
 SLERP_DOT_THRESHOLD = 0.9995
 
 

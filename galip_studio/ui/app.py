@@ -33,7 +33,8 @@ from typing import Any, Callable, Sequence
 import gradio as gr
 
 from .. import explore
-from ..latent import EASINGS, INTERPOLATIONS, NOISE_PATHS
+from ..explore import NOISE_PATHS
+from ..latent import EASINGS, INTERPOLATIONS
 from ..pipeline import GALIPPipeline
 from . import handlers as h
 from . import model_handlers as mh
