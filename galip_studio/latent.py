@@ -148,6 +148,22 @@ def corner_weights(x: float | Tensor, y: float | Tensor) -> Tensor:
     return torch.stack([(1 - x) * (1 - y), x * (1 - y), (1 - x) * y, x * y], dim=-1)
 
 
+def corner_position(weights: Sequence[float]) -> tuple[float, float]:
+    """Where four corner weights (top-left, top-right, bottom-left, bottom-right) sit in the unit
+    square: the weighted mean of the corners (0, 0), (1, 0), (0, 1), (1, 1), as ``(x, y)``.
+
+    The inverse of :func:`corner_weights`: ``corner_position(corner_weights(x, y)) == (x, y)`` (up to
+    rounding), and any positive multiple of those weights gives the same point. Negative weights
+    count as 0; all zero is the centre, (0.5, 0.5).
+    """
+    w = [max(0.0, float(v)) for v in weights]
+    if len(w) != 4:
+        raise ValueError(f"a corner position needs 4 weights (top-left, top-right, bottom-left, bottom-right), got {len(w)}")
+    total = sum(w)
+    if total <= 0:
+        return 0.5, 0.5
+    return (w[1] + w[3]) / total, (w[2] + w[3]) / total
+
 def grid_positions(n: int) -> Tensor:
     """``n`` evenly spaced positions from 0 to 1 inclusive (float64, exact endpoints; ``n >= 2``)."""
     if n < 2:
