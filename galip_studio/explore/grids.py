@@ -10,7 +10,7 @@ from .. import latent
 from ..pipeline import GALIPPipeline, noise_from_seeds
 from .images import encode, short, synthesize
 from .recipe import (
-    DEFAULT_LIMITS, Limits, Progress, Render, check_prompts, check_seeds, check_truncation_and_batch, make_recipe, recipe_kind,
+    DEFAULT_LIMITS, Limits, Progress, Render, check_grid, check_prompts, check_seeds, check_truncation_and_batch, make_recipe, recipe_kind,
     whole_at_least,
 )
 
@@ -90,11 +90,7 @@ def blend_grid(
         raise ValueError(f"a blend grid needs exactly 4 prompts (its corners), got {len(prompts)}")
     (seed,) = check_seeds([seed])
     check_truncation_and_batch(truncation, batch_size, limits)
-    cols = rows if cols is None else cols
-    rows, cols = whole_at_least("grid rows", rows, 2), whole_at_least("grid columns", cols, 2)
-    limits.check("grid rows", rows, "max_grid")
-    limits.check("grid columns", cols, "max_grid")
-    limits.check("the number of images (rows x columns)", rows * cols, "max_images")
+    rows, cols = check_grid(rows, cols, limits)
     sentence = latent.bilinear_blend(encode(pipe, prompts), rows, cols).reshape(rows * cols, -1)
     noise = noise_from_seeds([seed], pipe.z_dim, truncation).repeat(rows * cols, 1)
     images = synthesize(pipe, noise, sentence, batch_size, progress)

@@ -49,8 +49,8 @@ from .directions import cached_result, check_count, encode_all, pca, prompt_list
 from .images import encode, short, synthesize
 from .knobs import style_knob
 from .recipe import (
-    DEFAULT_LIMITS, Limits, Progress, Render, check_prompts, check_seeds, check_truncation_and_batch, make_recipe, recipe_kind,
-    whole_at_least,
+    DEFAULT_LIMITS, Limits, Progress, Render, check_grid, check_prompts, check_seeds, check_truncation_and_batch, make_recipe,
+    recipe_kind, whole_at_least,
 )
 
 VIEWS = ("pca", "tsne")
@@ -432,11 +432,7 @@ def map_grid(
     prompts, c, neighbors = _map_inputs(prompts, coords, neighbors, power, limits)
     (seed,) = check_seeds([seed])
     check_truncation_and_batch(truncation, batch_size, limits)
-    cols = rows if cols is None else cols
-    rows, cols = whole_at_least("grid rows", rows, 2), whole_at_least("grid columns", cols, 2)
-    limits.check("grid rows", rows, "max_grid")
-    limits.check("grid columns", cols, "max_grid")
-    limits.check("the number of images (rows x columns)", rows * cols, "max_images")
+    rows, cols = check_grid(rows, cols, limits)
     if bounds is None:
         lo, hi = c.min(0).values, c.max(0).values
         bounds = [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]

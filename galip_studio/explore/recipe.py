@@ -191,6 +191,17 @@ def check_truncation_and_batch(truncation: float, batch_size: int, limits: Limit
     limits.check("batch_size", batch_size, "max_batch_size")
 
 
+
+def check_grid(rows: int, cols: int | None, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:
+    """A grid's ``rows`` x ``cols`` (``cols`` None: square), each a whole number of at least 2, within
+    the limits on a grid's side and on its images."""
+    cols = rows if cols is None else cols
+    rows, cols = whole_at_least("grid rows", rows, 2), whole_at_least("grid columns", cols, 2)
+    limits.check("grid rows", rows, "max_grid")
+    limits.check("grid columns", cols, "max_grid")
+    limits.check("the number of images (rows x columns)", rows * cols, "max_images")
+    return rows, cols
+
 # ------------------------------------------------------------------------------------------ schema
 def model_info(pipe: Any) -> dict[str, Any]:
     """What a recipe records about the model: where it came from and the sizes that must match."""
