@@ -45,11 +45,8 @@ LAYERS: dict[str, int] = {
     # 4: inference
     "pipeline": 4,
     # 5: tools
-    "explore": 5,
-    "discover": 5,
-    "prompt_map": 5,
+    "explore": 5,  # the explore/ package: grids, knobs, walks, directions, map, recipe
     "invert": 5,
-    "recipes": 5,
     "train": 5,
     "miniclip": 5,
     # 6: front ends

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from galip_studio import explore, invert, recipes
+from galip_studio import explore, invert
 from galip_studio.export import load_recipe
 
 
@@ -69,12 +69,12 @@ def test_inversion_recipe_renders_bit_identically(pipe, gap, planted, tmp_path):
     found = invert.invert(pipe, planted[0], steps=2, seed=0, starts=1, gap=gap)
     recipe = json.loads(json.dumps(found.recipe))  # as a file holds it
     assert recipe["kind"] == "vectors"
-    again = recipes.render_recipe(recipe, pipe)
+    again = explore.render_recipe(recipe, pipe)
     assert torch.equal(again.images, found.image)
     from galip_studio.export import save_png
 
     path = save_png(found.pil(), tmp_path / "r.png", found.recipe)
-    assert torch.equal(recipes.render_recipe(load_recipe(path), pipe).images, found.image)
+    assert torch.equal(explore.render_recipe(load_recipe(path), pipe).images, found.image)
 
 
 def test_settings_are_bounded(pipe, planted):
@@ -93,14 +93,14 @@ def test_variations_and_nearest_phrases(pipe, gap, tmp_path):
     assert v.render.images.shape == (3, 3, pipe.image_size, pipe.image_size)
     assert len(v.nearest) == 3 and all(isinstance(p, str) for p, _ in v.nearest)
     assert abs(float(v.sentence.norm()) - gap.norm) < 1e-3  # renormalised to the sentence vectors' length
-    again = recipes.render_recipe(json.loads(json.dumps(v.render.recipe)), pipe)
+    again = explore.render_recipe(json.loads(json.dumps(v.render.recipe)), pipe)
     assert torch.equal(again.images, v.render.images)
 
 
 def test_vectors_recipe_is_validated(pipe):
     d, z = pipe.clip.embed_dim, pipe.z_dim
     good = explore.make_recipe(pipe, "vectors", sentence=[[0.1] * d], noise=[[0.0] * z], batch_size=1)
-    recipes.render_recipe(good, pipe)
+    explore.render_recipe(good, pipe)
     for bad, message in (
         (dict(good, sentence=[[0.1] * (d + 1)]), f"list of {d} numbers"),
         (dict(good, noise=[["x"] * z]), "finite number"),
@@ -110,7 +110,7 @@ def test_vectors_recipe_is_validated(pipe):
         (dict(good, seeds=[0]), "one of the two"),
     ):
         with pytest.raises(ValueError, match=message):
-            recipes.render_recipe(bad, pipe)
+            explore.render_recipe(bad, pipe)
 
 
 # ------------------------------------------------------------------------------------------ input

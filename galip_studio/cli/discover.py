@@ -1,6 +1,6 @@
 """``galip-studio directions | map``: discovered directions as strips, and the prompt map, on the command line.
 
-They render through :mod:`galip_studio.discover` and :mod:`galip_studio.prompt_map` and save with
+They render through :mod:`galip_studio.explore` (directions, the prompt map) and save with
 recipes like every explore command (``galip-studio render FILE`` makes a strip, an atlas or a map
 walk again). Sizes are bounded by ``explore.DEFAULT_LIMITS``; ``--no-limits`` lifts the bounds.
 """
@@ -19,7 +19,7 @@ def _cache(args: argparse.Namespace):
 
 
 def cmd_directions(args: argparse.Namespace) -> int:
-    from .. import discover
+    from ..explore import directions as discover
 
     def make(pipe, limits):
         if args.space == "noise":
@@ -46,7 +46,7 @@ def cmd_directions(args: argparse.Namespace) -> int:
 
 
 def _path_points(args: argparse.Namespace, m) -> list[tuple[float, float]] | None:
-    from .. import prompt_map
+    from ..explore import map as prompt_map
 
     if args.through:
         return [m.point_of(p) for p in args.through]
@@ -56,7 +56,7 @@ def _path_points(args: argparse.Namespace, m) -> list[tuple[float, float]] | Non
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from .. import prompt_map
+    from ..explore import map as prompt_map
     from ..explore import check_output, check_size, save_render
 
     out = check_output(args.out, animation=False)

@@ -76,7 +76,7 @@ def _pipeline_for_recipe(args: argparse.Namespace, recipe: dict[str, Any]):
 
 def cmd_render(args: argparse.Namespace) -> int:
     from ..export import load_recipe
-    from ..recipes import export_settings, is_animation, other_model_warning, render_recipe, save_again
+    from ..explore import export_settings, is_animation, other_model_warning, render_recipe, save_again
 
     recipe = load_recipe(args.source)
     settings = export_settings(recipe)
@@ -100,7 +100,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ parsers
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``interpolate``, ``blend``, ``walk`` and ``render`` to the ``galip-studio`` command."""
-    from ..latent import EASINGS, INTERPOLATIONS, NOISE_PATHS
+    from ..explore import NOISE_PATHS
+    from ..latent import EASINGS, INTERPOLATIONS
 
     p = add_command(
         sub, "interpolate", cmd_interpolate,
