@@ -113,7 +113,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--starts", type=int, default=4)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--gap-fit", type=int, default=2000, help="train images to fit the data-based corrections of the gap study (default 2000)")
+    ap.add_argument("--gap-fit", type=int, default=2000, help="train images to fit the data-based corrections of the gap study (default 2000; 0: no study)")
     ap.add_argument("--gap-only", action="store_true", help="print the image-text gap study and stop")
     ap.add_argument("--out", default="invert-emoji")
     args = ap.parse_args()
@@ -127,7 +127,7 @@ def main() -> None:
     gap = invert.image_gap(pipe)  # cached per model (the discover cache): computed once
     gap_seconds = time.perf_counter() - t0
 
-    study = gap_study(pipe, gap, Path(args.data), args.emoji, args.gap_fit)
+    study = gap_study(pipe, gap, Path(args.data), args.emoji, args.gap_fit) if args.gap_fit else {}
     if args.gap_only:
         (out / "invert_gap.json").write_text(json.dumps(study, indent=1) + "\n")
         print(f"wrote {out / 'invert_gap.json'}")
@@ -168,14 +168,19 @@ def main() -> None:
     print(f"wrote {out / 'invert_emoji.png'} and {out / 'invert_emoji.json'}")
 
 
+def figure(tiles: list[Image.Image], names: list[str], seeds: int, steps: int, scale: int = 2) -> Image.Image:
+    """Two emoji per row, each as target / best seed / inversion, every 64 px image enlarged ``scale``
+    times pixel for pixel; the row's caption names its left and right emoji."""
+    tiles = [im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST) for im in tiles]
+    if len(names) % 2:
+        tiles += [Image.new("RGB", tiles[0].size, "white")] * 3
+    labels = [f"{names[i]}  ·  {names[i + 1]}" if i + 1 < len(names) else names[i] for i in range(0, len(names), 2)]
+    return grid_image(tiles, 6, row_labels=labels, col_labels=["target", f"best of {seeds}", f"inv. {steps} st."] * 2)
+
+
 def write(out: Path, args: argparse.Namespace, report: dict, study: dict, rows: list[dict], tiles: list) -> None:
-    """The figure (target / best seed / inversion per emoji, 64 px tiles at 96 px) and the JSON."""
-    labels = [f"{r['emoji']}" for r in rows]
-    grid = grid_image(
-        [im.resize((96, 96), Image.Resampling.NEAREST) for im in tiles], 3, row_labels=labels,
-        col_labels=["target", f"best of {args.seeds} seeds", f"inversion ({args.steps} steps)"],
-    )
-    grid.save(out / "invert_emoji.png", optimize=True)
+    """The figure (:func:`figure`) and the JSON."""
+    figure(tiles, [r["emoji"] for r in rows], args.seeds, args.steps).save(out / "invert_emoji.png", optimize=True)
     (out / "invert_emoji.json").write_text(json.dumps({"gap": report, "gap_study": study, "rows": rows, "steps": args.steps, "starts": args.starts, "seeds": args.seeds}, indent=1) + "\n")
 
 
