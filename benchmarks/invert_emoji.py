@@ -3,14 +3,18 @@
 For each emoji of the memorisation check (images from an emoji data folder: train/ and test/, the
 first style found in --styles order), on a model (default: the bundled one):
 
-* the image-text gap: cosine of the CLIP image embedding to the caption's sentence vector, and the
-  caption R@1 among the emoji names, before and after ``invert.image_sentence``'s correction;
+* the image-text gap study (:func:`gap_study`; --gap-only stops after it, --gap-fit 0 skips it): cosine
+  of each image's corrected CLIP embedding to its caption's sentence vector and caption R@1 among the
+  set's names, for no correction, the shipped one (``invert.image_gap``), the mean offset of real
+  train images and a linear map fit on train images; on the 20 emoji in 3 styles and on every test
+  image (names never trained on);
 * the baseline: the caption's sentence vector (``a red apple``) with seeds 0..N-1 (default 64), the
   seed closest to the target by the CLIP patch-token distance (``invert.clip_distance``) and the one
   with the best pixel PSNR;
 * the inversion (``invert.invert``, --steps, --starts, seed 0): the same two measures and its time.
 
-Prints a table and writes a figure (target / best seed / inversion per emoji) and a JSON file.
+Prints tables and writes a figure (target / best seed / inversion per emoji) and a JSON file, both
+rewritten after every emoji.
 
     python benchmarks/invert_emoji.py --data /work/data/e3 --out /tmp/invert-emoji            # all 20
     python benchmarks/invert_emoji.py --data /work/data/e3 --emoji red-apple banana --steps 20  # a check
