@@ -419,16 +419,23 @@ def invert(
 
 
 # ------------------------------------------------------------------------------------------ measuring the gap
-def gap_report(pipe: GALIPPipeline, images: torch.Tensor, captions: Sequence[str], gap: ImageGap | None = None) -> dict[str, float]:
+def gap_report(
+    pipe: GALIPPipeline,
+    images: torch.Tensor,
+    captions: Sequence[str],
+    gap: ImageGap | None = None,
+    others: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+) -> dict[str, float]:
     """How far image embeddings of ``images`` are from their ``captions``' sentence vectors, before and
-    after the correction: mean cosine and norms, and caption R@1 among the distinct captions."""
+    after the correction: mean cosine and norms, and caption R@1 among the distinct captions.
+    ``others`` maps a name to another correction (embeddings ``[N, D]`` -> vectors ``[N, D]``),
+    reported as ``cos_<name>`` and ``r1_<name>`` beside ``raw`` and ``corrected``."""
     gap = gap if gap is not None else image_gap(pipe)
     emb = _embed(pipe, images)
     text = torch.cat([encode(pipe, list(captions[i : i + 128])) for i in range(0, len(captions), 128)])
-    moved = gap.apply(emb)
     distinct = list(dict.fromkeys(captions))
     index = {c: i for i, c in enumerate(distinct)}
-    gallery = F.normalize(encode(pipe, distinct), dim=-1)
+    gallery = F.normalize(torch.cat([encode(pipe, distinct[i : i + 128]) for i in range(0, len(distinct), 128)]), dim=-1)
     labels = torch.tensor([index[c] for c in captions])
 
     def stats(x: torch.Tensor) -> tuple[float, float]:
@@ -436,10 +443,10 @@ def gap_report(pipe: GALIPPipeline, images: torch.Tensor, captions: Sequence[str
         r1 = ((F.normalize(x, dim=-1) @ gallery.T).argmax(1) == labels).float().mean()
         return float(cos), float(r1)
 
-    raw_cos, raw_r1 = stats(emb)
-    cor_cos, cor_r1 = stats(moved)
-    return {
-        "images": float(len(captions)), "image_norm": float(emb.norm(dim=-1).mean()), "text_norm": float(text.norm(dim=-1).mean()),
-        "cos_raw": raw_cos, "cos_corrected": cor_cos, "r1_raw": raw_r1, "r1_corrected": cor_r1,
-        "offset_norm": float((gap.text_mean - gap.image_mean).norm()),
+    report = {
+        "images": float(len(captions)), "captions": float(len(distinct)), "image_norm": float(emb.norm(dim=-1).mean()),
+        "text_norm": float(text.norm(dim=-1).mean()), "offset_norm": float((gap.text_mean - gap.image_mean).norm()),
     }
+    for name, correct in {"raw": lambda e: e, "corrected": gap.apply, **(others or {})}.items():
+        report[f"cos_{name}"], report[f"r1_{name}"] = stats(correct(emb).float())
+    return report

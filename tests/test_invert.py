@@ -97,6 +97,17 @@ def test_variations_and_nearest_phrases(pipe, gap, tmp_path):
     assert torch.equal(again.images, v.render.images)
 
 
+def test_gap_report_compares_corrections(pipe, gap):
+    """The benchmark's gap study: each correction is scored by cosine to the caption and caption R@1."""
+    captions = ["a red apple", "a cat face", "a red apple"]
+    images = explore.synthesize(pipe, torch.randn(3, pipe.z_dim, generator=torch.Generator().manual_seed(1)), explore.encode(pipe, captions), 3, None)
+    text = explore.encode(pipe, captions)
+    report = invert.gap_report(pipe, images, captions, gap, {"perfect": lambda e: 3.0 * text, "wrong": lambda e: text[[1, 0, 1]]})
+    assert report["images"] == 3 and report["captions"] == 2
+    assert report["cos_perfect"] == pytest.approx(1.0, abs=1e-5) and report["r1_perfect"] == 1.0  # scale does not count
+    assert report["r1_wrong"] == 0.0 and report["cos_wrong"] < 1.0
+    assert {"cos_raw", "r1_raw", "cos_corrected", "r1_corrected"} <= set(report)
+
 def test_vectors_recipe_is_validated(pipe):
     d, z = pipe.clip.embed_dim, pipe.z_dim
     good = explore.make_recipe(pipe, "vectors", sentence=[[0.1] * d], noise=[[0.0] * z], batch_size=1)
