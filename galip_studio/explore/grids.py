@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
+
 from .. import latent
 from ..pipeline import GALIPPipeline, noise_from_seeds
 from .images import encode, short, synthesize
 from .recipe import (
-    DEFAULT_LIMITS, Limits, Progress, Render, check_grid, check_prompts, check_seeds, check_truncation_and_batch, make_recipe, recipe_kind,
-    whole_at_least,
+    DEFAULT_LIMITS, Limits, Progress, Render, check_grid, check_prompts, check_seeds, check_truncation_and_batch, check_vectors, label_of, make_recipe,
+    recipe_kind, whole_at_least,
 )
 
 
@@ -25,11 +27,12 @@ def _interpolation_arguments(recipe: dict) -> dict:
 @recipe_kind("interpolate", arguments=_interpolation_arguments)
 def interpolation_grid(
     pipe: GALIPPipeline,
-    prompt_a: str,
-    prompt_b: str,
+    prompt_a: str | dict,
+    prompt_b: str | dict,
     *,
     steps: int = 8,
     seeds: Sequence[int] = (0, 1, 2, 3),
+    noise: Sequence[Sequence[float]] | None = None,
     interp: str = "lerp",
     easing: str = "linear",
     truncation: float = 1.0,
@@ -44,6 +47,11 @@ def interpolation_grid(
         interp: ``"lerp"`` (the paper's linear blend) or ``"slerp"`` between the sentence vectors.
         easing: spacing of the steps (``linear``, ``smoothstep``, ``cosine``).
         truncation: psi in [0, 1] applied to every seed's noise.
+        noise: raw noise vectors (e.g. a found image's) as the first columns, before the seeds'
+            (``truncation`` does not apply to them); the recipe stores them.
+
+    Either end may be a point ``{"sentence", "label"}`` (a found image, see
+    :func:`~.recipe.check_point`) in place of a prompt.
     """
     a, b = check_prompts([prompt_a, prompt_b])
     seeds = check_seeds(seeds)
@@ -52,21 +60,25 @@ def interpolation_grid(
     latent.check_choice("easing", easing, tuple(latent.EASINGS))
     steps = whole_at_least("steps", steps, 2)
     limits.check("steps", steps, "max_steps")
-    limits.check("the number of seeds", len(seeds), "max_seeds")
-    limits.check("the number of images (steps x seeds)", steps * len(seeds), "max_images")
+    raw = None if noise is None else check_vectors("noise", noise, pipe.z_dim, limits.max_seeds)
+    cols = len(seeds) + (0 if raw is None else raw.shape[0])
+    limits.check("the number of seeds", cols, "max_seeds")
+    limits.check("the number of images (steps x seeds)", steps * cols, "max_images")
     ends = encode(pipe, [a, b])
     t = latent.ease(latent.grid_positions(steps), easing)
     rows = latent.interpolate(ends[0], ends[1], t.float(), interp)
-    sentence = rows.repeat_interleave(len(seeds), dim=0)
-    noise = noise_from_seeds(seeds, pipe.z_dim, truncation).repeat(steps, 1)
-    images = synthesize(pipe, noise, sentence, batch_size, progress)
+    sentence = rows.repeat_interleave(cols, dim=0)
+    z = noise_from_seeds(seeds, pipe.z_dim, truncation)
+    z = z if raw is None else torch.cat([raw, z])
+    images = synthesize(pipe, z.repeat(steps, 1), sentence, batch_size, progress)
     labels = [f"{v:.2f}" for v in t.tolist()]
-    labels[0], labels[-1] = f"A: {short(a)}", f"B: {short(b)}"
+    labels[0], labels[-1] = f"A: {short(label_of(a))}", f"B: {short(label_of(b))}"
     recipe = make_recipe(
         pipe, "interpolate", prompts=[a, b], steps=steps, seeds=seeds, interp=interp, easing=easing,
-        truncation=truncation, batch_size=batch_size,
+        truncation=truncation, batch_size=batch_size, **({} if raw is None else {"noise": raw.tolist()}),
     )
-    return Render(images, recipe, steps, len(seeds), sentence, noise, labels, [f"seed {s}" for s in seeds])
+    heads = [f"noise {i + 1}" for i in range(cols - len(seeds))] + [f"seed {s}" for s in seeds]
+    return Render(images, recipe, steps, cols, sentence, z.repeat(steps, 1), labels, heads)
 
 
 @recipe_kind("blend")
