@@ -193,6 +193,12 @@ def test_endpoints_through_gradio_client(app_url, tmp_path):
     assert json.loads(recipe)["kind"] == "vectors"
     recon, summary, recipe, vectors = client.predict(handle_file(str(image)), 2, 0, 1, api_name="/invert_image")
     assert "2 steps" in summary and json.loads(recipe)["kind"] == "vectors" and str(vectors).endswith(".safetensors")
+    # The same client's session now holds the found point: "[your image]" alone at a knob is the reconstruction.
+    knob, mix, knob_recipe = client.predict("[your image]", "a flag", "", "", 1, 0, 0, 0, 0, 1.0, True, api_name="/style_knob")
+    assert np.abs(np.asarray(Image.open(knob), dtype=int) - np.asarray(Image.open(recon), dtype=int)).max() <= 1
+    assert json.loads(knob_recipe)["prompts"][0]["label"] == "your image"
+    with pytest.raises(AppError, match="run Invert there first"):  # another session has found nothing
+        Client(app_url, verbose=False).predict("[your image]", "a flag", "", "", 1, 0, 0, 0, 0, 1.0, True, api_name="/style_knob")
     text = tmp_path / "x.png"
     text.write_text("not an image")
     with pytest.raises(AppError, match="not an image this tool can read"):

@@ -53,7 +53,7 @@ def interpolation_grid(
     Either end may be a point ``{"sentence", "label"}`` (a found image, see
     :func:`~.recipe.check_point`) in place of a prompt.
     """
-    a, b = check_prompts([prompt_a, prompt_b])
+    a, b = check_prompts([prompt_a, prompt_b], points=True)
     seeds = check_seeds(seeds)
     check_truncation_and_batch(truncation, batch_size, limits)
     latent.check_choice("interpolation", interp, latent.INTERPOLATIONS)

@@ -41,7 +41,7 @@ def style_knob(
         noise: a raw noise vector (e.g. a found image's) used in place of ``seed``'s (``truncation``
             does not apply to it); the recipe stores it.
     """
-    prompts = check_prompts(prompts)
+    prompts = check_prompts(prompts, points=True)
     (seed,) = check_seeds([seed])
     check_truncation_and_batch(truncation, 1, limits)
     limits.check("the number of prompts", len(prompts), "max_prompts")

@@ -149,15 +149,16 @@ class Render:
 
 
 # ------------------------------------------------------------------------------------------ validation
-def check_prompts(prompts: str | dict[str, Any] | Sequence[str | dict[str, Any]], what: str = "prompts") -> list[Any]:
+def check_prompts(prompts: str | dict[str, Any] | Sequence[str | dict[str, Any]], what: str = "prompts", points: bool = False) -> list[Any]:
     """One prompt or several, as a non-empty list of prompts that :func:`~.pipeline.check_prompt`
-    accepts; a point (a dict, see :func:`check_point`) may stand in for any prompt."""
+    accepts; with ``points`` (the functions that take them), a point (a dict, see :func:`check_point`)
+    may stand in for any prompt."""
     items = [prompts] if isinstance(prompts, (str, dict)) else list(prompts)
     if not items:
         raise ValueError(f"no {what} given: type at least one prompt")
     out: list[Any] = []
     for i, p in enumerate(items):
-        if isinstance(p, dict):
+        if isinstance(p, dict) and points:
             out.append(check_point(p, f"prompt {i + 1}"))
         else:
             check_prompt(p, i + 1)
