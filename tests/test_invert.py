@@ -257,6 +257,22 @@ def test_your_image_as_interpolation_end_is_the_found_point_and_its_recipe_remak
     assert torch.equal(explore.render_recipe(load_recipe(out.file), pipe).images, render.images)
 
 
+def test_your_image_as_blend_corner_is_the_found_point_and_its_recipe_and_cells_remake_it(pipe, planted, tmp_path):
+    from galip_studio.export import load_recipe
+    from galip_studio.ui import handlers as h
+    from galip_studio.ui import invert_handlers as ih
+
+    corners = ih.send_found_to_blend(_found(planted), "bottom-right", "a red apple", "a flag", "a house", "a dog face")
+    assert corners == ("a red apple", "a flag", "a house", "[your image]")
+    out = h.blend(pipe, *corners, 3, 5, 1.0, 0, "nearest", _found(planted), outdir=tmp_path)
+    render = explore.render_recipe(json.loads(json.dumps(out.last_blend)), pipe)  # as a file holds it
+    assert torch.allclose(render.images[-1], planted[0][0], atol=1e-5)  # the corner is the found image
+    assert torch.equal(explore.render_recipe(load_recipe(out.file), pipe).images, render.images)
+    cell = h.blend_cell(pipe, out.last_blend, 2, 2, outdir=tmp_path)  # the corner, opened in the knobs
+    assert cell.prompt_4 == "[your image]" and cell.weight_4 == 1.0
+    assert np.array_equal(np.asarray(Image.open(cell.image)), np.asarray(explore.Render(render.images[-1:], {}, 1, 1, render.sentence, render.noise).pil()[0]))
+
+
 def test_your_image_without_a_found_point_is_one_line(pipe, tmp_path):
     import gradio as gr
 
@@ -271,6 +287,10 @@ def test_your_image_without_a_found_point_is_one_line(pipe, tmp_path):
         ih.send_found_to_knobs(None, "top-left", "a", "b", "c", "d", 1, 0, 0, 0, 0)
     with pytest.raises(gr.Error, match="run Invert first"):
         ih.send_found_to_interpolate(None, "B", "a", "b")
+    with pytest.raises(gr.Error, match="run Invert there first"):
+        h.blend(pipe, "a", "b", "c", "[your image]", 2, 0, 1.0, outdir=tmp_path)
+    with pytest.raises(gr.Error, match="run Invert first"):
+        ih.send_found_to_blend(None, "top-left", "a", "b", "c", "d")
 
 
 def test_points_in_recipes_are_validated(pipe, planted):

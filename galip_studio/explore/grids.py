@@ -84,11 +84,12 @@ def interpolation_grid(
 @recipe_kind("blend")
 def blend_grid(
     pipe: GALIPPipeline,
-    prompts: Sequence[str],
+    prompts: Sequence[str | dict],
     *,
     rows: int = 5,
     cols: int | None = None,
     seed: int = 0,
+    noise: Sequence[float] | None = None,
     truncation: float = 1.0,
     batch_size: int = 8,
     limits: Limits = DEFAULT_LIMITS,
@@ -96,21 +97,29 @@ def blend_grid(
 ) -> Render:
     """The four-corner blend grid (the paper's Figure 7): four prompts at the corners (top-left,
     top-right, bottom-left, bottom-right), bilinear blends of their sentence vectors in between, one
-    seed for all. The corner images are the plain generations of the four prompts with that seed."""
-    prompts = check_prompts(prompts)
+    seed for all. The corner images are the plain generations of the four prompts with that seed.
+
+    A corner may be a point ``{"sentence", "label"}`` (a found image, see :func:`~.recipe.check_point`);
+    ``noise``, a raw noise vector (e.g. that image's), replaces the seed's (``truncation`` does not
+    apply to it) and the recipe stores it."""
+    prompts = check_prompts(prompts, points=True)
     if len(prompts) != 4:
         raise ValueError(f"a blend grid needs exactly 4 prompts (its corners), got {len(prompts)}")
     (seed,) = check_seeds([seed])
     check_truncation_and_batch(truncation, batch_size, limits)
     rows, cols = check_grid(rows, cols, limits)
     sentence = latent.bilinear_blend(encode(pipe, prompts), rows, cols).reshape(rows * cols, -1)
-    noise = noise_from_seeds([seed], pipe.z_dim, truncation).repeat(rows * cols, 1)
-    images = synthesize(pipe, noise, sentence, batch_size, progress)
+    z = noise_from_seeds([seed], pipe.z_dim, truncation) if noise is None else check_vectors("noise", [noise], pipe.z_dim, 1)
+    images = synthesize(pipe, z.repeat(rows * cols, 1), sentence, batch_size, progress)
+    names = [short(label_of(p)) for p in prompts]
     row_labels = [""] * rows
-    row_labels[0] = f"{short(prompts[0])}  ->  {short(prompts[1])}"
-    row_labels[-1] = f"{short(prompts[2])}  ->  {short(prompts[3])}"
-    recipe = make_recipe(pipe, "blend", prompts=prompts, rows=rows, cols=cols, seed=seed, truncation=truncation, batch_size=batch_size)
-    return Render(images, recipe, rows, cols, sentence, noise, row_labels, [])
+    row_labels[0] = f"{names[0]}  ->  {names[1]}"
+    row_labels[-1] = f"{names[2]}  ->  {names[3]}"
+    recipe = make_recipe(
+        pipe, "blend", prompts=prompts, rows=rows, cols=cols, seed=seed, truncation=truncation, batch_size=batch_size,
+        **({} if noise is None else {"noise": z[0].tolist()}),
+    )
+    return Render(images, recipe, rows, cols, sentence, z.repeat(rows * cols, 1), row_labels, [])
 
 
 @recipe_kind("seeds")

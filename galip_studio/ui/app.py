@@ -164,8 +164,8 @@ def _wire_send_to(page: Page, generate: GenerateTab, interpolate: InterpolateTab
     send(generate.send_seed, reuse_seed, [picked], [generate.seed])
 
 
-def _wire_send_found(page: Page, your_image: YourImageTab, interpolate: InterpolateTab, knobs: KnobsTab) -> None:
-    """Send the found point ("[your image]") from Your image to a knob corner or an Interpolate end."""
+def _wire_send_found(page: Page, your_image: YourImageTab, interpolate: InterpolateTab, knobs: KnobsTab, blend: BlendTab) -> None:
+    """Send the found point ("[your image]") from Your image to a knob or blend corner or an Interpolate end."""
     found, tabs = page.session.found, page.tabs
 
     def to_knobs(point: Any, corner: str, *prompts_weights_seed: Any) -> tuple[Any, ...]:
@@ -187,6 +187,10 @@ def _wire_send_found(page: Page, your_image: YourImageTab, interpolate: Interpol
         .success(inline_errors(page.run.quick(h.style_knob), len(knobs.outputs)), knobs.inputs(page), [*knobs.outputs, knobs.error],
                  api_name="render_found_knobs", api_visibility="private", show_progress="hidden")
     )
+    def to_blend(point: Any, corner: str, *corners: Any) -> tuple[Any, ...]:
+        return (*ih.send_found_to_blend(point, corner, *corners), gr.Tabs(selected="blend"))
+
+    send(your_image.send_blend, to_blend, [found, your_image.send_corner, *blend.corners], [*blend.corners, tabs])
     send(your_image.send_a, to_interpolate("A"), [found, interpolate.a, interpolate.b], [interpolate.a, interpolate.b, tabs])
     send(your_image.send_b, to_interpolate("B"), [found, interpolate.a, interpolate.b], [interpolate.a, interpolate.b, tabs])
 
@@ -301,7 +305,7 @@ def build_app(
         your_image.wire(page)
         generate.wire(page)
         _wire_send_to(page, generate, interpolate, knobs, walk)
-        _wire_send_found(page, your_image, interpolate, knobs)
+        _wire_send_found(page, your_image, interpolate, knobs, blend)
         interpolate.wire(page)
         blend.wire(page)
         knobs.wire(page)

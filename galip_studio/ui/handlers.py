@@ -31,7 +31,7 @@ from ..latent import corner_position, corner_weights
 from ..metrics import measure_path, plot_path
 from .models import Model, pipeline_of
 from .plumbing import (
-    PNG_LEVEL, Progress, new_job_dir, parse_prompts, parse_seeds, point_or_prompt, recipe_text, seed_or_random, user_error, user_errors,
+    YOUR_IMAGE, PNG_LEVEL, Progress, new_job_dir, parse_prompts, parse_seeds, point_or_prompt, recipe_text, seed_or_random, user_error, user_errors,
 )
 
 PLAYBACK = ("once", "loop", "ping-pong")
@@ -251,6 +251,7 @@ def blend(
     truncation: float,
     export_size: int | float | None = 0,
     resample: str = "nearest",
+    found: dict[str, Any] | None = None,
     *,
     outdir: str | Path,
     limits: explore.Limits = explore.DEFAULT_LIMITS,
@@ -260,18 +261,24 @@ def blend(
 
     The grid shown has no captions (its cells are clicked); the download names the corners under
     the first and last rows, each image at ``export_size`` px (0: native), scaled with ``resample``.
+    A corner may be ``[your image]``: the session's ``found`` point, whose noise replaces the seed's.
     """
-    corners = [parse_prompts(p, f"{name} prompt")[0] for p, name in zip((top_left, top_right, bottom_left, bottom_right), CORNERS)]
+    sources = [point_or_prompt(p, found) for p in (top_left, top_right, bottom_left, bottom_right)]
+    corners = [p if isinstance(p, dict) else parse_prompts(p, f"{name} prompt")[0] for p, name in zip(sources, CORNERS)]
     n = int(size)
     pipe = pipeline_of(model)
     export, scaling = _export_size(export_size, pipe.image_size, limits), _resample(resample)
-    render = explore.blend_grid(pipe, corners, rows=n, seed=seed_or_random(seed), truncation=float(truncation), limits=limits, progress=progress)
+    point = next((p for p in corners if isinstance(p, dict)), None)
+    render = explore.blend_grid(
+        pipe, corners, rows=n, seed=seed_or_random(seed), noise=None if point is None else point.get("noise"), truncation=float(truncation),
+        limits=limits, progress=progress,
+    )
     job = new_job_dir(outdir)
     size = display_cell(render.images.shape[-1], render.cols)
     stem = f"blend-{n}x{n}-seed{render.recipe['seed']}"
     grid = explore.save_render(render, job / f"{stem}.png", size=size, captions=False, resample=scaling, compress_level=PNG_LEVEL, limits=limits)
     file = explore.save_render(
-        render, job / f"{stem}-{prompts_slug(corners, 16, 4)}{f'-{export}px' if export else ''}.png", size=export,
+        render, job / f"{stem}-{prompts_slug([explore.label_of(c) for c in corners], 16, 4)}{f'-{export}px' if export else ''}.png", size=export,
         captions=True, resample=scaling, compress_level=PNG_LEVEL, limits=limits,
     )
     return BlendResult(str(grid), str(file), recipe_text(render.recipe), render.recipe)
@@ -417,9 +424,12 @@ def blend_cell(
         raise user_error("Make a blend grid first, then pick one of its cells.")
     x, y = cell_position(row, col, blend_recipe["rows"], blend_recipe.get("cols"))
     weights = knob_position(x, y)
-    prompts = list(blend_recipe["prompts"])
+    corners = list(blend_recipe["prompts"])
+    point = next((p for p in corners if isinstance(p, dict)), None)  # a found image's corner: "[your image]" in the knobs
+    found = None if point is None else {**point, "noise": blend_recipe.get("noise")}
+    prompts = [YOUR_IMAGE if isinstance(p, dict) else p for p in corners]
     seed, truncation = int(blend_recipe["seed"]), float(blend_recipe["truncation"])
-    knob = style_knob(model, *prompts, *weights, seed, truncation, True, outdir=outdir, limits=limits)
+    knob = style_knob(model, *prompts, *weights, seed, truncation, True, found, outdir=outdir, limits=limits)
     return CellResult(*prompts, *weights, x, y, seed, truncation, *knob)
 
 

@@ -114,6 +114,16 @@ def send_found_to_knobs(
     return h.send_to_knobs(item, corner, prompt_1, prompt_2, prompt_3, prompt_4, weight_1, weight_2, weight_3, weight_4)
 
 
+def send_found_to_blend(found: dict[str, Any] | None, corner: str, top_left: str, top_right: str, bottom_left: str, bottom_right: str) -> tuple[str, ...]:
+    """Put :data:`YOUR_IMAGE` at one blend-grid corner (the grid then uses the found noise)."""
+    _need_found(found)
+    if corner not in h.CORNERS:
+        raise user_error(f"pick a corner: {', '.join(h.CORNERS)}.")
+    corners = [top_left, top_right, bottom_left, bottom_right]
+    corners[h.CORNERS.index(corner)] = YOUR_IMAGE
+    return tuple(corners)
+
+
 def send_found_to_interpolate(found: dict[str, Any] | None, end: str, prompt_a: str, prompt_b: str) -> tuple[str, str]:
     """Make :data:`YOUR_IMAGE` prompt A or B of Interpolate (its noise becomes the first column)."""
     _need_found(found)

@@ -1,7 +1,7 @@
 """The Your image tab: variations of an uploaded picture and its inversion (the work is in
 :mod:`..invert_handlers`). Endpoints: ``/image_variations`` (quick) and ``/invert_image`` (a long
 job with progress and Stop). Its send buttons put the found point (the session's ``found`` state)
-into Style knobs and Interpolate as ``[your image]`` (wired in ``app._wire_send_found``)."""
+into Style knobs, Blend grid and Interpolate as ``[your image]`` (wired in ``app._wire_send_found``)."""
 
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ class YourImageTab(Tab):
                     "its noise in place of a seed).", elem_classes="galip-hint",
                 )
                 with gr.Row():
-                    self.send_corner = gr.Dropdown(list(h.CORNERS), value=h.CORNERS[0], label="Knob corner", scale=1, min_width=120)
+                    self.send_corner = gr.Dropdown(list(h.CORNERS), value=h.CORNERS[0], label="Corner (knobs, blend)", scale=1, min_width=120)
                     self.send_knobs = gr.Button("→ Style knobs corner", size="sm")
+                    self.send_blend = gr.Button("→ Blend corner", size="sm")
                     self.send_a = gr.Button("→ Interpolate A", size="sm")
                     self.send_b = gr.Button("→ Interpolate B", size="sm")
                 self.send_error = error_line("galip-send-found-error")
