@@ -51,7 +51,7 @@ from PIL import Image, UnidentifiedImageError
 from .explore import directions as discover
 from .explore.images import encode, synthesize
 from .explore.recipe import (
-    DEFAULT_LIMITS, Limits, Progress, Render, check_seeds, check_truncation_and_batch, make_recipe, recipe_kind, whole_at_least,
+    DEFAULT_LIMITS, MAX_VECTOR_VALUE, Limits, Progress, Render, check_seeds, check_vectors, check_truncation_and_batch, make_recipe, recipe_kind, whole_at_least,
 )
 from .pipeline import GALIPPipeline, noise_from_seeds, to_pil
 from .train.data import open_image, pad_to_square, rgb_or_rgba, to_tensor
@@ -62,7 +62,6 @@ MAX_STEPS = 2000
 MAX_STARTS = 16
 MAX_SECONDS = 3600.0
 MAX_NEAREST = 20
-MAX_VECTOR_VALUE = 1e4  # |value| of a stored sentence vector or noise entry (real ones are below ~100)
 GAP_PHRASES = 128  # vocabulary phrases behind the image-text offset
 Stop = Callable[[], bool]
 
@@ -190,24 +189,6 @@ def nearest_phrases(pipe: GALIPPipeline, sentence: torch.Tensor, k: int = 5, voc
 
 
 # ------------------------------------------------------------------------------------------ the recipe kind
-def _matrix(what: str, rows: Any, dim: int, limit: int | None) -> torch.Tensor:
-    """A list of vectors of ``dim`` finite numbers (a recipe is user input), as float32 ``[N, dim]``."""
-    if isinstance(rows, torch.Tensor):
-        rows = rows.detach().cpu().tolist()
-    if not isinstance(rows, (list, tuple)) or not rows:
-        raise ValueError(f"{what} must be a non-empty list of vectors")
-    if limit is not None and len(rows) > limit:
-        raise ValueError(f"{what} holds {len(rows)} vectors, above the limit of {limit}: use fewer")
-    for i, row in enumerate(rows):
-        if not isinstance(row, (list, tuple)) or len(row) != dim:
-            size = len(row) if isinstance(row, (list, tuple)) else type(row).__name__
-            raise ValueError(f"{what}[{i}] must be a list of {dim} numbers (this model's size), got {size}")
-        for v in row:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or abs(v) > MAX_VECTOR_VALUE:
-                raise ValueError(f"{what}[{i}] holds {v!r}: every entry must be a finite number of at most {MAX_VECTOR_VALUE:g}")
-    return torch.tensor(rows, dtype=torch.float32)
-
-
 @recipe_kind("vectors")
 def vector_grid(
     pipe: GALIPPipeline,
@@ -225,12 +206,12 @@ def vector_grid(
     from ``seeds`` with ``truncation``). The recipe (kind ``"vectors"``) stores the vectors, so a found
     point renders again bit for bit; every size is checked as a recipe is user input."""
     limit = limits.max_images
-    s = _matrix("sentence", sentence, pipe.clip.embed_dim, limits.max_prompts)
+    s = check_vectors("sentence", sentence, pipe.clip.embed_dim, limits.max_prompts)
     check_truncation_and_batch(truncation, batch_size, limits)
     if (noise is None) == (seeds is None):
         raise ValueError("give the noise as vectors or as seeds (one of the two)")
     if noise is not None:
-        z = _matrix("noise", noise, pipe.z_dim, limits.max_seeds)
+        z = check_vectors("noise", noise, pipe.z_dim, limits.max_seeds)
         cols = [f"noise {i + 1}" for i in range(z.shape[0])]
     else:
         seeds = check_seeds(seeds)

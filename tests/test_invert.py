@@ -12,6 +12,7 @@ from PIL import Image
 
 from galip_studio import explore, invert
 from galip_studio.export import load_recipe
+from galip_studio.pipeline import to_pil
 
 
 @pytest.fixture(scope="module")
@@ -203,9 +204,113 @@ def test_endpoints_through_gradio_client(app_url, tmp_path):
     assert json.loads(recipe)["kind"] == "vectors"
     recon, summary, recipe, vectors = client.predict(handle_file(str(image)), 2, 0, 1, api_name="/invert_image")
     assert "2 steps" in summary and json.loads(recipe)["kind"] == "vectors" and str(vectors).endswith(".safetensors")
+    # The same client's session now holds the found point: "[your image]" alone at a knob is the reconstruction.
+    knob, mix, knob_recipe = client.predict("[your image]", "a flag", "", "", 1, 0, 0, 0, 0, 1.0, True, api_name="/style_knob")
+    assert np.abs(np.asarray(Image.open(knob), dtype=int) - np.asarray(Image.open(recon), dtype=int)).max() <= 1
+    assert json.loads(knob_recipe)["prompts"][0]["label"] == "your image"
+    with pytest.raises(AppError, match="run Invert there first"):  # another session has found nothing
+        Client(app_url, verbose=False).predict("[your image]", "a flag", "", "", 1, 0, 0, 0, 0, 1.0, True, api_name="/style_knob")
     text = tmp_path / "x.png"
     text.write_text("not an image")
     with pytest.raises(AppError, match="not an image this tool can read"):
         client.predict(handle_file(str(text)), "0", 1.0, api_name="/image_variations")
     with pytest.raises(AppError, match="greater than maximum"):  # the slider bounds the steps
         client.predict(handle_file(str(image)), 900, 0, 1, api_name="/invert_image")
+
+
+# ------------------------------------------------------------------------------------------ the found point in other tabs
+def _found(planted) -> dict:
+    """The session's slot as a successful Invert leaves it, for the planted image's (s, z)."""
+    return {"sentence": planted[1].tolist(), "noise": planted[2].tolist(), "label": "your image"}
+
+
+def test_invert_image_fills_the_slot_with_the_point_it_shows(pipe, gap, planted, tmp_path, monkeypatch):
+    from galip_studio.ui import invert_handlers as ih
+
+    monkeypatch.setattr(ih, "_gap", lambda model: gap)
+    image = _png(tmp_path / "t.png", explore.Render(planted[0], {}, 1, 1, planted[1][None], planted[2][None]).pil()[0])
+    out = ih.invert_image(pipe, str(image), 2, 0, 1, outdir=tmp_path)
+    s, z = torch.tensor([out.found["sentence"]]), torch.tensor([out.found["noise"]])
+    assert np.array_equal(np.asarray(Image.open(out.reconstruction)), np.asarray(explore.Render(explore.synthesize(pipe, z, s, 1, None), {}, 1, 1, s, z).pil()[0]))
+
+
+def test_your_image_in_a_knob_corner_is_the_found_point_and_its_recipe_remakes_it(pipe, planted, tmp_path):
+    from galip_studio.export import load_recipe
+    from galip_studio.ui import handlers as h
+    from galip_studio.ui import invert_handlers as ih
+
+    sent = ih.send_found_to_knobs(_found(planted), "top-right", "a red apple", "a flag", "a house", "a dog face", 0.5, 0.5, 0.5, 0.5, 7)
+    assert sent.prompt_2 == "[your image]" and sent.weight_2 == 1.0 and sent.prompt_1 == "a red apple" and sent.seed == 7
+    out = h.style_knob(pipe, *sent[:4], 0, 1.0, 0, 0, 7, 1.0, True, _found(planted), outdir=tmp_path)  # that corner alone
+    assert np.allclose(np.asarray(Image.open(out.image), dtype=float), np.asarray(to_pil(planted[0])[0], dtype=float), atol=1)
+    recipe = load_recipe(out.image)
+    assert recipe["prompts"][1]["label"] == "your image" and len(recipe["noise"]) == pipe.z_dim
+    again = explore.render_recipe(recipe, pipe)
+    assert np.array_equal(np.asarray(again.pil()[0]), np.asarray(Image.open(out.image)))  # bit-identical
+    mixed = h.style_knob(pipe, *sent[:4], *sent[4:8], 7, 1.0, True, _found(planted), outdir=tmp_path)
+    assert torch.equal(explore.render_recipe(load_recipe(mixed.image), pipe).images, explore.render_recipe(load_recipe(mixed.image), pipe).images)
+
+
+def test_your_image_as_interpolation_end_is_the_found_point_and_its_recipe_remakes_it(pipe, planted, tmp_path):
+    from galip_studio.export import load_recipe
+    from galip_studio.ui import handlers as h
+    from galip_studio.ui import invert_handlers as ih
+
+    a, b = ih.send_found_to_interpolate(_found(planted), "A", "a flag", "a house")
+    assert (a, b) == ("[your image]", "a house")
+    render = explore.interpolation_grid(pipe, _found(planted), "a house", steps=3, seeds=[0, 1], noise=[_found(planted)["noise"]])
+    assert render.cols == 3 and render.col_labels[0] == "noise 1" and render.row_labels[0] == "A: your image"
+    assert torch.allclose(render.images[0], planted[0][0], atol=1e-5)  # row A, the found noise: the found image
+    recipe = json.loads(json.dumps(render.recipe))  # as a file holds it
+    assert torch.equal(explore.render_recipe(recipe, pipe).images, render.images)
+    out = h.interpolate(pipe, a, b, 3, "0, 1", "lerp", "linear", 1.0, 0, "nearest", _found(planted), outdir=tmp_path)
+    assert json.loads(out.recipe)["noise"] == recipe["noise"] and "Path of noise 1" in out.smoothness
+    assert torch.equal(explore.render_recipe(load_recipe(out.file), pipe).images, render.images)
+
+
+def test_your_image_as_blend_corner_is_the_found_point_and_its_recipe_and_cells_remake_it(pipe, planted, tmp_path):
+    from galip_studio.export import load_recipe
+    from galip_studio.ui import handlers as h
+    from galip_studio.ui import invert_handlers as ih
+
+    corners = ih.send_found_to_blend(_found(planted), "bottom-right", "a red apple", "a flag", "a house", "a dog face")
+    assert corners == ("a red apple", "a flag", "a house", "[your image]")
+    out = h.blend(pipe, *corners, 3, 5, 1.0, 0, "nearest", _found(planted), outdir=tmp_path)
+    render = explore.render_recipe(json.loads(json.dumps(out.last_blend)), pipe)  # as a file holds it
+    assert torch.allclose(render.images[-1], planted[0][0], atol=1e-5)  # the corner is the found image
+    assert torch.equal(explore.render_recipe(load_recipe(out.file), pipe).images, render.images)
+    cell = h.blend_cell(pipe, out.last_blend, 2, 2, outdir=tmp_path)  # the corner, opened in the knobs
+    assert cell.prompt_4 == "[your image]" and cell.weight_4 == 1.0
+    assert np.array_equal(np.asarray(Image.open(cell.image)), np.asarray(explore.Render(render.images[-1:], {}, 1, 1, render.sentence, render.noise).pil()[0]))
+
+
+def test_your_image_without_a_found_point_is_one_line(pipe, tmp_path):
+    import gradio as gr
+
+    from galip_studio.ui import handlers as h
+    from galip_studio.ui import invert_handlers as ih
+
+    with pytest.raises(gr.Error, match="run Invert there first"):
+        h.style_knob(pipe, "[your image]", "a flag", "", "", 1, 1, 0, 0, 0, 1.0, True, None, outdir=tmp_path)
+    with pytest.raises(gr.Error, match="run Invert there first"):
+        h.interpolate(pipe, "a flag", "[Your Image]", 3, "0", "lerp", "linear", 1.0, outdir=tmp_path)
+    with pytest.raises(gr.Error, match="run Invert first"):
+        ih.send_found_to_knobs(None, "top-left", "a", "b", "c", "d", 1, 0, 0, 0, 0)
+    with pytest.raises(gr.Error, match="run Invert first"):
+        ih.send_found_to_interpolate(None, "B", "a", "b")
+    with pytest.raises(gr.Error, match="run Invert there first"):
+        h.blend(pipe, "a", "b", "c", "[your image]", 2, 0, 1.0, outdir=tmp_path)
+    with pytest.raises(gr.Error, match="run Invert first"):
+        ih.send_found_to_blend(None, "top-left", "a", "b", "c", "d")
+
+
+def test_points_in_recipes_are_validated(pipe, planted):
+    point = _found(planted)
+    with pytest.raises(ValueError, match="unknown keys"):
+        explore.style_knob(pipe, [{**point, "code": "x"}])
+    with pytest.raises(ValueError, match="finite number"):
+        explore.style_knob(pipe, [{"sentence": [float("nan")] * pipe.clip.embed_dim, "label": "x"}])
+    with pytest.raises(ValueError, match="this model's size"):
+        explore.style_knob(pipe, [{"sentence": [0.0] * 3, "label": "x"}])
+    with pytest.raises(ValueError, match="noise holds 17 vectors"):
+        explore.interpolation_grid(pipe, point, "a flag", steps=2, seeds=[0], noise=[point["noise"]] * 17)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from .recipe import (
     DEFAULT_LIMITS, KINDS, LEGACY_KINDS, NO_LIMITS, RECIPE_FORMAT, ExportSettings, Limits, Progress, RecipeKind, Render,
-    check_grid, check_prompts, check_seeds, check_truncation_and_batch, export_settings, is_animation, make_recipe, model_info,
+    check_grid, check_point, check_prompts, check_seeds, check_truncation_and_batch, check_vectors, export_settings, is_animation, label_of, make_recipe, model_info,
     other_model_warning, recipe_kind, recipe_model, render_recipe, whole_at_least,
 )
 from .images import check_output, check_size, encode, save_again, save_render, short, synthesize  # noqa: E402 (after recipe)
@@ -52,7 +52,8 @@ from ..pipeline import to_pil  # noqa: F401  (explore.to_pil, as before)
 
 __all__ = [
     "DEFAULT_LIMITS", "KINDS", "LEGACY_KINDS", "NO_LIMITS", "RECIPE_FORMAT", "ExportSettings", "Limits", "Progress", "RecipeKind",
-    "Render", "check_grid", "check_prompts", "check_seeds", "check_truncation_and_batch", "export_settings", "is_animation", "make_recipe",
+    "Render", "check_grid", "check_point", "check_prompts", "check_seeds", "check_truncation_and_batch", "check_vectors", "export_settings",
+    "is_animation", "label_of", "make_recipe",
     "model_info", "other_model_warning", "recipe_kind", "recipe_model", "render_recipe", "whole_at_least",
     "check_output", "check_size", "encode", "save_again", "save_render", "short", "synthesize",
     "blend_grid", "interpolation_grid", "seed_grid", "style_knob", "NOISE_PATHS", "NoisePath", "walk",

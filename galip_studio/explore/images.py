@@ -8,18 +8,27 @@ pass); long jobs report ``progress(done, total)`` after each batch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from ..export import ANIMATION_SUFFIXES, crisp_size, resize_images, save_animation, save_png
 from ..pipeline import to_pil
-from .recipe import DEFAULT_LIMITS, ExportSettings, Limits, Progress, Render, whole_at_least
+from .recipe import DEFAULT_LIMITS, ExportSettings, Limits, Progress, Render, check_vectors, label_of, whole_at_least
 
 
-def encode(pipe, prompts: Sequence[str]) -> torch.Tensor:
-    """Sentence vectors on the CPU (float32), exactly as ``pipe.generate`` passes them on."""
-    return pipe.encode(list(prompts)).float().cpu()
+def encode(pipe, prompts: Sequence[str | dict[str, Any]]) -> torch.Tensor:
+    """Sentence vectors on the CPU (float32), exactly as ``pipe.generate`` passes them on. A point
+    (see :func:`~.recipe.check_point`) in the list gives its own sentence vector, checked against the
+    model's size."""
+    items = list(prompts)
+    texts = [p for p in items if isinstance(p, str)]
+    encoded = iter(pipe.encode(texts).float().cpu()) if texts else iter(())
+    rows = [
+        next(encoded) if isinstance(p, str) else check_vectors(f"{label_of(p)!r}'s sentence", [p["sentence"]], pipe.clip.embed_dim, 1)[0]
+        for p in items
+    ]
+    return torch.stack(rows)
 
 
 def synthesize(

@@ -11,17 +11,18 @@ import torch
 from .. import latent
 from ..pipeline import GALIPPipeline, noise_from_seeds
 from .images import encode, synthesize
-from .recipe import DEFAULT_LIMITS, Limits, Render, check_prompts, check_seeds, check_truncation_and_batch, make_recipe, recipe_kind
+from .recipe import DEFAULT_LIMITS, Limits, Render, check_prompts, check_seeds, check_truncation_and_batch, check_vectors, make_recipe, recipe_kind
 
 
 @recipe_kind("style")
 def style_knob(
     pipe: GALIPPipeline,
-    prompts: Sequence[str],
+    prompts: Sequence[str | dict],
     weights: Sequence[float] | None = None,
     *,
     position: Sequence[float] | None = None,
     seed: int = 0,
+    noise: Sequence[float] | None = None,
     normalize: bool = True,
     truncation: float = 1.0,
     limits: Limits = DEFAULT_LIMITS,
@@ -29,15 +30,18 @@ def style_knob(
     """One image from a weighted blend of several prompts' sentence vectors (the style knob).
 
     Args:
-        prompts: the prompts to mix (typically four).
+        prompts: the prompts to mix (typically four); a point ``{"sentence", "label"}`` (a found
+            image, see :func:`~.recipe.check_point`) may stand in for any of them.
         weights: one weight per prompt (default: equal). With ``normalize`` they are divided by their
             sum; without it they are used as they are, so a total above 1 exaggerates the mix.
         position: instead of weights, an ``(x, y)`` point in [0, 1]² of the four-corner square
             (exactly 4 prompts: top-left, top-right, bottom-left, bottom-right); the weights are the
             bilinear ones, so this is the blend grid's image at that point.
         seed: the noise seed.
+        noise: a raw noise vector (e.g. a found image's) used in place of ``seed``'s (``truncation``
+            does not apply to it); the recipe stores it.
     """
-    prompts = check_prompts(prompts)
+    prompts = check_prompts(prompts, points=True)
     (seed,) = check_seeds([seed])
     check_truncation_and_batch(truncation, 1, limits)
     limits.check("the number of prompts", len(prompts), "max_prompts")
@@ -58,11 +62,12 @@ def style_knob(
         mix = torch.tensor(w, dtype=torch.float32)
         weights = w
     sentence = latent.blend(encode(pipe, prompts), mix, normalize=normalize and position is None)[None]
-    noise = noise_from_seeds([seed], pipe.z_dim, truncation)
-    images = synthesize(pipe, noise, sentence, 1, None)
+    z = noise_from_seeds([seed], pipe.z_dim, truncation) if noise is None else check_vectors("noise", [noise], pipe.z_dim, 1)
+    images = synthesize(pipe, z, sentence, 1, None)
     recipe = make_recipe(
         pipe, "style", prompts=prompts, weights=weights, position=position, seed=seed, normalize=normalize,
         truncation=truncation, blend_weights=[float(str(numpy.float32(v))) for v in mix.tolist()],  # 0.525, not 0.5249999761581421
+        **({} if noise is None else {"noise": z[0].tolist()}),
     )
-    return Render(images, recipe, 1, 1, sentence, noise)
+    return Render(images, recipe, 1, 1, sentence, z)
 

@@ -149,14 +149,68 @@ class Render:
 
 
 # ------------------------------------------------------------------------------------------ validation
-def check_prompts(prompts: str | Sequence[str], what: str = "prompts") -> list[str]:
-    """One prompt or several, as a non-empty list of prompts that :func:`~.pipeline.check_prompt` accepts."""
-    items = [prompts] if isinstance(prompts, str) else list(prompts)
+def check_prompts(prompts: str | dict[str, Any] | Sequence[str | dict[str, Any]], what: str = "prompts", points: bool = False) -> list[Any]:
+    """One prompt or several, as a non-empty list of prompts that :func:`~.pipeline.check_prompt`
+    accepts; with ``points`` (the functions that take them), a point (a dict, see :func:`check_point`)
+    may stand in for any prompt."""
+    items = [prompts] if isinstance(prompts, (str, dict)) else list(prompts)
     if not items:
         raise ValueError(f"no {what} given: type at least one prompt")
+    out: list[Any] = []
     for i, p in enumerate(items):
-        check_prompt(p, i + 1)
-    return items
+        if isinstance(p, dict) and points:
+            out.append(check_point(p, f"prompt {i + 1}"))
+        else:
+            check_prompt(p, i + 1)
+            out.append(p)
+    return out
+
+
+MAX_VECTOR_VALUE = 1e4  # |value| of a stored sentence vector or noise entry (real ones are below ~100)
+MAX_LABEL = 80  # characters of a point's label
+
+
+def check_vectors(what: str, rows: Any, dim: int, limit: int | None) -> torch.Tensor:
+    """A list of vectors of ``dim`` finite numbers (a recipe is user input), as float32 ``[N, dim]``."""
+    if isinstance(rows, torch.Tensor):
+        rows = rows.detach().cpu().tolist()
+    if not isinstance(rows, (list, tuple)) or not rows:
+        raise ValueError(f"{what} must be a non-empty list of vectors")
+    if limit is not None and len(rows) > limit:
+        raise ValueError(f"{what} holds {len(rows)} vectors, above the limit of {limit}: use fewer")
+    for i, row in enumerate(rows):
+        if not isinstance(row, (list, tuple)) or len(row) != dim:
+            size = len(row) if isinstance(row, (list, tuple)) else type(row).__name__
+            raise ValueError(f"{what}[{i}] must be a list of {dim} numbers (this model's size), got {size}")
+        for v in row:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or abs(v) > MAX_VECTOR_VALUE:
+                raise ValueError(f"{what}[{i}] holds {v!r}: every entry must be a finite number of at most {MAX_VECTOR_VALUE:g}")
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def check_point(point: Any, what: str = "point") -> dict[str, Any]:
+    """A point of the space in place of a prompt: ``{"sentence": [D numbers], "label": text}`` (a found
+    image's sentence vector, e.g. from :func:`~galip_studio.invert.invert`), plus an optional
+    ``"noise"`` that callers may use. Returns ``{"sentence", "label"}`` with plain lists (what a recipe
+    stores); the sizes are checked against the model by :func:`~.images.encode`."""
+    if not isinstance(point, dict) or "sentence" not in point:
+        raise ValueError(f"{what} must be a prompt or a point {{'sentence': [numbers], 'label': text}}")
+    unknown = set(point) - {"sentence", "noise", "label"}
+    if unknown:
+        raise ValueError(f"{what} has unknown keys {sorted(unknown)}: a point holds sentence, noise and label")
+    sentence = point["sentence"]
+    if isinstance(sentence, torch.Tensor):
+        sentence = sentence.detach().cpu().float().reshape(-1).tolist()
+    row = check_vectors(f"{what}'s sentence", [sentence], len(sentence) if isinstance(sentence, (list, tuple)) else -1, 1)
+    label = point.get("label", "your image")
+    if not isinstance(label, str) or not label.strip():
+        raise ValueError(f"{what}'s label must be a non-empty text")
+    return {"sentence": row[0].tolist(), "label": label.strip()[:MAX_LABEL]}
+
+
+def label_of(item: str | dict[str, Any]) -> str:
+    """What to call a prompt or a point in captions and mix lines: the prompt, or the point's label."""
+    return item if isinstance(item, str) else str(item["label"])
 
 
 def check_seeds(seeds: int | Sequence[int]) -> list[int]:

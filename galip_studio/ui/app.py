@@ -37,6 +37,7 @@ import gradio as gr
 from .. import explore
 from ..pipeline import GALIPPipeline
 from . import handlers as h
+from . import invert_handlers as ih
 from . import model_handlers as mh
 from .exports import export_folder
 from .history import history_entry
@@ -163,6 +164,37 @@ def _wire_send_to(page: Page, generate: GenerateTab, interpolate: InterpolateTab
     send(generate.send_seed, reuse_seed, [picked], [generate.seed])
 
 
+def _wire_send_found(page: Page, your_image: YourImageTab, interpolate: InterpolateTab, knobs: KnobsTab, blend: BlendTab) -> None:
+    """Send the found point ("[your image]") from Your image to a knob or blend corner or an Interpolate end."""
+    found, tabs = page.session.found, page.tabs
+
+    def to_knobs(point: Any, corner: str, *prompts_weights_seed: Any) -> tuple[Any, ...]:
+        sent = ih.send_found_to_knobs(point, corner, *prompts_weights_seed)
+        return (*sent, *h.weights_position(*sent[4:8]), gr.Tabs(selected="knobs"))
+
+    def to_interpolate(end: str) -> Callable[..., tuple[Any, ...]]:
+        def send(point: Any, a: str, b: str) -> tuple[Any, ...]:
+            return (*ih.send_found_to_interpolate(point, end, a, b), gr.Tabs(selected="interpolate"))
+
+        return send
+
+    def send(button: gr.Button, fn: Callable[..., Any], inputs: list[Any], outputs: list[Any]) -> Any:
+        return button.click(inline_errors(fn, len(outputs)), inputs, [*outputs, your_image.send_error], **PAGE_ONLY)
+
+    (
+        send(your_image.send_knobs, to_knobs, [found, your_image.send_corner, *knobs.prompts, *knobs.weights, knobs.seed],
+             [*knobs.prompts, *knobs.weights, knobs.seed, knobs.x, knobs.y, tabs])
+        .success(inline_errors(page.run.quick(h.style_knob), len(knobs.outputs)), knobs.inputs(page), [*knobs.outputs, knobs.error],
+                 api_name="render_found_knobs", api_visibility="private", show_progress="hidden")
+    )
+    def to_blend(point: Any, corner: str, *corners: Any) -> tuple[Any, ...]:
+        return (*ih.send_found_to_blend(point, corner, *corners), gr.Tabs(selected="blend"))
+
+    send(your_image.send_blend, to_blend, [found, your_image.send_corner, *blend.corners], [*blend.corners, tabs])
+    send(your_image.send_a, to_interpolate("A"), [found, interpolate.a, interpolate.b], [interpolate.a, interpolate.b, tabs])
+    send(your_image.send_b, to_interpolate("B"), [found, interpolate.a, interpolate.b], [interpolate.a, interpolate.b, tabs])
+
+
 def _wire_blend_cell(page: Page, blend: BlendTab, knobs: KnobsTab) -> None:
     """A blend-grid cell opens in the knobs: click → (row, col) → switch tab → knobs and image."""
 
@@ -273,6 +305,7 @@ def build_app(
         your_image.wire(page)
         generate.wire(page)
         _wire_send_to(page, generate, interpolate, knobs, walk)
+        _wire_send_found(page, your_image, interpolate, knobs, blend)
         interpolate.wire(page)
         blend.wire(page)
         knobs.wire(page)

@@ -30,7 +30,9 @@ from ..export import RESAMPLERS, crisp_size, save_png
 from ..latent import corner_position, corner_weights
 from ..metrics import measure_path, plot_path
 from .models import Model, pipeline_of
-from .plumbing import PNG_LEVEL, Progress, new_job_dir, parse_prompts, parse_seeds, recipe_text, seed_or_random, user_error, user_errors
+from .plumbing import (
+    YOUR_IMAGE, PNG_LEVEL, Progress, new_job_dir, parse_prompts, parse_seeds, point_or_prompt, recipe_text, seed_or_random, user_error, user_errors,
+)
 
 PLAYBACK = ("once", "loop", "ping-pong")
 EXPORT_FORMATS = ("GIF", "MP4")
@@ -173,10 +175,10 @@ class InterpolateResult(NamedTuple):
     file: str  # the captioned grid at the chosen export size, with recipe (the download)
 
 
-def _smoothness_text(measures: Any, seed: int) -> str:
+def _smoothness_text(measures: Any, column: str) -> str:
     c, p = measures.clip_smoothness, measures.pixel_smoothness
     return (
-        f"**Path of seed {seed}** ({c.count} steps). Largest step / mean step — CLIP space **{c.max_over_mean:.2f}**, "
+        f"**Path of {column}** ({c.count} steps). Largest step / mean step — CLIP space **{c.max_over_mean:.2f}**, "
         f"pixels **{p.max_over_mean:.2f}** (1.00 is perfectly even; a jump shows as a large value)."
     )
 
@@ -193,6 +195,7 @@ def interpolate(
     truncation: float,
     export_size: int | float | None = 0,
     resample: str = "nearest",
+    found: dict[str, Any] | None = None,
     *,
     outdir: str | Path,
     limits: explore.Limits = explore.DEFAULT_LIMITS,
@@ -201,27 +204,30 @@ def interpolate(
     """Prompt A → prompt B in ``steps`` rows, one column per seed, plus the smoothness of the path.
 
     The grid shown is scaled for the screen with ``resample``; ``file`` is the captioned grid with
-    each image at ``export_size`` px (0: native).
+    each image at ``export_size`` px (0: native). Either prompt may be ``[your image]``: the
+    session's ``found`` point (from Invert); its noise is then the first column, before the seeds.
     """
-    (a,), (b,) = parse_prompts(prompt_a, "prompt A"), parse_prompts(prompt_b, "prompt B")
+    ends = [point_or_prompt(prompt_a, found), point_or_prompt(prompt_b, found)]
+    a, b = (e if isinstance(e, dict) else parse_prompts(e, f"prompt {n}")[0] for e, n in zip(ends, "AB"))
     seed_list = parse_seeds(seeds)
     pipe = pipeline_of(model)
     export, scaling = _export_size(export_size, pipe.image_size, limits), _resample(resample)
+    point = next((e for e in (a, b) if isinstance(e, dict)), None)
     render = explore.interpolation_grid(
-        pipe, a, b, steps=int(steps), seeds=seed_list, interp=interp, easing=easing,
-        truncation=float(truncation), limits=limits, progress=progress,
+        pipe, a, b, steps=int(steps), seeds=seed_list, interp=interp, easing=easing, truncation=float(truncation),
+        noise=None if point is None or point.get("noise") is None else [point["noise"]], limits=limits, progress=progress,
     )
-    column = render.images[0 :: render.cols]  # the first seed, step by step
-    measures = measure_path(pipe.clip, column, [a, b])
+    column = render.images[0 :: render.cols]  # the first column, step by step
+    measures = measure_path(pipe.clip, column, [e for e in (a, b) if isinstance(e, str)])
     job = new_job_dir(outdir)
     size = display_cell(pipe.image_size, render.cols)
-    stem = f"{_slug(a)}-to-{_slug(b)}"
+    stem = f"{_slug(explore.label_of(a))}-to-{_slug(explore.label_of(b))}"
     grid = explore.save_render(render, job / f"{stem}.png", size=size, resample=scaling, compress_level=PNG_LEVEL, limits=limits)
     file = grid if export == size else explore.save_render(
         render, job / f"{stem}-{export or pipe.image_size}px.png", size=export, resample=scaling, compress_level=PNG_LEVEL, limits=limits
     )
     return InterpolateResult(
-        str(grid), plot_path(measures, (720, 420)), _smoothness_text(measures, seed_list[0]), recipe_text(render.recipe), str(file)
+        str(grid), plot_path(measures, (720, 420)), _smoothness_text(measures, render.col_labels[0]), recipe_text(render.recipe), str(file)
     )
 
 
@@ -245,6 +251,7 @@ def blend(
     truncation: float,
     export_size: int | float | None = 0,
     resample: str = "nearest",
+    found: dict[str, Any] | None = None,
     *,
     outdir: str | Path,
     limits: explore.Limits = explore.DEFAULT_LIMITS,
@@ -254,18 +261,24 @@ def blend(
 
     The grid shown has no captions (its cells are clicked); the download names the corners under
     the first and last rows, each image at ``export_size`` px (0: native), scaled with ``resample``.
+    A corner may be ``[your image]``: the session's ``found`` point, whose noise replaces the seed's.
     """
-    corners = [parse_prompts(p, f"{name} prompt")[0] for p, name in zip((top_left, top_right, bottom_left, bottom_right), CORNERS)]
+    sources = [point_or_prompt(p, found) for p in (top_left, top_right, bottom_left, bottom_right)]
+    corners = [p if isinstance(p, dict) else parse_prompts(p, f"{name} prompt")[0] for p, name in zip(sources, CORNERS)]
     n = int(size)
     pipe = pipeline_of(model)
     export, scaling = _export_size(export_size, pipe.image_size, limits), _resample(resample)
-    render = explore.blend_grid(pipe, corners, rows=n, seed=seed_or_random(seed), truncation=float(truncation), limits=limits, progress=progress)
+    point = next((p for p in corners if isinstance(p, dict)), None)
+    render = explore.blend_grid(
+        pipe, corners, rows=n, seed=seed_or_random(seed), noise=None if point is None else point.get("noise"), truncation=float(truncation),
+        limits=limits, progress=progress,
+    )
     job = new_job_dir(outdir)
     size = display_cell(render.images.shape[-1], render.cols)
     stem = f"blend-{n}x{n}-seed{render.recipe['seed']}"
     grid = explore.save_render(render, job / f"{stem}.png", size=size, captions=False, resample=scaling, compress_level=PNG_LEVEL, limits=limits)
     file = explore.save_render(
-        render, job / f"{stem}-{prompts_slug(corners, 16, 4)}{f'-{export}px' if export else ''}.png", size=export,
+        render, job / f"{stem}-{prompts_slug([explore.label_of(c) for c in corners], 16, 4)}{f'-{export}px' if export else ''}.png", size=export,
         captions=True, resample=scaling, compress_level=PNG_LEVEL, limits=limits,
     )
     return BlendResult(str(grid), str(file), recipe_text(render.recipe), render.recipe)
@@ -346,11 +359,15 @@ def style_knob(
     seed: int | float | None,
     truncation: float,
     normalize: bool,
+    found: dict[str, Any] | None = None,
     *,
     outdir: str | Path,
     limits: explore.Limits = explore.DEFAULT_LIMITS,
 ) -> KnobResult:
-    """One image from the weighted blend of up to four prompts (empty prompts with weight 0 are skipped)."""
+    """One image from the weighted blend of up to four prompts (empty prompts with weight 0 are skipped).
+
+    A prompt may be ``[your image]``: the session's ``found`` point (from Invert) is that corner, and
+    its noise replaces the seed's, so that corner alone at full weight is the inversion's image."""
     pairs = [(p.strip(), float(w)) for p, w in zip((prompt_1, prompt_2, prompt_3, prompt_4), (weight_1, weight_2, weight_3, weight_4))]
     if any(not p and w != 0 for p, w in pairs):
         raise user_error("A knob with an empty prompt has a weight: type its prompt or set its weight to 0.")
@@ -359,9 +376,12 @@ def style_knob(
         raise user_error("Type at least one prompt, e.g. “a red apple”.")
     if not any(w != 0 for _, w in used):
         raise user_error("All weights are 0: turn at least one knob up.")
-    prompts, weights = [p for p, _ in used], [w for _, w in used]
+    prompts, weights = [point_or_prompt(p, found) for p, _ in used], [w for _, w in used]
+    point = next((p for p in prompts if isinstance(p, dict)), None)
+    noise = None if point is None else point.get("noise")
     render = explore.style_knob(
-        pipeline_of(model), prompts, weights, seed=seed_or_random(seed), normalize=bool(normalize), truncation=float(truncation), limits=limits
+        pipeline_of(model), prompts, weights, seed=seed_or_random(seed), noise=noise, normalize=bool(normalize), truncation=float(truncation),
+        limits=limits,
     )
     total = sum(weights) if normalize else 1.0
     mix = " · ".join(f"{100 * w / total:.0f}% {p}" for p, w in used if w)
@@ -404,9 +424,12 @@ def blend_cell(
         raise user_error("Make a blend grid first, then pick one of its cells.")
     x, y = cell_position(row, col, blend_recipe["rows"], blend_recipe.get("cols"))
     weights = knob_position(x, y)
-    prompts = list(blend_recipe["prompts"])
+    corners = list(blend_recipe["prompts"])
+    point = next((p for p in corners if isinstance(p, dict)), None)  # a found image's corner: "[your image]" in the knobs
+    found = None if point is None else {**point, "noise": blend_recipe.get("noise")}
+    prompts = [YOUR_IMAGE if isinstance(p, dict) else p for p in corners]
     seed, truncation = int(blend_recipe["seed"]), float(blend_recipe["truncation"])
-    knob = style_knob(model, *prompts, *weights, seed, truncation, True, outdir=outdir, limits=limits)
+    knob = style_knob(model, *prompts, *weights, seed, truncation, True, found, outdir=outdir, limits=limits)
     return CellResult(*prompts, *weights, x, y, seed, truncation, *knob)
 
 

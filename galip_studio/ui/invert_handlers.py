@@ -18,9 +18,10 @@ from .. import explore, invert
 from ..export import save_png
 from ..files import save_safetensors
 from ..pipeline import to_pil
+from . import handlers as h
 from .discover_handlers import _loaded, _remember
 from .models import Model, pipeline_of
-from .plumbing import PNG_LEVEL, new_job_dir, parse_seeds, recipe_text, seed_or_random, user_error, user_errors
+from .plumbing import YOUR_IMAGE, PNG_LEVEL, new_job_dir, parse_seeds, recipe_text, seed_or_random, user_error, user_errors
 
 APP_MAX_STEPS = 500  # the app's bound on inversion steps (the library's is invert.MAX_STEPS)
 APP_MAX_SECONDS = 300.0  # an inversion in the app ends after this, with the best so far
@@ -67,6 +68,7 @@ class InvertResult(NamedTuple):
     summary: str  # markdown: distance, PSNR, steps, time
     recipe: str
     vectors: str  # safetensors: sentence and noise
+    found: dict[str, Any]  # the session's slot: {"sentence", "noise", "label"}, what ``[your image]`` stands for in other tabs
 
 
 @user_errors
@@ -92,4 +94,39 @@ def invert_image(
         f"**{found.steps} steps** in {found.seconds:.1f} s{' (time limit reached)' if found.stopped else ''} · "
         f"CLIP distance {found.distance:.4f} · PSNR {found.psnr:.2f} dB · best start: seed {found.start_seed}"
     )
-    return InvertResult(str(png), summary, recipe_text(shown.recipe), str(vectors))
+    found_point = {"sentence": found.sentence.tolist(), "noise": found.noise.tolist(), "label": "your image"}
+    return InvertResult(str(png), summary, recipe_text(shown.recipe), str(vectors), found_point)
+
+
+# ------------------------------------------------------------------------------------------ send the found point
+def _need_found(found: dict[str, Any] | None) -> None:
+    if not found:
+        raise user_error("Nothing found yet: run Invert first, then send the image.")
+
+
+def send_found_to_knobs(
+    found: dict[str, Any] | None, corner: str, prompt_1: str, prompt_2: str, prompt_3: str, prompt_4: str,
+    weight_1: float, weight_2: float, weight_3: float, weight_4: float, seed: int | float | None,
+) -> h.KnobSend:
+    """Put :data:`YOUR_IMAGE` at one Style-knob corner (the other corners kept); the knobs then use the found noise."""
+    _need_found(found)
+    item = h.GalleryItem(YOUR_IMAGE, seed_or_random(seed))
+    return h.send_to_knobs(item, corner, prompt_1, prompt_2, prompt_3, prompt_4, weight_1, weight_2, weight_3, weight_4)
+
+
+def send_found_to_blend(found: dict[str, Any] | None, corner: str, top_left: str, top_right: str, bottom_left: str, bottom_right: str) -> tuple[str, ...]:
+    """Put :data:`YOUR_IMAGE` at one blend-grid corner (the grid then uses the found noise)."""
+    _need_found(found)
+    if corner not in h.CORNERS:
+        raise user_error(f"pick a corner: {', '.join(h.CORNERS)}.")
+    corners = [top_left, top_right, bottom_left, bottom_right]
+    corners[h.CORNERS.index(corner)] = YOUR_IMAGE
+    return tuple(corners)
+
+
+def send_found_to_interpolate(found: dict[str, Any] | None, end: str, prompt_a: str, prompt_b: str) -> tuple[str, str]:
+    """Make :data:`YOUR_IMAGE` prompt A or B of Interpolate (its noise becomes the first column)."""
+    _need_found(found)
+    if end not in ("A", "B"):
+        raise user_error("send to prompt A or prompt B.")
+    return (YOUR_IMAGE, prompt_b) if end == "A" else (prompt_a, YOUR_IMAGE)

@@ -102,6 +102,20 @@ def parse_prompts(text: str, what: str = "prompt") -> list[str]:
     return prompts
 
 
+YOUR_IMAGE = "[your image]"
+"""What a prompt box holds when it stands for the point Your image found (the session's slot, set by
+a successful Invert): the handlers swap the stored sentence vector (and noise) in for it."""
+
+
+def point_or_prompt(text: str, found: dict[str, Any] | None) -> str | dict[str, Any]:
+    """A prompt box's text, or the session's found point when the box holds :data:`YOUR_IMAGE`."""
+    if (text or "").strip().lower() != YOUR_IMAGE:
+        return text
+    if not found:
+        raise user_error(f"{YOUR_IMAGE} stands for the image found in Your image: run Invert there first (or type a prompt).")
+    return found
+
+
 def parse_seeds(text: str | int | float | None) -> list[int]:
     """Seeds from a text box: integers separated by commas or spaces, and ranges ``a-b`` (inclusive)."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):

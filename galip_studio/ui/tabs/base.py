@@ -29,10 +29,12 @@ class Session:
     jobs: gr.State  # its long jobs' board: handler name -> progress and Stop flags (jobs.connect_stop)
     history: gr.State  # its last results (history.HistoryEntry), newest first
     picked: gr.State  # the Generate gallery image picked for "send to"
+    found: gr.State  # the point the last Invert found ({"sentence", "noise", "label"}): what "[your image]" stands for
+
 
     @classmethod
     def create(cls) -> Session:
-        return cls(gr.State(DEFAULT_SPEC), gr.State({}), gr.State(None), gr.State({}), gr.State([]), gr.State(None))
+        return cls(gr.State(DEFAULT_SPEC), gr.State({}), gr.State(None), gr.State({}), gr.State([]), gr.State(None), gr.State(None))
 
 
 class Tab(ABC):

@@ -54,6 +54,6 @@ class BlendTab(Tab):
         """Blend (Enter in a corner prompt runs it)."""
         page.long_event(
             self, [self.go.click, *(c.submit for c in self.corners)], h.blend,
-            [*self.corners, self.size, self.seed, self.truncation, self.export_size, page.scaling],
+            [*self.corners, self.size, self.seed, self.truncation, self.export_size, page.scaling, page.session.found],
             [self.grid, self.file, self.recipe, self.last_blend], "blend",
         )

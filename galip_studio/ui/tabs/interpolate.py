@@ -48,9 +48,9 @@ class InterpolateTab(Tab):
         self.results = {"grid": self.grid, "file": self.file, "smoothness": self.smoothness, "recipe": self.recipe}
 
     def wire(self, page: Page) -> None:
-        """Interpolate (Enter in either prompt runs it)."""
+        """Interpolate (Enter in either prompt runs it; "[your image]" in either is the session's found point)."""
         page.long_event(
             self, [self.go.click, self.a.submit, self.b.submit], h.interpolate,
-            [self.a, self.b, self.steps, self.seeds, self.mode, self.easing, self.truncation, self.export_size, page.scaling],
+            [self.a, self.b, self.steps, self.seeds, self.mode, self.easing, self.truncation, self.export_size, page.scaling, page.session.found],
             [self.grid, self.plot, self.smoothness, self.recipe, self.file], "interpolate",
         )

@@ -58,8 +58,8 @@ class KnobsTab(Tab):
         self.outputs = [self.image, self.mix, self.recipe]  # a render's
 
     def inputs(self, page: Page) -> list[Any]:
-        """A render's inputs: the session's model, then what ``h.style_knob`` takes."""
-        return [page.session.model, *self.prompts, *self.weights, self.seed, self.truncation, self.normalize]
+        """A render's inputs: the session's model, then what ``h.style_knob`` takes (the found point last)."""
+        return [page.session.model, *self.prompts, *self.weights, self.seed, self.truncation, self.normalize, page.session.found]
 
     def wire(self, page: Page) -> None:
         """The image follows every weight change the user makes: dragging (Gradio's "input" event

@@ -1,11 +1,13 @@
 """The Your image tab: variations of an uploaded picture and its inversion (the work is in
 :mod:`..invert_handlers`). Endpoints: ``/image_variations`` (quick) and ``/invert_image`` (a long
-job with progress and Stop)."""
+job with progress and Stop). Its send buttons put the found point (the session's ``found`` state)
+into Style knobs, Blend grid and Interpolate as ``[your image]`` (wired in ``app._wire_send_found``)."""
 
 from __future__ import annotations
 
 import gradio as gr
 
+from .. import handlers as h
 from .. import invert_handlers as ih
 from ..jobs import page_and_api
 from ..widgets import IMAGE_BUTTONS, error_line, run_stop, status_line, truncation
@@ -48,6 +50,17 @@ class YourImageTab(Tab):
                 self.strip = gr.Image(label="Variations", format="png", type="filepath", interactive=False, height=220, buttons=IMAGE_BUTTONS, elem_classes="galip-pixels")
                 self.nearest = gr.Markdown()
                 self.vectors = gr.File(label="Found vectors (safetensors: sentence, noise)", interactive=False)
+                gr.Markdown(
+                    "**Start from it:** put the found point into another tab as “[your image]” (its sentence vector, and "
+                    "its noise in place of a seed).", elem_classes="galip-hint",
+                )
+                with gr.Row():
+                    self.send_corner = gr.Dropdown(list(h.CORNERS), value=h.CORNERS[0], label="Corner (knobs, blend)", scale=1, min_width=120)
+                    self.send_knobs = gr.Button("→ Style knobs corner", size="sm")
+                    self.send_blend = gr.Button("→ Blend corner", size="sm")
+                    self.send_a = gr.Button("→ Interpolate A", size="sm")
+                    self.send_b = gr.Button("→ Interpolate B", size="sm")
+                self.send_error = error_line("galip-send-found-error")
                 with gr.Accordion("Recipes", open=False):
                     self.variations_recipe = gr.Code(language="json", label="Variations recipe", interactive=False, max_lines=20)
                     self.recipe = gr.Code(language="json", label="Inversion recipe", interactive=False, max_lines=20)
@@ -62,5 +75,5 @@ class YourImageTab(Tab):
         )
         page.long_event(
             self, [self.go.click], ih.invert_image, [self.upload, self.steps, self.seed, self.starts],
-            [self.reconstruction, self.summary, self.recipe, self.vectors], "invert_image", record=False,
+            [self.reconstruction, self.summary, self.recipe, self.vectors, page.session.found], "invert_image", record=False,
         )
