@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from .latent import pingpong_order
-from .train.data import open_image
+from .datasets.folders import open_image
 
 RECIPE_KEY = "galip-recipe"
 SIDECAR_SUFFIX = ".json"

@@ -51,7 +51,7 @@ from PIL import Image, UnidentifiedImageError
 from . import discover, explore
 from .explore import DEFAULT_LIMITS, Limits, Progress, Render
 from .pipeline import GALIPPipeline, noise_from_seeds
-from .train.data import open_image, pad_to_square, rgb_or_rgba, to_tensor
+from .datasets.folders import open_image, pad_to_square, rgb_or_rgba, to_tensor
 
 MAX_FILE_BYTES = 50 * 1024**2
 MAX_PIXELS = 40_000_000  # 40 megapixels: a large photo; more is refused before decoding

@@ -24,7 +24,8 @@ LAYERS: dict[str, int] = {
     "train.augment": 0,
     "train.data": 0,
     "datasets.emoji": 0,
-    "datasets.pack": 0,  # re-encodes what train.data reads
+    "datasets.folders": 0,  # image-caption folders: layouts, scan, loading, the flip rule
+    "datasets.pack": 0,  # re-encodes what datasets.folders reads
     "device": 0,
     "torchscript": 0,
     "files": 0,

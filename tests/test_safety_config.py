@@ -453,7 +453,7 @@ def test_images_between_one_and_two_times_the_pixel_limit_are_refused(tmp_path, 
     from PIL import Image
 
     from galip_studio.export import load_recipe
-    from galip_studio.train.data import image_readable
+    from galip_studio.datasets.folders import image_readable
 
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
     path = tmp_path / "big.png"

@@ -9,7 +9,8 @@ import sys
 import textwrap
 
 from galip_studio.pipeline import GALIPPipeline
-from galip_studio.train.data import ShardedBatchSampler, scan_dataset
+from galip_studio.datasets.folders import scan_dataset
+from galip_studio.train.data import ShardedBatchSampler
 from galip_studio.train.rundir import read_log
 
 from helpers import make_folder

@@ -478,7 +478,8 @@ def test_eval_judge_scores_with_another_clip(tmp_path, tiny_checkpoint, tiny_mod
 def test_eval_truncation_scales_the_noise_and_is_reported(tmp_path, tiny_checkpoint, tiny_model, data, capsys):
     """--truncation PSI scores images made from noise scaled by PSI (0: every image its caption's
     mean-noise image), says so in the JSON and the summary; outside [0, 1] is a one-line error."""
-    from galip_studio.train.data import ImageCaptionDataset, ImageTransform, scan_dataset
+    from galip_studio.datasets.folders import scan_dataset
+    from galip_studio.train.data import ImageCaptionDataset, ImageTransform
     from galip_studio.train.evaluate import EvalConfig, Evaluator
 
     def run(*extra):

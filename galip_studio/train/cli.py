@@ -54,7 +54,7 @@ def _add_clip_options(g: Any) -> None:
 def _add_train_parser(sub: Any) -> None:
     from ..nets.feature_discriminator import FEATURE_D_CHOICES
     from .config import BEST_METRICS
-    from .data import LAYOUTS
+    from ..datasets.folders import LAYOUT_CHOICES
     from .runtime import AMP_CHOICES
 
     p = add_command(
@@ -72,7 +72,7 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the resolved settings and the data report, and exit")
 
     g = p.add_argument_group("data")
-    g.add_argument("--layout", choices=LAYOUTS, default=S, help="data layout (default auto: official, metadata.jsonl, then folder)")
+    g.add_argument("--layout", choices=LAYOUT_CHOICES, default=S, help="data layout (default auto: official, metadata.jsonl, then folder)")
     g.add_argument("--split", default=S, help="official layout: which filenames.pickle (default train)")
     g.add_argument("--real-size", type=int, default=S, help="side of real images (default: 256 for 224 px models, else the output size)")
     g.add_argument("--resize-ratio", type=float, default=S, help="shorter side is resized to size x this before the random crop (default 76/64)")
@@ -169,7 +169,7 @@ def _add_train_parser(sub: Any) -> None:
 
 
 def _add_text_cache_parser(sub: Any) -> None:
-    from .data import LAYOUTS
+    from ..datasets.folders import LAYOUT_CHOICES
 
     p = add_command(
         sub, "text-cache", cmd_text_cache,
@@ -180,7 +180,7 @@ def _add_text_cache_parser(sub: Any) -> None:
     )
     p.add_argument("data_dirs", metavar="DATA_DIR", nargs="+", help="image-caption folders (training data, --eval-data)")
     p.add_argument("--out", "-o", metavar="FILE", required=True, help="the file to write (e.g. runs/emoji-captions.safetensors)")
-    p.add_argument("--layout", choices=LAYOUTS, default=S, help="data layout (default auto)")
+    p.add_argument("--layout", choices=LAYOUT_CHOICES, default=S, help="data layout (default auto)")
     p.add_argument("--split", default=S, help="official layout: which filenames.pickle (default train)")
     _add_clip_options(p.add_argument_group("model (as for train)"))
     p.add_argument("--device", default=S, help="cpu, cuda (default: cuda if available); the vectors are bit for bit "
@@ -196,7 +196,7 @@ def _add_text_cache_parser(sub: Any) -> None:
 
 
 def _add_eval_parser(sub: Any) -> None:
-    from .data import LAYOUTS
+    from ..datasets.folders import LAYOUT_CHOICES
 
     p = add_command(
         sub, "eval", cmd_eval,
@@ -211,7 +211,7 @@ def _add_eval_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="chooses the images and the noise (default 0)")
     p.add_argument("--truncation", type=float, default=1.0,
                    help="noise truncation psi in [0, 1] (default 1: none): how the scores trade diversity for fidelity")
-    p.add_argument("--layout", choices=LAYOUTS, default="auto")
+    p.add_argument("--layout", choices=LAYOUT_CHOICES, default="auto")
     p.add_argument("--split", default="test", help="official layout: which filenames.pickle (default test)")
     p.add_argument("--real-size", type=int, default=None, help="side of real images (default: as in training)")
     p.add_argument("--inception-weights", metavar="PATH", help="torchvision inception_v3 state dict: adds Inception FID")
@@ -260,9 +260,9 @@ def _same_path(a: str, b: str) -> bool:
 
 def _check_same_data(saved: dict[str, Any] | None, args: argparse.Namespace) -> None:
     """A resumed run continues on the data it was started with, unless ``--new-data`` says otherwise:
-    the same folder, holding the same files (names, sizes and times: :func:`~.data.data_digest`,
+    the same folder, holding the same files (names, sizes and times: :func:`~galip_studio.datasets.folders.data_digest`,
     recorded in the run's ``config.json`` when it started or last resumed)."""
-    from .data import data_digest
+    from ..datasets.folders import data_digest
     from .rundir import RunDirectory
 
     before = (saved or {}).get("data_dir")
@@ -296,7 +296,8 @@ def _model_img_size(cfg: Any) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import resolve_train_config
-    from .data import balance_weights, scan_dataset
+    from ..datasets.folders import scan_dataset
+    from .data import balance_weights
     from .setup import default_real_size
     from .trainer import NonFiniteLossError, Trainer
 
@@ -364,7 +365,8 @@ def cmd_text_cache(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
-    from .data import ImageCaptionDataset, ImageTransform, scan_dataset
+    from ..datasets.folders import scan_dataset
+    from .data import ImageCaptionDataset, ImageTransform
     from .evaluate import EvalConfig, evaluate_checkpoint, summarize
     from .runtime import resolve_device
     from ..checkpoint import load_model

@@ -27,6 +27,7 @@ from .. import __version__
 from ..checkpoint import CheckpointError, load_into, load_model, read_config
 from ..clip_backbone import ClipBackbone, WeightsUnavailable, file_in_folder
 from ..config import ClipConfig, GALIPConfig, get_preset
+from ..datasets.folders import DataReport, Sample, data_digest, scan_dataset
 from ..export import make_grid, save_png
 from ..nets import GALIP
 from ..nets.feature_discriminator import FeatureDiscriminator, FeatureNetwork, build_feature_discriminator
@@ -34,8 +35,7 @@ from ..pipeline import to_pil
 from ..text_cache import SentenceCache, TextCacheError
 from .config import TrainConfig
 from .data import (
-    Balance, DataReport, ImageCaptionDataset, ImageTransform, Sample, ShardedBatchSampler, balance_weights, collate,
-    data_digest, fixed_captions, scan_dataset,
+    Balance, ImageCaptionDataset, ImageTransform, ShardedBatchSampler, balance_weights, collate, fixed_captions,
 )
 from .evaluate import EvalConfig, Evaluator, load_inception
 from .rundir import FEATURE_D_FILE, RunDirectory, read_train_state, resolve_resume
