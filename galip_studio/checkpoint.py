@@ -422,6 +422,54 @@ def _load_clip(clip: ClipBackbone, path: Path) -> None:
         raise CheckpointError(f"CLIP weights {path} could not be read: {e}") from e
 
 
+# ---------------------------------------------------------------------------------------- training state
+TRAIN_STATE_FORMAT = "galip-studio-train-state"  # the "format" of a run checkpoint's training_state.pt
+
+
+def read_train_state(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """The training state of a run checkpoint (optimizers, position, G's trained weights), read by
+    :func:`galip_studio.torchscript.load_archive`: tensors and plain containers, never code, and
+    never more memory than the file stores (a deflated or stride-0 tensor is refused before any
+    tensor is read)."""
+    from .torchscript import load_archive
+
+    path = Path(checkpoint) / TRAINING_STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {TRAINING_STATE_FILE}): use one of a run's checkpoints/step_NNNNNN")
+    try:
+        state = load_archive(path)
+    except TorchScriptError as e:  # a truncated, foreign or crafted file
+        raise ValueError(f"{e} ({path.name} cannot be read as a training state)") from None
+    if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
+        raise ValueError(f"{path} is not a GALIP Studio training state")
+    return state
+
+
+def trained_generator(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """G's trained weights in a checkpoint of a run with a moving average (``--ema``), whose
+    ``generator.safetensors`` holds the average."""
+    trained = read_train_state(checkpoint).get("generator_train")
+    if trained is None:
+        raise ValueError(f"{checkpoint}: its run kept no moving average of G, so its generator already is the trained weights")
+    if not isinstance(trained, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in trained.items()):
+        raise ValueError(f"{checkpoint}: generator_train in its {TRAINING_STATE_FILE} is not a state dict of tensors; "
+                         f"the file is damaged or not from GALIP Studio")
+    return trained
+
+
+def trained_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A run checkpoint's evaluation as it reads for G's trained weights: each ``raw_<name>`` becomes
+    ``<name>`` and the average's score moves to ``average_<name>``; the real images' baselines stay."""
+    out = {k: v for k, v in metrics.items() if not k.startswith("raw_")}
+    for key, value in metrics.items():
+        if key.startswith("raw_"):
+            name = key[len("raw_"):]
+            if name in out:
+                out[f"average_{name}"] = out[name]
+            out[name] = value
+    return out
+
+
 # ---------------------------------------------------------------------------------------- official
 # One explicit table from the official state-dict keys (networks netG/netD/netC, ``module.``
 # stripped) to ours. Sub-module names inside the blocks are the official ones, so most rules are

@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "device": 0,
     "torchscript": 0,
     "files": 0,
+    "runlog": 0,
     # 1: configuration
     "config": 1,
     # 2: networks
@@ -146,6 +147,31 @@ def test_no_import_circle():
         if node not in state:
             visit(node, [node])
     assert not circles, "\n".join(" -> ".join(c) for c in circles)
+
+
+def outside_imports_of_train(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of ``train/`` from modules outside it: ``train/`` is the trainer, not a library. Only the
+    command line may register ``train``'s commands (import ``train.cli``)."""
+    found = []
+    for module, deps in graph.items():
+        if module == "train" or module.startswith("train."):
+            continue
+        command_line = module == "cli" or module.startswith("cli.")
+        for dep in sorted(deps):
+            if (dep == "train" or dep.startswith("train.")) and not (command_line and dep == "train.cli"):
+                found.append(f"{module or 'galip_studio'} imports {dep}")
+    return found
+
+
+def test_nothing_outside_train_imports_train():
+    outside = outside_imports_of_train(import_graph())
+    assert not outside, ("move what these need out of train/ (datasets/folders.py, device.py, runlog.py, checkpoint.py, ...):\n"
+                         + "\n".join(outside))
+
+
+def test_the_train_rule_can_fail():
+    graph = {"miniclip.data": {"train.data"}, "cli": {"train.cli"}, "train.setup": {"train.data"}, "cli.train": {"train.cli"}}
+    assert outside_imports_of_train(graph) == ["miniclip.data imports train.data"]
 
 
 @pytest.mark.parametrize("source, expected", [

@@ -14,7 +14,7 @@ from galip_studio.cli import main
 from galip_studio.nets import feature_discriminator as fdm
 from galip_studio.nets.feature_discriminator import FeatureDConfig, FeatureNetwork, build_feature_discriminator
 from galip_studio.train import Trainer, resolve_train_config
-from galip_studio.train.rundir import FEATURE_D_FILE, TRAIN_STATE_FILE
+from galip_studio.checkpoint import FEATURE_D_FILE, TRAINING_STATE_FILE as TRAIN_STATE_FILE
 
 from helpers import make_folder, quick_config
 

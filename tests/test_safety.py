@@ -410,6 +410,18 @@ def test_a_caption_that_is_not_utf8_is_named_not_trained_as_mojibake(tmp_path):
     assert "caption not UTF-8" in report.format()
 
 
+def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from galip_studio.files import write_atomic
+
+    target = tmp_path / "run" / "config.json"
+    write_atomic(target, "old\n")  # makes the folder too
+    with pytest.raises(UnicodeEncodeError):
+        write_atomic(target, "new \udcff", encoding="ascii")  # fails half-way through writing
+    assert target.read_text() == "old\n" and [p.name for p in target.parent.iterdir()] == ["config.json"]
+    write_atomic(target, b"new\n")
+    assert target.read_bytes() == b"new\n" and [p.name for p in target.parent.iterdir()] == ["config.json"]
+
+
 def test_resume_with_another_data_dir_refuses(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     run.mkdir()

@@ -273,7 +273,7 @@ _OTHER_PROBE = """
 import os, resource, sys
 from galip_studio.clip_backbone import _load_weights_file
 from galip_studio.train.evaluate import load_inception
-from galip_studio.train.rundir import read_train_state
+from galip_studio.checkpoint import read_train_state
 
 def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux

@@ -11,7 +11,7 @@ import textwrap
 from galip_studio.pipeline import GALIPPipeline
 from galip_studio.datasets.folders import scan_dataset
 from galip_studio.train.data import ShardedBatchSampler
-from galip_studio.train.rundir import read_log
+from galip_studio.runlog import read_log
 
 from helpers import make_folder
 

@@ -24,7 +24,8 @@ from galip_studio.train import NonFiniteLossError, TrainConfig, Trainer, resolve
 from galip_studio.train import trainer as trainer_module
 from galip_studio.train.config import parse_duration
 from galip_studio.train.evaluate import summarize
-from galip_studio.train.rundir import TRAIN_STATE_FILE, read_log
+from galip_studio.checkpoint import TRAINING_STATE_FILE as TRAIN_STATE_FILE
+from galip_studio.runlog import read_log
 
 from helpers import make_folder, quick_config
 

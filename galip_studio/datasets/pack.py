@@ -179,6 +179,7 @@ def pack_dataset(
     """
     from tqdm.auto import tqdm
 
+    from ..files import write_atomic
     from .folders import LAYOUTS, LOAD_ERRORS, open_image, rgb_or_rgba, scan_dataset
 
     start = time.perf_counter()
@@ -255,14 +256,11 @@ def pack_dataset(
             raise PackError(f"none of the {len(plan)} images of {src} could be packed "
                             f"({', '.join(sorted(problems))})")
         lines = [_json_line({"file_name": written[rel], "text": list(s.captions)}) for rel, s in entries if rel in written]
-        tmp = dst / (METADATA + ".partial")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.replace(tmp, dst / METADATA)
+        write_atomic(dst / METADATA, "\n".join(lines) + "\n")
         done.append(dst / METADATA)
     except BaseException:
         for path in done:  # an interrupted or failed pack leaves nothing behind that it wrote
             path.unlink(missing_ok=True)
-        (dst / (METADATA + ".partial")).unlink(missing_ok=True)
         raise
 
     for path in copies:

@@ -30,7 +30,7 @@ Modules, one idea each:
 * :mod:`.loss`: multi-positive InfoNCE;
 * :mod:`.evaluate`: :class:`MiniClipEvaluator` (``eval-clip``): retrieval, style zero-shot, paraphrases;
 * :mod:`.train`: :func:`train_miniclip` (``train-clip``), with the GAN trainer's precision choice
-  (:mod:`galip_studio.train.runtime`) and run log (:class:`~galip_studio.train.rundir.RunLogger`).
+  (:mod:`galip_studio.device`) and run log (:class:`~galip_studio.runlog.RunLogger`).
 
 The commonly used names are importable from here.
 """

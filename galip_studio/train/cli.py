@@ -55,7 +55,7 @@ def _add_train_parser(sub: Any) -> None:
     from ..nets.feature_discriminator import FEATURE_D_CHOICES
     from .config import BEST_METRICS
     from ..datasets.folders import LAYOUT_CHOICES
-    from .runtime import AMP_CHOICES
+    from ..device import AMP_CHOICES
 
     p = add_command(
         sub, "train", cmd_train,
@@ -337,8 +337,8 @@ def cmd_text_cache(args: argparse.Namespace) -> int:
 
     import torch
 
+    from ..device import resolve_device
     from .config import resolve_train_config
-    from .runtime import resolve_device
     from .setup import write_text_cache
 
     settings = {k: v for k, v in vars(args).items()
@@ -368,8 +368,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..datasets.folders import scan_dataset
     from .data import ImageCaptionDataset, ImageTransform
     from .evaluate import EvalConfig, evaluate_checkpoint, summarize
-    from .runtime import resolve_device
     from ..checkpoint import load_model
+    from ..device import resolve_device
     from ..clip_backbone import ClipBackbone
     from .setup import default_real_size
 

@@ -11,11 +11,11 @@ from typing import Any
 
 from ..config import DictConfig, get_preset, preset_names
 from ..datasets.folders import LAYOUT_CHOICES
+from ..device import AMP_CHOICES
 from ..nets.feature_discriminator import FEATURE_D_CHOICES, FeatureDConfig
 from .augment import parse_policy
 from .data import OFFICIAL_RESIZE_RATIO
 from .losses import LossConfig
-from .runtime import AMP_CHOICES
 
 DEFAULT_PRESET = "small-64"
 BEST_METRICS = {"clip_fd": "min", "clip_score": "max", "fid": "min"}

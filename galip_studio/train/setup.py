@@ -24,22 +24,23 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..checkpoint import CheckpointError, load_into, load_model, read_config
+from ..checkpoint import FEATURE_D_FILE, CheckpointError, load_into, load_model, read_config, read_train_state
 from ..clip_backbone import ClipBackbone, WeightsUnavailable, file_in_folder
 from ..config import ClipConfig, GALIPConfig, get_preset
 from ..datasets.folders import DataReport, Sample, data_digest, scan_dataset
-from ..export import make_grid, save_png
+from ..device import autocast_factory, resolve_amp
+from ..export import make_grid, save_png, to_pil
+from ..files import write_atomic
 from ..nets import GALIP
 from ..nets.feature_discriminator import FeatureDiscriminator, FeatureNetwork, build_feature_discriminator
-from ..pipeline import to_pil
 from ..text_cache import SentenceCache, TextCacheError
 from .config import TrainConfig
 from .data import (
     Balance, ImageCaptionDataset, ImageTransform, ShardedBatchSampler, balance_weights, collate, fixed_captions,
 )
 from .evaluate import EvalConfig, Evaluator, load_inception
-from .rundir import FEATURE_D_FILE, RunDirectory, read_train_state, resolve_resume
-from .runtime import DistContext, autocast_factory, resolve_amp
+from .rundir import RunDirectory, resolve_resume
+from .runtime import DistContext
 
 TEXT_CHUNK = 32  # captions are encoded in padded chunks of this many rows (see SentenceCache)
 
@@ -384,9 +385,7 @@ def _write_run_config(run_dir: RunDirectory, config: TrainConfig, parts: TrainPa
         "versions": {"galip_studio": __version__, "torch": torch.__version__},
     }
     run_dir.root.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir.config_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2, default=str) + "\n")
-    os.replace(tmp, run_dir.config_path)
+    write_atomic(run_dir.config_path, json.dumps(info, indent=2, default=str) + "\n")
 
 
 # ------------------------------------------------------------------------------------------ the run

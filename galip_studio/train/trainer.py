@@ -29,15 +29,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import save_checkpoint
-from ..export import make_grid, save_png
+from ..checkpoint import FEATURE_D_FILE, TRAIN_STATE_FORMAT, TRAINING_STATE_FILE, save_checkpoint
+from ..export import make_grid, save_png, to_pil
 from ..nets import GALIP
-from ..pipeline import to_pil
+from ..runlog import RunLogger
 from .augment import diff_augment, parse_policy
 from .config import BEST_METRICS, TrainConfig, format_minutes
 from .evaluate import summarize
 from .losses import discriminator_loss, feature_discriminator_loss, feature_generator_loss, generator_loss
-from .rundir import FEATURE_D_FILE, TRAIN_STATE_FILE, TRAIN_STATE_FORMAT, RunDirectory, RunLogger
+from .rundir import RunDirectory
 from .runtime import DistContext, StopSignal, setup_distributed
 from .setup import (  # noqa: F401  build_model and default_real_size: public here since the first release
     RunSetup,
@@ -331,7 +331,7 @@ class TrainLoop(Stepper):
             "real_size": self.data.real_size,
             "ema": self.config.ema,
         }
-        extra_files = {TRAIN_STATE_FILE: buf.getvalue()}
+        extra_files = {TRAINING_STATE_FILE: buf.getvalue()}
         if self.parts.feature_d is not None:  # its heads (and fixed projection), so --resume and --init continue them
             from safetensors.torch import save as safetensors_bytes
 
@@ -552,7 +552,7 @@ class Trainer:
             loop = TrainLoop(prepare_run(self.config, ctx), self.callbacks)
             self._stepper = loop
             if ctx.is_main:
-                logger = RunLogger(self.run_dir, self.config.tensorboard, append=loop.setup.resume_from is not None)
+                logger = RunLogger(self.run_dir.log_path, self.config.tensorboard, append=loop.setup.resume_from is not None)
                 loop.begin(logger)
             try:
                 status = loop.run(logger)
