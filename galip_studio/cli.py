@@ -263,7 +263,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from .checkpoint import check_replaceable, is_own_file, save_checkpoint
-    from .checkpoint import load_model
+    from .official import load_model
 
     source = Path(args.source)
     out = Path(args.out)

@@ -20,12 +20,13 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
-from .checkpoint import load_checkpoint, load_official
+from .checkpoint import load_checkpoint
 from .clip_backbone import ClipBackbone
 from .config import CHECKPOINTS_DIR, ClipConfig, GALIPConfig, get_preset
 from .export import to_pil
 from .fast import FastGenerator, FastOptions, resolve_fast, speed_report
 from .nets import GALIP
+from .official import load_official
 from .text_cache import SentenceCache
 
 DEFAULT_CHECKPOINT_NAME = "galip-emoji-64"

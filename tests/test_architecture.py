@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "nets": 2,
     # 3: files and speed
     "checkpoint": 3,
+    "official": 3,  # builds on checkpoint
     "fast": 3,
     "export": 3,
     "metrics": 3,

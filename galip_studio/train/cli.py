@@ -368,7 +368,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..datasets.folders import scan_dataset
     from .data import ImageCaptionDataset, ImageTransform
     from .evaluate import EvalConfig, evaluate_checkpoint, summarize
-    from ..checkpoint import load_model
+    from ..official import load_model
     from ..device import resolve_device
     from ..clip_backbone import ClipBackbone
     from .setup import default_real_size

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..checkpoint import FEATURE_D_FILE, CheckpointError, load_into, load_model, read_config, read_train_state
+from ..checkpoint import FEATURE_D_FILE, CheckpointError, load_into, read_config, read_train_state
 from ..clip_backbone import ClipBackbone, WeightsUnavailable, file_in_folder
 from ..config import ClipConfig, GALIPConfig, get_preset
 from ..datasets.folders import DataReport, Sample, data_digest, scan_dataset
@@ -33,6 +33,7 @@ from ..export import make_grid, save_png, to_pil
 from ..files import write_atomic
 from ..nets import GALIP
 from ..nets.feature_discriminator import FeatureDiscriminator, FeatureNetwork, build_feature_discriminator
+from ..official import load_model
 from ..text_cache import SentenceCache, TextCacheError
 from .config import TrainConfig
 from .data import (
