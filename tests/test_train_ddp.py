@@ -30,7 +30,7 @@ trainer = Trainer(
 )
 result = trainer.run()
 digest = hashlib.sha256()
-for name, p in sorted(trainer.model.state_dict().items()):
+for name, p in sorted(trainer.loop.model.state_dict().items()):
     if not name.startswith("clip."):
         digest.update(p.detach().cpu().numpy().tobytes())
 rank = int(os.environ["RANK"])

@@ -4,12 +4,12 @@
     result = Trainer(TrainConfig(data_dir="data/emoji/train", out="runs/emoji", steps=2000)).run()
 
 Modules: :mod:`.data` (the official transform, dataset, folder balance, sharded sampler; the folders
-themselves are :mod:`galip_studio.datasets.folders`'), :mod:`.losses` (the
-objective), :mod:`.augment` (DiffAugment), :mod:`.setup` (builds a run: model, optimisers, data,
-resume position), :mod:`.trainer` (runs it: the step and the loop), :mod:`.evaluate` (CLIP score,
-CLIP Fréchet distance, Inception FID), :mod:`.rundir` (run directory), :mod:`.runtime` (torchrun,
-stop signals), :mod:`.config` (settings), :mod:`.cli` (the commands). Imports are lazy so
-the CLI stays fast.
+themselves are :mod:`galip_studio.datasets.folders`'), :mod:`.losses` (the objective), :mod:`.augment`
+(DiffAugment), :mod:`.plan` (decides a start: what it resumes, its settings and data), :mod:`.setup`
+(builds the run: model, optimisers, data, resume position), :mod:`.trainer` (runs it: the step and
+the loop), :mod:`.evaluate` (CLIP score, CLIP Fréchet distance, Inception FID), :mod:`.rundir` (run
+directory), :mod:`.runtime` (torchrun, stop signals), :mod:`.config` (settings), :mod:`.cli` (the
+commands). Imports are lazy so the CLI stays fast.
 """
 
 from __future__ import annotations
