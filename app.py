@@ -5,7 +5,7 @@ Options are those of ``galip-studio serve`` (``python app.py --help``).
 
 import sys
 
-from galip_studio.ui.cli import main
+from galip_studio.cli.serve import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,18 +20,18 @@ from pathlib import Path
 
 import torch
 
-from galip_studio import discover, explore, prompt_map
+from galip_studio import explore
 from galip_studio.metrics import clip_image_embeddings
 from galip_studio.pipeline import GALIPPipeline
 
 
-def measure(pipe, found: discover.Directions, prompt: str, seeds: list[int], top: int, out: Path) -> list[dict]:
+def measure(pipe, found: explore.Directions, prompt: str, seeds: list[int], top: int, out: Path) -> list[dict]:
     rows = []
     deltas = []
     for k in range(top):
         per_seed = []
         for s in seeds:
-            r = discover.strips(pipe, found, [k], prompt=prompt, seed=s, steps=7, span=3.0)
+            r = explore.strips(pipe, found, [k], prompt=prompt, seed=s, steps=7, span=3.0)
             per_seed.append(r.images)
             if s == seeds[0]:
                 explore.save_render(r, out / f"{found.space}-pc{k + 1}-seed{s}.png", size=128)
@@ -75,10 +75,10 @@ def main() -> None:
     report: dict = {}
 
     t = time.perf_counter()
-    nd = discover.noise_directions(pipe, args.prompt, components=8, samples=args.samples, cache=cache)
+    nd = explore.noise_directions(pipe, args.prompt, components=8, samples=args.samples, cache=cache)
     report["noise_directions_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    sd = discover.sentence_directions(pipe, components=8, cache=cache)
+    sd = explore.sentence_directions(pipe, components=8, cache=cache)
     report["sentence_directions_s"] = time.perf_counter() - t
     report["noise"] = measure(pipe, nd, args.prompt, args.seeds, args.top, out)
     report["sentence"] = measure(pipe, sd, args.sentence_prompt, args.seeds, args.top, out)
@@ -86,28 +86,28 @@ def main() -> None:
     pipe2 = GALIPPipeline.from_pretrained(args.checkpoint, device="cpu")  # an empty prompt cache: a cold open
     for view in ("pca", "tsne"):
         t = time.perf_counter()
-        m = prompt_map.prompt_map(pipe2, view=view, cache=cache)
+        m = explore.prompt_map(pipe2, view=view, cache=cache)
         m.image().save(out / f"map-{view}.png")
         report[f"map_{view}_open_cold_s"] = time.perf_counter() - t
         times = []
         for _ in range(3):
             t = time.perf_counter()
-            m = prompt_map.prompt_map(pipe2, view=view, cache=cache)
+            m = explore.prompt_map(pipe2, view=view, cache=cache)
             m.image()
             times.append(time.perf_counter() - t)
         report[f"map_{view}_open_cached_s"] = min(times)
-    m = prompt_map.prompt_map(pipe2, view="pca", cache=cache)
+    m = explore.prompt_map(pipe2, view="pca", cache=cache)
     x0, x1, y0, y1 = m.bounds
     clicks = []
     for i in range(5):
         point = (x0 + (x1 - x0) * (0.2 + 0.15 * i), y0 + (y1 - y0) * (0.7 - 0.1 * i))
         t = time.perf_counter()
-        r = prompt_map.map_point(pipe2, m.prompts, m.coords.tolist(), point, seed=0)
+        r = explore.map_point(pipe2, m.prompts, m.coords.tolist(), point, seed=0)
         r.pil(256)[0].save(out / f"click-{i}.png")
         clicks.append(time.perf_counter() - t)
     report["click_s"] = sorted(clicks)[len(clicks) // 2]
     path = [m.point_of("a red heart"), m.point_of("a smiling face"), m.point_of("a globe")]
-    w = prompt_map.map_walk(pipe2, m.prompts, m.coords.tolist(), path, frames=36, loop=True)
+    w = explore.map_walk(pipe2, m.prompts, m.coords.tolist(), path, frames=36, loop=True)
     explore.save_render(w, out / "map-walk.gif", size=128)
     m.image(path=path).save(out / "map-pca-path.png")
     (out / "measurements.json").write_text(json.dumps(report, indent=2) + "\n")

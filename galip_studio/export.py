@@ -1,7 +1,7 @@
 """Image grids and files: PNG grids (with captions), GIF and MP4 animations, and their recipes.
 
 Every export can carry a **recipe** (a JSON-serialisable dict that says how to make the images
-again; see ``explore.py``). It travels
+again; see :mod:`galip_studio.explore.recipe`). It travels
 
 * in a PNG ``tEXt`` chunk named ``galip-recipe`` (:data:`RECIPE_KEY`),
 * in the GIF comment extension,

@@ -48,9 +48,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from . import discover, explore
-from .explore import DEFAULT_LIMITS, Limits, Progress, Render
-from .pipeline import GALIPPipeline, noise_from_seeds
+from .explore import directions as discover
+from .explore.images import encode, synthesize
+from .explore.recipe import (
+    DEFAULT_LIMITS, Limits, Progress, Render, check_seeds, check_truncation_and_batch, make_recipe, recipe_kind, whole_at_least,
+)
+from .pipeline import GALIPPipeline, noise_from_seeds, to_pil
 from .datasets.folders import open_image, pad_to_square, rgb_or_rgba, to_tensor
 
 MAX_FILE_BYTES = 50 * 1024**2
@@ -148,9 +151,9 @@ def image_gap(pipe: GALIPPipeline, phrases: int = GAP_PHRASES, cache: bool | str
     settings = {"phrases": len(prompts), "vocabulary_hash": discover.vocab_hash(prompts)}
 
     def compute():
-        text = explore.encode(pipe, prompts)
+        text = encode(pipe, prompts)
         noise = noise_from_seeds([0] * len(prompts), pipe.z_dim)
-        images = explore.synthesize(pipe, noise, text, 32, None)
+        images = synthesize(pipe, noise, text, 32, None)
         emb = _embed(pipe, images)
         tensors = {"image_mean": emb.mean(0), "text_mean": text.mean(0), "norm": text.norm(dim=-1).mean()[None]}
         return tensors, {}
@@ -176,7 +179,7 @@ def image_sentence(pipe: GALIPPipeline, image: Any, gap: ImageGap | None = None)
 
 def nearest_phrases(pipe: GALIPPipeline, sentence: torch.Tensor, k: int = 5, vocabulary: Any = None, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, float]]:
     """The ``k`` vocabulary phrases (bundled by default) whose sentence vectors are nearest ``sentence``, with cosines."""
-    k = explore.whole_at_least("k", k, 1)
+    k = whole_at_least("k", k, 1)
     if k > MAX_NEAREST:
         raise ValueError(f"k is {k}, above the limit of {MAX_NEAREST} nearest phrases: ask for fewer")
     prompts, _ = discover.prompt_list(vocabulary, limits)
@@ -205,6 +208,7 @@ def _matrix(what: str, rows: Any, dim: int, limit: int | None) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.float32)
 
 
+@recipe_kind("vectors")
 def vector_grid(
     pipe: GALIPPipeline,
     sentence: Sequence[Sequence[float]],
@@ -222,14 +226,14 @@ def vector_grid(
     point renders again bit for bit; every size is checked as a recipe is user input."""
     limit = limits.max_images
     s = _matrix("sentence", sentence, pipe.clip.embed_dim, limits.max_prompts)
-    explore.check_truncation_and_batch(truncation, batch_size, limits)
+    check_truncation_and_batch(truncation, batch_size, limits)
     if (noise is None) == (seeds is None):
         raise ValueError("give the noise as vectors or as seeds (one of the two)")
     if noise is not None:
         z = _matrix("noise", noise, pipe.z_dim, limits.max_seeds)
         cols = [f"noise {i + 1}" for i in range(z.shape[0])]
     else:
-        seeds = explore.check_seeds(seeds)
+        seeds = check_seeds(seeds)
         limits.check("the number of seeds", len(seeds), "max_seeds")
         z = noise_from_seeds(seeds, pipe.z_dim, truncation)
         cols = [f"seed {v}" for v in seeds]
@@ -241,8 +245,8 @@ def vector_grid(
         raise ValueError(f"{len(rows)} labels for {s.shape[0]} sentence vectors: give one label per vector")
     sent = s.repeat_interleave(z.shape[0], dim=0)
     noises = z.repeat(s.shape[0], 1)
-    images = explore.synthesize(pipe, noises, sent, batch_size, progress)
-    recipe = explore.make_recipe(
+    images = synthesize(pipe, noises, sent, batch_size, progress)
+    recipe = make_recipe(
         pipe, "vectors", sentence=s.tolist(), noise=None if noise is None else z.tolist(), seeds=seeds,
         truncation=truncation, labels=rows or None, batch_size=batch_size,
     )
@@ -316,14 +320,14 @@ class Inversion:
     start_losses: list[float] = field(default_factory=list)
 
     def pil(self) -> Image.Image:
-        return explore.to_pil(self.image)[0]
+        return to_pil(self.image)[0]
 
 
 def check_invert_settings(steps: int, starts: int, max_seconds: float, lr: float) -> None:
-    explore.whole_at_least("steps", steps, 0)
+    whole_at_least("steps", steps, 0)
     if steps > MAX_STEPS:
         raise ValueError(f"steps is {steps}, above the limit of {MAX_STEPS}: use fewer steps")
-    explore.whole_at_least("starts", starts, 1)
+    whole_at_least("starts", starts, 1)
     if starts > MAX_STARTS:
         raise ValueError(f"starts is {starts}, above the limit of {MAX_STARTS}: use fewer starts")
     if not (isinstance(max_seconds, (int, float)) and math.isfinite(max_seconds) and 0 < max_seconds <= MAX_SECONDS):
@@ -358,7 +362,7 @@ def invert(
     (|z|/sqrt(Z) - 1)², the last keeping the noise where the prior's samples lie.
     """
     check_invert_settings(steps, starts, max_seconds, lr)
-    explore.check_seeds([seed, seed + starts - 1])
+    check_seeds([seed, seed + starts - 1])
     started = time.monotonic()
     size = pipe.image_size
     if isinstance(image, torch.Tensor):
@@ -415,16 +419,23 @@ def invert(
 
 
 # ------------------------------------------------------------------------------------------ measuring the gap
-def gap_report(pipe: GALIPPipeline, images: torch.Tensor, captions: Sequence[str], gap: ImageGap | None = None) -> dict[str, float]:
+def gap_report(
+    pipe: GALIPPipeline,
+    images: torch.Tensor,
+    captions: Sequence[str],
+    gap: ImageGap | None = None,
+    others: dict[str, Callable[[torch.Tensor], torch.Tensor]] | None = None,
+) -> dict[str, float]:
     """How far image embeddings of ``images`` are from their ``captions``' sentence vectors, before and
-    after the correction: mean cosine and norms, and caption R@1 among the distinct captions."""
+    after the correction: mean cosine and norms, and caption R@1 among the distinct captions.
+    ``others`` maps a name to another correction (embeddings ``[N, D]`` -> vectors ``[N, D]``),
+    reported as ``cos_<name>`` and ``r1_<name>`` beside ``raw`` and ``corrected``."""
     gap = gap if gap is not None else image_gap(pipe)
     emb = _embed(pipe, images)
-    text = torch.cat([explore.encode(pipe, list(captions[i : i + 128])) for i in range(0, len(captions), 128)])
-    moved = gap.apply(emb)
+    text = torch.cat([encode(pipe, list(captions[i : i + 128])) for i in range(0, len(captions), 128)])
     distinct = list(dict.fromkeys(captions))
     index = {c: i for i, c in enumerate(distinct)}
-    gallery = F.normalize(explore.encode(pipe, distinct), dim=-1)
+    gallery = F.normalize(torch.cat([encode(pipe, distinct[i : i + 128]) for i in range(0, len(distinct), 128)]), dim=-1)
     labels = torch.tensor([index[c] for c in captions])
 
     def stats(x: torch.Tensor) -> tuple[float, float]:
@@ -432,10 +443,10 @@ def gap_report(pipe: GALIPPipeline, images: torch.Tensor, captions: Sequence[str
         r1 = ((F.normalize(x, dim=-1) @ gallery.T).argmax(1) == labels).float().mean()
         return float(cos), float(r1)
 
-    raw_cos, raw_r1 = stats(emb)
-    cor_cos, cor_r1 = stats(moved)
-    return {
-        "images": float(len(captions)), "image_norm": float(emb.norm(dim=-1).mean()), "text_norm": float(text.norm(dim=-1).mean()),
-        "cos_raw": raw_cos, "cos_corrected": cor_cos, "r1_raw": raw_r1, "r1_corrected": cor_r1,
-        "offset_norm": float((gap.text_mean - gap.image_mean).norm()),
+    report = {
+        "images": float(len(captions)), "captions": float(len(distinct)), "image_norm": float(emb.norm(dim=-1).mean()),
+        "text_norm": float(text.norm(dim=-1).mean()), "offset_norm": float((gap.text_mean - gap.image_mean).norm()),
     }
+    for name, correct in {"raw": lambda e: e, "corrected": gap.apply, **(others or {})}.items():
+        report[f"cos_{name}"], report[f"r1_{name}"] = stats(correct(emb).float())
+    return report

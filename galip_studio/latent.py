@@ -15,7 +15,7 @@ Conventions:
   ``[N, D]`` with ``t`` of shape ``[N]`` give ``[N, D]`` (one ``t`` per row).
 * **Exact endpoints.** Interpolations return their endpoints bit for bit (``t = 0`` gives ``a``,
   ``t = 1`` gives ``b``), blends with a one-hot weight return that input bit for bit, and closed
-  paths wrap exactly (progress 1 is progress 0). The grids and loops of ``explore.py`` rely on it:
+  paths wrap exactly (progress 1 is progress 0). The grids and loops of :mod:`galip_studio.explore` rely on it:
   a blend grid's corners are the plain generations of its prompts, a loop's next frame is its first.
 * Progress along a path is a number in ``[0, 1]``; a path through ``K`` keyframes has ``K - 1``
   segments (``K`` when closed), and easing reshapes time inside each segment.
@@ -33,9 +33,6 @@ Tensor = torch.Tensor
 
 INTERPOLATIONS: tuple[str, ...] = ("lerp", "slerp")
 DEFAULT_INTERP: dict[str, str] = {"sentence": "lerp", "noise": "slerp"}
-# Noise paths of a walk: per-segment interpolation between seeded keyframes, a Catmull-Rom spline
-# through them, a closed great circle, or a random walk.
-NOISE_PATHS: tuple[str, ...] = ("keyframes", "spline", "circle", "random")
 SLERP_DOT_THRESHOLD = 0.9995
 
 
@@ -150,6 +147,22 @@ def corner_weights(x: float | Tensor, y: float | Tensor) -> Tensor:
     x, y = torch.broadcast_tensors(x, y)
     return torch.stack([(1 - x) * (1 - y), x * (1 - y), (1 - x) * y, x * y], dim=-1)
 
+
+def corner_position(weights: Sequence[float]) -> tuple[float, float]:
+    """Where four corner weights (top-left, top-right, bottom-left, bottom-right) sit in the unit
+    square: the weighted mean of the corners (0, 0), (1, 0), (0, 1), (1, 1), as ``(x, y)``.
+
+    The inverse of :func:`corner_weights`: ``corner_position(corner_weights(x, y)) == (x, y)`` (up to
+    rounding), and any positive multiple of those weights gives the same point. Negative weights
+    count as 0; all zero is the centre, (0.5, 0.5).
+    """
+    w = [max(0.0, float(v)) for v in weights]
+    if len(w) != 4:
+        raise ValueError(f"a corner position needs 4 weights (top-left, top-right, bottom-left, bottom-right), got {len(w)}")
+    total = sum(w)
+    if total <= 0:
+        return 0.5, 0.5
+    return (w[1] + w[3]) / total, (w[2] + w[3]) / total
 
 def grid_positions(n: int) -> Tensor:
     """``n`` evenly spaced positions from 0 to 1 inclusive (float64, exact endpoints; ``n >= 2``)."""

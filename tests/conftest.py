@@ -51,7 +51,7 @@ def app_url(tiny_checkpoint, tmp_path_factory):
     """The app as `galip-studio serve --checkpoint TINY --model-dir DIR` starts it (without blocking);
     DIR is the base temporary folder's ``app-models``."""
     from galip_studio.cli import build_parser
-    from galip_studio.ui import cli as ui_cli
+    from galip_studio.cli import serve as ui_cli
 
     model_dir = tmp_path_factory.getbasetemp() / "app-models"
     model_dir.mkdir(exist_ok=True)

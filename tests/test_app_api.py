@@ -209,3 +209,17 @@ def test_every_stop_button_pairs_with_a_run_button_the_shortcuts_find(tiny_pipel
         assert "galip-stop" in stop.elem_classes
         runs = [b for b in stop.parent.children if isinstance(b, gr.Button) and "galip-run" in (b.elem_classes or [])]
         assert len(runs) == 1 and runs[0].variant == "primary"
+
+
+def test_every_tab_long_job_has_stop_and_history(tiny_pipeline, tmp_path):
+    """Every tab is one Tab class whose long jobs have a Stop and whose results the history keeps:
+    Directions and the Prompt map too (opening the map and walking a path share the tab's Stop);
+    the Your image tab's runs are not kept (an upload cannot be put back)."""
+    from galip_studio.ui.app import build_app
+
+    demo = build_app(tiny_pipeline, checkpoint_roots=[], outdir=tmp_path)
+    fns = [f.fn for f in demo.fns.values()]
+    stoppable = {name for fn in fns for name in getattr(fn, "handlers", ())}
+    assert stoppable == {"generate", "interpolate", "blend", "walk", "directions", "prompt_map", "map_path", "invert_image", "render_recipe"}
+    recorded = {fn.__name__.removeprefix("record_") for fn in fns if getattr(fn, "__name__", "").startswith("record_")}
+    assert recorded == {"generate", "interpolate", "blend", "knobs", "walk", "directions", "map", "recipe"}

@@ -147,7 +147,7 @@ def test_app_examples_are_prompts_the_model_does_well(bundled):
     import torch.nn.functional as F
 
     from galip_studio.metrics import clip_image_embeddings
-    from galip_studio.ui.app import CORNER_EXAMPLES, PROMPTS
+    from galip_studio.ui.tabs import CORNER_EXAMPLES, PROMPTS
 
     examples = list(dict.fromkeys([*PROMPTS, *(p for row in CORNER_EXAMPLES for p in row)]))
     candidates = list(dict.fromkeys([*examples, *DISTRACTORS]))

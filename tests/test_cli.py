@@ -89,10 +89,11 @@ def test_latent_commands_offer_the_choices_latent_defines():
     import argparse
 
     from galip_studio import latent
+    from galip_studio.explore import NOISE_PATHS
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     choices = {name: {a.dest: a.choices for a in p._actions} for name, p in sub.choices.items()}
-    assert tuple(choices["walk"]["path"]) == latent.NOISE_PATHS
+    assert tuple(choices["walk"]["path"]) == tuple(NOISE_PATHS)
     assert tuple(choices["walk"]["easing"]) == tuple(choices["map"]["easing"]) == tuple(latent.EASINGS)
     assert tuple(choices["interpolate"]["interp"]) == latent.INTERPOLATIONS
 

@@ -294,7 +294,7 @@ def test_cli_crisp_walk_gif_is_a_whole_factor_nearest_enlargement_and_renders_ag
                 "--out", str(tmp_path / "b.png"), "--checkpoint", str(tiny_checkpoint))[0] == 0
     cell = iio.imread(tmp_path / "b.png")[2:66, 2:66]
     assert np.array_equal(cell, cell[::2, ::2].repeat(2, axis=0).repeat(2, axis=1))
-    from galip_studio.cli import RESAMPLE_NAMES
+    from galip_studio.cli.common import RESAMPLE_NAMES
     from galip_studio.export import RESAMPLERS
     assert RESAMPLE_NAMES == tuple(RESAMPLERS)
 

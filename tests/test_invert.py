@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from galip_studio import explore, invert, recipes
+from galip_studio import explore, invert
 from galip_studio.export import load_recipe
 
 
@@ -69,12 +69,12 @@ def test_inversion_recipe_renders_bit_identically(pipe, gap, planted, tmp_path):
     found = invert.invert(pipe, planted[0], steps=2, seed=0, starts=1, gap=gap)
     recipe = json.loads(json.dumps(found.recipe))  # as a file holds it
     assert recipe["kind"] == "vectors"
-    again = recipes.render_recipe(recipe, pipe)
+    again = explore.render_recipe(recipe, pipe)
     assert torch.equal(again.images, found.image)
     from galip_studio.export import save_png
 
     path = save_png(found.pil(), tmp_path / "r.png", found.recipe)
-    assert torch.equal(recipes.render_recipe(load_recipe(path), pipe).images, found.image)
+    assert torch.equal(explore.render_recipe(load_recipe(path), pipe).images, found.image)
 
 
 def test_settings_are_bounded(pipe, planted):
@@ -93,14 +93,25 @@ def test_variations_and_nearest_phrases(pipe, gap, tmp_path):
     assert v.render.images.shape == (3, 3, pipe.image_size, pipe.image_size)
     assert len(v.nearest) == 3 and all(isinstance(p, str) for p, _ in v.nearest)
     assert abs(float(v.sentence.norm()) - gap.norm) < 1e-3  # renormalised to the sentence vectors' length
-    again = recipes.render_recipe(json.loads(json.dumps(v.render.recipe)), pipe)
+    again = explore.render_recipe(json.loads(json.dumps(v.render.recipe)), pipe)
     assert torch.equal(again.images, v.render.images)
 
+
+def test_gap_report_compares_corrections(pipe, gap):
+    """The benchmark's gap study: each correction is scored by cosine to the caption and caption R@1."""
+    captions = ["a red apple", "a cat face", "a red apple"]
+    images = explore.synthesize(pipe, torch.randn(3, pipe.z_dim, generator=torch.Generator().manual_seed(1)), explore.encode(pipe, captions), 3, None)
+    text = explore.encode(pipe, captions)
+    report = invert.gap_report(pipe, images, captions, gap, {"perfect": lambda e: 3.0 * text, "wrong": lambda e: text[[1, 0, 1]]})
+    assert report["images"] == 3 and report["captions"] == 2
+    assert report["cos_perfect"] == pytest.approx(1.0, abs=1e-5) and report["r1_perfect"] == 1.0  # scale does not count
+    assert report["r1_wrong"] == 0.0 and report["cos_wrong"] < 1.0
+    assert {"cos_raw", "r1_raw", "cos_corrected", "r1_corrected"} <= set(report)
 
 def test_vectors_recipe_is_validated(pipe):
     d, z = pipe.clip.embed_dim, pipe.z_dim
     good = explore.make_recipe(pipe, "vectors", sentence=[[0.1] * d], noise=[[0.0] * z], batch_size=1)
-    recipes.render_recipe(good, pipe)
+    explore.render_recipe(good, pipe)
     for bad, message in (
         (dict(good, sentence=[[0.1] * (d + 1)]), f"list of {d} numbers"),
         (dict(good, noise=[["x"] * z]), "finite number"),
@@ -110,7 +121,7 @@ def test_vectors_recipe_is_validated(pipe):
         (dict(good, seeds=[0]), "one of the two"),
     ):
         with pytest.raises(ValueError, match=message):
-            recipes.render_recipe(bad, pipe)
+            explore.render_recipe(bad, pipe)
 
 
 # ------------------------------------------------------------------------------------------ input

@@ -110,6 +110,22 @@ def test_corner_weights():
         latent.corner_weights(1.5, 0.0)
 
 
+@pytest.mark.parametrize("x, y", [(0.0, 0.0), (1.0, 0.0), (0.3, 0.25), (0.5, 0.5), (0.01, 0.99), (1.0, 1.0)])
+def test_corner_position_inverts_corner_weights(x, y):
+    """The knobs' position sliders follow the weights: the weights of a point give that point back,
+    also scaled (unnormalised knobs); negative weights count as 0; all zero is the centre."""
+    w = latent.corner_weights(x, y).tolist()
+    assert latent.corner_position(w) == pytest.approx((x, y), abs=1e-12)
+    assert latent.corner_position([2.5 * v for v in w]) == pytest.approx((x, y), abs=1e-12)
+
+
+def test_corner_position_edge_cases():
+    assert latent.corner_position([0, 0, 0, 0]) == (0.5, 0.5)
+    assert latent.corner_position([-1, 0, 0, 2]) == (1.0, 1.0)  # the negative top-left weight counts as 0
+    with pytest.raises(ValueError, match="4 weights"):
+        latent.corner_position([1, 0, 0])
+
+
 # ------------------------------------------------------------------------------------------ noise
 def test_truncation_matches_pipeline_noise_bit_for_bit():
     z = noise_from_seeds([3, 4], 16)

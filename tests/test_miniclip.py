@@ -40,7 +40,7 @@ from galip_studio.miniclip import (
     split_stem,
     train_miniclip,
 )
-from galip_studio.miniclip_cli import TRAIN_OPTIONS, train_config_from_args
+from galip_studio.cli.miniclip import TRAIN_OPTIONS, train_config_from_args
 from galip_studio import device as galip_device
 from galip_studio.datasets.folders import (
     DataError,

@@ -280,7 +280,7 @@ def test_generate_refuses_an_empty_prompt_like_the_other_commands(tiny_checkpoin
 
 
 def test_generate_is_bounded_by_the_app_limits(tiny_checkpoint, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("galip_studio.cli.load_pipeline", lambda args: pytest.fail("the model was loaded"))
+    monkeypatch.setattr("galip_studio.cli.generate.load_pipeline", lambda args: pytest.fail("the model was loaded"))
     base = ["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "x.png")]
     assert main(["generate", "a cat", "-n", "1000000", *base]) == 1
     assert "images per prompt (-n or --seeds) is 1e+06, above the limit of 16" in capsys.readouterr().err
@@ -538,7 +538,7 @@ def test_a_load_in_one_session_does_not_stall_generation_in_another(tiny_pipelin
 
 def test_serving_to_others_turns_model_loading_off_unless_allowed():
     from galip_studio.cli import build_parser
-    from galip_studio.ui.cli import model_loading_allowed, parse_auth
+    from galip_studio.cli.serve import model_loading_allowed, parse_auth
 
     def allowed(*argv):
         return model_loading_allowed(build_parser().parse_args(["serve", *argv]))

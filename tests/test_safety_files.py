@@ -413,7 +413,7 @@ def _folder_state(folder: Path) -> dict[str, tuple[int, int]]:
 def test_discover_cache_leaves_a_read_only_checkpoint_folder_untouched(tiny_checkpoint, tmp_path, monkeypatch):
     import shutil
 
-    from galip_studio import discover, prompt_map
+    from galip_studio import explore
     from galip_studio.pipeline import GALIPPipeline
 
     folder = tmp_path / "ckpt"
@@ -424,11 +424,11 @@ def test_discover_cache_leaves_a_read_only_checkpoint_folder_untouched(tiny_chec
     try:
         before = _folder_state(folder)
         pipe = GALIPPipeline.from_pretrained(folder, device="cpu")
-        first = discover.sentence_directions(pipe, VOCABS[0], components=2)
-        m = prompt_map.prompt_map(pipe, VOCABS[0])
-        again = discover.sentence_directions(pipe, VOCABS[0], components=2)
+        first = explore.sentence_directions(pipe, VOCABS[0], components=2)
+        m = explore.prompt_map(pipe, VOCABS[0])
+        again = explore.sentence_directions(pipe, VOCABS[0], components=2)
         assert first.cached and first.cached.startswith(str(tmp_path / "cache")) and again.cached == "hit"
-        assert torch.equal(prompt_map.prompt_map(pipe, VOCABS[0]).coords, m.coords)
+        assert torch.equal(explore.prompt_map(pipe, VOCABS[0]).coords, m.coords)
         assert _folder_state(folder) == before  # nothing written into the checkpoint folder
     finally:
         for p in [folder, *folder.iterdir()]:
@@ -438,7 +438,7 @@ def test_discover_cache_leaves_a_read_only_checkpoint_folder_untouched(tiny_chec
 def test_discover_cache_stays_under_its_bound_least_recently_used_first(tiny_checkpoint, tmp_path, monkeypatch):
     import time
 
-    from galip_studio import discover
+    from galip_studio import explore
     from galip_studio.pipeline import GALIPPipeline
 
     monkeypatch.setenv("GALIP_STUDIO_CACHE", str(tmp_path / "cache"))
@@ -449,9 +449,9 @@ def test_discover_cache_stays_under_its_bound_least_recently_used_first(tiny_che
         path.write_bytes(data)
     pipe = GALIPPipeline.from_pretrained(tiny_checkpoint, device="cpu")
 
-    def run(i: int) -> discover.Directions:
+    def run(i: int) -> explore.Directions:
         time.sleep(0.02)  # distinct use times
-        return discover.sentence_directions(pipe, VOCABS[i], components=2)
+        return explore.sentence_directions(pipe, VOCABS[i], components=2)
 
     one = Path(run(0).cached).stat().st_size
     monkeypatch.setenv("GALIP_STUDIO_CACHE_MB", str(2.5 * one / 1024**2))  # room for two results
@@ -461,27 +461,27 @@ def test_discover_cache_stays_under_its_bound_least_recently_used_first(tiny_che
     for i in range(2, 6):
         written[i] = run(i).cached
         assert written[i] not in (None, "hit")
-        total = sum(p.stat().st_size for p in discover.cache_files(folder))
-        assert total <= 2.5 * one and len(discover.cache_files(folder)) == 2
+        total = sum(p.stat().st_size for p in explore.directions.cache_files(folder))
+        assert total <= 2.5 * one and len(explore.directions.cache_files(folder)) == 2
     assert run(5).cached == "hit" and run(4).cached == "hit"  # 4 is now the most recently used
     written[0] = run(0).cached  # recomputed: evicts the least recently used, 5
-    assert written[0] != "hit" and [p.name for p in discover.cache_files(folder)] == [Path(written[4]).name, Path(written[0]).name]
+    assert written[0] != "hit" and [p.name for p in explore.directions.cache_files(folder)] == [Path(written[4]).name, Path(written[0]).name]
     assert all(path.read_bytes() == data for path, data in mine.items())  # only the cache's own files are evicted
     monkeypatch.setenv("GALIP_STUDIO_CACHE_MB", "0")
-    assert run(1).cached is None and discover.cache_files(folder) == []  # a bound of 0 keeps nothing
+    assert run(1).cached is None and explore.directions.cache_files(folder) == []  # a bound of 0 keeps nothing
     monkeypatch.setenv("GALIP_STUDIO_CACHE_MB", "lots")
     with pytest.raises(ValueError, match="GALIP_STUDIO_CACHE_MB is 'lots'; set it to a number of megabytes"):
         run(2)
 
 
 def test_discover_cache_folder_follows_xdg_and_the_override(monkeypatch, tmp_path):
-    from galip_studio import discover
+    from galip_studio import explore
 
     monkeypatch.delenv("GALIP_STUDIO_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert discover.cache_root() == tmp_path / "xdg" / "galip-studio"
+    assert explore.directions.cache_root() == tmp_path / "xdg" / "galip-studio"
     monkeypatch.setenv("GALIP_STUDIO_CACHE", str(tmp_path / "mine"))
-    assert discover.cache_root() == tmp_path / "mine"
+    assert explore.directions.cache_root() == tmp_path / "mine"
 
 
 # ------------------------------------------------------------------------------------------ a public server
@@ -492,7 +492,7 @@ def _serve_args(*argv: str):
 
 
 def test_a_server_others_can_reach_needs_a_login_or_an_explicit_no_auth(monkeypatch, capsys):
-    from galip_studio.ui import cli as ui_cli
+    from galip_studio.cli import serve as ui_cli
 
     check = lambda *argv: ui_cli.check_login(_serve_args(*argv))  # noqa: E731
     assert check() is None and check("--host", "localhost") is None and check("--host", "0.0.0.0", "--auth", "a:b") is None

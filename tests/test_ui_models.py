@@ -11,7 +11,7 @@ import pytest
 
 from galip_studio.cli import build_parser
 from galip_studio.pipeline import GALIPPipeline
-from galip_studio.ui import cli as ui_cli
+from galip_studio.cli import serve as ui_cli
 from galip_studio.ui.models import (
     DEFAULT_SPEC,
     INIT_HINT,

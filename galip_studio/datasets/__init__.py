@@ -1,20 +1,4 @@
 """Dataset builders that turn open-licensed art into image–caption folders for training, and the packer
-that re-encodes any training folder compactly (WebP plus one metadata.jsonl) to ship it."""
+that re-encodes any training folder compactly (WebP plus one metadata.jsonl) to ship it.
 
-from __future__ import annotations
-
-import argparse
-
-
-def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """``galip-studio data BUILDER ...``: one sub-command per dataset builder, and ``data pack``."""
-    from . import emoji, pack
-
-    p = subparsers.add_parser(
-        "data",
-        help="build a training folder from open-licensed art (data emoji OUT_DIR), or pack one compactly (data pack SRC DST)",
-        description="Build image–caption training folders from open-licensed sources, or re-encode one as WebP to ship it.",
-    )
-    builders = p.add_subparsers(dest="builder", metavar="BUILDER", required=True)
-    emoji.add_parser(builders)
-    pack.add_parser(builders)
+``galip-studio data`` (:mod:`galip_studio.cli.data`) groups their sub-commands."""

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..cli import CLIError, add_command
+from ..cli.common import CLIError, add_command
 
 S = argparse.SUPPRESS  # options not given stay out of the namespace, so saved/preset settings apply
 

@@ -19,8 +19,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Sequence
 
-from .. import discover, explore
-from .. import prompt_map as pmap  # as: this module's own prompt_map is the tab's handler
+from .. import explore
+from ..explore import directions as discover
+from ..explore import map as pmap  # as: this module's own prompt_map is the tab's handler
 from ..export import save_png
 from .handlers import animation_formats, export_animation
 from .models import Model, ModelHandle, pipeline_of

@@ -27,7 +27,7 @@ from PIL import Image
 
 from .. import explore
 from ..export import RESAMPLERS, crisp_size, save_png
-from ..latent import corner_weights
+from ..latent import corner_position, corner_weights
 from ..metrics import measure_path, plot_path
 from .models import Model, pipeline_of
 from .plumbing import PNG_LEVEL, Progress, new_job_dir, parse_prompts, parse_seeds, recipe_text, seed_or_random, user_error, user_errors
@@ -320,12 +320,10 @@ class KnobPosition(NamedTuple):
 def weights_position(weight_1: float, weight_2: float, weight_3: float, weight_4: float) -> KnobPosition:
     """Where four knob weights sit in the blend square: the weighted mean of the corners (top-left
     (0, 0), top-right (1, 0), bottom-left (0, 1), bottom-right (1, 1)), so the position sliders follow
-    the weights. The inverse of :func:`knob_position` for bilinear weights; all zero: the centre."""
-    w = [max(0.0, float(v)) for v in (weight_1, weight_2, weight_3, weight_4)]
-    total = sum(w)
-    if total <= 0:
-        return KnobPosition(0.5, 0.5)
-    return KnobPosition(round((w[1] + w[3]) / total, 2) + 0.0, round((w[2] + w[3]) / total, 2) + 0.0)
+    the weights (:func:`~galip_studio.latent.corner_position`, rounded to 0.01). The inverse of
+    :func:`knob_position` for bilinear weights; all zero: the centre."""
+    x, y = corner_position((weight_1, weight_2, weight_3, weight_4))
+    return KnobPosition(round(x, 2) + 0.0, round(y, 2) + 0.0)
 
 
 class KnobResult(NamedTuple):

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import gradio as gr
 
@@ -153,17 +153,22 @@ def asker(handler: Callable[..., Any], notice: bool) -> Callable[[dict[str, Any]
     return ask
 
 
-def stopper(handler: Callable[..., Any], notice: bool = True) -> Callable[[dict[str, Any] | None], Any]:
-    """What a Stop button does: flag ``handler``'s running or waiting run on the session's job board
-    (its generator then ends it) and, with ``notice``, say how far it had come."""
+def stopper(handler: Callable[..., Any] | Sequence[Callable[..., Any]], notice: bool = True) -> Callable[[dict[str, Any] | None], Any]:
+    """What a Stop button does: flag the running or waiting run of ``handler`` (or of each of several
+    handlers) on the session's job board (its generator then ends it) and, with ``notice``, say how
+    far it had come."""
+    handlers = list(handler) if isinstance(handler, (list, tuple)) else [handler]
 
     def stopped(board: dict[str, Any] | None) -> Any:
-        entry = _entry(board, handler)
-        if entry.get("running") or entry.get("asked"):
+        entries = [_entry(board, h) for h in handlers]
+        live = [entry for entry in entries if entry.get("running") or entry.get("asked")]
+        for entry in live:
             entry["stop"] = True
+        entry = (live or entries)[0]
         return stopped_notice(entry.get("done"), entry.get("total")) if notice else None
 
-    stopped.__name__ = f"stopped_{handler.__name__}"
+    stopped.__name__ = "stopped_" + "_".join(h.__name__ for h in handlers)
+    stopped.handlers = tuple(h.__name__ for h in handlers)  # type: ignore[attr-defined]  (what it stops, for tests)
     return stopped
 
 
@@ -175,13 +180,19 @@ def was_stopped(board: dict[str, Any] | None, handler: Callable[..., Any]) -> bo
 PAGE_ONLY = dict(api_visibility="private", queue=False, show_progress="hidden")  # page-only events: instant, no spinner, not in the API
 
 
-def connect_stop(stop: gr.Button, triggers: list[Any], handler: Callable[..., Any], board: gr.State, notice: gr.Markdown | None = None) -> None:
+def connect_stop(
+    stop: gr.Button | None, triggers: list[Any], handler: Callable[..., Any], board: gr.State, notice: gr.Markdown | None = None,
+    *, also: Sequence[Callable[..., Any]] = (),
+) -> None:
     """Wire ``stop`` to the long job ``handler`` that ``triggers`` (event listeners, e.g.
     ``button.click``) start: each trigger notes on ``board`` that a run was asked for (and clears
-    ``notice``); Stop flags it there (and says in ``notice`` how far it had come)."""
+    ``notice``); Stop flags it there (and says in ``notice`` how far it had come). A tab with several
+    long jobs and one Stop button names the others in ``also`` (Stop ends whichever runs) and
+    connects theirs with ``stop`` None (their triggers only note their runs)."""
     for trigger in triggers:
         trigger(asker(handler, notice is not None), board, notice, **PAGE_ONLY)
-    stop.click(stopper(handler, notice is not None), board, notice, **PAGE_ONLY)
+    if stop is not None:
+        stop.click(stopper([handler, *also], notice is not None), board, notice, **PAGE_ONLY)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import gradio as gr
 
-from .. import explore, recipes
+from .. import explore
 from ..export import GIF_MAX_FPS, load_recipe
 from .models import Model, pipeline_of
 from .plumbing import PNG_LEVEL, Progress, model_label, new_job_dir, recipe_text, user_error, user_errors
@@ -83,17 +83,17 @@ def render_recipe(
     """Make an exported file again from its recipe: same images, same export settings."""
     source = _file_path(file)
     recipe = _load_recipe(source)
-    settings = recipes.export_settings(recipe)
+    settings = explore.export_settings(recipe)
     pipe = pipeline_of(model)
     note = f"Re-rendered this **{recipe.get('kind')}** recipe on *{model_label(pipe)}*."
-    warning = recipes.other_model_warning(recipe, pipe)
+    warning = explore.other_model_warning(recipe, pipe)
     if warning:
         gr.Warning(warning)
         note += " " + warning
-    render = recipes.render_recipe(recipe, pipe, limits=limits, progress=progress)
+    render = explore.render_recipe(recipe, pipe, limits=limits, progress=progress)
     suffix = settings.suffix(render.is_animation)
     target = new_job_dir(outdir) / f"{source.name.split('.')[0] or 'recipe'}-again{suffix}"
-    out = recipes.save_again(render, settings, target, compress_level=PNG_LEVEL, limits=limits)
+    out = explore.save_again(render, settings, target, compress_level=PNG_LEVEL, limits=limits)
     image = str(out)
     if suffix == ".mp4":
         preview_fps = min(float(render.fps or GIF_MAX_FPS), GIF_MAX_FPS)

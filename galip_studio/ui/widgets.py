@@ -1,4 +1,4 @@
-"""Small widget builders several tabs share (:mod:`.app` and :mod:`.discover_tab`): the same control,
+"""Small widget builders several tabs share (:mod:`.tabs`): the same control,
 label and range wherever it appears. Call them inside a Gradio layout block; each returns its component(s).
 """
 

@@ -1,6 +1,6 @@
 """``galip-studio directions | map``: discovered directions as strips, and the prompt map, on the command line.
 
-They render through :mod:`galip_studio.discover` and :mod:`galip_studio.prompt_map` and save with
+They render through :mod:`galip_studio.explore` (directions, the prompt map) and save with
 recipes like every explore command (``galip-studio render FILE`` makes a strip, an atlas or a map
 walk again). Sizes are bounded by ``explore.DEFAULT_LIMITS``; ``--no-limits`` lifts the bounds.
 """
@@ -9,30 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from .cli import add_command, add_output_args, add_truncation_arg, run_render
-
-
-def _progress(label: str):
-    """A ``progress(done, total)`` that draws a tqdm bar on stderr."""
-    from tqdm import tqdm
-
-    bar = None
-
-    def report(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc=label, unit="it", file=sys.stderr, leave=False, disable=None)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-        if done >= total:
-            bar.close()
-            bar = None
-
-    return report
+from .common import add_command, add_output_args, add_truncation_arg, progress_bar, run_render
 
 
 def _cache(args: argparse.Namespace):
@@ -40,17 +19,17 @@ def _cache(args: argparse.Namespace):
 
 
 def cmd_directions(args: argparse.Namespace) -> int:
-    from . import discover
+    from ..explore import directions as discover
 
     def make(pipe, limits):
         if args.space == "noise":
             found = discover.noise_directions(
                 pipe, args.at or args.prompt, components=args.components, samples=args.samples, seed=args.direction_seed,
-                cache=_cache(args), limits=limits, progress=_progress("bridge features"),
+                cache=_cache(args), limits=limits, progress=progress_bar("bridge features"),
             )
         else:
             found = discover.sentence_directions(
-                pipe, args.vocabulary, components=args.components, cache=_cache(args), limits=limits, progress=_progress("sentence vectors"),
+                pipe, args.vocabulary, components=args.components, cache=_cache(args), limits=limits, progress=progress_bar("sentence vectors"),
             )
         print(f"{found.space} directions ({found.cached and ('from the cache' if found.cached == 'hit' else 'cached in ' + found.cached) or 'not cached'}):")
         for row in found.describe():
@@ -67,7 +46,7 @@ def cmd_directions(args: argparse.Namespace) -> int:
 
 
 def _path_points(args: argparse.Namespace, m) -> list[tuple[float, float]] | None:
-    from . import prompt_map
+    from ..explore import map as prompt_map
 
     if args.through:
         return [m.point_of(p) for p in args.through]
@@ -77,8 +56,8 @@ def _path_points(args: argparse.Namespace, m) -> list[tuple[float, float]] | Non
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from . import prompt_map
-    from .explore import check_output, check_size, save_render
+    from ..explore import map as prompt_map
+    from ..explore import check_output, check_size, save_render
 
     out = check_output(args.out, animation=False)
     walk_out = check_output(args.walk, animation=True) if args.walk else None
@@ -86,7 +65,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     def make(pipe, limits):
         check_size(args.size, limits)  # save_render checks it again, after the points files are written
         m = prompt_map.prompt_map(
-            pipe, args.vocabulary, view=args.view, seed=args.map_seed, cache=_cache(args), limits=limits, progress=_progress("sentence vectors")
+            pipe, args.vocabulary, view=args.view, seed=args.map_seed, cache=_cache(args), limits=limits, progress=progress_bar("sentence vectors")
         )
         path = _path_points(args, m)
         if path is not None and walk_out is None:
@@ -100,11 +79,11 @@ def cmd_map(args: argparse.Namespace) -> int:
             walk = prompt_map.map_walk(
                 pipe, m.prompts, m.coords.tolist(), path, frames=args.frames, loop=args.loop, easing=args.easing, seed=args.seed,
                 truncation=args.truncation, neighbors=args.neighbors, fps=args.fps, view=args.view, batch_size=args.batch_size,
-                limits=limits, progress=_progress("walk frames"),
+                limits=limits, progress=progress_bar("walk frames"),
             )
         atlas = prompt_map.map_grid(
             pipe, m.prompts, m.coords.tolist(), rows=args.grid, bounds=m.bounds, seed=args.seed, truncation=args.truncation,
-            neighbors=args.neighbors, view=args.view, batch_size=args.batch_size, limits=limits, progress=_progress("atlas"),
+            neighbors=args.neighbors, view=args.view, batch_size=args.batch_size, limits=limits, progress=progress_bar("atlas"),
         )
         points = out.with_name(out.name[: -len(out.suffix)] + "-points.png")
         m.image(path=path).save(points)
@@ -121,7 +100,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``directions`` and ``map`` to the ``galip-studio`` command."""
-    from .latent import EASINGS
+    from ..latent import EASINGS
 
     p = add_command(
         sub, "directions", cmd_directions,

@@ -13,13 +13,13 @@ import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .common import add_model_args, known_errors, load_pipeline
+
 DEFAULT_HOST = "127.0.0.1"
 
 
 def add_serve_args(parser: argparse.ArgumentParser) -> None:
     """The app's options: which model (the shared model options), where to listen, sharing."""
-    from ..cli import add_model_args
-
     add_model_args(parser)
     net = parser.add_argument_group("server")
     net.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}: this machine only; 0.0.0.0 for your network)")
@@ -59,8 +59,7 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
 
 def load_default_pipeline(args: argparse.Namespace):
     """The model the app starts with: ``--official``/``--preset``, else ``--checkpoint`` or the one found."""
-    from ..cli import load_pipeline
-    from .models import resolve_checkpoint
+    from ..ui.models import resolve_checkpoint
 
     if not (args.official or args.preset):
         args.checkpoint = str(resolve_checkpoint(args.checkpoint))
@@ -79,7 +78,7 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
 
 def is_public(args: argparse.Namespace) -> bool:
     """Whether programs on other machines can reach the server: ``--host`` not loopback, or ``--share``."""
-    from .models import is_loopback
+    from ..ui.models import is_loopback
 
     return bool(args.share) or not is_loopback(args.host)
 
@@ -137,8 +136,8 @@ def serve(args: argparse.Namespace, *, block: bool = True):
         _stop_on_sigterm()
     outdir, cleanup = server_folder() if block else (None, None)  # before Gradio is imported
     try:
-        from .app import build_app
-        from .launch import MAX_UPLOAD_MB, launch_app
+        from ..ui.app import build_app
+        from ..ui.launch import MAX_UPLOAD_MB, launch_app
 
         allow = model_loading_allowed(args)
         print(f"GALIP Studio: model {pipe.metadata.get('path') or args.preset} on {pipe.device}")
@@ -164,7 +163,7 @@ def server_folder() -> tuple[Path, Callable[[], None]]:
     every output and upload (its cache, by default ``/tmp/gradio``, shared by every Gradio server
     of the machine) to ``gradio/`` inside it, unless ``GRADIO_TEMP_DIR`` names another place. The
     folder is new and empty when made, so removing it removes only files this server wrote."""
-    from .exports import export_folder
+    from ..ui.exports import export_folder
 
     folder, cleanup = export_folder(None)
     assert cleanup is not None
@@ -193,8 +192,6 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python app.py [options]``: the same as ``galip-studio serve``, with one-line errors."""
-    from ..cli import known_errors
-
     parser = argparse.ArgumentParser(prog="app.py", description=DESCRIPTION)
     add_serve_args(parser)
     args = parser.parse_args(argv)

@@ -1,17 +1,16 @@
 """The prompt map: a vocabulary's sentence vectors laid out in 2-D, and the images at its points.
 
-Builds on :mod:`galip_studio.discover` (its PCA, vocabulary, encoding and on-disk cache) and
-:mod:`galip_studio.explore` (every result is a :class:`~.explore.Render` with a recipe that
-:func:`galip_studio.recipes.render_recipe` makes again; every size is bounded by
-:class:`~.explore.Limits`)::
+Builds on :mod:`~galip_studio.explore.directions` (its PCA, vocabulary, encoding and on-disk cache);
+every result is a :class:`~.recipe.Render` with a recipe that :func:`~.recipe.render_recipe` makes
+again, and every size is bounded by :class:`~.recipe.Limits`::
 
-    from galip_studio import prompt_map
+    from galip_studio import explore
 
-    m = prompt_map.prompt_map(pipe, view="pca")                     # or view="tsne"
+    m = explore.prompt_map(pipe, view="pca")                        # or view="tsne"
     m.image().save("map.png")                                       # labelled scatter, m.to_pixel / m.from_pixel
-    r = prompt_map.map_point(pipe, m.prompts, m.coords, (0.1, -0.2), seed=0)   # the image at a map point
-    r = prompt_map.map_walk(pipe, m.prompts, m.coords, [(x0, y0), (x1, y1), (x2, y2)], frames=48)  # a path → frames
-    r = prompt_map.map_grid(pipe, m.prompts, m.coords, rows=6)       # an atlas: images over a lattice of the map
+    r = explore.map_point(pipe, m.prompts, m.coords, (0.1, -0.2), seed=0)   # the image at a map point
+    r = explore.map_walk(pipe, m.prompts, m.coords, [(x0, y0), (x1, y1), (x2, y2)], frames=48)  # a path → frames
+    r = explore.map_grid(pipe, m.prompts, m.coords, rows=6)         # an atlas: images over a lattice of the map
 
 **Prompt map.** The vocabulary's sentence vectors in 2-D: PCA (linear; axes are the first two
 sentence directions) or t-SNE (scikit-learn; neighbourhoods kept, distances not). A point of the
@@ -27,7 +26,7 @@ lie where no sentence does; (4) it is continuous: a prompt leaves the blend with
 another becomes nearer. A path drawn on the map is sampled at even arc length and walked frame by
 frame, with one fixed noise.
 
-**Caching.** A map is cached like directions (see :mod:`galip_studio.discover`): in the bounded
+**Caching.** A map is cached like directions (see :mod:`galip_studio.explore.directions`): in the bounded
 cache folder, ``~/.cache/galip-studio/discover/prompt-map-*.safetensors`` by default, never in the
 checkpoint's folder; ``cache=False`` turns it off.
 """
@@ -44,10 +43,15 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from . import explore, latent
-from .discover import cached_result, check_count, encode_all, pca, prompt_list, vocab_hash
-from .explore import DEFAULT_LIMITS, Limits, Progress, Render
-from .pipeline import noise_from_seeds
+from .. import latent
+from ..pipeline import noise_from_seeds
+from .directions import cached_result, check_count, encode_all, pca, prompt_list, vocab_hash
+from .images import encode, short, synthesize
+from .knobs import style_knob
+from .recipe import (
+    DEFAULT_LIMITS, Limits, Progress, Render, check_grid, check_prompts, check_seeds, check_truncation_and_batch, make_recipe,
+    recipe_kind, whole_at_least,
+)
 
 VIEWS = ("pca", "tsne")
 DEFAULT_NEIGHBORS = 4
@@ -235,7 +239,7 @@ def prompt_map(
     ``perplexity`` is capped below a third of the vocabulary size)."""
     latent.check_choice("map view", view, VIEWS)
     prompts, source = prompt_list(vocabulary, limits)
-    (seed,) = explore.check_seeds([seed])
+    (seed,) = check_seeds([seed])
     perplexity = float(perplexity)
     if not (math.isfinite(perplexity) and perplexity > 0):
         raise ValueError(f"perplexity must be a positive number, got {perplexity}")
@@ -267,12 +271,12 @@ def _check_point(point: Sequence[float]) -> list[float]:
 
 
 def _map_inputs(prompts: Sequence[str], coords: Sequence[Sequence[float]], neighbors: int, power: float, limits: Limits) -> tuple[list[str], torch.Tensor, int]:
-    prompts = explore.check_prompts(prompts, "map prompts")
+    prompts = check_prompts(prompts, "map prompts")
     limits.check("the vocabulary", len(prompts), "max_vocabulary")
     c = torch.as_tensor(coords, dtype=torch.float64)
     if c.shape != (len(prompts), 2) or not torch.isfinite(c).all():
         raise ValueError(f"{len(prompts)} map prompts need {len(prompts)} finite (x, y) positions, got shape {tuple(c.shape)}")
-    neighbors = explore.whole_at_least("neighbors", neighbors, 1)
+    neighbors = whole_at_least("neighbors", neighbors, 1)
     limits.check("neighbors", neighbors, "max_prompts")
     if isinstance(power, bool) or not (math.isfinite(float(power)) and float(power) > 0):
         raise ValueError(f"power must be a positive number, got {power!r}")
@@ -294,12 +298,12 @@ def map_point(
 ) -> Render:
     """The image at ``point`` of a map (``prompts`` at ``coords``): the distance-weighted blend of the
     nearest prompts, rendered as a style-knob blend (recipe kind ``style``, with the map point under
-    ``map``), so any style-knob tool can open it and :func:`~.explore.render_recipe` makes it again."""
+    ``map``), so any style-knob tool can open it and :func:`~.recipe.render_recipe` makes it again."""
     prompts, c, neighbors = _map_inputs(prompts, coords, neighbors, power, limits)
     xy = _check_point(point)
     w = map_weights(c, xy, neighbors, power)
     used = [i for i in range(len(prompts)) if w[i] > 0]
-    r = explore.style_knob(
+    r = style_knob(
         pipe, [prompts[i] for i in used], [float(w[i]) for i in used], seed=seed, normalize=True, truncation=truncation, limits=limits
     )
     r.recipe["map"] = {"point": xy, "view": view, "neighbors": neighbors, "power": float(power)}
@@ -315,9 +319,9 @@ def _render_points(
     keep = _anchors(coords, points, neighbors)
     anchors, anchor_xy = [prompts[i] for i in keep], coords[keep]
     weights = map_weights(anchor_xy, points, neighbors, power)  # [P, A]
-    sentence = latent.blend(explore.encode(pipe, anchors), weights.float(), normalize=False)
+    sentence = latent.blend(encode(pipe, anchors), weights.float(), normalize=False)
     noise = noise_from_seeds([seed], pipe.z_dim, truncation).expand(points.shape[0], -1).contiguous()
-    return anchors, anchor_xy, sentence, noise, explore.synthesize(pipe, noise, sentence, batch_size, progress)
+    return anchors, anchor_xy, sentence, noise, synthesize(pipe, noise, sentence, batch_size, progress)
 
 
 def parse_points(text: str) -> list[tuple[float, float]]:
@@ -349,6 +353,7 @@ def _polyline(path: torch.Tensor, progress: torch.Tensor, closed: bool) -> torch
     return out
 
 
+@recipe_kind("map_walk", animation=True)
 def map_walk(
     pipe,
     prompts: Sequence[str],
@@ -372,11 +377,11 @@ def map_walk(
     """A path drawn on the map as an animation: ``frames`` points at even arc length along the
     polyline through ``path`` (closed with ``loop``; ``easing`` shapes time over the whole path),
     each the map's blend at that point, all with the noise of ``seed``. Save it with
-    :func:`~.explore.save_render` as GIF or MP4; the recipe keeps only the prompts the frames use."""
+    :func:`~.images.save_render` as GIF or MP4; the recipe keeps only the prompts the frames use."""
     prompts, c, neighbors = _map_inputs(prompts, coords, neighbors, power, limits)
     latent.check_choice("easing", easing, tuple(latent.EASINGS))
-    (seed,) = explore.check_seeds([seed])
-    explore.check_truncation_and_batch(truncation, batch_size, limits)
+    (seed,) = check_seeds([seed])
+    check_truncation_and_batch(truncation, batch_size, limits)
     frames = check_count("frames", frames, "max_frames", limits, minimum=2)
     if not (math.isfinite(float(fps)) and float(fps) > 0):
         raise ValueError(f"fps must be a positive number, got {fps}")
@@ -391,7 +396,7 @@ def map_walk(
     points = _polyline(pts, where, bool(loop))
     anchors, anchor_xy, sentence, noise, images = _render_points(pipe, prompts, c, points, neighbors, power, seed, truncation, batch_size, progress)
     order = latent.pingpong_order(frames) if pingpong else list(range(frames))
-    recipe = explore.make_recipe(
+    recipe = make_recipe(
         pipe, "map_walk", prompts=anchors, coords=anchor_xy.tolist(), path=pts.tolist(), frames=frames, loop=bool(loop),
         pingpong=bool(pingpong), easing=easing, seed=seed, truncation=truncation, neighbors=neighbors, power=float(power),
         fps=float(fps), view=view, batch_size=batch_size,
@@ -403,6 +408,7 @@ def map_walk(
     )
 
 
+@recipe_kind("map_grid")
 def map_grid(
     pipe,
     prompts: Sequence[str],
@@ -424,13 +430,9 @@ def map_grid(
     (``xmin, xmax, ymin, ymax``; default: the points' extent), top row = highest y, each the map's
     blend there with one seed; a caption names each row's nearest prompt at its left end."""
     prompts, c, neighbors = _map_inputs(prompts, coords, neighbors, power, limits)
-    (seed,) = explore.check_seeds([seed])
-    explore.check_truncation_and_batch(truncation, batch_size, limits)
-    cols = rows if cols is None else cols
-    rows, cols = explore.whole_at_least("grid rows", rows, 2), explore.whole_at_least("grid columns", cols, 2)
-    limits.check("grid rows", rows, "max_grid")
-    limits.check("grid columns", cols, "max_grid")
-    limits.check("the number of images (rows x columns)", rows * cols, "max_images")
+    (seed,) = check_seeds([seed])
+    check_truncation_and_batch(truncation, batch_size, limits)
+    rows, cols = check_grid(rows, cols, limits)
     if bounds is None:
         lo, hi = c.min(0).values, c.max(0).values
         bounds = [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]
@@ -442,8 +444,8 @@ def map_grid(
     points = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1).reshape(-1, 2)
     anchors, anchor_xy, sentence, noise, images = _render_points(pipe, prompts, c, points, neighbors, power, seed, truncation, batch_size, progress)
     nearest = torch.cdist(points, anchor_xy).argmin(dim=1).tolist()
-    row_labels = [f"y {float(ys[r]):.2f}: {explore.short(anchors[nearest[r * cols]], 30)} …" for r in range(rows)]
-    recipe = explore.make_recipe(
+    row_labels = [f"y {float(ys[r]):.2f}: {short(anchors[nearest[r * cols]], 30)} …" for r in range(rows)]
+    recipe = make_recipe(
         pipe, "map_grid", prompts=anchors, coords=anchor_xy.tolist(), rows=rows, cols=cols, bounds=b, seed=seed,
         truncation=truncation, neighbors=neighbors, power=float(power), view=view, batch_size=batch_size,
     )

@@ -1,4 +1,4 @@
-"""``galip-studio train-clip`` and ``galip-studio eval-clip``: the small offline CLIP (see :mod:`.miniclip`).
+"""``galip-studio train-clip`` and ``galip-studio eval-clip``: the small offline CLIP (see :mod:`galip_studio.miniclip`).
 
 Options left out keep the defaults of :class:`~galip_studio.miniclip.MiniClipTrainConfig`; the
 numbers in the help texts are those defaults. ``--amp`` is ``galip-studio train``'s flag, with its
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import add_command
+from .common import add_command
 
 # options that set the MiniClipTrainConfig field of the same name
 TRAIN_OPTIONS: tuple[str, ...] = (
@@ -36,7 +36,7 @@ class _DeprecatedPrecision(argparse.Action):
 
 def train_config_from_args(args: argparse.Namespace) -> Any:
     """A :class:`MiniClipTrainConfig` with the options the user gave, defaults elsewhere."""
-    from .miniclip import MiniClipTrainConfig
+    from ..miniclip import MiniClipTrainConfig
 
     given = {name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None}
     return MiniClipTrainConfig(**given)
@@ -50,7 +50,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 def cmd_train_clip(args: argparse.Namespace) -> int:
-    from .miniclip import resolve_data_dirs, train_miniclip
+    from ..miniclip import resolve_data_dirs, train_miniclip
 
     _set_threads(args.threads)
     train_dir, eval_dir = resolve_data_dirs(args.data_dir, args.eval_dir)
@@ -62,7 +62,7 @@ def cmd_train_clip(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_clip(args: argparse.Namespace) -> int:
-    from .miniclip import evaluate_clip_dir, format_metrics, resolve_data_dirs
+    from ..miniclip import evaluate_clip_dir, format_metrics, resolve_data_dirs
 
     _set_threads(args.threads)
     data_dir = Path(args.data_dir)
@@ -82,7 +82,7 @@ def cmd_eval_clip(args: argparse.Namespace) -> int:
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-clip`` and ``eval-clip`` to the ``galip-studio`` command."""
-    from .device import AMP_CHOICES
+    from ..device import AMP_CHOICES
 
     p = add_command(
         subparsers, "train-clip", cmd_train_clip,

@@ -11,11 +11,11 @@ import argparse
 import sys
 from typing import Any
 
-from .cli import add_command, add_output_args, add_truncation_arg, load_pipeline, run_render
+from .common import add_command, add_output_args, add_truncation_arg, load_pipeline, run_render
 
 # ------------------------------------------------------------------------------------------ commands
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from .explore import interpolation_grid
+    from ..explore import interpolation_grid
 
     return run_render(
         args,
@@ -28,7 +28,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def cmd_blend(args: argparse.Namespace) -> int:
-    from .explore import blend_grid
+    from ..explore import blend_grid
 
     return run_render(
         args,
@@ -41,7 +41,7 @@ def cmd_blend(args: argparse.Namespace) -> int:
 
 
 def cmd_walk(args: argparse.Namespace) -> int:
-    from .explore import walk
+    from ..explore import walk
 
     path = args.path
     if path is None:
@@ -62,7 +62,7 @@ def cmd_walk(args: argparse.Namespace) -> int:
 
 def _pipeline_for_recipe(args: argparse.Namespace, recipe: dict[str, Any]):
     """The model named on the command line, else the one the recipe names."""
-    from .explore import recipe_model
+    from ..explore import recipe_model
 
     if not (args.checkpoint or args.official or args.preset):
         model = recipe_model(recipe)
@@ -75,8 +75,8 @@ def _pipeline_for_recipe(args: argparse.Namespace, recipe: dict[str, Any]):
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .export import load_recipe
-    from .recipes import export_settings, is_animation, other_model_warning, render_recipe, save_again
+    from ..export import load_recipe
+    from ..explore import export_settings, is_animation, other_model_warning, render_recipe, save_again
 
     recipe = load_recipe(args.source)
     settings = export_settings(recipe)
@@ -100,7 +100,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ parsers
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``interpolate``, ``blend``, ``walk`` and ``render`` to the ``galip-studio`` command."""
-    from .latent import EASINGS, INTERPOLATIONS, NOISE_PATHS
+    from ..explore import NOISE_PATHS
+    from ..latent import EASINGS, INTERPOLATIONS
 
     p = add_command(
         sub, "interpolate", cmd_interpolate,

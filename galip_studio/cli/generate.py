@@ -1,131 +1,15 @@
-"""The ``galip-studio`` command.
-
-Every sub-command has ``--help``; errors print one line (``galip-studio: error: ...``) and exit
-non-zero. Heavy imports happen inside the commands so ``--help`` stays fast.
-"""
+"""``galip-studio generate | info | init | convert``: images from prompts, and the model's files."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from . import __version__
-
-
-class CLIError(Exception):
-    """An error to report as one line, with exit status 1."""
-
-
-# ------------------------------------------------------------------------------------------ helpers
-def add_model_args(parser: argparse.ArgumentParser) -> None:
-    """Options that choose which model to load (shared by every command that generates)."""
-    g = parser.add_argument_group("model")
-    src = g.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint", "-c", metavar="DIR", help="a GALIP Studio checkpoint directory (default: the bundled model)")
-    src.add_argument("--official", metavar="PTH", help="an official GALIP checkpoint (pre_coco.pth / pre_cc12m.pth)")
-    src.add_argument("--preset", metavar="NAME", help="a randomly initialised model of a preset (for smoke tests and benchmarks)")
-    g.add_argument(
-        "--clip-weights",
-        metavar="PATH|TAG",
-        help="CLIP weights: a local file (e.g. OpenAI's ViT-B-32.pt) or an open_clip tag such as 'openai' (needs a network)",
-    )
-    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
-    g.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None, help="compute dtype (default float32)")
-
-
-def load_pipeline(args: argparse.Namespace):
-    """Build a :class:`GALIPPipeline` from :func:`add_model_args` options."""
-    import torch
-
-    from .pipeline import GALIPPipeline
-
-    dtype = getattr(torch, args.dtype) if getattr(args, "dtype", None) else None
-    if args.official:
-        return GALIPPipeline.from_official(args.official, clip=args.clip_weights or "openai", device=args.device, dtype=dtype)
-    if args.preset:
-        return GALIPPipeline.from_preset(args.preset, seed=getattr(args, "preset_seed", 0), device=args.device, dtype=dtype)
-    return GALIPPipeline.from_pretrained(args.checkpoint, clip_weights=args.clip_weights, device=args.device, dtype=dtype)
-
-
-def add_command(sub: argparse._SubParsersAction, name: str, func: Callable[[argparse.Namespace], int], *, help: str,
-                description: str) -> argparse.ArgumentParser:
-    """Add the sub-command ``name``, run by ``func(args)``; returns its parser for the options."""
-    p = sub.add_parser(name, help=help, description=description)
-    p.set_defaults(func=func)
-    return p
-
-
-def add_truncation_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--truncation", type=float, default=1.0, help="noise truncation psi in [0, 1] (default 1: none)")
-
-
-# export.RESAMPLERS' names, here so that parsing the command line imports no image library
-# (tests/test_explore.py keeps the two equal).
-RESAMPLE_NAMES = ("lanczos", "nearest")
-
-
-def add_output_args(
-    p: argparse.ArgumentParser, kinds: str, default_out: str | None, *, grid: bool, animation: bool, recorded: bool = False
-) -> None:
-    """Output, batching, limits and model options of the commands that save a render with its
-    recipe (:func:`run_render`). ``recorded``: defaults come from the recipe (``render``)."""
-    g = p.add_argument_group("output")
-    if default_out is None:
-        g.add_argument("--out", "-o", required=True, help=f"output file: {kinds}")
-    else:
-        g.add_argument("--out", "-o", default=default_out, help=f"output file: {kinds} (default {default_out}); the recipe goes into NAME.EXT.json too")
-    default = "as exported" if recorded else "the model's size"
-    g.add_argument("--size", type=int, default=None, metavar="PX", help=f"scale every image to PX x PX pixels (default: {default})")
-    default = "as exported" if recorded else "lanczos"
-    g.add_argument(
-        "--resample", choices=RESAMPLE_NAMES, default=None if recorded else "lanczos",
-        help=f"how --size scales: lanczos (smooth) or nearest (crisp pixels, as the app's Small images setting: enlarged a whole "
-        f"number of times, so PX becomes the nearest whole multiple of the model's size) (default {default}); kept in the recipe",
-    )
-    if animation:
-        default = "as exported, else 8" if recorded else "8"
-        g.add_argument("--quality", type=float, default=None if recorded else 8.0, help=f"MP4 quality, 1 (small) to 10 (best) (default {default})")
-    if grid:
-        g.add_argument("--no-captions", action="store_true", help="leave out the row/column captions")
-    default = "as recorded; another size can change the last bits" if recorded else "8"
-    g.add_argument("--batch-size", type=int, default=None if recorded else 8, help=f"images per forward pass (default {default})")
-    g.add_argument("--no-limits", action="store_true", help="lift the bounds on steps, grid size, frames, fps and size")
-    add_model_args(p)
-
-
-def limits_of(args: argparse.Namespace):
-    """The bounds of one call: ``explore.DEFAULT_LIMITS``, or none with ``--no-limits``."""
-    from .explore import DEFAULT_LIMITS, NO_LIMITS
-
-    return NO_LIMITS if args.no_limits else DEFAULT_LIMITS
-
-
-def run_render(args: argparse.Namespace, make: Callable[[Any, Any], Any], animation: bool, pipe=None, save=None) -> int:
-    """Check the output name, load the model, render with ``make(pipe, limits)``, save (with
-    ``save(render, out, limits)`` when given, else with :func:`add_output_args`' options), report."""
-    from .explore import check_output, save_render
-
-    out = check_output(args.out, animation)
-    limits = limits_of(args)
-    pipe = pipe or load_pipeline(args)
-    t0 = time.perf_counter()
-    render = make(pipe, limits)
-    elapsed = time.perf_counter() - t0
-    if save is not None:
-        save(render, out, limits)
-    elif render.is_animation:
-        save_render(render, out, size=args.size, quality=getattr(args, "quality", 8.0), resample=args.resample, limits=limits)
-    else:
-        save_render(render, out, size=args.size, captions=not getattr(args, "no_captions", False), resample=args.resample, limits=limits)
-    n = render.images.shape[0]
-    print(f"wrote {out} ({n} images, {elapsed / max(1, n) * 1000:.0f} ms/image; recipe in {out.name}.json)")
-    return 0
+from .common import CLIError, add_command, add_model_args, add_truncation_arg, limits_of, load_pipeline
 
 
 def _print_json(obj: Any) -> None:
@@ -157,7 +41,7 @@ def _generate_target(out: str) -> tuple[Path, bool]:
 def _check_generate_limits(args: argparse.Namespace, limits) -> None:
     """``generate`` is bounded as the app and the other commands are (``--no-limits`` lifts it);
     checked before the (slow) model load."""
-    from .pipeline import check_prompt
+    from ..pipeline import check_prompt
 
     for number, prompt in enumerate(args.prompts, 1):
         check_prompt(prompt, number)
@@ -173,8 +57,8 @@ def _check_generate_limits(args: argparse.Namespace, limits) -> None:
 def cmd_generate(args: argparse.Namespace) -> int:
     """Prompts x seeds through :func:`explore.seed_grid`, so the files carry explore's recipe (kind
     ``seeds``) and ``galip-studio render`` or the app's Recipe tab makes them again."""
-    from .explore import seed_grid
-    from .export import make_grid, save_png, write_sidecar
+    from ..explore import seed_grid
+    from ..export import make_grid, save_png, write_sidecar
 
     target, is_grid = _generate_target(args.out)
     limits = limits_of(args)
@@ -245,8 +129,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .checkpoint import check_replaceable, save_checkpoint
-    from .pipeline import GALIPPipeline
+    from ..checkpoint import check_replaceable, save_checkpoint
+    from ..pipeline import GALIPPipeline
 
     out = Path(args.out)
     check_replaceable(out)  # a folder of other things is never taken over, --overwrite or not
@@ -262,8 +146,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .checkpoint import check_replaceable, is_own_file, save_checkpoint
-    from .official import load_model
+    from ..checkpoint import check_replaceable, is_own_file, save_checkpoint
+    from ..official import load_model
 
     source = Path(args.source)
     out = Path(args.out)
@@ -272,7 +156,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     check_replaceable(out)  # before the (slow) load: never write a checkpoint into a folder of other things
     trained = None
     if args.generator == "trained":  # read (and refused) before the slow load
-        from .checkpoint import trained_generator, trained_metrics
+        from ..checkpoint import trained_generator, trained_metrics
 
         if not source.is_dir():
             raise CLIError(f"--generator trained needs a run's checkpoint directory (checkpoints/step_NNNNNN), not {source}")
@@ -304,34 +188,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-# ------------------------------------------------------------------------------------------ parser
-# Modules that add more sub-commands: each has ``add_parsers(subparsers)`` and keeps its heavy
-# imports inside the command functions.
-COMMAND_MODULES: tuple[str, ...] = (
-    "galip_studio.datasets",
-    "galip_studio.latent_cli",
-    "galip_studio.discover_cli",
-    "galip_studio.invert_cli",
-    "galip_studio.ui.cli",
-    "galip_studio.miniclip_cli",
-    "galip_studio.train.cli",
-)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from .config import preset_names
-
-    parser = argparse.ArgumentParser(
-        prog="galip-studio",
-        description="GALIP (Generative Adversarial CLIPs) text-to-image GAN: generate, explore, train.",
-    )
-    parser.add_argument("--version", action="version", version=f"galip-studio {__version__}")
-    parser.add_argument(
-        "--max-model-gb", type=float, metavar="GB", default=None,
-        help="the most memory a model may need, estimated from its config before it is built (default 8, or "
-        "$GALIP_STUDIO_MAX_MODEL_GB): raise it for a real big model",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+# ------------------------------------------------------------------------------------------ parsers
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add ``generate``, ``info``, ``init`` and ``convert`` to the ``galip-studio`` command."""
+    from ..config import preset_names
 
     p = add_command(sub, "generate", cmd_generate, help="generate images from prompts", description="Generate images from one or more prompts.")
     p.add_argument("prompts", nargs="+", metavar="PROMPT", help="text prompt(s); each gets -n images")
@@ -389,39 +249,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overwrite", action="store_true", help="replace the checkpoint in OUT_DIR if there is one (its other files, e.g. MODEL_CARD.md, are kept)"
     )
-
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).add_parsers(sub)
-    return parser
-
-
-def known_errors() -> tuple[type[BaseException], ...]:
-    from .checkpoint import CheckpointError
-    from .clip_backbone import ClipError
-
-    return (CLIError, CheckpointError, ClipError, ValueError, FileNotFoundError, PermissionError, OSError)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    max_model_gb = vars(args).pop("max_model_gb")  # a setting of the process, not of the command
-    if max_model_gb is not None:
-        from .config import MAX_MODEL_GB_ENV
-
-        if not 0 < max_model_gb < float("inf"):
-            parser.error(f"--max-model-gb must be a positive number of GB, got {max_model_gb}")
-        os.environ[MAX_MODEL_GB_ENV] = repr(max_model_gb)
-    try:
-        return func(args)
-    except KeyboardInterrupt:
-        print("galip-studio: interrupted", file=sys.stderr)
-        return 130
-    except known_errors() as e:
-        print(f"galip-studio: error: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,17 +18,16 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import CLIError, add_command, add_model_args, limits_of, load_pipeline
-from .discover_cli import _progress
+from .common import CLIError, add_command, add_model_args, limits_of, load_pipeline, progress_bar
 
 OUTPUT_NAMES = ("target.png", "reconstruction.png", "vectors.safetensors", "variations.png", "recipe.json")
 
 
 def cmd_invert(args: argparse.Namespace) -> int:
-    from . import invert
-    from .explore import check_seeds, save_render, to_pil
-    from .export import save_png, write_sidecar
-    from .files import save_safetensors
+    from .. import invert
+    from ..explore import check_seeds, save_render, to_pil
+    from ..export import save_png, write_sidecar
+    from ..files import save_safetensors
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -41,7 +40,7 @@ def cmd_invert(args: argparse.Namespace) -> int:
     gap = invert.image_gap(pipe)
     var = invert.variations(pipe, image, seeds=seeds, gap=gap, limits=limits)
     print("nearest phrases: " + ", ".join(f"{p} ({c:.2f})" for p, c in var.nearest))
-    found = invert.invert(pipe, image, steps=args.steps, seed=args.seed, starts=args.starts, max_seconds=args.max_seconds, gap=gap, progress=_progress("inverting"))
+    found = invert.invert(pipe, image, steps=args.steps, seed=args.seed, starts=args.starts, max_seconds=args.max_seconds, gap=gap, progress=progress_bar("inverting"))
     out.mkdir(parents=True, exist_ok=True)
     to_pil(invert.image_tensor(image, pipe.image_size))[0].save(out / "target.png")
     save_png(found.pil(), out / "reconstruction.png", found.recipe, sidecar=True)

@@ -1,16 +1,15 @@
 """Discovered directions: find out what GALIP's space holds without knowing what to type.
 
-Over :mod:`galip_studio.explore`'s machinery (every result is a :class:`~.explore.Render` with a
-recipe that :func:`galip_studio.recipes.render_recipe` makes again; every size is bounded by
-:class:`~.explore.Limits`)::
+Every result is a :class:`~.recipe.Render` with a recipe that :func:`~.recipe.render_recipe` makes
+again; every size is bounded by :class:`~.recipe.Limits`::
 
-    from galip_studio import discover
+    from galip_studio import explore
 
-    nd = discover.noise_directions(pipe, "a red heart", components=8, samples=512)   # GANSpace on the noise
-    sd = discover.sentence_directions(pipe, components=8)           # PCA of the vocabulary's sentence vectors
-    r = discover.strips(pipe, sd, [0, 1, 2], prompt="a red heart", seed=0, steps=7)   # rows: components, -3σ … +3σ
+    nd = explore.noise_directions(pipe, "a red heart", components=8, samples=512)   # GANSpace on the noise
+    sd = explore.sentence_directions(pipe, components=8)           # PCA of the vocabulary's sentence vectors
+    r = explore.strips(pipe, sd, [0, 1, 2], prompt="a red heart", seed=0, steps=7)   # rows: components, -3σ … +3σ
 
-This module also holds what :mod:`galip_studio.prompt_map` (the 2-D map of a vocabulary) shares
+This module also holds what :mod:`~galip_studio.explore.map` (the 2-D map of a vocabulary) shares
 with the directions: :func:`pca`, the vocabulary (:func:`load_vocabulary`, :func:`prompt_list`,
 :func:`vocab_hash`), :func:`encode_all` and the on-disk cache (:func:`cache_path`,
 :func:`cached_result`).
@@ -54,10 +53,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from . import explore, latent
-from .explore import DEFAULT_LIMITS, Limits, Progress, Render
-from .files import save_safetensors
-from .pipeline import noise_from_seeds
+from .. import latent
+from ..files import save_safetensors
+from ..pipeline import noise_from_seeds
+from .images import encode, synthesize
+from .recipe import (
+    DEFAULT_LIMITS, Limits, Progress, Render, check_prompts, check_seeds, check_truncation_and_batch, make_recipe, model_info,
+    recipe_kind, whole_at_least,
+)
 
 SPACES = ("noise", "sentence")
 BUNDLED = "bundled"
@@ -104,7 +107,7 @@ def regress_directions(coords: torch.Tensor, latents: torch.Tensor) -> torch.Ten
 # ------------------------------------------------------------------------------------------ vocabulary
 def check_count(what: str, n: int, limit_name: str, limits: Limits, minimum: int = 1) -> int:
     """``n`` as a whole number of at least ``minimum``, within ``limits``' ``limit_name``."""
-    n = explore.whole_at_least(what, n, minimum)
+    n = whole_at_least(what, n, minimum)
     limits.check(what, n, limit_name)
     return n
 
@@ -145,7 +148,7 @@ def prompt_list(vocabulary: str | os.PathLike | Sequence[str] | None, limits: Li
     of phrases (source ``"given"``; duplicates dropped, at least 3, bounded by ``max_vocabulary``)."""
     if vocabulary is None or isinstance(vocabulary, (str, os.PathLike)):
         return load_vocabulary(vocabulary, limits)
-    prompts = explore.check_prompts(list(dict.fromkeys(vocabulary)), "vocabulary phrases")
+    prompts = check_prompts(list(dict.fromkeys(vocabulary)), "vocabulary phrases")
     if len(prompts) < 3:
         raise ValueError(f"a vocabulary needs at least 3 distinct phrases, got {len(prompts)}")
     limits.check("the vocabulary", len(prompts), "max_vocabulary")
@@ -156,7 +159,7 @@ def encode_all(pipe, prompts: Sequence[str], progress: Progress | None, chunk: i
     """Sentence vectors of many prompts, in chunks (so ``progress`` moves and locks are short)."""
     out = []
     for i in range(0, len(prompts), chunk):
-        out.append(explore.encode(pipe, prompts[i : i + chunk]))
+        out.append(encode(pipe, prompts[i : i + chunk]))
         if progress is not None:
             progress(min(i + chunk, len(prompts)), len(prompts))
     return torch.cat(out)
@@ -194,7 +197,7 @@ def cache_limit() -> int:
 def _fingerprint(pipe) -> dict[str, Any]:
     """What identifies the weights: the model's sizes, its checkpoint folder (or official file), and
     the size and time of its generator weights."""
-    info = explore.model_info(pipe)
+    info = model_info(pipe)
     out = {k: info.get(k) for k in ("source", "id", "image_size", "z_dim", "sentence_dim", "seed")}
     out["id"] = str(out["id"]) if out["id"] is not None else None
     path = _checkpoint_dir(pipe)
@@ -219,7 +222,7 @@ def _checkpoint_dir(pipe) -> Path | None:
 
 
 def _cacheable(pipe) -> bool:
-    info = explore.model_info(pipe)
+    info = model_info(pipe)
     return info["source"] in ("checkpoint", "official", "preset")
 
 
@@ -366,18 +369,18 @@ def noise_directions(
     reference generator modules (fp32 maths as loaded), PCA keeps ``components`` axes, and least
     squares maps them back to unit noise directions.
     """
-    (prompt,) = explore.check_prompts([prompt])
+    (prompt,) = check_prompts([prompt])
     components = check_count("components", components, "max_components", limits)
     samples = check_count("samples", samples, "max_samples", limits, minimum=max(2, components + 1))
-    (seed,) = explore.check_seeds([seed])
-    batch_size = explore.whole_at_least("batch_size", batch_size, 1)
+    (seed,) = check_seeds([seed])
+    batch_size = whole_at_least("batch_size", batch_size, 1)
     limits.check("batch_size", batch_size, "max_batch_size")
     settings = {"space": "noise", "prompt": prompt, "samples": samples, "seed": seed, "components": components, "activation": "bridge"}
 
     def compute():
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(samples, pipe.z_dim, generator=gen)
-        sentence = explore.encode(pipe, [prompt])
+        sentence = encode(pipe, [prompt])
         feats = bridge_features(pipe, z, sentence.expand(samples, -1), batch_size, progress)
         res = pca(feats, components)
         u = regress_directions(res.coords, z)
@@ -429,6 +432,7 @@ def sentence_directions(
     return Directions("sentence", t["vectors"], t["sigma"], t["ratio"], settings, ends=meta.get("ends", []), cached=how)
 
 
+@recipe_kind("direction_strip")
 def direction_strip(
     pipe,
     space: str,
@@ -454,9 +458,9 @@ def direction_strip(
     are stored in the recipe, so it renders again without recomputing them.
     """
     latent.check_choice("space", space, SPACES)
-    (prompt,) = explore.check_prompts([prompt])
-    (seed,) = explore.check_seeds([seed])
-    explore.check_truncation_and_batch(truncation, batch_size, limits)
+    (prompt,) = check_prompts([prompt])
+    (seed,) = check_seeds([seed])
+    check_truncation_and_batch(truncation, batch_size, limits)
     steps = check_count("strip steps", steps, "max_strip", limits, minimum=2)
     if isinstance(span, bool) or not (math.isfinite(float(span)) and 0 < float(span) <= MAX_SPAN):
         raise ValueError(f"span must be in (0, {MAX_SPAN:g}] (in σ), got {span!r}")
@@ -476,17 +480,17 @@ def direction_strip(
         amounts[steps // 2] = 0.0
     offsets = (amounts[None, :, None] * sig[:, None, None] * dirs.double()[:, None, :]).float().reshape(-1, dim)  # [rows*steps, dim]
     noise = noise_from_seeds([seed], pipe.z_dim, truncation)
-    sentence = explore.encode(pipe, [prompt])
+    sentence = encode(pipe, [prompt])
     n = offsets.shape[0]
     if space == "noise":
         noise, sentence = noise + offsets, sentence.expand(n, -1)
     else:
         noise, sentence = noise.expand(n, -1), sentence + offsets
-    images = explore.synthesize(pipe, noise, sentence, batch_size, progress)
+    images = synthesize(pipe, noise, sentence, batch_size, progress)
     labels = list(labels) if labels is not None else [f"{space} direction {k + 1}" for k in range(dirs.shape[0])]
     if len(labels) != dirs.shape[0]:
         raise ValueError(f"{dirs.shape[0]} directions need {dirs.shape[0]} labels, got {len(labels)}")
-    recipe = explore.make_recipe(
+    recipe = make_recipe(
         pipe, "direction_strip", space=space, vectors=dirs.double().tolist(), sigmas=sig.tolist(), prompt=prompt, seed=seed,
         steps=steps, span=float(span), labels=labels, truncation=truncation, batch_size=batch_size, made_by=made_by,
     )
