@@ -69,7 +69,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     from galip_studio.clip_backbone import ClipBackbone
     from galip_studio.config import ClipConfig
     from galip_studio.train.config import TrainConfig
-    from galip_studio.train.trainer import Trainer
+    from galip_studio.train.trainer import build_stepper
 
     threads = case.get("threads", 2)
     torch.set_num_threads(threads)
@@ -77,7 +77,6 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
                       amp=case["amp"], device=case.get("device", "cpu"), channels_last=case.get("channels_last", False),
                       feature_d=case.get("feature_d", "none"), feature_d_size=case.get("feature_d_size", 128),
                       **case.get("galip", {}))
-    trainer = Trainer(cfg)
     if case.get("clip_arch") or case.get("miniclip"):
         import tempfile
 
@@ -91,37 +90,37 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
         clip.save_pretrained(folder)
         cfg.clip = folder
     t0 = time.perf_counter()
-    trainer.setup_model()
+    stepper = build_stepper(cfg)
     build_s = time.perf_counter() - t0
-    model = trainer.model
+    model = stepper.model
     assert model is not None
     b, size = case["batch"], model.config.img_size
     real_size = 256 if size == 224 else size
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(b, 3, real_size, real_size, generator=gen) * 2 - 1
     captions = [f"a picture of thing number {i}" for i in range(b)]
-    device = trainer.ctx.device
+    device = stepper.ctx.device
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     warmup, steps = case.get("warmup", 1), case.get("steps", 3)
     for _ in range(warmup):
-        trainer.train_step(images, captions)
-        trainer.step += 1
+        stepper.train_step(images, captions)
+        stepper.step += 1
     wall, cpu = [], []
     for _ in range(steps):
         sync()
         w0, c0 = time.perf_counter(), time.process_time()
-        trainer.train_step(images, captions)
+        stepper.train_step(images, captions)
         sync()
         wall.append(time.perf_counter() - w0)
         cpu.append(time.process_time() - c0)
-        trainer.step += 1
+        stepper.step += 1
     step_s = statistics.median(wall)
     result = {
         "name": case["name"],
         "batch": b,
-        "amp": trainer.amp,
+        "amp": stepper.amp,
         "threads": threads,
         "step_s": round(step_s, 3),
         "step_min_s": round(min(wall), 3),

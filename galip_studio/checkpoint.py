@@ -1,4 +1,4 @@
-"""Checkpoints: our directory format (JSON config + safetensors) and the official ``.pth`` import.
+"""Checkpoints in our directory format (JSON config + safetensors), and a run checkpoint's training state.
 
 Our format is a directory::
 
@@ -11,12 +11,8 @@ Our format is a directory::
 Directories are written atomically: into a temporary sibling, then renamed into place, so a
 process killed while saving leaves the previous checkpoint intact.
 
-Official GALIP files (``pre_coco.pth``, ``pre_cc12m.pth``: ``{'model': {'netG', 'netD', 'netC'}}``,
-keys possibly prefixed ``module.``, CLIP tensors possibly fp16) load through :data:`OFFICIAL_KEY_TABLE`
-by :mod:`galip_studio.torchscript`'s restricted reader (plain tensors and containers only; every
-tensor's size checked against the bytes the file stores and its shape against the architecture
-before it is read): every key is mapped or listed in :data:`OFFICIAL_IGNORED_KEYS`. No code from
-a checkpoint is ever executed.
+The official GALIP ``.pth`` files, and :func:`~galip_studio.official.load_model` (either kind), are
+:mod:`galip_studio.official`'s. No code from a checkpoint is ever executed.
 """
 
 from __future__ import annotations
@@ -24,10 +20,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -40,7 +34,7 @@ from .clip_backbone import (
 from .config import ClipConfig, GALIPConfig
 from .nets import GALIP
 from .nets.galip import check_memory
-from .torchscript import TensorRef, TorchScriptError, read_tensors, refuse_legacy, scan_archive
+from .torchscript import TorchScriptError
 
 FORMAT = "galip-studio"
 FORMAT_VERSION = 1
@@ -422,168 +416,49 @@ def _load_clip(clip: ClipBackbone, path: Path) -> None:
         raise CheckpointError(f"CLIP weights {path} could not be read: {e}") from e
 
 
-# ---------------------------------------------------------------------------------------- official
-# One explicit table from the official state-dict keys (networks netG/netD/netC, ``module.``
-# stripped) to ours. Sub-module names inside the blocks are the official ones, so most rules are
-# prefix renames. A key must match exactly one rule or one ignored pattern, or the import fails.
-OFFICIAL_KEY_TABLE: list[tuple[str, str]] = [
-    (r"netG\.fc_code\.(weight|bias)", r"generator.bridge.fc_code.\1"),
-    (r"netG\.mapping\.fc_prompt\.(weight|bias)", r"generator.prompt_predictor.fc.\1"),
-    (r"netG\.mapping\.FBlocks\.(\d+)\.(.+)", r"generator.bridge.fusion_blocks.\1.\2"),
-    (r"netG\.mapping\.conv_fuse\.(weight|bias)", r"generator.bridge.conv_fuse.\1"),
-    (r"netG\.mapping\.conv\.(weight|bias)", r"generator.bridge.conv_out.\1"),
-    (
-        r"netG\.mapping\.CLIP_ViT\.(class_embedding|positional_embedding|ln_pre\..+|transformer\.resblocks\..+)",
-        r"clip.model.visual.\1",
-    ),
-    (r"netG\.GBlocks\.(\d+)\.(.+)", r"generator.image_generator.blocks.\1.\2"),
-    (r"netG\.to_rgb\.1\.(weight|bias)", r"generator.image_generator.to_rgb.1.\1"),
-    (r"netD\.DBlocks\.(\d+)\.(gamma|beta|conv_r\.[02]\.weight)", r"discriminator.feature_extractor.blocks.\1.\2"),
-    (r"netD\.main\.(.+)", r"discriminator.feature_extractor.main.\1"),
-    (r"netC\.joint_conv\.([02])\.weight", r"discriminator.quality_assessor.joint_conv.\1.weight"),
-]
-
-# Official keys we deliberately do not load, and why.
-OFFICIAL_IGNORED_KEYS: list[tuple[str, str]] = [
-    (r"netG\.mapping\.CLIP_ViT\.conv1\.weight", "the generator never calls CLIP's patch embedding"),
-    (r"netD\.DBlocks\.\d+\.conv_s\.(weight|bias)", "registered but unused by the official D_Block (768 -> 768)"),
-]
+# ---------------------------------------------------------------------------------------- training state
+TRAIN_STATE_FORMAT = "galip-studio-train-state"  # the "format" of a run checkpoint's training_state.pt
 
 
-def map_official_key(key: str) -> str | None:
-    """Our key for an official ``net.key`` name; ``None`` if deliberately ignored.
+def read_train_state(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """The training state of a run checkpoint (optimizers, position, G's trained weights), read by
+    :func:`galip_studio.torchscript.load_archive`: tensors and plain containers, never code, and
+    never more memory than the file stores (a deflated or stride-0 tensor is refused before any
+    tensor is read)."""
+    from .torchscript import load_archive
 
-    Raises :class:`CheckpointError` for a key the table does not know.
-    """
-    for pattern, _why in OFFICIAL_IGNORED_KEYS:
-        if re.fullmatch(pattern, key):
-            return None
-    for pattern, template in OFFICIAL_KEY_TABLE:
-        m = re.fullmatch(pattern, key)
-        if m:
-            return m.expand(template)
-    raise CheckpointError(f"unknown key {key!r} in the official checkpoint (not in the import table)")
-
-
-def _read_official(path: Path) -> dict[str, dict[str, TensorRef]]:
-    """The networks of an official file, each a state dict of :class:`TensorRef` (nothing of the
-    tensors read yet: see :mod:`galip_studio.torchscript`)."""
+    path = Path(checkpoint) / TRAINING_STATE_FILE
     if not path.is_file():
-        raise CheckpointError(f"official checkpoint not found: {path}")
+        raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {TRAINING_STATE_FILE}): use one of a run's checkpoints/step_NNNNNN")
     try:
-        refuse_legacy(path)
-        if not zipfile.is_zipfile(path):
-            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (not a torch zip archive)")
-        obj = scan_archive(path)
-    except TorchScriptError as e:
-        raise CheckpointError(str(e)) from e
-    nets = obj.get("model", obj) if isinstance(obj, dict) else None
-    if not isinstance(nets, dict) or "netG" not in nets:
-        keys = list(obj)[:6] if isinstance(obj, dict) else type(obj).__name__
-        raise CheckpointError(
-            f"{path} is not an official GALIP checkpoint: expected {{'model': {{'netG', 'netD', 'netC'}}}}, found {keys}"
-        )
-    out = {}
-    for net in ("netG", "netD", "netC"):
-        state = nets.get(net)
-        if state is None:
-            continue
-        if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, TensorRef) for k, v in state.items()):
-            raise CheckpointError(f"{path}: {net} is not a state dict of tensors")
-        if state and next(iter(state)).startswith("module."):
-            state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
-        out[net] = state
+        state = load_archive(path)
+    except TorchScriptError as e:  # a truncated, foreign or crafted file
+        raise ValueError(f"{e} ({path.name} cannot be read as a training state)") from None
+    if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
+        raise ValueError(f"{path} is not a GALIP Studio training state")
+    return state
+
+
+def trained_generator(checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """G's trained weights in a checkpoint of a run with a moving average (``--ema``), whose
+    ``generator.safetensors`` holds the average."""
+    trained = read_train_state(checkpoint).get("generator_train")
+    if trained is None:
+        raise ValueError(f"{checkpoint}: its run kept no moving average of G, so its generator already is the trained weights")
+    if not isinstance(trained, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in trained.items()):
+        raise ValueError(f"{checkpoint}: generator_train in its {TRAINING_STATE_FILE} is not a state dict of tensors; "
+                         f"the file is damaged or not from GALIP Studio")
+    return trained
+
+
+def trained_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A run checkpoint's evaluation as it reads for G's trained weights: each ``raw_<name>`` becomes
+    ``<name>`` and the average's score moves to ``average_<name>``; the real images' baselines stay."""
+    out = {k: v for k, v in metrics.items() if not k.startswith("raw_")}
+    for key, value in metrics.items():
+        if key.startswith("raw_"):
+            name = key[len("raw_"):]
+            if name in out:
+                out[f"average_{name}"] = out[name]
+            out[name] = value
     return out
-
-
-def _official_refs(path: Path) -> tuple[dict[str, TensorRef], list[str], list[str]]:
-    """``(our_key -> tensor record, ignored_keys, networks_present)`` of an official file."""
-    nets = _read_official(path)
-    ours: dict[str, TensorRef] = {}
-    ignored: list[str] = []
-    for net, state in nets.items():
-        for key, value in state.items():
-            target = map_official_key(f"{net}.{key}")
-            if target is None:
-                ignored.append(f"{net}.{key}")
-            else:
-                ours[target] = value
-    return ours, ignored, list(nets)
-
-
-def _read_official_tensors(path: Path, refs: dict[str, TensorRef]) -> dict[str, torch.Tensor]:
-    try:
-        return read_tensors(path, refs)
-    except TorchScriptError as e:
-        raise CheckpointError(str(e)) from e
-
-
-def official_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
-    """Read an official file and translate it: ``(our_state, ignored_keys, networks_present)``
-    (ignored keys are not read)."""
-    refs, ignored, present = _official_refs(Path(path))
-    return _read_official_tensors(Path(path), refs), ignored, present
-
-
-def load_official(
-    path: str | os.PathLike, clip: ClipBackbone | ClipConfig, galip_config: GALIPConfig | None = None
-) -> tuple[GALIP, dict[str, Any]]:
-    """Import an official GALIP ``.pth`` into our modules, strictly.
-
-    ``clip`` provides the text tower and the parts of the image tower the file does not carry
-    (patch embedding, ln_post, proj); the generator's frozen ViT trunk is taken from the file.
-    Every tensor's name and shape is checked against the architecture before any tensor data is
-    read, so a file can make the process allocate no more than the model it fits.
-    Returns ``(model, report)``; the report lists ignored keys and which networks were present.
-    """
-    path = Path(path)
-    refs, ignored, present = _official_refs(path)
-    if isinstance(clip, ClipConfig):
-        clip = ClipBackbone.from_config(clip)
-    model = GALIP(galip_config or GALIPConfig(), clip)
-    expected = model.state_dict()
-    required = {k for k in expected if k.startswith("generator.")}
-    required |= {k for k in expected if k.startswith("clip.model.visual.") and re.match(
-        r"clip\.model\.visual\.(class_embedding|positional_embedding|ln_pre\.|transformer\.resblocks\.)", k)}
-    if "netD" in present:
-        required |= {k for k in expected if k.startswith("discriminator.feature_extractor.")}
-    if "netC" in present:
-        required |= {k for k in expected if k.startswith("discriminator.quality_assessor.")}
-    missing = sorted(required - set(refs))
-    unexpected = sorted(set(refs) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path} does not match the GALIP architecture: missing {missing[:4]}"
-            f"{' ...' if len(missing) > 4 else ''} ({len(missing)} in all), unexpected {unexpected[:4]}"
-        )
-    for key, ref in refs.items():
-        if ref.shape != expected[key].shape:
-            raise CheckpointError(
-                f"{path}: shape of {key} is {tuple(ref.shape)} but this architecture needs "
-                f"{tuple(expected[key].shape)} (wrong CLIP or GALIP config for this file?)"
-            )
-    state = _read_official_tensors(path, refs)
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False)
-    del state
-    model.eval()
-    report = {"source": str(path), "networks": present, "ignored_keys": ignored}
-    return model, report
-
-
-def load_model(path: str | os.PathLike, clip_weights: str | None = None) -> tuple[GALIP, dict[str, Any]]:
-    """Load our checkpoint directory or an official ``.pth`` (paired with CLIP ViT-B/32 weights
-    ``clip_weights``, default ``"openai"``; ``"random"`` for tests). For our checkpoints
-    ``clip_weights`` only matters when the checkpoint stores no CLIP weights.
-    Returns ``(model, info)``; ``info`` says what was loaded (``has_discriminator``: whether the
-    discriminator weights came from the file rather than a fresh initialisation)."""
-    path = Path(path)
-    weights = None if clip_weights == "random" else clip_weights
-    if path.is_file():
-        clip_cfg = ClipConfig(name="ViT-B-32-quickgelu", pretrained=weights if clip_weights else "openai", preprocess="official")
-        model, report = load_official(path, clip_cfg)
-        has_d = {"netD", "netC"} <= set(report["networks"])
-        return model, {"init": str(path), "init_kind": "official", "networks": report["networks"], "has_discriminator": has_d}
-    files = read_config(path).get("files", {})
-    model, saved = load_checkpoint(path, clip_weights=None if files.get("clip") else weights)
-    return model, {"init": str(path), "init_kind": "checkpoint", "training": saved.get("training", {}),
-                   "has_discriminator": bool(files.get("discriminator"))}

@@ -760,20 +760,24 @@ class ClipBackbone(nn.Module):
         b, _, w = tokens.shape
         return tokens.transpose(1, 2).reshape(b, w, *self.grid_size)
 
-    def forward_with_prompts(self, feature: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
+    def forward_with_prompts(
+        self, feature: torch.Tensor, prompts: torch.Tensor, block: Callable[[int, torch.Tensor], torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Run the ViT over a token grid instead of pixels (GALIP's generator path).
 
         Args:
             feature: ``[B, width, grid, grid]``, replaces the patch embedding.
             prompts: ``[B, n_prompts, width]``; prompt k is appended in block ``prompt_layers[k]``
                 and its output dropped after that block. No positional embedding or norm on prompts.
+            block: ``block(i, x)`` runs ViT block ``i`` over tokens ``[B, N, width]`` in place of the
+                model's own (the fast path's fused blocks, which compute the same function).
 
         Returns the patch tokens after the last block, ``[B, width, grid, grid]`` (no ln_post/proj).
         """
         in_dtype = feature.dtype
         dtype = self.dtype
         x = self._embed(feature.flatten(2).transpose(1, 2).to(dtype))
-        x = self._run_prompted(x, prompts.to(dtype), self._block)
+        x = self._run_prompted(x, prompts.to(dtype), block or self._block)
         return self._to_grid(x[:, 1:]).to(in_dtype)
 
     def _run_prompted(

@@ -1,15 +1,16 @@
-"""What this machine can do: CPU instruction sets, NNPACK, the C allocator, the GPU's AMP dtype.
+"""What this machine can do: CPU instruction sets, NNPACK, the C allocator, the GPU's AMP dtype, and
+the device and mixed precision a run takes (``--device``, ``--amp``).
 
 The lowest layer (docs/architecture.md): plain facts about the device, no model code, so the fast
-inference path (``fast.py``), the trainer's precision choice (``train/runtime.py``) and the
-mini-CLIP trainer all read them from one place.
+inference path (``fast.py``), the GAN trainer and the mini-CLIP trainer all read them from one place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import sys
-from typing import Any
+from typing import Any, Callable, ContextManager
 
 import torch
 
@@ -92,3 +93,40 @@ def tune_cpu_allocator() -> bool:
 def cuda_amp_dtype() -> torch.dtype:
     """bf16 where the GPU supports it (no overflow risk on unbounded GAN activations), else fp16."""
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+# ------------------------------------------------------------------------------------------ a run's device
+def resolve_device(requested: str | None) -> torch.device:
+    """``--device``: ``None``/``auto`` is CUDA when there is a GPU, else the CPU; a CUDA device asked for
+    on a machine without one is a one-line error."""
+    if requested in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {requested}: CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+AMP_CHOICES = ("auto", "none", "bf16", "fp16")
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """``auto`` -> ``fp16`` on CUDA (the paper's recipe, with loss scaling), ``bf16`` on CPUs with
+    native bf16, else ``none``. Explicit choices are checked against the device."""
+    if amp not in AMP_CHOICES:
+        raise ValueError(f"--amp must be one of {', '.join(AMP_CHOICES)}, got {amp!r}")
+    if amp == "auto":
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "none"
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("--amp fp16 needs a CUDA device; on the CPU use --amp bf16 or none")
+    return amp
+
+
+def autocast_factory(amp: str, device: torch.device) -> Callable[[], ContextManager]:
+    """A function returning a fresh autocast context for the chosen precision (a no-op for ``none``)."""
+    if amp == "none":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return lambda: torch.autocast(device_type=device.type, dtype=dtype)

@@ -27,22 +27,24 @@ given its palette before it is enlarged, so the enlargement costs no colour).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
 import subprocess
-import uuid
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
+from .datasets.folders import open_image
+from .files import atomic_path
 from .latent import pingpong_order
-from .train.data import open_image
+
+if TYPE_CHECKING:
+    import torch
 
 RECIPE_KEY = "galip-recipe"
 SIDECAR_SUFFIX = ".json"
@@ -53,6 +55,13 @@ ANIMATION_SUFFIXES = (".gif", ".mp4")
 GIF_QUANTIZERS = {"octree": Image.Quantize.FASTOCTREE, "mediancut": Image.Quantize.MEDIANCUT}
 
 Frames = Sequence[Image.Image] | np.ndarray | Iterable[Image.Image | np.ndarray]
+
+
+def to_pil(images: "torch.Tensor") -> list[Image.Image]:
+    """``[B, 3, H, W]`` images in [-1, 1] (clamped) to PIL RGB images, as the official code saves them."""
+    arr = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte()
+    arr = arr.permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a) for a in arr]
 
 
 def make_grid(images: Sequence[Image.Image], nrow: int | None = None, padding: int = 2, background=(255, 255, 255)) -> Image.Image:
@@ -179,20 +188,6 @@ def resize_images(images: Sequence[Image.Image], size: int | None, resample: str
 
 
 # ------------------------------------------------------------------------------------------ writing files
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` (same suffix) that replaces ``path`` when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Created by the writer itself (not mkstemp), so the file gets the usual permissions.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _recipe_json(recipe: dict[str, Any]) -> str:
     try:
         return json.dumps(recipe, sort_keys=True, allow_nan=False)
@@ -210,7 +205,7 @@ def write_sidecar(path: str | os.PathLike, recipe: dict[str, Any]) -> Path:
     """Write ``recipe`` as indented JSON to the sidecar of ``path`` (atomically); returns its path."""
     target = sidecar_path(path)
     text = json.dumps(json.loads(_recipe_json(recipe)), indent=2, sort_keys=True) + "\n"
-    with _atomic_path(target) as tmp:
+    with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
 
@@ -227,7 +222,7 @@ def save_png(
     info = PngImagePlugin.PngInfo()
     if recipe is not None:
         info.add_text(RECIPE_KEY, _recipe_json(recipe))
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         image.save(tmp, format="PNG", pnginfo=info, compress_level=compress_level)
     if recipe is not None and sidecar:
         write_sidecar(path, recipe)
@@ -381,7 +376,7 @@ def save_gif(
     upscale = _check_upscale(upscale)
     comment = _recipe_json(recipe) if recipe is not None else None
     path = Path(path)
-    with _atomic_path(path) as tmp, open(tmp, "wb") as out:
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
         _write_gif(out, _frame_stream(_ordered(frames, pingpong)), fps, loop, comment, quantizer, upscale)
     if recipe is not None and sidecar:
         write_sidecar(path, recipe)
@@ -433,7 +428,7 @@ def save_mp4(
     if recipe is not None:
         params += ["-metadata", "comment=" + _recipe_json(recipe)]
     path = Path(path)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         writer = imageio_ffmpeg.write_frames(
             str(tmp),
             (width + pad_w, height + pad_h),

@@ -645,8 +645,7 @@ class FastGenerator:
                 with torch.autocast("cuda", dtype=self.dtype):
                     return clip.forward_with_prompts(feature.float(), prompts).float()
             return clip.forward_with_prompts(feature.float(), prompts).float()
-        x = clip._run_prompted(clip._embed(feature.float().flatten(2).transpose(1, 2)), prompts, self._vit_block)
-        return clip._to_grid(x[:, 1:])
+        return clip.forward_with_prompts(feature.float(), prompts, block=self._vit_block)
 
     # -------------------------------------------------------------- forward
     def condition(self, noise: torch.Tensor, sentence: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:

@@ -54,7 +54,7 @@ from .explore.recipe import (
     DEFAULT_LIMITS, MAX_VECTOR_VALUE, Limits, Progress, Render, check_seeds, check_vectors, check_truncation_and_batch, make_recipe, recipe_kind, whole_at_least,
 )
 from .pipeline import GALIPPipeline, noise_from_seeds, to_pil
-from .train.data import open_image, pad_to_square, rgb_or_rgba, to_tensor
+from .datasets.folders import open_image, pad_to_square, rgb_or_rgba, to_tensor
 
 MAX_FILE_BYTES = 50 * 1024**2
 MAX_PIXELS = 40_000_000  # 40 megapixels: a large photo; more is refused before decoding

@@ -20,11 +20,13 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
-from .checkpoint import load_checkpoint, load_official
+from .checkpoint import load_checkpoint
 from .clip_backbone import ClipBackbone
 from .config import CHECKPOINTS_DIR, ClipConfig, GALIPConfig, get_preset
+from .export import to_pil
 from .fast import FastGenerator, FastOptions, resolve_fast, speed_report
 from .nets import GALIP
+from .official import load_official
 from .text_cache import SentenceCache
 
 DEFAULT_CHECKPOINT_NAME = "galip-emoji-64"
@@ -63,13 +65,6 @@ class GALIPOutput:
     images: list[Image.Image] | torch.Tensor
     seeds: list[int]
     prompts: list[str | None] = field(default_factory=list)
-
-
-def to_pil(images: torch.Tensor) -> list[Image.Image]:
-    """``[B, 3, H, W]`` images in [-1, 1] (clamped) to PIL RGB images, as the official code saves them."""
-    arr = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    arr = arr.permute(0, 2, 3, 1).cpu().numpy()
-    return [Image.fromarray(a) for a in arr]
 
 
 def noise_from_seeds(seeds: Sequence[int], z_dim: int, truncation: float = 1.0) -> torch.Tensor:

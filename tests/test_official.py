@@ -8,7 +8,8 @@ import pickle
 import pytest
 import torch
 
-from galip_studio.checkpoint import CheckpointError, load_official, map_official_key
+from galip_studio.checkpoint import CheckpointError
+from galip_studio.official import load_official, map_official_key
 from galip_studio.config import get_preset
 from galip_studio.nets import GALIP
 from galip_studio.pipeline import GALIPPipeline, noise_from_seeds

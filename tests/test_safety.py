@@ -384,7 +384,7 @@ def test_a_recipe_batch_size_is_clamped_to_the_limits(tiny_pipeline):
 
 # ------------------------------------------------------------------------------------------ training data
 def test_a_16_bit_grey_png_loads_as_its_greys_not_white(tmp_path):
-    from galip_studio.train.data import load_rgb
+    from galip_studio.datasets.folders import load_rgb
 
     ramp = np.linspace(0, 65535, 64, dtype=np.uint16)[None].repeat(8, axis=0)
     path = tmp_path / "grey16.png"
@@ -397,7 +397,7 @@ def test_a_16_bit_grey_png_loads_as_its_greys_not_white(tmp_path):
 
 
 def test_a_caption_that_is_not_utf8_is_named_not_trained_as_mojibake(tmp_path):
-    from galip_studio.train.data import scan_dataset
+    from galip_studio.datasets.folders import scan_dataset
 
     for name in ("good", "latin1"):
         Image.new("RGB", (8, 8), "red").save(tmp_path / f"{name}.png")
@@ -408,6 +408,18 @@ def test_a_caption_that_is_not_utf8_is_named_not_trained_as_mojibake(tmp_path):
     (detail,) = report.problems["caption not UTF-8"]
     assert "latin1.txt" in detail and "save it as UTF-8" in detail
     assert "caption not UTF-8" in report.format()
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from galip_studio.files import write_atomic
+
+    target = tmp_path / "run" / "config.json"
+    write_atomic(target, "old\n")  # makes the folder too
+    with pytest.raises(UnicodeEncodeError):
+        write_atomic(target, "new \udcff", encoding="ascii")  # fails half-way through writing
+    assert target.read_text() == "old\n" and [p.name for p in target.parent.iterdir()] == ["config.json"]
+    write_atomic(target, b"new\n")
+    assert target.read_bytes() == b"new\n" and [p.name for p in target.parent.iterdir()] == ["config.json"]
 
 
 def test_resume_with_another_data_dir_refuses(tmp_path, capsys, monkeypatch):
@@ -459,7 +471,7 @@ def test_resume_notices_images_swapped_under_the_same_path(tmp_path, capsys):
 def test_resume_notices_a_re_pointed_data_link(tmp_path, capsys, monkeypatch):
     from helpers import make_folder
 
-    from galip_studio.train.data import data_digest
+    from galip_studio.datasets.folders import data_digest
 
     make_folder(tmp_path / "data_a", n=4)
     shutil.copytree(tmp_path / "data_a", tmp_path / "data_b")  # copy2: the same names, sizes and times

@@ -336,7 +336,7 @@ def test_info_with_training_metadata_that_is_not_an_object(tiny_checkpoint, tmp_
 def test_convert_trained_generator_that_is_not_a_state_dict(tiny_checkpoint, tmp_path, capsys):
     import torch
 
-    from galip_studio.train.rundir import TRAIN_STATE_FILE, TRAIN_STATE_FORMAT
+    from galip_studio.checkpoint import TRAIN_STATE_FORMAT, TRAINING_STATE_FILE as TRAIN_STATE_FILE
 
     folder = tmp_path / "step_000010"
     shutil.copytree(tiny_checkpoint, folder)
@@ -453,7 +453,7 @@ def test_images_between_one_and_two_times_the_pixel_limit_are_refused(tmp_path, 
     from PIL import Image
 
     from galip_studio.export import load_recipe
-    from galip_studio.train.data import image_readable
+    from galip_studio.datasets.folders import image_readable
 
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
     path = tmp_path / "big.png"

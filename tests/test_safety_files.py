@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from galip_studio.checkpoint import CheckpointError, load_official, official_state_dict
+from galip_studio.checkpoint import CheckpointError
+from galip_studio.official import load_official, official_state_dict
 from galip_studio.torchscript import TorchScriptError, read_tensors, read_torchscript_tensors, scan_archive
 from official_layout import write_official
 
@@ -149,7 +150,7 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
 
 _PROBE = """
 import resource, sys
-from galip_studio.checkpoint import official_state_dict
+from galip_studio.official import official_state_dict
 from galip_studio.torchscript import read_torchscript_tensors
 
 def peak():
@@ -273,7 +274,7 @@ _OTHER_PROBE = """
 import os, resource, sys
 from galip_studio.clip_backbone import _load_weights_file
 from galip_studio.train.evaluate import load_inception
-from galip_studio.train.rundir import read_train_state
+from galip_studio.checkpoint import read_train_state
 
 def peak():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux

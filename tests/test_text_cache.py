@@ -17,8 +17,8 @@ from galip_studio.clip_backbone import ClipBackbone, ClipError, MissingTextTower
 from galip_studio.config import MINILM_NAME
 from galip_studio.text_cache import SentenceCache, TextCacheError, read_text_cache, text_fingerprint
 from galip_studio.train import Trainer, resolve_train_config
-from galip_studio.train.data import scan_dataset
-from galip_studio.train.rundir import read_log
+from galip_studio.datasets.folders import scan_dataset
+from galip_studio.runlog import read_log
 from galip_studio.train.setup import TEXT_CHUNK, build_model
 
 from helpers import make_folder, quick_config

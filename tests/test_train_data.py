@@ -13,18 +13,8 @@ import torch
 from PIL import Image
 
 from galip_studio.cli import main
-from galip_studio.train.data import (
-    DataError,
-    Sample,
-    ImageCaptionDataset,
-    ImageTransform,
-    ShardedBatchSampler,
-    balance_weights,
-    collate,
-    load_filenames_pickle,
-    load_rgb,
-    scan_dataset,
-)
+from galip_studio.datasets.folders import DataError, Sample, load_filenames_pickle, load_rgb, scan_dataset
+from galip_studio.train.data import ImageCaptionDataset, ImageTransform, ShardedBatchSampler, balance_weights, collate
 
 from helpers import make_folder
 

@@ -9,8 +9,9 @@ import sys
 import textwrap
 
 from galip_studio.pipeline import GALIPPipeline
-from galip_studio.train.data import ShardedBatchSampler, scan_dataset
-from galip_studio.train.rundir import read_log
+from galip_studio.datasets.folders import scan_dataset
+from galip_studio.train.data import ShardedBatchSampler
+from galip_studio.runlog import read_log
 
 from helpers import make_folder
 
@@ -29,7 +30,7 @@ trainer = Trainer(
 )
 result = trainer.run()
 digest = hashlib.sha256()
-for name, p in sorted(trainer.model.state_dict().items()):
+for name, p in sorted(trainer.loop.model.state_dict().items()):
     if not name.startswith("clip."):
         digest.update(p.detach().cpu().numpy().tobytes())
 rank = int(os.environ["RANK"])

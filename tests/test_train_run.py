@@ -22,9 +22,11 @@ from galip_studio.cli import main
 from galip_studio.pipeline import GALIPPipeline
 from galip_studio.train import NonFiniteLossError, TrainConfig, Trainer, resolve_train_config
 from galip_studio.train import trainer as trainer_module
+from galip_studio.train.trainer import build_stepper
 from galip_studio.train.config import parse_duration
 from galip_studio.train.evaluate import summarize
-from galip_studio.train.rundir import TRAIN_STATE_FILE, read_log
+from galip_studio.checkpoint import TRAINING_STATE_FILE as TRAIN_STATE_FILE
+from galip_studio.runlog import read_log
 
 from helpers import make_folder, quick_config
 
@@ -123,8 +125,7 @@ def test_ema_generator_is_the_moving_average_and_is_what_checkpoints_sample_and_
     history = []
     record = _record_trained_generator(history)
     cfg = quick_config(data, tmp_path / "run", steps=3, ema=0.5, eval_every=3, save_every=3)
-    fresh = Trainer(cfg)
-    fresh.setup_model()  # the same seeded initialisation the run starts from
+    fresh = build_stepper(cfg)  # the same seeded initialisation the run starts from
     start = {k: v.detach().clone() for k, v in fresh.model.generator.state_dict().items()}
     result = Trainer(cfg, callbacks=[record]).run()
     expected = start
@@ -196,9 +197,8 @@ def test_ema_can_be_turned_on_when_resuming(tmp_path, data):
     plain = load_file(str(first.last_checkpoint / "generator.safetensors"))
     saved = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
     cfg = resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "run"), "resume": "latest", "steps": 3, "ema": 0.9}, saved)
-    trainer = Trainer(cfg)
-    trainer.setup_model(first.last_checkpoint)
-    assert all(torch.equal(v, plain[k]) for k, v in trainer.ema.state_dict().items())  # the average starts at the checkpoint
+    stepper = build_stepper(cfg, first.last_checkpoint)
+    assert all(torch.equal(v, plain[k]) for k, v in stepper.ema.state_dict().items())  # the average starts at the checkpoint
     with pytest.raises(ValueError, match="ema is a decay"):
         quick_config(data, tmp_path / "x", ema=1.0)
 
@@ -412,6 +412,23 @@ def test_dry_run_prints_settings_without_training(tmp_path, data, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_resumed_start_reads_the_data_digest_once_and_records_it(tmp_path, data, monkeypatch):
+    """One plan per start: the folder's digest is taken once, compared with the run's, and recorded."""
+    from galip_studio.train import plan
+
+    run = tmp_path / "run"
+    quick = ["--preset", "tiny", "--batch-size", "4", "--amp", "none", "--no-progress", "--threads", "2",
+             "--sample-every", "0", "--eval-every", "0"]
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "1"]) == 0
+    calls = []
+    real = plan.data_digest
+    monkeypatch.setattr(plan, "data_digest", lambda root: calls.append(root) or real(root))
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "2", "--resume", "latest", "--dry-run"]) == 0
+    assert main(["train", str(data), "--out", str(run), *quick, "--steps", "2", "--resume", "latest"]) == 0
+    assert len(calls) == 2  # one for the dry run, one for the run
+    assert json.loads((run / "config.json").read_text())["data"]["digest"] == real(data)
+
+
 def test_a_wrong_data_folder_fails_before_the_model_is_built(tmp_path, capsys, monkeypatch):
     """The folder is read first: a typo costs a second, not a CLIP download or build first."""
     from galip_studio.train import setup
@@ -478,7 +495,8 @@ def test_eval_judge_scores_with_another_clip(tmp_path, tiny_checkpoint, tiny_mod
 def test_eval_truncation_scales_the_noise_and_is_reported(tmp_path, tiny_checkpoint, tiny_model, data, capsys):
     """--truncation PSI scores images made from noise scaled by PSI (0: every image its caption's
     mean-noise image), says so in the JSON and the summary; outside [0, 1] is a one-line error."""
-    from galip_studio.train.data import ImageCaptionDataset, ImageTransform, scan_dataset
+    from galip_studio.datasets.folders import scan_dataset
+    from galip_studio.train.data import ImageCaptionDataset, ImageTransform
     from galip_studio.train.evaluate import EvalConfig, Evaluator
 
     def run(*extra):

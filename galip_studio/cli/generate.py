@@ -147,7 +147,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from ..checkpoint import check_replaceable, is_own_file, save_checkpoint
-    from ..checkpoint import load_model
+    from ..official import load_model
 
     source = Path(args.source)
     out = Path(args.out)
@@ -156,7 +156,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     check_replaceable(out)  # before the (slow) load: never write a checkpoint into a folder of other things
     trained = None
     if args.generator == "trained":  # read (and refused) before the slow load
-        from ..train.rundir import trained_generator, trained_metrics
+        from ..checkpoint import trained_generator, trained_metrics
 
         if not source.is_dir():
             raise CLIError(f"--generator trained needs a run's checkpoint directory (checkpoints/step_NNNNNN), not {source}")

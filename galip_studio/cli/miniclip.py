@@ -82,7 +82,7 @@ def cmd_eval_clip(args: argparse.Namespace) -> int:
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-clip`` and ``eval-clip`` to the ``galip-studio`` command."""
-    from ..train.runtime import AMP_CHOICES
+    from ..device import AMP_CHOICES
 
     p = add_command(
         subparsers, "train-clip", cmd_train_clip,

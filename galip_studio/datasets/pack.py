@@ -1,7 +1,7 @@
 """``galip-studio data pack SRC DST``: re-encode a training folder as WebP images plus one metadata.jsonl.
 
 SRC is any image–caption folder that ``galip-studio train`` reads (every layout of
-:func:`galip_studio.train.data.scan_dataset`: images with same-name ``.txt`` captions,
+:func:`galip_studio.datasets.folders.scan_dataset`: images with same-name ``.txt`` captions,
 ``metadata.jsonl`` files, the official GALIP/DF-GAN layout). DST gets
 
 * one WebP file per image, at the image's path relative to SRC with the suffix ``.webp``
@@ -54,7 +54,7 @@ def _is_within(path: Path, folder: Path) -> bool:
 
 def _travelling_file(path: Path) -> bool:
     """A top-level file of SRC that is copied to DST as it is (licences, read-me, dataset.json)."""
-    from ..train.data import IMAGE_EXTENSIONS
+    from .folders import IMAGE_EXTENSIONS
 
     name = path.name.lower()
     if not path.is_file() or path.suffix.lower() in IMAGE_EXTENSIONS or name == METADATA:
@@ -72,27 +72,6 @@ def _webp_name(rel: str, taken: set[str]) -> str:
             taken.add(name.casefold())
             return name
     raise PackError(f"cannot find a free name for {rel}")  # pragma: no cover - 10,000 namesakes
-
-
-def _caption_files(samples: Sequence[Any], root: Path, layout: str) -> set[Path]:
-    """The files the captions were read from (for the size report only)."""
-    from ..train.data import OFFICIAL_IMAGE_DIRS
-
-    if layout == "metadata":
-        return {p for p in root.rglob(METADATA) if p.is_file() and not any(
-            part.startswith(".") for part in p.relative_to(root).parts)}
-    if layout == "folder":
-        return {s.image.with_suffix(".txt") for s in samples}
-    found = set()
-    for s in samples:  # official: text/<key>.txt, the key being the image's path under its image folder
-        for folder in OFFICIAL_IMAGE_DIRS:
-            base = root / folder
-            if _is_within(s.image, base):
-                txt = root / "text" / s.image.relative_to(base).with_suffix(".txt")
-                if txt.is_file():
-                    found.add(txt)
-                    break
-    return found
 
 
 def _size(paths: Any) -> int:
@@ -200,7 +179,8 @@ def pack_dataset(
     """
     from tqdm.auto import tqdm
 
-    from ..train.data import LOAD_ERRORS, open_image, rgb_or_rgba, scan_dataset
+    from ..files import write_atomic
+    from .folders import LAYOUTS, LOAD_ERRORS, open_image, rgb_or_rgba, scan_dataset
 
     start = time.perf_counter()
     src, dst = Path(src), Path(dst)
@@ -276,14 +256,11 @@ def pack_dataset(
             raise PackError(f"none of the {len(plan)} images of {src} could be packed "
                             f"({', '.join(sorted(problems))})")
         lines = [_json_line({"file_name": written[rel], "text": list(s.captions)}) for rel, s in entries if rel in written]
-        tmp = dst / (METADATA + ".partial")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.replace(tmp, dst / METADATA)
+        write_atomic(dst / METADATA, "\n".join(lines) + "\n")
         done.append(dst / METADATA)
     except BaseException:
         for path in done:  # an interrupted or failed pack leaves nothing behind that it wrote
             path.unlink(missing_ok=True)
-        (dst / (METADATA + ".partial")).unlink(missing_ok=True)
         raise
 
     for path in copies:
@@ -307,7 +284,7 @@ def pack_dataset(
         "examples": {k: v[:MAX_EXAMPLES] for k, v in sorted(problems.items())},
         "bytes_before": bytes_before,
         "bytes_after": bytes_after,
-        "caption_bytes_before": _size(_caption_files(samples, root, report.layout)),
+        "caption_bytes_before": _size(LAYOUTS[report.layout].caption_files(root, samples)),
         "metadata_bytes": (dst / METADATA).stat().st_size,
         "quality": quality,
         "lossless": lossless,
@@ -349,7 +326,7 @@ def format_report(report: Mapping[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------ CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the pack command's arguments to ``parser``."""
-    from ..train.data import LAYOUTS
+    from .folders import LAYOUT_CHOICES
 
     parser.add_argument("src", metavar="SRC", help="a training folder that galip-studio train reads (any layout)")
     parser.add_argument("dst", metavar="DST", help=f"output folder: WebP images and one {METADATA}")
@@ -358,7 +335,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lossless", action="store_true", help="lossless WebP: exactly the same pixels")
     parser.add_argument("--overwrite", action="store_true",
                         help=f"replace a previous pack in DST (removes only the files its {METADATA} lists)")
-    parser.add_argument("--layout", choices=LAYOUTS, default="auto",
+    parser.add_argument("--layout", choices=LAYOUT_CHOICES, default="auto",
                         help="layout of SRC, as for train (default auto: official, metadata.jsonl, then folder)")
     parser.add_argument("--split", default="train", help="official layout: which filenames.pickle (default train)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
@@ -381,7 +358,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``pack`` sub-command; prints the report, or a one-line error and returns 1."""
-    from ..train.data import DataError
+    from .folders import DataError
 
     try:
         report = pack_dataset(args.src, args.dst, quality=args.quality, lossless=args.lossless,

@@ -25,12 +25,12 @@ Modules, one idea each:
 
 * :mod:`.model`: is MiniLM installed, its provenance, :func:`build_miniclip`, :func:`encode_captions`;
 * :mod:`.data`: image–caption folders in memory (identities, styles, caption tables, flips), read
-  with the GAN trainer's :mod:`galip_studio.train.data`;
+  with :mod:`galip_studio.datasets.folders`, as the GAN trainer reads them;
 * :mod:`.augmentation`: batched zoom/rotate/shift and meaning-preserving mirroring;
 * :mod:`.loss`: multi-positive InfoNCE;
 * :mod:`.evaluate`: :class:`MiniClipEvaluator` (``eval-clip``): retrieval, style zero-shot, paraphrases;
 * :mod:`.train`: :func:`train_miniclip` (``train-clip``), with the GAN trainer's precision choice
-  (:mod:`galip_studio.train.runtime`) and run log (:class:`~galip_studio.train.rundir.RunLogger`).
+  (:mod:`galip_studio.device`) and run log (:class:`~galip_studio.runlog.RunLogger`).
 
 The commonly used names are importable from here.
 """

@@ -1,6 +1,6 @@
 """Image–caption folders as the mini-CLIP trains on them: identities, styles, caption tables, flips.
 
-Scanning and image loading are the GAN trainer's (:mod:`galip_studio.train.data`): any layout
+Scanning and image loading are :mod:`galip_studio.datasets.folders`', as for the GAN trainer: any layout
 ``galip-studio train`` reads works here, and the flip rule is the same function. What this module adds
 is the mini-CLIP's view of a folder: ``<identity>__<style>`` file names group the styles of one
 identity, and the whole folder sits in memory as ``uint8`` squares with an index of its captions.
@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from ..config import NO_FLIP_PATTERN
-from ..train.data import LOAD_ERRORS, flip_allowed, load_rgb, pad_to_square, scan_dataset, to_uint8_tensor
+from ..datasets.folders import LOAD_ERRORS, flip_allowed, load_rgb, pad_to_square, scan_dataset, to_uint8_tensor
 
 
 def split_stem(stem: str) -> tuple[str, str | None]:
@@ -42,7 +42,7 @@ class CaptionedImage:
 def read_caption_folder(folder: str | os.PathLike) -> list[CaptionedImage]:
     """The usable images of an image–caption folder, with their identity and style.
 
-    Any layout the GALIP trainer reads works (:func:`galip_studio.train.data.scan_dataset`): images with
+    Any layout the GALIP trainer reads works (:func:`galip_studio.datasets.folders.scan_dataset`): images with
     a same-name ``.txt`` (one caption per line), ``metadata.jsonl``, or the official GALIP layout.
     Images without captions and unreadable images are skipped; duplicate caption lines are dropped.
     """

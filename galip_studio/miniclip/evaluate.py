@@ -20,7 +20,7 @@ import torch
 from ..clip_backbone import ClipBackbone
 from ..datasets.emoji import STYLES as EMOJI_STYLES, indefinite_article
 from ..metrics import clip_image_embeddings, recall_at_k
-from ..train.runtime import resolve_device
+from ..device import resolve_device
 from .data import ImageCaptionSet, load_caption_set, words
 from .model import encode_captions
 

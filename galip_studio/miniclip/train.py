@@ -3,10 +3,10 @@
 The recipe (docs/training.md, "A small CLIP for offline models"): caption embeddings precomputed once
 with the frozen text tower, the multi-positive InfoNCE of :mod:`.loss` with a learnable logit scale,
 AdamW with warm-up and cosine decay, the batched augmentation of :mod:`.augmentation`, mixed precision
-chosen exactly as ``galip-studio train`` chooses it (:func:`galip_studio.train.runtime.resolve_amp`:
+chosen exactly as ``galip-studio train`` chooses it (:func:`galip_studio.device.resolve_amp`:
 ``--amp auto`` is fp16 with a loss scaler on CUDA, bf16 on CPUs with native bf16, else fp32), a budget
 in samples (not wall-clock) and periodic evaluation (:mod:`.evaluate`). The training log is written by
-the GAN trainer's :class:`~galip_studio.train.rundir.RunLogger`.
+the :class:`~galip_studio.runlog.RunLogger` the GAN trainer writes its log with too.
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ import torch
 from ..checkpoint import atomic_directory, portable_path
 from ..clip_backbone import ClipBackbone
 from ..config import MINICLIP_VISION_CFG
-from ..device import cpu_has_native_bf16
-from ..train.rundir import RunLogger
-from ..train.runtime import AMP_CHOICES, autocast_factory, resolve_amp, resolve_device
+from ..device import AMP_CHOICES, autocast_factory, cpu_has_native_bf16, resolve_amp, resolve_device
+from ..runlog import RunLogger
 from .augmentation import AugmentConfig, augment
 from .data import ImageCaptionSet, load_caption_set
 from .evaluate import MiniClipEvaluator, format_metrics
@@ -53,8 +52,8 @@ class MiniClipTrainConfig:
     eval_every: int = 30_000  # samples between evaluations (0: only at the end)
     log_every: int = 10  # steps between training-log rows
     seed: int = 0
-    amp: str = "auto"  # auto | none | bf16 | fp16, as galip-studio train's --amp (train/runtime.py resolve_amp)
-    device: str = "auto"  # auto: cuda if available, else cpu (train/runtime.py resolve_device)
+    amp: str = "auto"  # auto | none | bf16 | fp16, as galip-studio train's --amp (device.py resolve_amp)
+    device: str = "auto"  # auto: cuda if available, else cpu (device.py resolve_device)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     vision_cfg: dict[str, Any] | None = None  # None: MINICLIP_VISION_CFG
     init: str | None = None  # a CLIP directory to fine-tune instead of a random image tower
@@ -113,7 +112,7 @@ def contrastive_step(
 
     ``images`` are augmented images in [-1, 1], ``text_emb`` the (fixed) embeddings of the captions
     drawn for them, ``positives`` the :func:`~.loss.positive_mask`. The forward pass runs under
-    ``autocast`` (:func:`galip_studio.train.runtime.autocast_factory`); the loss is fp32. With fp16,
+    ``autocast`` (:func:`galip_studio.device.autocast_factory`); the loss is fp32. With fp16,
     ``scaler`` scales the loss and skips steps whose gradients overflow, as in the GAN trainer.
     """
     with autocast():
@@ -204,7 +203,7 @@ def train_miniclip(
 ) -> MiniClipResult:
     """Train the mini-CLIP image tower contrastively against the frozen text tower.
 
-    Writes ``out_dir/train_log.jsonl`` while training (a :class:`~galip_studio.train.rundir.RunLogger`
+    Writes ``out_dir/train_log.jsonl`` while training (a :class:`~galip_studio.runlog.RunLogger`
     file: ``kind`` ``train`` rows every ``log_every`` steps, ``eval`` rows every ``eval_every`` samples
     and at the end, each with a ``time``) and, when done, the CLIP directory
     (:meth:`ClipBackbone.save_pretrained`: ``clip_config.json`` + ``clip.safetensors`` without the
@@ -262,7 +261,7 @@ def train_miniclip(
     if out_dir.exists() and overwrite:
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    log = RunLogger(path=out_dir / LOG_FILE, tensorboard=False, append=False)
+    log = RunLogger(out_dir / LOG_FILE, tensorboard=False, append=False)
 
     def record(row: dict[str, Any], message: str) -> None:
         log.log(row)

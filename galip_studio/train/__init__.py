@@ -3,12 +3,13 @@
     from galip_studio.train import TrainConfig, Trainer
     result = Trainer(TrainConfig(data_dir="data/emoji/train", out="runs/emoji", steps=2000)).run()
 
-Modules: :mod:`.data` (layouts, scan report, dataset, folder balance, sharded sampler), :mod:`.losses` (the
-objective), :mod:`.augment` (DiffAugment), :mod:`.setup` (builds a run: model, optimisers, data,
-resume position), :mod:`.trainer` (runs it: the step and the loop), :mod:`.evaluate` (CLIP score,
-CLIP Fréchet distance, Inception FID), :mod:`.rundir` (run directory), :mod:`.runtime` (device,
-precision, torchrun), :mod:`.config` (settings), :mod:`.cli` (the commands). Imports are lazy so
-the CLI stays fast.
+Modules: :mod:`.data` (the official transform, dataset, folder balance, sharded sampler; the folders
+themselves are :mod:`galip_studio.datasets.folders`'), :mod:`.losses` (the objective), :mod:`.augment`
+(DiffAugment), :mod:`.plan` (decides a start: what it resumes, its settings and data), :mod:`.setup`
+(builds the run: model, optimisers, data, resume position), :mod:`.trainer` (runs it: the step and
+the loop), :mod:`.evaluate` (CLIP score, CLIP Fréchet distance, Inception FID), :mod:`.rundir` (run
+directory), :mod:`.runtime` (torchrun, stop signals), :mod:`.config` (settings), :mod:`.cli` (the
+commands). Imports are lazy so the CLI stays fast.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ _EXPORTS = {
     "StepInfo": ".trainer",
     "NonFiniteLossError": ".trainer",
     "LossConfig": ".losses",
-    "scan_dataset": ".data",
     "ImageCaptionDataset": ".data",
     "Evaluator": ".evaluate",
 }

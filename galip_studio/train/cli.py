@@ -1,14 +1,14 @@
 """``galip-studio train`` and ``galip-studio eval``.
 
 Training options left out on the command line take the preset's training defaults, then the
-:class:`~galip_studio.train.config.TrainConfig` defaults; when resuming, the run's saved settings.
+:class:`~galip_studio.train.config.TrainConfig` defaults; when resuming, the run's saved settings
+(:func:`~galip_studio.train.plan.plan_run` decides, for the run and ``--dry-run`` alike).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +54,8 @@ def _add_clip_options(g: Any) -> None:
 def _add_train_parser(sub: Any) -> None:
     from ..nets.feature_discriminator import FEATURE_D_CHOICES
     from .config import BEST_METRICS
-    from .data import LAYOUTS
-    from .runtime import AMP_CHOICES
+    from ..datasets.folders import LAYOUT_CHOICES
+    from ..device import AMP_CHOICES
 
     p = add_command(
         sub, "train", cmd_train,
@@ -72,7 +72,7 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the resolved settings and the data report, and exit")
 
     g = p.add_argument_group("data")
-    g.add_argument("--layout", choices=LAYOUTS, default=S, help="data layout (default auto: official, metadata.jsonl, then folder)")
+    g.add_argument("--layout", choices=LAYOUT_CHOICES, default=S, help="data layout (default auto: official, metadata.jsonl, then folder)")
     g.add_argument("--split", default=S, help="official layout: which filenames.pickle (default train)")
     g.add_argument("--real-size", type=int, default=S, help="side of real images (default: 256 for 224 px models, else the output size)")
     g.add_argument("--resize-ratio", type=float, default=S, help="shorter side is resized to size x this before the random crop (default 76/64)")
@@ -169,7 +169,7 @@ def _add_train_parser(sub: Any) -> None:
 
 
 def _add_text_cache_parser(sub: Any) -> None:
-    from .data import LAYOUTS
+    from ..datasets.folders import LAYOUT_CHOICES
 
     p = add_command(
         sub, "text-cache", cmd_text_cache,
@@ -180,7 +180,7 @@ def _add_text_cache_parser(sub: Any) -> None:
     )
     p.add_argument("data_dirs", metavar="DATA_DIR", nargs="+", help="image-caption folders (training data, --eval-data)")
     p.add_argument("--out", "-o", metavar="FILE", required=True, help="the file to write (e.g. runs/emoji-captions.safetensors)")
-    p.add_argument("--layout", choices=LAYOUTS, default=S, help="data layout (default auto)")
+    p.add_argument("--layout", choices=LAYOUT_CHOICES, default=S, help="data layout (default auto)")
     p.add_argument("--split", default=S, help="official layout: which filenames.pickle (default train)")
     _add_clip_options(p.add_argument_group("model (as for train)"))
     p.add_argument("--device", default=S, help="cpu, cuda (default: cuda if available); the vectors are bit for bit "
@@ -196,7 +196,7 @@ def _add_text_cache_parser(sub: Any) -> None:
 
 
 def _add_eval_parser(sub: Any) -> None:
-    from .data import LAYOUTS
+    from ..datasets.folders import LAYOUT_CHOICES
 
     p = add_command(
         sub, "eval", cmd_eval,
@@ -211,7 +211,7 @@ def _add_eval_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="chooses the images and the noise (default 0)")
     p.add_argument("--truncation", type=float, default=1.0,
                    help="noise truncation psi in [0, 1] (default 1: none): how the scores trade diversity for fidelity")
-    p.add_argument("--layout", choices=LAYOUTS, default="auto")
+    p.add_argument("--layout", choices=LAYOUT_CHOICES, default="auto")
     p.add_argument("--split", default="test", help="official layout: which filenames.pickle (default test)")
     p.add_argument("--real-size", type=int, default=None, help="side of real images (default: as in training)")
     p.add_argument("--inception-weights", metavar="PATH", help="torchvision inception_v3 state dict: adds Inception FID")
@@ -237,67 +237,9 @@ def _explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k not in NON_SETTINGS}
 
 
-def _saved_settings(out: str, resume: str | None) -> dict[str, Any] | None:
-    """The settings a resumed run was started with (``None`` when starting fresh)."""
-    from .rundir import RunDirectory
-
-    if not resume:
-        return None
-    run = RunDirectory(out)
-    if resume == "auto" and run.latest() is None:
-        return None
-    if not run.config_path.is_file():
-        return None
-    return json.loads(run.config_path.read_text())["train"]
-
-
-def _same_path(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return Path(a).resolve() == Path(b).resolve()
-
-
-def _check_same_data(saved: dict[str, Any] | None, args: argparse.Namespace) -> None:
-    """A resumed run continues on the data it was started with, unless ``--new-data`` says otherwise:
-    the same folder, holding the same files (names, sizes and times: :func:`~.data.data_digest`,
-    recorded in the run's ``config.json`` when it started or last resumed)."""
-    from .data import data_digest
-    from .rundir import RunDirectory
-
-    before = (saved or {}).get("data_dir")
-    if not before or args.new_data:
-        return
-    if not _same_path(str(before), str(args.data_dir)):
-        raise CLIError(
-            f"this run was trained on {before}, not {args.data_dir}; resume it with the same DATA_DIR, "
-            f"or pass --new-data to continue it on other data"
-        )
-    recorded = json.loads(RunDirectory(args.out).config_path.read_text()).get("data", {}).get("digest")
-    if not isinstance(recorded, dict) or not os.path.isdir(args.data_dir):
-        return  # a run from before the digest was recorded, or no folder (the scan names it)
-    now = data_digest(args.data_dir)
-    if now["sha256"] != recorded.get("sha256"):
-        raise CLIError(
-            f"the files in {args.data_dir} changed since this run last started ({recorded.get('files')} files then, "
-            f"{now['files']} now, or other sizes or times: swapped images or a re-pointed link); resume it on the data "
-            f"it was trained on, or pass --new-data to continue it on the changed data"
-        )
-
-
-def _model_img_size(cfg: Any) -> int:
-    from ..checkpoint import read_config
-    from ..config import get_preset
-
-    if cfg.init:
-        return 224 if Path(cfg.init).is_file() else int(read_config(cfg.init)["galip"]["img_size"])
-    return cfg.img_size or get_preset(cfg.preset).galip.img_size
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from .config import resolve_train_config
-    from .data import balance_weights, scan_dataset
-    from .setup import default_real_size
+    from ..datasets.folders import scan_dataset
+    from .plan import plan_run
     from .trainer import NonFiniteLossError, Trainer
 
     explicit = _explicit_settings(args)
@@ -307,20 +249,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0 if report.usable else 1
     if not args.out:
         raise CLIError("train: --out DIR (the run directory) is required; only --check runs without it")
-    saved = _saved_settings(args.out, explicit.get("resume"))
-    _check_same_data(saved, args)
-    cfg = resolve_train_config(explicit, saved, new_data=args.new_data)
+    plan = plan_run(explicit, new_data=args.new_data)
     if args.dry_run:
-        print(json.dumps(cfg.to_dict(), indent=2))
-        samples, report = scan_dataset(cfg.data_dir, cfg.layout, cfg.split, verify=cfg.verify_images)
-        print(report.format())
-        if cfg.balance:
-            print(balance_weights(samples, cfg.balance).format(cfg.data_dir))
-        size = _model_img_size(cfg)
-        print(f"images: {size} px generator output, real images at {cfg.real_size or default_real_size(size)} px")
+        print(json.dumps(plan.config.to_dict(), indent=2))
+        print(plan.format())
         return 0
     try:
-        result = Trainer(cfg).run()
+        result = Trainer(plan).run()
     except NonFiniteLossError as e:
         raise CLIError(str(e)) from e
     where = result.last_checkpoint
@@ -336,8 +271,8 @@ def cmd_text_cache(args: argparse.Namespace) -> int:
 
     import torch
 
+    from ..device import resolve_device
     from .config import resolve_train_config
-    from .runtime import resolve_device
     from .setup import write_text_cache
 
     settings = {k: v for k, v in vars(args).items()
@@ -364,12 +299,13 @@ def cmd_text_cache(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
-    from .data import ImageCaptionDataset, ImageTransform, scan_dataset
+    from ..datasets.folders import scan_dataset
+    from .data import ImageCaptionDataset, ImageTransform
     from .evaluate import EvalConfig, evaluate_checkpoint, summarize
-    from .runtime import resolve_device
-    from ..checkpoint import load_model
+    from ..official import load_model
+    from ..device import resolve_device
     from ..clip_backbone import ClipBackbone
-    from .setup import default_real_size
+    from .plan import default_real_size
 
     config = EvalConfig(args.images, args.batch_size, args.seed, args.truncation)  # a bad psi fails before loading
     path = Path(args.checkpoint)

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DictConfig, get_preset, preset_names
+from ..datasets.folders import LAYOUT_CHOICES
+from ..device import AMP_CHOICES
 from ..nets.feature_discriminator import FEATURE_D_CHOICES, FeatureDConfig
 from .augment import parse_policy
-from .data import LAYOUTS, OFFICIAL_RESIZE_RATIO
+from .data import OFFICIAL_RESIZE_RATIO
 from .losses import LossConfig
-from .runtime import AMP_CHOICES
 
 DEFAULT_PRESET = "small-64"
 BEST_METRICS = {"clip_fd": "min", "clip_score": "max", "fid": "min"}
@@ -125,8 +126,8 @@ class TrainConfig(DictConfig):
     resume: str | None = None  # "latest", "auto" or a checkpoint directory
 
     def __post_init__(self) -> None:
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        if self.layout not in LAYOUT_CHOICES:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUT_CHOICES)}, got {self.layout!r}")
         if self.amp not in AMP_CHOICES:
             raise ValueError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
         if self.best_metric not in BEST_METRICS:

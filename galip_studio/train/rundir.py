@@ -20,62 +20,12 @@ import json
 import os
 import re
 import shutil
-import time
 from pathlib import Path
-from typing import Any
 
-from ..checkpoint import CONFIG_FILE, FEATURE_D_FILE, TRAINING_STATE_FILE, atomic_directory
+from ..checkpoint import CONFIG_FILE, TRAINING_STATE_FILE, atomic_directory
 
-TRAIN_STATE_FILE = TRAINING_STATE_FILE  # one of the files a checkpoint save owns (checkpoint.OWN_FILES)
-TRAIN_STATE_FORMAT = "galip-studio-train-state"
 STEP_DIR = re.compile(r"step_(\d+)")
 POINTERS = ("latest", "best")
-
-
-def read_train_state(checkpoint: str | os.PathLike) -> dict[str, Any]:
-    """The training state of a run checkpoint (optimizers, position, G's trained weights), read by
-    :func:`galip_studio.torchscript.load_archive`: tensors and plain containers, never code, and
-    never more memory than the file stores (a deflated or stride-0 tensor is refused before any
-    tensor is read)."""
-    from ..torchscript import TorchScriptError, load_archive
-
-    path = Path(checkpoint) / TRAIN_STATE_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {TRAIN_STATE_FILE}): use one of a run's checkpoints/step_NNNNNN")
-    try:
-        state = load_archive(path)
-    except TorchScriptError as e:  # a truncated, foreign or crafted file
-        raise ValueError(f"{e} ({path.name} cannot be read as a training state)") from None
-    if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
-        raise ValueError(f"{path} is not a GALIP Studio training state")
-    return state
-
-
-def trained_generator(checkpoint: str | os.PathLike) -> dict[str, Any]:
-    """G's trained weights in a checkpoint of a run with a moving average (``--ema``), whose
-    ``generator.safetensors`` holds the average."""
-    trained = read_train_state(checkpoint).get("generator_train")
-    if trained is None:
-        raise ValueError(f"{checkpoint}: its run kept no moving average of G, so its generator already is the trained weights")
-    import torch
-
-    if not isinstance(trained, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in trained.items()):
-        raise ValueError(f"{checkpoint}: generator_train in its {TRAIN_STATE_FILE} is not a state dict of tensors; "
-                         f"the file is damaged or not from GALIP Studio")
-    return trained
-
-
-def trained_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """A run checkpoint's evaluation as it reads for G's trained weights: each ``raw_<name>`` becomes
-    ``<name>`` and the average's score moves to ``average_<name>``; the real images' baselines stay."""
-    out = {k: v for k, v in metrics.items() if not k.startswith("raw_")}
-    for key, value in metrics.items():
-        if key.startswith("raw_"):
-            name = key[len("raw_"):]
-            if name in out:
-                out[f"average_{name}"] = out[name]
-            out[name] = value
-    return out
 
 
 class RunDirectory:
@@ -93,7 +43,7 @@ class RunDirectory:
 
     @staticmethod
     def is_complete(path: Path) -> bool:
-        return (path / CONFIG_FILE).is_file() and (path / TRAIN_STATE_FILE).is_file()
+        return (path / CONFIG_FILE).is_file() and (path / TRAINING_STATE_FILE).is_file()
 
     def list_checkpoints(self) -> list[tuple[int, Path]]:
         """Complete step checkpoints, oldest first (partial writes and pointers are ignored)."""
@@ -186,62 +136,5 @@ def resolve_resume(run: RunDirectory, resume: str) -> Path | None:
         return found
     path = Path(resume)
     if not RunDirectory.is_complete(path):
-        raise FileNotFoundError(f"--resume {resume}: not a training checkpoint (needs {CONFIG_FILE} and {TRAIN_STATE_FILE})")
+        raise FileNotFoundError(f"--resume {resume}: not a training checkpoint (needs {CONFIG_FILE} and {TRAINING_STATE_FILE})")
     return path
-
-
-class RunLogger:
-    """Writes JSON lines to ``log.jsonl`` (appending when resuming, else starting it afresh) and, when
-    tensorboard is installed, scalars to TensorBoard.
-
-    Every record gets a ``time`` (Unix seconds) first. ``path`` names another JSON-lines file, for a
-    run without a :class:`RunDirectory` (the mini-CLIP's ``train_log.jsonl``); TensorBoard events then
-    go to ``tensorboard/`` beside it.
-    """
-
-    def __init__(
-        self,
-        run: RunDirectory | None = None,
-        tensorboard: bool = True,
-        append: bool = True,
-        *,
-        path: str | os.PathLike | None = None,
-    ):
-        if run is None and path is None:
-            raise TypeError("RunLogger needs a run directory or a log file path")
-        self.path = Path(path) if path is not None else run.log_path
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a" if append else "w", encoding="utf-8")
-        self._tb: Any = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                self._tb = None
-            else:
-                self._tb = SummaryWriter(str((run.root if run is not None else self.path.parent) / "tensorboard"))
-
-    @property
-    def tensorboard(self) -> bool:
-        return self._tb is not None
-
-    def log(self, record: dict[str, Any]) -> None:
-        record = {"time": round(time.time(), 3), **record}
-        self._file.write(json.dumps(record, default=str) + "\n")
-        self._file.flush()
-        if self._tb is not None and "step" in record:
-            prefix = record.get("event", "train")
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("step", "time"):
-                    self._tb.add_scalar(f"{prefix}/{key}", value, record["step"])
-            self._tb.flush()
-
-    def close(self) -> None:
-        self._file.close()
-        if self._tb is not None:
-            self._tb.close()
-
-
-def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """All records of a ``log.jsonl`` (for tests, plots and notebooks)."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

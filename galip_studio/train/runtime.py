@@ -1,4 +1,5 @@
-"""Where training runs: device, precision, process group (``torchrun``), and stop signals."""
+"""Where training runs: the process group (``torchrun``) and stop signals. The device and precision
+choice are :mod:`galip_studio.device`'s (the mini-CLIP trainer shares them)."""
 
 from __future__ import annotations
 
@@ -9,36 +10,12 @@ import signal
 import threading
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
 
-from ..device import cpu_has_native_bf16
-
-AMP_CHOICES = ("auto", "none", "bf16", "fp16")
-
-
-def resolve_amp(amp: str, device: torch.device) -> str:
-    """``auto`` -> ``fp16`` on CUDA (the paper's recipe, with loss scaling), ``bf16`` on CPUs with
-    native bf16, else ``none``. Explicit choices are checked against the device."""
-    if amp not in AMP_CHOICES:
-        raise ValueError(f"--amp must be one of {', '.join(AMP_CHOICES)}, got {amp!r}")
-    if amp == "auto":
-        if device.type == "cuda":
-            return "fp16"
-        return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "none"
-    if amp == "fp16" and device.type != "cuda":
-        raise ValueError("--amp fp16 needs a CUDA device; on the CPU use --amp bf16 or none")
-    return amp
-
-
-def autocast_factory(amp: str, device: torch.device) -> Callable[[], ContextManager]:
-    """A function returning a fresh autocast context for the chosen precision (a no-op for ``none``)."""
-    if amp == "none":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+from ..device import resolve_device
 
 
 @dataclass
@@ -74,15 +51,6 @@ class DistContext:
     def close(self) -> None:
         if self.initialized_here and dist.is_initialized():
             dist.destroy_process_group()
-
-
-def resolve_device(requested: str | None) -> torch.device:
-    if requested in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {requested}: CUDA is not available on this machine; use --device cpu")
-    return device
 
 
 def setup_distributed(requested_device: str | None, timeout_minutes: float = 30.0) -> DistContext:

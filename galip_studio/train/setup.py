@@ -1,9 +1,10 @@
 """Everything a training run needs before its first step, built in one go.
 
-:func:`prepare_run` resolves what to resume, builds the model with its optimizers, loss scalers,
-moving average and sentence cache (:class:`TrainParts`), the data (:class:`TrainData`), the
-position to continue from (:class:`Position`), the fixed sample inputs and the evaluator, and
-writes the run directory's settings and sample files. It returns a :class:`RunSetup` whose parts
+:func:`prepare_run` takes a :class:`~.plan.RunPlan` (what to resume, the settings, the scanned data)
+and builds the model with its optimizers, loss scalers, moving average and sentence cache
+(:class:`TrainParts`), the data (:class:`TrainData`), the position to continue from
+(:class:`Position`), the fixed sample inputs and the evaluator, and writes the run directory's
+settings and sample files. It returns a :class:`RunSetup` whose parts
 all exist, for :class:`~galip_studio.train.trainer.Trainer` to run. :func:`build_parts` alone is
 what a benchmark of bare steps needs.
 """
@@ -24,22 +25,23 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..checkpoint import CheckpointError, load_into, load_model, read_config
+from ..checkpoint import FEATURE_D_FILE, CheckpointError, load_into, read_config, read_train_state
 from ..clip_backbone import ClipBackbone, WeightsUnavailable, file_in_folder
 from ..config import ClipConfig, GALIPConfig, get_preset
-from ..export import make_grid, save_png
+from ..datasets.folders import DataReport, Sample, scan_dataset
+from ..device import autocast_factory, resolve_amp
+from ..export import make_grid, save_png, to_pil
+from ..files import write_atomic
 from ..nets import GALIP
 from ..nets.feature_discriminator import FeatureDiscriminator, FeatureNetwork, build_feature_discriminator
-from ..pipeline import to_pil
+from ..official import load_model
 from ..text_cache import SentenceCache, TextCacheError
 from .config import TrainConfig
-from .data import (
-    Balance, DataReport, ImageCaptionDataset, ImageTransform, Sample, ShardedBatchSampler, balance_weights, collate,
-    data_digest, fixed_captions, scan_dataset,
-)
+from .data import Balance, ImageCaptionDataset, ImageTransform, ShardedBatchSampler, collate, fixed_captions
 from .evaluate import EvalConfig, Evaluator, load_inception
-from .rundir import FEATURE_D_FILE, RunDirectory, read_train_state, resolve_resume
-from .runtime import DistContext, autocast_factory, resolve_amp
+from .plan import RunPlan
+from .rundir import RunDirectory
+from .runtime import DistContext
 
 TEXT_CHUNK = 32  # captions are encoded in padded chunks of this many rows (see SentenceCache)
 
@@ -86,11 +88,6 @@ def build_model(config: TrainConfig) -> tuple[GALIP, dict[str, Any]]:
             raise WeightsUnavailable(f"{e}; or, with no network, fine-tune the bundled model: --init {default_checkpoint_dir()}") from e
         source = {"clip": clip_cfg.name or "custom", "clip_weights": clip_cfg.pretrained or "random"}
     return GALIP(galip_cfg, clip), {"init": "scratch", "preset": config.preset, **source}
-
-
-def default_real_size(img_size: int) -> int:
-    """Side of real training images: 256 for the official 224 px generator (docs/training.md, "Data"), else the output size."""
-    return 256 if img_size == 224 else img_size
 
 
 @dataclass
@@ -262,12 +259,12 @@ class TrainData:
 
 
 def build_data(
-    config: TrainConfig, ctx: DistContext, img_size: int, samples: list[Sample], report: DataReport,
+    config: TrainConfig, ctx: DistContext, real_size: int, samples: list[Sample], report: DataReport,
     balance: Balance | None = None,
 ) -> TrainData:
-    """The dataset, sampler and loader of a run over the scanned training folder; ``balance``: the
-    draw weights of ``--balance`` (:func:`~.data.balance_weights` of these samples)."""
-    real_size = config.real_size or default_real_size(img_size)
+    """The dataset, sampler and loader of a run over the scanned training folder, with real images of
+    ``real_size`` px; ``balance``: the draw weights of ``--balance`` (:func:`~.data.balance_weights`
+    of these samples)."""
     transform = ImageTransform(real_size, config.resize_ratio, config.flip)
     dataset = ImageCaptionDataset(samples, transform, seed=config.seed, flip_exclude=config.flip_exclude)
     sampler = ShardedBatchSampler(len(samples), config.batch_size, ctx.world_size, ctx.rank, config.seed,
@@ -362,14 +359,15 @@ def build_evaluator(config: TrainConfig, ctx: DistContext, data: TrainData, clip
     return Evaluator(dataset, clip, eval_cfg, inception)
 
 
-def _write_run_config(run_dir: RunDirectory, config: TrainConfig, parts: TrainParts, data: TrainData) -> None:
+def _write_run_config(run_dir: RunDirectory, config: TrainConfig, parts: TrainParts, data: TrainData,
+                      digest: dict[str, Any] | None) -> None:
     model, ctx = parts.model, parts.ctx
     info = {
         "train": config.to_dict(),
         "galip": model.config.to_dict(),
         "clip": model.clip.to_config_dict(),
         "source": parts.source,
-        "data": {**data.report.to_dict(), "digest": data_digest(config.data_dir)},  # checked on --resume
+        "data": {**data.report.to_dict(), "digest": digest},  # checked on --resume (plan_run)
         "runtime": {
             "device": str(ctx.device),
             "world_size": ctx.world_size,
@@ -384,9 +382,7 @@ def _write_run_config(run_dir: RunDirectory, config: TrainConfig, parts: TrainPa
         "versions": {"galip_studio": __version__, "torch": torch.__version__},
     }
     run_dir.root.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir.config_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2, default=str) + "\n")
-    os.replace(tmp, run_dir.config_path)
+    write_atomic(run_dir.config_path, json.dumps(info, indent=2, default=str) + "\n")
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -408,28 +404,22 @@ class RunSetup:
         return self.parts.ctx
 
 
-def prepare_run(config: TrainConfig, ctx: DistContext) -> RunSetup:
-    """Resolve ``--resume``, build the parts and the data, restore the position, and (main process)
-    clean the run directory of partial writes and write its settings and sample files."""
-    run_dir = RunDirectory(config.out)
-    resume_from = resolve_resume(run_dir, config.resume) if config.resume else None
-    if resume_from is None and run_dir.latest() is not None:
-        raise ValueError(f"{run_dir.root} already holds checkpoints; continue it with --resume latest, or choose a new --out")
-    # the folder before the model, so a wrong folder fails in a second, not after the CLIP loads
-    scanned = scan_dataset(config.data_dir, config.layout, config.split, verify=config.verify_images)
-    balance = balance_weights(scanned[0], config.balance) if config.balance else None
+def prepare_run(plan: RunPlan, ctx: DistContext) -> RunSetup:
+    """Build the parts and the data of a planned run, restore the position, and (main process) clean
+    the run directory of partial writes and write its settings and sample files."""
+    config, run_dir, resume_from = plan.config, plan.run_dir, plan.resume_from
     parts, state = build_parts(config, ctx, resume_from)
-    data = build_data(config, ctx, parts.model.config.img_size, *scanned, balance=balance)
+    data = build_data(config, ctx, plan.real_size, plan.samples, plan.report, balance=plan.balance)
     position = Position() if state is None else restore(parts, state, config, data.sampler.steps_per_epoch)
     say(ctx, data.report.format())
-    if balance is not None:
-        say(ctx, balance.format(config.data_dir))
+    if plan.balance is not None:
+        say(ctx, plan.balance.format(config.data_dir))
     samples = sample_inputs(config, data.samples, parts.model.config.z_dim)
     evaluator = None
     if ctx.is_main:
         if config.effective_eval_every:
             evaluator = build_evaluator(config, ctx, data, parts.model.clip)
         run_dir.clean_partial()
-        _write_run_config(run_dir, config, parts, data)
+        _write_run_config(run_dir, config, parts, data, plan.digest)
         _write_sample_files(run_dir, samples, data.dataset, config.sample_noise)
     return RunSetup(config, run_dir, resume_from, parts, data, position, samples, evaluator)

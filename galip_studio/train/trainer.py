@@ -11,8 +11,8 @@ settings; checkpoints hold the weights, both optimizers, the loss scalers and th
 
 What a run is built from is :mod:`.setup`'s: :class:`Stepper` trains steps on its
 :class:`~.setup.TrainParts`, :class:`TrainLoop` runs a whole :class:`~.setup.RunSetup` (data,
-samples, evaluations, checkpoints) and :class:`Trainer` is the entry point that builds one from a
-:class:`TrainConfig`.
+samples, evaluations, checkpoints) and :class:`Trainer` is the entry point that plans one
+(:func:`~.plan.plan_run`) and builds it. :func:`build_stepper` builds bare steps.
 """
 
 from __future__ import annotations
@@ -29,26 +29,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import save_checkpoint
-from ..export import make_grid, save_png
-from ..nets import GALIP
-from ..pipeline import to_pil
+from ..checkpoint import FEATURE_D_FILE, TRAIN_STATE_FORMAT, TRAINING_STATE_FILE, save_checkpoint
+from ..export import make_grid, save_png, to_pil
+from ..runlog import RunLogger
 from .augment import diff_augment, parse_policy
 from .config import BEST_METRICS, TrainConfig, format_minutes
 from .evaluate import summarize
 from .losses import discriminator_loss, feature_discriminator_loss, feature_generator_loss, generator_loss
-from .rundir import FEATURE_D_FILE, TRAIN_STATE_FILE, TRAIN_STATE_FORMAT, RunDirectory, RunLogger
-from .runtime import DistContext, StopSignal, setup_distributed
-from .setup import (  # noqa: F401  build_model and default_real_size: public here since the first release
-    RunSetup,
-    TrainParts,
-    build_evaluator,
-    build_model,
-    build_parts,
-    default_real_size,
-    prepare_run,
-    say,
-)
+from .rundir import RunDirectory
+from .runtime import StopSignal, setup_distributed
+from .plan import RunPlan, plan_run
+from .setup import RunSetup, TrainParts, build_evaluator, build_parts, prepare_run, say
 
 FP16_NONFINITE_PATIENCE = 25  # fp16: consecutive overflowing steps tolerated (the loss scaler skips them)
 wall_clock = time.monotonic  # the clock of --time-limit (tests replace it)
@@ -331,7 +322,7 @@ class TrainLoop(Stepper):
             "real_size": self.data.real_size,
             "ema": self.config.ema,
         }
-        extra_files = {TRAIN_STATE_FILE: buf.getvalue()}
+        extra_files = {TRAINING_STATE_FILE: buf.getvalue()}
         if self.parts.feature_d is not None:  # its heads (and fixed projection), so --resume and --init continue them
             from safetensors.torch import save as safetensors_bytes
 
@@ -483,76 +474,37 @@ class TrainLoop(Stepper):
 
 
 # ------------------------------------------------------------------------------------------ entry point
+def build_stepper(config: TrainConfig, resume_from: Path | None = None) -> Stepper:
+    """The model, optimizers and loss scalers of ``config`` (or of the checkpoint ``resume_from``) on
+    this process's device, for training steps by hand (benchmarks and tests): ``stepper.train_step``."""
+    parts, _ = build_parts(config, setup_distributed(config.device), resume_from)
+    return Stepper(config, parts, RunDirectory(config.out))
+
+
 class Trainer:
-    """Train GALIP as :class:`TrainConfig` says: ``Trainer(config).run()``. ``callbacks`` run after
-    every step on every rank and get a :class:`StepInfo`.
+    """Train GALIP: ``Trainer(config).run()``. ``config`` is a :class:`TrainConfig` (planned by
+    :meth:`run` with :func:`~.plan.plan_run`) or a :class:`~.plan.RunPlan` (the command line's, which
+    ``--dry-run`` printed). ``callbacks`` run after every step on every rank and get a
+    :class:`StepInfo`. After :meth:`run`, ``loop`` is the :class:`TrainLoop` that ran (model, step,
+    position)."""
 
-    Nothing is built until :meth:`run` (the whole run) or :meth:`setup_model` (the model and its
-    optimizers only, for benchmarks and tests that call :meth:`train_step` themselves).
-    """
-
-    def __init__(self, config: TrainConfig, callbacks: Sequence[Callable[[StepInfo], None]] = ()):
-        self.config = config
+    def __init__(self, config: TrainConfig | RunPlan, callbacks: Sequence[Callable[[StepInfo], None]] = ()):
+        self.plan = config if isinstance(config, RunPlan) else None
+        self.config = config.config if isinstance(config, RunPlan) else config
         self.callbacks = list(callbacks)
-        self.run_dir = RunDirectory(config.out)
-        self._stepper: Stepper | None = None
-
-    @property
-    def stepper(self) -> Stepper:
-        """What :meth:`run` or :meth:`setup_model` built: the loop of the run, or bare steps."""
-        if self._stepper is None:
-            raise RuntimeError("this Trainer has built nothing yet: call run(), or setup_model() to train steps by hand")
-        return self._stepper
-
-    def setup_model(self, resume_from: Path | None = None) -> dict[str, Any] | None:
-        """Build (or load, to resume) the model, optimizers and loss scalers on this process's device,
-        for :meth:`train_step`. Returns the saved training state when resuming."""
-        parts, state = build_parts(self.config, setup_distributed(self.config.device), resume_from)
-        self._stepper = Stepper(self.config, parts, self.run_dir)
-        return state
-
-    def train_step(self, images: torch.Tensor, captions: Sequence[str]) -> dict[str, float]:
-        """One D step and one G step on a batch; returns the losses (this rank's values)."""
-        return self.stepper.train_step(images, captions)
-
-    @property
-    def step(self) -> int:
-        return self.stepper.step
-
-    @step.setter
-    def step(self, value: int) -> None:
-        self.stepper.step = value
-
-    @property
-    def ctx(self) -> DistContext:
-        return self.stepper.ctx
-
-    @property
-    def model(self) -> GALIP:
-        return self.stepper.model
-
-    @property
-    def ema(self) -> nn.Module | None:
-        return self.stepper.ema
-
-    @property
-    def amp(self) -> str:
-        return self.stepper.amp
-
-    @property
-    def sampling_generator(self) -> nn.Module:
-        return self.stepper.sampling_generator
+        self.loop: TrainLoop | None = None
 
     def run(self) -> TrainResult:
         """Train until ``steps``/``epochs`` are done, the time limit is reached or a stop signal
         arrives; returns a summary."""
+        plan = self.plan or plan_run(self.config)
+        run_dir = plan.run_dir
         ctx = setup_distributed(self.config.device)
         logger: RunLogger | None = None
         try:
-            loop = TrainLoop(prepare_run(self.config, ctx), self.callbacks)
-            self._stepper = loop
+            loop = self.loop = TrainLoop(prepare_run(plan, ctx), self.callbacks)
             if ctx.is_main:
-                logger = RunLogger(self.run_dir, self.config.tensorboard, append=loop.setup.resume_from is not None)
+                logger = RunLogger(run_dir.log_path, self.config.tensorboard, append=plan.resume_from is not None)
                 loop.begin(logger)
             try:
                 status = loop.run(logger)
@@ -564,8 +516,8 @@ class Trainer:
                 steps=loop.step,
                 epoch=loop.epoch,
                 status=status,
-                last_checkpoint=self.run_dir.latest() if ctx.is_main else None,
-                best_checkpoint=self.run_dir.pointer_target("best") if ctx.is_main else None,
+                last_checkpoint=run_dir.latest() if ctx.is_main else None,
+                best_checkpoint=run_dir.pointer_target("best") if ctx.is_main else None,
                 metrics=loop.last_metrics,
             )
         finally:
