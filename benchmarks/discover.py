@@ -7,7 +7,7 @@ image changes (img(+1σ) − img(−1σ), flattened), averaged over seeds: near 
 components. Then the prompt map: open time (vectors + layout + drawing), cold and from the cache,
 and click → image time. Caches go to a temporary folder (never into checkpoints/).
 
-    python benchmarks/discover.py --out /work/figs/discover
+    python benchmarks/discover.py --out figs/discover
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ first style found in --styles order), on a model (default: the bundled one):
 Prints tables and writes a figure (target / best seed / inversion per emoji) and a JSON file, both
 rewritten after every emoji.
 
-    python benchmarks/invert_emoji.py --data /work/data/e3 --out /tmp/invert-emoji            # all 20
-    python benchmarks/invert_emoji.py --data /work/data/e3 --emoji red-apple banana --steps 20  # a check
+    python benchmarks/invert_emoji.py --data DATA --out /tmp/invert-emoji            # all 20
+    python benchmarks/invert_emoji.py --data DATA --emoji red-apple banana --steps 20  # a check
 """
 
 from __future__ import annotations
