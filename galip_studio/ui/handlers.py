@@ -31,7 +31,7 @@ from ..latent import corner_position, corner_weights
 from ..metrics import measure_path, plot_path
 from .models import Model, pipeline_of
 from .plumbing import (
-    YOUR_IMAGE, PNG_LEVEL, Progress, new_job_dir, parse_prompts, parse_seeds, point_or_prompt, recipe_text, seed_or_random, user_error, user_errors,
+    YOUR_IMAGE, PNG_LEVEL, Progress, new_job_dir, parse_prompts, parse_seeds, point_noise, point_or_prompt, recipe_text, seed_or_random, user_error, user_errors,
 )
 
 PLAYBACK = ("once", "loop", "ping-pong")
@@ -212,10 +212,10 @@ def interpolate(
     seed_list = parse_seeds(seeds)
     pipe = pipeline_of(model)
     export, scaling = _export_size(export_size, pipe.image_size, limits), _resample(resample)
-    point = next((e for e in (a, b) if isinstance(e, dict)), None)
+    noise = point_noise((a, b))
     render = explore.interpolation_grid(
         pipe, a, b, steps=int(steps), seeds=seed_list, interp=interp, easing=easing, truncation=float(truncation),
-        noise=None if point is None or point.get("noise") is None else [point["noise"]], limits=limits, progress=progress,
+        noise=None if noise is None else [noise], limits=limits, progress=progress,
     )
     column = render.images[0 :: render.cols]  # the first column, step by step
     measures = measure_path(pipe.clip, column, [e for e in (a, b) if isinstance(e, str)])
@@ -268,9 +268,8 @@ def blend(
     n = int(size)
     pipe = pipeline_of(model)
     export, scaling = _export_size(export_size, pipe.image_size, limits), _resample(resample)
-    point = next((p for p in corners if isinstance(p, dict)), None)
     render = explore.blend_grid(
-        pipe, corners, rows=n, seed=seed_or_random(seed), noise=None if point is None else point.get("noise"), truncation=float(truncation),
+        pipe, corners, rows=n, seed=seed_or_random(seed), noise=point_noise(corners), truncation=float(truncation),
         limits=limits, progress=progress,
     )
     job = new_job_dir(outdir)
@@ -377,10 +376,8 @@ def style_knob(
     if not any(w != 0 for _, w in used):
         raise user_error("All weights are 0: turn at least one knob up.")
     prompts, weights = [point_or_prompt(p, found) for p, _ in used], [w for _, w in used]
-    point = next((p for p in prompts if isinstance(p, dict)), None)
-    noise = None if point is None else point.get("noise")
     render = explore.style_knob(
-        pipeline_of(model), prompts, weights, seed=seed_or_random(seed), noise=noise, normalize=bool(normalize), truncation=float(truncation),
+        pipeline_of(model), prompts, weights, seed=seed_or_random(seed), noise=point_noise(prompts), normalize=bool(normalize), truncation=float(truncation),
         limits=limits,
     )
     total = sum(weights) if normalize else 1.0

@@ -21,7 +21,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import gradio as gr
 
@@ -114,6 +114,12 @@ def point_or_prompt(text: str, found: dict[str, Any] | None) -> str | dict[str, 
     if not found:
         raise user_error(f"{YOUR_IMAGE} stands for the image found in Your image: run Invert there first (or type a prompt).")
     return found
+
+
+def point_noise(items: Sequence[str | dict[str, Any]]) -> list[float] | None:
+    """The noise of the first found point among ``items`` (what :func:`point_or_prompt` gave), or None."""
+    point = next((p for p in items if isinstance(p, dict)), None)
+    return None if point is None else point.get("noise")
 
 
 def parse_seeds(text: str | int | float | None) -> list[int]:
