@@ -116,6 +116,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=64, help="random seeds of the baseline (default 64)")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--starts", type=int, default=4)
+    ap.add_argument("--candidates", type=int, default=16, help="seeds scored at each starting sentence vector before the best --starts are optimised (default 16)")
+    ap.add_argument("--phrases", type=int, default=5, help="nearest vocabulary phrases whose vectors are starting sentence vectors too (default 5)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--gap-fit", type=int, default=2000, help="train images to fit the data-based corrections of the gap study (default 2000; 0: no study)")
     ap.add_argument("--gap-only", action="store_true", help="print the image-text gap study and stop")
@@ -157,10 +159,11 @@ def main() -> None:
         p = invert.psnr(images, target.expand_as(images))
         seed_s = time.perf_counter() - t
         best = int(dist.argmin())
-        r = invert.invert(pipe, target, steps=args.steps, seed=0, starts=args.starts, gap=gap)
+        r = invert.invert(pipe, target, steps=args.steps, seed=0, starts=args.starts, candidates=args.candidates, phrases=args.phrases, gap=gap)
         row = {
             "emoji": name, "split": split, "prompt": text, "seeds_clip": float(dist.min()), "seeds_psnr": float(p.max()),
             "inv_clip": r.distance, "inv_psnr": r.psnr, "seeds_seconds": seed_s, "inv_seconds": r.seconds, "best_seed": best,
+            "inv_start": r.start_from, "inv_start_seed": r.start_seed,
         }
         rows.append(row)
         print(f"{name:<16}{split:<6}{row['seeds_clip']:>11.4f}{row['inv_clip']:>10.4f}{row['seeds_psnr']:>11.2f}{row['inv_psnr']:>10.2f}{seed_s:>9.1f}{r.seconds:>8.1f}", flush=True)

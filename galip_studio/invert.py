@@ -18,9 +18,11 @@ everyday phrases) and the mean image embedding of the *generator's own images* o
 length of the vocabulary's sentence vectors. docs/app.md ("Your image") gives the gap measured on
 the bundled model and the emoji data (:func:`gap_report`).
 
-**Inversion** (:func:`invert`): Adam over the noise ``z`` and the sentence vector ``s``, from the
-variation's ``s`` and ``starts`` noises (seeds ``seed``, ``seed + 1``, ...; optimised side by side
-in one batch, the best kept). The loss is the distance between the CLIP patch tokens that GALIP's
+**Inversion** (:func:`invert`): Adam over the noise ``z`` and the sentence vector ``s``. The starts:
+``candidates`` seeds (``seed``, ``seed + 1``, ...) are rendered at the variation's ``s`` and at the
+sentence vectors of its ``phrases`` nearest vocabulary phrases, scored by the loss, and the
+``starts`` best (vector, seed) pairs are optimised side by side in one batch; the lowest loss any
+start reached is kept. The loss is the distance between the CLIP patch tokens that GALIP's
 discriminator reads (:func:`clip_distance`) plus a pixel term, with ``z`` kept on the shell where
 the prior's samples lie. Steps and time are bounded; ``progress(step, steps)`` reports, ``stop()``
 ends it early with the best so far; the result depends only on the image, the settings and the
@@ -60,6 +62,7 @@ MAX_FILE_BYTES = 50 * 1024**2
 MAX_PIXELS = 40_000_000  # 40 megapixels: a large photo; more is refused before decoding
 MAX_STEPS = 2000
 MAX_STARTS = 16
+MAX_CANDIDATES = 256
 MAX_SECONDS = 3600.0
 MAX_NEAREST = 20
 GAP_PHRASES = 128  # vocabulary phrases behind the image-text offset
@@ -169,11 +172,21 @@ def _embed(pipe: GALIPPipeline, images: torch.Tensor, batch_size: int = 64) -> t
     return torch.cat(out)
 
 
+def target_tensor(pipe: GALIPPipeline, image: Any) -> torch.Tensor:
+    """``image`` (a path, bytes, PIL image, or a ``[1, 3, S, S]`` tensor in [-1, 1] at the model's size)
+    as that tensor, float32 on the CPU."""
+    size = pipe.image_size
+    if not isinstance(image, torch.Tensor):
+        return image_tensor(_as_image(image), size)
+    if image.shape != (1, 3, size, size):
+        raise ValueError(f"a target tensor must be [1, 3, {size}, {size}], got {list(image.shape)}")
+    return image.detach().float().cpu()
+
+
 def image_sentence(pipe: GALIPPipeline, image: Any, gap: ImageGap | None = None) -> torch.Tensor:
-    """The sentence vector ``[D]`` (float32, CPU) that an image stands for (:class:`ImageGap`)."""
-    x = image_tensor(_as_image(image), pipe.image_size)
+    """The sentence vector ``[D]`` (float32, CPU) that an image (as :func:`target_tensor` takes it) stands for (:class:`ImageGap`)."""
     gap = gap if gap is not None else image_gap(pipe)
-    return gap.apply(_embed(pipe, x))[0]
+    return gap.apply(_embed(pipe, target_tensor(pipe, image)))[0]
 
 
 def nearest_phrases(pipe: GALIPPipeline, sentence: torch.Tensor, k: int = 5, vocabulary: Any = None, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, float]]:
@@ -299,18 +312,26 @@ class Inversion:
     recipe: dict[str, Any]
     start_seed: int
     start_losses: list[float] = field(default_factory=list)
+    best_step: int = 0
+    start_from: str = "your image"
 
     def pil(self) -> Image.Image:
         return to_pil(self.image)[0]
 
 
-def check_invert_settings(steps: int, starts: int, max_seconds: float, lr: float) -> None:
+def check_invert_settings(steps: int, starts: int, max_seconds: float, lr: float, candidates: int = 0, phrases: int = 0) -> None:
     whole_at_least("steps", steps, 0)
     if steps > MAX_STEPS:
         raise ValueError(f"steps is {steps}, above the limit of {MAX_STEPS}: use fewer steps")
     whole_at_least("starts", starts, 1)
     if starts > MAX_STARTS:
         raise ValueError(f"starts is {starts}, above the limit of {MAX_STARTS}: use fewer starts")
+    whole_at_least("candidates", candidates, 0)
+    if candidates > MAX_CANDIDATES:
+        raise ValueError(f"candidates is {candidates}, above the limit of {MAX_CANDIDATES}: use fewer candidate seeds")
+    whole_at_least("phrases", phrases, 0)
+    if phrases > MAX_NEAREST:
+        raise ValueError(f"phrases is {phrases}, above the limit of {MAX_NEAREST}: use fewer starting phrases")
     if not (isinstance(max_seconds, (int, float)) and math.isfinite(max_seconds) and 0 < max_seconds <= MAX_SECONDS):
         raise ValueError(f"max_seconds must be a number of seconds in (0, {MAX_SECONDS:g}], got {max_seconds!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr <= 1):
@@ -324,6 +345,8 @@ def invert(
     seed: int = 0,
     *,
     starts: int = 4,
+    candidates: int = 16,
+    phrases: int = 5,
     lr: float = 0.05,
     sentence_lr: float = 0.01,
     pixel_weight: float = 1.0,
@@ -336,35 +359,51 @@ def invert(
     """Find ``(z, s)`` whose image matches ``image`` (a path, bytes, PIL image, or a ``[1, 3, S, S]``
     tensor in [-1, 1] at the model's size).
 
-    ``starts`` noises (seeds ``seed`` ...) start from the image's sentence vector and are optimised
-    together with Adam (``lr`` for the noise, ``sentence_lr`` times the sentence vector's length for
-    it) for ``steps`` steps or ``max_seconds``; the start with the lowest loss at the end is kept.
+    ``candidates`` seeds (``seed`` ...; at least ``starts``) are rendered at the image's sentence
+    vector and at the sentence vectors of its ``phrases`` nearest vocabulary phrases
+    (:func:`nearest_phrases`), and the ``starts`` (vector, seed) pairs with the lowest loss are
+    optimised together with Adam (``lr`` for the noise, ``sentence_lr`` times the sentence vector's length for it) for ``steps`` steps or
+    ``max_seconds``; the point with the lowest loss any start reached is kept (so more steps never
+    give a worse result than the best candidate).
     Loss = :func:`clip_distance` + ``pixel_weight`` x pixel MSE + ``prior_weight`` x
     (|z|/sqrt(Z) - 1)², the last keeping the noise where the prior's samples lie.
     """
-    check_invert_settings(steps, starts, max_seconds, lr)
-    check_seeds([seed, seed + starts - 1])
+    check_invert_settings(steps, starts, max_seconds, lr, candidates, phrases)
+    tried = max(candidates, starts)
+    check_seeds([seed, seed + tried - 1])
     started = time.monotonic()
-    size = pipe.image_size
-    if isinstance(image, torch.Tensor):
-        target = image.detach().float().cpu()
-        if target.shape != (1, 3, size, size):
-            raise ValueError(f"a target tensor must be [1, 3, {size}, {size}], got {list(target.shape)}")
-    else:
-        target = image_tensor(_as_image(image), size)
-    gap = gap if gap is not None else image_gap(pipe)
-    s0 = gap.apply(_embed(pipe, target))[0]
+    target = target_tensor(pipe, image)
+    s0 = image_sentence(pipe, target, gap)
     device, dtype = pipe.device, pipe.dtype
     gen, clip = pipe.generator, pipe.clip
     tgt = target.to(device, dtype)
     with torch.no_grad():
-        tgt_features = clip.image_features(tgt, with_embedding=False)[0].expand(starts, -1, -1, -1, -1)
-    seeds = list(range(seed, seed + starts))
+        tgt_features = clip.image_features(tgt, with_embedding=False)[0].expand(max(starts, 16), -1, -1, -1, -1)  # a view
+    root = math.sqrt(pipe.z_dim)
+
+    def loss(images: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Per image ``[B]``: the CLIP patch-token distance + pixel MSE + the noise prior's term."""
+        per = clip_distance(clip, images, tgt_features[: images.shape[0]]) + pixel_weight * (images.float() - tgt.float()).pow(2).flatten(1).mean(1)
+        return per + prior_weight * (noise.float().norm(dim=1) / root - 1).pow(2)
+
+    labels = ["your image"] + [p for p, _ in (nearest_phrases(pipe, s0, phrases) if phrases else [])]
+    vectors = torch.cat([s0[None], encode(pipe, labels[1:]).float().cpu()]) if phrases else s0[None]
+    chosen = _best_starts(pipe, vectors, list(range(seed, seed + tried)), starts, loss)
+    seeds = [seed for _, seed in chosen]
     z = noise_from_seeds(seeds, pipe.z_dim).to(device, dtype).requires_grad_(True)
-    s = s0[None].repeat(starts, 1).to(device, dtype).requires_grad_(True)
+    s = vectors[[v for v, _ in chosen]].to(device, dtype).requires_grad_(True)
     scale = float(s0.norm())
     opt = torch.optim.Adam([{"params": [z], "lr": lr}, {"params": [s], "lr": sentence_lr * scale / math.sqrt(s0.numel())}])
-    root = math.sqrt(pipe.z_dim)
+    best_loss = torch.full((starts,), math.inf)
+    best_z, best_s = z.detach().float().cpu().clone(), s.detach().float().cpu().clone()
+    best_at = [0] * starts
+
+    def keep_best(per: torch.Tensor, step: int) -> None:
+        values = per.detach().float().cpu()
+        for i in (values < best_loss).nonzero().flatten().tolist():
+            best_loss[i], best_at[i] = float(values[i]), step
+            best_z[i], best_s[i] = z[i].detach().float().cpu(), s[i].detach().float().cpu()
+
     history: list[list[float]] = []
     stopped = False
     done = 0
@@ -373,10 +412,9 @@ def invert(
             stopped = True
             break
         with torch.enable_grad():
-            images = gen(z, s)
-            per = clip_distance(clip, images, tgt_features) + pixel_weight * (images.float() - tgt.float()).pow(2).flatten(1).mean(1)
-            per = per + prior_weight * (z.float().norm(dim=1) / root - 1).pow(2)
+            per = loss(gen(z, s), z)
             (gz, gs) = torch.autograd.grad(per.sum(), [z, s])
+        keep_best(per, step)  # the loss of the point before this step's update
         z.grad, s.grad = gz, gs
         opt.step()
         history.append(per.detach().float().cpu().tolist())
@@ -384,19 +422,36 @@ def invert(
         if progress is not None:
             progress(done, steps)
     with torch.no_grad():
-        final = gen(z, s).float()
-        last = clip_distance(clip, final.to(dtype), tgt_features) + pixel_weight * (final - tgt.float()).pow(2).flatten(1).mean(1)
-        last = last + prior_weight * (z.float().norm(dim=1) / root - 1).pow(2)
-    best = int(last.argmin())
-    z_best, s_best = z[best].detach().float().cpu().clone(), s[best].detach().float().cpu().clone()
+        last = loss(gen(z, s), z)
+    keep_best(last, done)
+    best = int(best_loss.argmin())
+    z_best, s_best = best_z[best].clone(), best_s[best].clone()
     render = vector_grid(pipe, [s_best.tolist()], noise=[z_best.tolist()], labels=["inversion"], batch_size=1)
     with torch.no_grad():
         distance = float(clip_distance(clip, render.images.to(device, dtype), tgt_features[:1])[0])
     return Inversion(
         image=render.images, noise=z_best, sentence=s_best, losses=[row[best] for row in history] + [float(last[best])],
         distance=distance, psnr=float(psnr(render.images, target)[0]), steps=done, seconds=time.monotonic() - started,
-        stopped=stopped, recipe=render.recipe, start_seed=seeds[best], start_losses=last.tolist(),
+        stopped=stopped, recipe=render.recipe, start_seed=seeds[best], start_from=labels[chosen[best][0]], start_losses=best_loss.tolist(), best_step=best_at[best],
     )
+
+
+@torch.no_grad()
+def _best_starts(
+    pipe: GALIPPipeline, vectors: torch.Tensor, seeds: list[int], k: int, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batch_size: int = 16,
+) -> list[tuple[int, int]]:
+    """The ``k`` pairs (row of ``vectors``, seed) whose images have the lowest ``loss`` (ties: the earlier pair)."""
+    pairs = [(v, seed) for v in range(vectors.shape[0]) for seed in seeds]
+    if len(pairs) <= k:
+        return pairs
+    scores = []
+    for i in range(0, len(pairs), batch_size):
+        chunk = pairs[i : i + batch_size]
+        z = noise_from_seeds([seed for _, seed in chunk], pipe.z_dim).to(pipe.device, pipe.dtype)
+        s = vectors[[v for v, _ in chunk]].to(pipe.device, pipe.dtype)
+        scores.append(loss(pipe.generator(z, s), z).float().cpu())
+    score = torch.cat(scores).tolist()
+    return [pairs[j] for j in sorted(range(len(pairs)), key=lambda j: (score[j], j))[:k]]
 
 
 # ------------------------------------------------------------------------------------------ measuring the gap

@@ -12,7 +12,7 @@ from PIL import Image
 
 from galip_studio import explore, invert
 from galip_studio.export import load_recipe
-from galip_studio.pipeline import to_pil
+from galip_studio.pipeline import noise_from_seeds, to_pil
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,36 @@ def test_settings_are_bounded(pipe, planted):
         invert.invert(pipe, planted[0], starts=100)
     with pytest.raises(ValueError, match="max_seconds"):
         invert.invert(pipe, planted[0], max_seconds=float("inf"))
+    with pytest.raises(ValueError, match="candidates is 300, above the limit of 256"):
+        invert.invert(pipe, planted[0], candidates=300)
+    with pytest.raises(ValueError, match="phrases is 21, above the limit of 20"):
+        invert.invert(pipe, planted[0], phrases=21)
+
+
+def test_inversion_keeps_its_best_point(pipe, gap, planted):
+    """A step size far too large makes the loss worse; the result is still the best point reached."""
+    start = invert.invert(pipe, planted[0], steps=0, seed=0, starts=2, candidates=4, phrases=0, gap=gap)
+    wild = invert.invert(pipe, planted[0], steps=4, seed=0, starts=2, candidates=4, phrases=0, lr=1.0, gap=gap)
+    assert max(wild.losses[1:]) > wild.losses[0]  # the steps went uphill...
+    assert min(wild.start_losses) <= min(start.start_losses)  # ...and were not kept
+    assert wild.best_step == 0 and torch.equal(wild.image, start.image)
+
+
+def test_inversion_starts_from_the_nearest_phrases(pipe, gap):
+    """An image made from a vocabulary phrase and a seed: the candidate search finds that very pair (no
+    noise prior here: the tiny model's images differ so little that the prior's term would decide)."""
+    from galip_studio.explore.directions import load_vocabulary
+
+    def planted(phrase):
+        target = explore.synthesize(pipe, noise_from_seeds([3], pipe.z_dim), explore.encode(pipe, [phrase]), 1, None)
+        return target, [p for p, _ in invert.nearest_phrases(pipe, invert.image_sentence(pipe, target, gap), 5)]
+
+    # The premise (the random tiny CLIP is no judge of images): a phrase whose image points back to it.
+    phrase, target = next((p, target) for p in load_vocabulary(None)[0][:200] for target, near in [planted(p)] if p in near)
+    found = invert.invert(pipe, target, steps=0, seed=0, starts=1, candidates=8, phrases=5, prior_weight=0.0, gap=gap)
+    assert (found.start_from, found.start_seed) == (phrase, 3) and found.distance < 1e-3
+    alone = invert.invert(pipe, target, steps=0, seed=0, starts=1, candidates=8, phrases=0, prior_weight=0.0, gap=gap)
+    assert alone.start_from == "your image" and alone.distance > found.distance
 
 
 # ------------------------------------------------------------------------------------------ variations

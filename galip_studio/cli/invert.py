@@ -33,14 +33,17 @@ def cmd_invert(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {args.out} is an existing file, not a folder: choose a folder name")
     image = invert.load_image(args.image)  # a bad file fails before the slow model load
-    invert.check_invert_settings(args.steps, args.starts, args.max_seconds, 0.05)
+    invert.check_invert_settings(args.steps, args.starts, args.max_seconds, 0.05, args.candidates, args.phrases)
     seeds = check_seeds(args.variations)
     limits = limits_of(args)
     pipe = load_pipeline(args)
     gap = invert.image_gap(pipe)
     var = invert.variations(pipe, image, seeds=seeds, gap=gap, limits=limits)
     print("nearest phrases: " + ", ".join(f"{p} ({c:.2f})" for p, c in var.nearest))
-    found = invert.invert(pipe, image, steps=args.steps, seed=args.seed, starts=args.starts, max_seconds=args.max_seconds, gap=gap, progress=progress_bar("inverting"))
+    found = invert.invert(
+        pipe, image, steps=args.steps, seed=args.seed, starts=args.starts, candidates=args.candidates, phrases=args.phrases,
+        max_seconds=args.max_seconds, gap=gap, progress=progress_bar("inverting"),
+    )
     out.mkdir(parents=True, exist_ok=True)
     to_pil(invert.image_tensor(image, pipe.image_size))[0].save(out / "target.png")
     save_png(found.pil(), out / "reconstruction.png", found.recipe, sidecar=True)
@@ -52,7 +55,8 @@ def cmd_invert(args: argparse.Namespace) -> int:
     write_sidecar(out / "recipe", found.recipe)  # the sidecar of "recipe" is recipe.json
     print(
         f"wrote {out}/ (reconstruction, vectors, variations, recipe): {found.steps} steps in {found.seconds:.1f} s"
-        f"{' (stopped at the time limit)' if found.stopped else ''}; CLIP distance {found.distance:.4f}, PSNR {found.psnr:.2f} dB",
+        f"{' (stopped at the time limit)' if found.stopped else ''}; started from {found.start_from!r} with seed {found.start_seed}; "
+        f"CLIP distance {found.distance:.4f}, PSNR {found.psnr:.2f} dB",
         file=sys.stdout,
     )
     return 0
@@ -72,7 +76,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
     p.add_argument("--steps", type=int, default=100, help="optimisation steps (default 100, at most 2000)")
     p.add_argument("--seed", type=int, default=0, help="first seed of the starting noises (default 0)")
-    p.add_argument("--starts", type=int, default=4, help="starting noises optimised side by side, the best kept (default 4)")
+    p.add_argument("--starts", type=int, default=4, help="starting points optimised side by side, the best kept (default 4)")
+    p.add_argument("--candidates", type=int, default=16, help="seeds scored at each starting sentence vector; the best --starts (vector, seed) pairs are optimised (default 16, at most 256)")
+    p.add_argument("--phrases", type=int, default=5, help="nearest vocabulary phrases whose sentence vectors are tried as starts beside the image's own (default 5, at most 20; 0: only the image's)")
     p.add_argument("--max-seconds", type=float, default=600.0, help="stop after this many seconds with the best so far (default 600)")
     p.add_argument("--variations", type=int, nargs="+", default=[0, 1, 2, 3], metavar="SEED", help="seeds of the variations strip (default 0 1 2 3)")
     p.add_argument("--no-limits", action="store_true", help="lift the bounds on the variations strip")
