@@ -70,7 +70,7 @@ from .evaluate import (
 )
 from .loss import multi_positive_infonce, positive_mask
 from .model import MINILM_SHA256, build_miniclip, encode_captions, minilm_available, minilm_weights_sha256
-from .train import MiniClipResult, MiniClipTrainConfig, contrastive_step, hardware_info, lr_at, train_miniclip
+from .train import MiniClipResult, MiniClipTrainConfig, contrastive_step, lr_at, train_miniclip
 
 __all__ = [
     "MINICLIP_ARCH",
@@ -96,7 +96,6 @@ __all__ = [
     "encode_captions",
     "evaluate_clip_dir",
     "format_metrics",
-    "hardware_info",
     "load_caption_set",
     "load_image_tensor",
     "lr_at",

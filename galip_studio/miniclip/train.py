@@ -15,7 +15,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ import torch
 from ..checkpoint import atomic_directory, portable_path
 from ..clip_backbone import ClipBackbone
 from ..config import MINICLIP_VISION_CFG
-from ..device import AMP_CHOICES, autocast_factory, cpu_has_native_bf16, resolve_amp, resolve_device
+from ..device import AMP_CHOICES, autocast_factory, hardware_info, resolve_amp, resolve_device
 from ..runlog import RunLogger
 from .augmentation import AugmentConfig, augment
 from .data import ImageCaptionSet, load_caption_set
@@ -141,31 +140,6 @@ def _param_groups(backbone: ClipBackbone, weight_decay: float) -> list[dict[str,
         (decay if is_matrix else no_decay).append(p)
     no_decay.append(backbone.model.logit_scale)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def hardware_info(device: torch.device, amp: str) -> dict[str, Any]:
-    """What the run ran on, for the metrics file (``amp``: the resolved precision, none/bf16/fp16)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info: dict[str, Any] = {
-        "device": str(device),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "cpu_bf16": cpu_has_native_bf16(),
-        "autocast": "fp32" if amp == "none" else amp,
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def _json_ready(obj: Any) -> Any:
