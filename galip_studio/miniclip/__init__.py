@@ -29,8 +29,9 @@ Modules, one idea each:
 * :mod:`.augmentation`: batched zoom/rotate/shift and meaning-preserving mirroring;
 * :mod:`.loss`: multi-positive InfoNCE;
 * :mod:`.evaluate`: :class:`MiniClipEvaluator` (``eval-clip``): retrieval, style zero-shot, paraphrases;
-* :mod:`.train`: :func:`train_miniclip` (``train-clip``), with the GAN trainer's precision choice
-  (:mod:`galip_studio.device`) and run log (:class:`~galip_studio.runlog.RunLogger`).
+* :mod:`.train`: :func:`train_miniclip` (``train-clip``) in the GAN trainer's shape (a setup of built
+  parts, a step, a loop), with its precision choice and machine record (:mod:`galip_studio.device`)
+  and run log (:class:`~galip_studio.runlog.RunLogger`).
 
 The commonly used names are importable from here.
 """
