@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import time
@@ -99,15 +98,9 @@ def live_drag(client: Any, corners: tuple[str, ...], seconds: float, pointer_hz:
 
 def cpu_name() -> str:
     """The CPU's model name and this machine's core count, e.g. "AMD EPYC 7B13, 2 cores"."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{' '.join(name.split())}, {os.cpu_count()} cores"
+    from galip_studio.device import cpu_model
+
+    return f"{' '.join(cpu_model().split())}, {os.cpu_count()} cores"
 
 
 # Installed once in the page: a key going down on a Style-knob weight starts a clock; the knob

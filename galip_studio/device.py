@@ -1,5 +1,5 @@
-"""What this machine can do: CPU instruction sets, NNPACK, the C allocator, the GPU's AMP dtype, and
-the device and mixed precision a run takes (``--device``, ``--amp``).
+"""What this machine can do: CPU instruction sets, NNPACK, the C allocator, the GPU's AMP dtype, the
+device and mixed precision a run takes (``--device``, ``--amp``), and what a run ran on (its record).
 
 The lowest layer (docs/architecture.md): plain facts about the device, no model code, so the fast
 inference path (``fast.py``), the GAN trainer and the mini-CLIP trainer all read them from one place.
@@ -9,21 +9,34 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
+import platform
 import sys
 from typing import Any, Callable, ContextManager
 
 import torch
 
 
-def _cpu_flags() -> set[str]:
+def _cpuinfo(key: str) -> str | None:
+    """The value of the first ``/proc/cpuinfo`` line starting with ``key`` (None where there is none)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                if line.startswith(key):
+                    return line.split(":", 1)[1]
     except OSError:
         pass
-    return set()
+    return None
+
+
+def _cpu_flags() -> set[str]:
+    return set((_cpuinfo("flags") or "").split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo``, else what :mod:`platform` knows."""
+    name = _cpuinfo("model name")
+    return name.strip() if name is not None else platform.processor() or platform.machine()
 
 
 def cpu_has_native_bf16() -> bool:
@@ -130,3 +143,20 @@ def autocast_factory(amp: str, device: torch.device) -> Callable[[], ContextMana
         return contextlib.nullcontext
     dtype = torch.bfloat16 if amp == "bf16" else torch.float16
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def hardware_info(device: torch.device, amp: str) -> dict[str, Any]:
+    """What a run ran on, for its metrics file (``amp``: the resolved precision, none/bf16/fp16)."""
+    info: dict[str, Any] = {
+        "device": str(device),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16": cpu_has_native_bf16(),
+        "autocast": "fp32" if amp == "none" else amp,
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info

@@ -524,6 +524,24 @@ def test_tiny_training_run_saves_reloads_and_learns(mini, shapes_root, tmp_path,
         assert again["train"][key] == pytest.approx(metrics["train"][key])
 
 
+def test_training_losses_are_pinned_for_a_fixed_seed(mini, shapes_root, tmp_path):
+    """The recipe, step for step: seeded initialisation, batch order, caption draws, augmentation,
+    learning-rate schedule, loss, optimiser and loss average. Any change to one of them moves these
+    numbers (by far more than the tolerance, which only absorbs float summation order across CPUs and
+    thread counts). A deliberate change of the recipe re-pins them; a refactor must not."""
+    small = {"image_size": 64, "patch_size": 8, "width": 64, "layers": 2, "head_width": 32}
+    config = MiniClipTrainConfig(samples=8 * 6, batch_size=8, warmup_steps=2, eval_every=0, log_every=3,
+                                 vision_cfg=small, amp="none", device="cpu")
+    result = train_miniclip(shapes_root / "train", tmp_path / "clip", None, config, echo=None)
+    pinned = [2.133794, 2.007957, 1.879482, 1.620687, 1.478917, 1.489615]
+    assert result.losses == pytest.approx(pinned, abs=1e-4), result.losses
+    assert result.metrics["final_loss_ema"] == pytest.approx(2.091110, abs=1e-4)
+    assert result.metrics["logit_scale"] == pytest.approx(14.296301, abs=1e-4)
+    train_rows = [r for r in read_log(tmp_path / "clip" / "train_log.jsonl") if r["kind"] == "train"]
+    assert [r["step"] for r in train_rows] == [3, 6]
+    assert [r["loss"] for r in train_rows] == pytest.approx([pinned[2], pinned[5]], abs=1e-4)
+
+
 def test_train_clip_command(mini, shapes_root, tmp_path, capsys):
     out = tmp_path / "cli-clip"
     args = ["train-clip", str(shapes_root), "--out", str(out), "--samples", "16", "--batch-size", "8", "--eval-every", "0"]

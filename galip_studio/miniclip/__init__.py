@@ -29,8 +29,9 @@ Modules, one idea each:
 * :mod:`.augmentation`: batched zoom/rotate/shift and meaning-preserving mirroring;
 * :mod:`.loss`: multi-positive InfoNCE;
 * :mod:`.evaluate`: :class:`MiniClipEvaluator` (``eval-clip``): retrieval, style zero-shot, paraphrases;
-* :mod:`.train`: :func:`train_miniclip` (``train-clip``), with the GAN trainer's precision choice
-  (:mod:`galip_studio.device`) and run log (:class:`~galip_studio.runlog.RunLogger`).
+* :mod:`.train`: :func:`train_miniclip` (``train-clip``) in the GAN trainer's shape (a setup of built
+  parts, a step, a loop), with its precision choice and machine record (:mod:`galip_studio.device`)
+  and run log (:class:`~galip_studio.runlog.RunLogger`).
 
 The commonly used names are importable from here.
 """
@@ -70,7 +71,7 @@ from .evaluate import (
 )
 from .loss import multi_positive_infonce, positive_mask
 from .model import MINILM_SHA256, build_miniclip, encode_captions, minilm_available, minilm_weights_sha256
-from .train import MiniClipResult, MiniClipTrainConfig, contrastive_step, hardware_info, lr_at, train_miniclip
+from .train import MiniClipResult, MiniClipTrainConfig, contrastive_step, lr_at, train_miniclip
 
 __all__ = [
     "MINICLIP_ARCH",
@@ -96,7 +97,6 @@ __all__ = [
     "encode_captions",
     "evaluate_clip_dir",
     "format_metrics",
-    "hardware_info",
     "load_caption_set",
     "load_image_tensor",
     "lr_at",
