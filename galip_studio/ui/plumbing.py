@@ -116,6 +116,15 @@ def point_or_prompt(text: str, found: dict[str, Any] | None) -> str | dict[str, 
     return found
 
 
+def prompt_label(item: Any) -> str:
+    """A recipe's prompt, or a point's label (a found image, stored in place of a prompt), as a short
+    text for summaries and captions; a recipe is user input, so anything else is "a point"."""
+    if isinstance(item, dict):
+        label = item.get("label")
+        return " ".join(label.split())[:80] if isinstance(label, str) and label.strip() else "a point"
+    return str(item)
+
+
 def point_noise(items: Sequence[str | dict[str, Any]]) -> list[float] | None:
     """The noise of the first found point among ``items`` (what :func:`point_or_prompt` gave), or None."""
     point = next((p for p in items if isinstance(p, dict)), None)
