@@ -227,11 +227,19 @@ def test_endpoints_through_gradio_client(app_url, tmp_path):
 
     client = Client(app_url, verbose=False)
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/image_variations", "/invert_image"} <= set(endpoints)
+    assert {"/image_variations", "/use_variation", "/invert_image"} <= set(endpoints)
     image = _png(tmp_path / "in.png", Image.new("RGB", (40, 40), (200, 40, 40)))
     target, strip, nearest, recipe = client.predict(handle_file(str(image)), "0-1", 1.0, api_name="/image_variations")
     assert Image.open(strip).size[0] > Image.open(target).size[0] and "Nearest phrases" in nearest
     assert json.loads(recipe)["kind"] == "vectors"
+    # Variation 2 becomes the session's found point, and a walk's "[your image]" line starts there.
+    _, summary, picked, _ = client.predict(recipe, 2, api_name="/use_variation")
+    picked = json.loads(picked)
+    assert "Variation 2" in summary and picked["noise"] is not None
+    *_, info, walk_recipe = client.predict("[your image]\na flag", "0", "keyframes", 3, 12, "once", "linear", 1.0, False, ["GIF"], 0, api_name="/walk")
+    walk_recipe = json.loads(walk_recipe)
+    assert walk_recipe["prompts"][0]["label"] == "your image (seed 1)" and "starts at your image" in info
+    assert walk_recipe["prompts"][0]["sentence"] == picked["sentence"][0] and walk_recipe["noise"] == picked["noise"]
     recon, summary, recipe, vectors = client.predict(handle_file(str(image)), 2, 0, 1, api_name="/invert_image")
     assert "2 steps" in summary and json.loads(recipe)["kind"] == "vectors" and str(vectors).endswith(".safetensors")
     # The same client's session now holds the found point: "[your image]" alone at a knob is the reconstruction.
@@ -332,6 +340,10 @@ def test_your_image_without_a_found_point_is_one_line(pipe, tmp_path):
         h.blend(pipe, "a", "b", "c", "[your image]", 2, 0, 1.0, outdir=tmp_path)
     with pytest.raises(gr.Error, match="run Invert first"):
         ih.send_found_to_blend(None, "top-left", "a", "b", "c", "d")
+    with pytest.raises(gr.Error, match="run Invert there first"):
+        h.walk(pipe, "a flag\n[your image]", "0", "keyframes", 3, 12, "once", "linear", 1.0, False, ["GIF"], 0, outdir=tmp_path)
+    with pytest.raises(gr.Error, match="run Invert first"):
+        ih.send_found_to_walk(None, "a flag")
 
 
 def test_points_in_recipes_are_validated(pipe, planted):
@@ -344,3 +356,80 @@ def test_points_in_recipes_are_validated(pipe, planted):
         explore.style_knob(pipe, [{"sentence": [0.0] * 3, "label": "x"}])
     with pytest.raises(ValueError, match="noise holds 17 vectors"):
         explore.interpolation_grid(pipe, point, "a flag", steps=2, seeds=[0], noise=[point["noise"]] * 17)
+
+
+def test_your_image_in_a_walk_starts_there_and_its_recipe_remakes_the_gif(pipe, planted, tmp_path):
+    from galip_studio.export import load_recipe
+    from galip_studio.ui import handlers as h
+    from galip_studio.ui import invert_handlers as ih
+    from galip_studio.ui import recipe_handlers as rh
+
+    # The send button puts "[your image]" first (an earlier such line moves up), the other lines kept.
+    assert ih.send_found_to_walk(_found(planted), "a red apple\n[Your Image]\n\na flag") == "[your image]\na red apple\na flag"
+    prompts = ih.send_found_to_walk(_found(planted), "a house")
+    out = h.walk(pipe, prompts, "0", "keyframes", 4, 12, "loop", "linear", 1.0, False, ["GIF"], 0, "nearest", _found(planted), outdir=tmp_path)
+    assert "starts at your image" in out.info
+    recipe = load_recipe(out.gif_file)
+    assert recipe["prompts"][0]["label"] == "your image" and recipe["prompts"][1] == "a house"
+    assert recipe["noise"] == [torch.tensor(_found(planted)["noise"]).tolist()] and recipe["seeds"] == [0]
+    again = explore.render_recipe(recipe, pipe)
+    assert torch.allclose(again.images[0], planted[0][0], atol=1e-5)  # the first frame is the found image
+    assert torch.equal(again.noise[0], planted[2]) and torch.equal(again.sentence[0], planted[1])
+    assert "“your image”; “a house”" in rh.read_recipe(out.gif_file).summary  # the point by its label, not its numbers
+    remade = rh.render_recipe(pipe, out.gif_file, outdir=tmp_path).file  # the Recipe tab
+    with Image.open(out.gif_file) as a, Image.open(remade) as b:
+        assert a.n_frames == b.n_frames == 4
+        for k in range(4):
+            a.seek(k), b.seek(k)
+            assert np.array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))  # frame for frame, bit for bit
+    elsewhere = h.walk(pipe, "a house\n[your image]", "0", "keyframes", 3, 12, "once", "linear", 0.7, False, ["GIF"], 0, "nearest", _found(planted), outdir=tmp_path)
+    assert "put [your image] on the first line" in elsewhere.info
+
+
+def test_your_image_starts_a_circle_and_a_random_walk(pipe, planted, tmp_path):
+    import gradio as gr
+
+    from galip_studio.ui import handlers as h
+
+    circle = explore.walk(pipe, [_found(planted)], frames=4, path="circle", seeds=[3], noise=[_found(planted)["noise"]])
+    assert circle.recipe["seeds"] == [3] and torch.allclose(circle.images[0], planted[0][0], atol=1e-5)
+    torch.testing.assert_close(circle.noise.norm(dim=-1), planted[2].norm().expand(4), atol=1e-4, rtol=0)  # around the found noise's circle
+    assert torch.equal(explore.render_recipe(json.loads(json.dumps(circle.recipe)), pipe).images, circle.images)
+    rw = explore.walk(pipe, [_found(planted), "a flag"], frames=4, path="random", seeds=[5], noise=[_found(planted)["noise"]], pingpong=True)
+    assert torch.equal(rw.noise[0], planted[2])  # steps drawn from seed 5
+    with pytest.raises(gr.Error, match="give one seed"):
+        h.walk(pipe, "[your image]", "0, 1", "circle", 4, 12, "loop", "linear", 1.0, False, ["GIF"], 0, "nearest", _found(planted), outdir=tmp_path)
+    with pytest.raises(ValueError, match="one or two noise keyframes"):
+        explore.walk(pipe, "a flag", frames=4, path="circle", seeds=[1, 2], noise=[_found(planted)["noise"]])
+    with pytest.raises(ValueError, match="this model's size"):
+        explore.walk(pipe, "a flag", frames=4, seeds=[1], noise=[[0.0] * 3])
+    with pytest.raises(gr.Error, match="at most 4 lines"):
+        h.walk(pipe, "\n".join(["[your image]", "a flag"] * 5), "0", "keyframes", 4, 12, "loop", "linear", 1.0, False, ["MP4"], 0, "nearest", _found(planted), outdir=tmp_path)
+
+
+def test_use_variation_makes_that_variation_the_found_point(pipe, gap, tmp_path, monkeypatch):
+    from galip_studio.ui import handlers as h
+    from galip_studio.ui import invert_handlers as ih
+
+    monkeypatch.setattr(ih, "_gap", lambda model: gap)
+    image = _png(tmp_path / "red.png", Image.new("RGB", (30, 30), (200, 20, 20)))
+    v = ih.image_variations(pipe, str(image), "3-5", 0.8, outdir=tmp_path)
+    used = ih.use_variation(pipe, v.recipe, 2, outdir=tmp_path)
+    assert used.found["label"] == "your image (seed 4)" and "Variation 2" in used.summary and "ψ 0.8" in used.summary
+    # Sent to a knob corner alone: the image of variation 2 (seed 4 at ψ 0.8), whatever the knob's seed and truncation.
+    sent = ih.send_found_to_knobs(used.found, "top-left", "", "", "", "", 0, 0, 0, 0, 9)
+    knob = h.style_knob(pipe, *sent[:4], *sent[4:8], sent.seed, 1.0, True, used.found, outdir=tmp_path)
+    variation = invert.vector_grid(pipe, json.loads(v.recipe)["sentence"], seeds=[4], truncation=0.8, batch_size=1)
+    assert np.array_equal(np.asarray(Image.open(knob.image)), np.asarray(variation.pil()[0]))
+    assert np.array_equal(np.asarray(Image.open(used.reconstruction)), np.asarray(variation.pil()[0]))
+    in_strip = explore.render_recipe(json.loads(v.recipe), pipe).images[1]  # drawn 3 at a time: the last bit may round apart
+    assert torch.allclose(in_strip, variation.images[0], atol=1e-5)
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="Run Variations first"):
+        ih.use_variation(pipe, "", 1, outdir=tmp_path)
+    for wrong in (4, 0, 1.5, float("inf"), None):
+        with pytest.raises(gr.Error, match="from 1 to 3"):
+            ih.use_variation(pipe, v.recipe, wrong, outdir=tmp_path)
+    with pytest.raises(gr.Error, match="Run Variations first"):
+        ih.use_variation(pipe, "[" * 100_000, 1, outdir=tmp_path)  # nested too deep for JSON: one line, not a crash

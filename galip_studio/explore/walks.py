@@ -1,5 +1,6 @@
 """Walks through the latent space, for a GIF or MP4: the sentence vector moves through keyframe
-prompts while the noise follows a :class:`NoisePath` (keyframes, spline, circle or random)."""
+prompts (or points, such as a found image's) while the noise follows a :class:`NoisePath`
+(keyframes, spline, circle or random) through the seeds' noise, after any raw noise given."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from .. import latent
 from ..pipeline import MAX_SEED, GALIPPipeline, noise_from_seeds
 from .images import encode, synthesize
 from .recipe import (
-    DEFAULT_LIMITS, Limits, Progress, Render, check_prompts, check_seeds, check_truncation_and_batch, make_recipe, recipe_kind,
-    whole_at_least,
+    DEFAULT_LIMITS, Limits, Progress, Render, check_prompts, check_seeds, check_truncation_and_batch, check_vectors, make_recipe,
+    recipe_kind, whole_at_least,
 )
 
 
@@ -26,8 +27,9 @@ class NoisePath:
     Attributes:
         name: the ``path`` a walk and its recipe name it by.
         noise: ``noise(spec, progress) -> [frames, z]`` (before truncation).
-        start_and_direction: the path takes one or two seeds (start, second); the second defaults
-            to ``start + 1``. Otherwise it moves between its seeds as keyframes.
+        start_and_direction: the path takes one or two noise keyframes (start, second): raw noise
+            first, then seeds; one seed alone gets ``start + 1`` as its second. Otherwise it moves
+            between all its noise keyframes.
         always_closed: the path is a loop whatever ``loop`` says.
         continuous: a continuous path through its progress values, so it can loop, be re-timed and
             take explicit ``times``; a random walk is a chain of frames and can do none of these
@@ -56,7 +58,7 @@ def _circle_noise(spec: "_WalkSpec", progress: torch.Tensor) -> torch.Tensor:
 
 
 def _random_noise(spec: "_WalkSpec", progress: torch.Tensor) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(spec.seeds[1])
+    gen = torch.Generator().manual_seed(spec.seeds[-1])  # the second seed, or the only one after a raw start
     return latent.random_walk(spec.noises[0], progress.shape[0], spec.step_size, gen)
 
 
@@ -66,7 +68,7 @@ NOISE_PATHS: dict[str, NoisePath] = {
         NoisePath("keyframes", _keyframe_noise),  # from seed to seed, each segment interpolated with noise_interp
         NoisePath("spline", _spline_noise, spline=True),  # Catmull-Rom through the seeds' noise, smooth at every keyframe
         NoisePath("circle", _circle_noise, start_and_direction=True, always_closed=True),  # a great-circle loop
-        NoisePath("random", _random_noise, start_and_direction=True, continuous=False),  # a random walk
+        NoisePath("random", _random_noise, start_and_direction=True, continuous=False),  # a random walk (steps from the last seed)
     )
 }
 """The noise paths a walk can take, by name (``walk(path=...)``, ``galip-studio walk --path``)."""
@@ -99,10 +101,11 @@ class _WalkSpec:
 @recipe_kind("walk", animation=True)
 def walk(
     pipe: GALIPPipeline,
-    prompts: str | Sequence[str],
+    prompts: str | dict | Sequence[str | dict],
     *,
     frames: int = 60,
     seeds: Sequence[int] = (0,),
+    noise: Sequence[Sequence[float]] | None = None,
     path: str = "keyframes",
     loop: bool = False,
     pingpong: bool = False,
@@ -121,16 +124,22 @@ def walk(
 ) -> Render:
     """Frames of a walk through the latent space, for a GIF or MP4.
 
-    The sentence vector moves through ``prompts`` (keyframes, interpolated with ``sentence_interp``)
-    while the noise follows ``path``:
+    The sentence vector moves through ``prompts`` (keyframes, interpolated with ``sentence_interp``;
+    a point ``{"sentence", "label"}``, e.g. a found image, see :func:`~.recipe.check_point`, may stand
+    in for any prompt) while the noise follows ``path`` through its noise keyframes: the raw
+    ``noise`` vectors first (e.g. that image's; the recipe stores them), then the seeds' noise:
 
     * ``"keyframes"``: from seed to seed, each segment interpolated with ``noise_interp`` (slerp);
     * ``"spline"``: a Catmull-Rom spline through the seeds' noise (and the prompts' sentence
       vectors), smooth at every keyframe, norm preserved;
-    * ``"circle"``: a great-circle loop from ``seeds[0]`` in the direction of ``seeds[1]`` (default
-      ``seeds[0] + 1``); always a loop, the noise keeps its norm;
-    * ``"random"``: a random walk from ``seeds[0]`` whose steps are drawn from seed ``seeds[1]``
-      (default ``seeds[0] + 1``), ``step_size`` in (0, 1] the share of fresh noise per frame.
+    * ``"circle"``: a great-circle loop from the first noise keyframe in the direction of the second
+      (one seed alone: ``seeds[0]`` toward ``seeds[0] + 1``); always a loop, the noise keeps its norm;
+    * ``"random"``: a random walk from the first noise keyframe whose steps are drawn from the last
+      seed (one seed alone: from ``seeds[0]``, steps from ``seeds[0] + 1``), ``step_size`` in (0, 1]
+      the share of fresh noise per frame.
+
+    So a point first among ``prompts`` with its noise as ``noise`` starts the walk at that point's
+    image (at ``truncation`` 1: truncation scales the whole noise path, raw noise included).
 
     Args:
         frames: frames to render (playback has ``2 * frames - 2`` with ``pingpong``).
@@ -147,8 +156,9 @@ def walk(
         times: explicit progress (0-1) of each frame instead of even spacing (what ``retime``
             records); ``frames`` must equal ``len(times)``.
     """
-    prompts = check_prompts(prompts)
+    prompts = check_prompts(prompts, points=True)
     seeds = check_seeds(seeds)
+    raw = None if noise is None else check_vectors("noise", noise, pipe.z_dim, limits.max_seeds)
     check_truncation_and_batch(truncation, batch_size, limits)
     latent.check_choice("path", path, tuple(NOISE_PATHS))
     noise_path = NOISE_PATHS[path]
@@ -158,7 +168,7 @@ def walk(
     frames = whole_at_least("frames", frames, 2)
     limits.check("frames", frames, "max_frames")
     limits.check("the number of prompts", len(prompts), "max_prompts")
-    limits.check("the number of seeds", len(seeds), "max_seeds")
+    limits.check("the number of seeds", len(seeds) + (0 if raw is None else raw.shape[0]), "max_seeds")
     if not (math.isfinite(float(fps)) and float(fps) > 0):
         raise ValueError(f"fps must be a positive number, got {fps}")
     limits.check("fps", float(fps), "max_fps")
@@ -169,7 +179,7 @@ def walk(
         raise ValueError("choose loop or pingpong, not both: a loop already returns to its start")
     if not noise_path.continuous and not 0.0 < float(step_size) <= 1.0:
         raise ValueError(f"step_size must be in (0, 1] (the share of fresh noise per frame), got {step_size}")
-    seeds = _walk_seeds(noise_path, len(prompts), seeds)
+    seeds = _walk_seeds(noise_path, len(prompts), seeds, 0 if raw is None else raw.shape[0])
     if retime is not None:
         latent.check_choice("retime space", retime, ("clip", "pixel"))
         if not noise_path.continuous:
@@ -184,6 +194,7 @@ def walk(
             raise ValueError("times are progress values in [0, 1] of a keyframe, spline or circle path")
 
     keyframe_noise = noise_from_seeds(seeds, pipe.z_dim)
+    keyframe_noise = keyframe_noise if raw is None else torch.cat([raw, keyframe_noise])
     spec = _WalkSpec(
         encode(pipe, prompts), keyframe_noise, tuple(seeds), noise_path, closed, easing, sentence_interp, noise_interp,
         float(step_size), float(truncation),
@@ -200,7 +211,7 @@ def walk(
         pipe, "walk", prompts=prompts, seeds=seeds, frames=frames, path=path, loop=closed, pingpong=bool(pingpong),
         easing=easing, sentence_interp=sentence_interp, noise_interp=noise_interp, step_size=float(step_size),
         truncation=truncation, fps=float(fps), retime=retime, retime_density=retime_density, times=times,
-        batch_size=batch_size,
+        batch_size=batch_size, **({} if raw is None else {"noise": raw.tolist()}),
     )
     cols = math.ceil(math.sqrt(len(order)))
     return Render(
@@ -209,15 +220,18 @@ def walk(
     )
 
 
-def _walk_seeds(path: NoisePath, n_prompts: int, seeds: list[int]) -> list[int]:
-    """The seeds a walk uses: circles and random walks take (start, second), the second defaulting
-    to ``start + 1``; keyframe and spline paths need something to move between."""
+def _walk_seeds(path: NoisePath, n_prompts: int, seeds: list[int], n_raw: int = 0) -> list[int]:
+    """The seeds a walk uses after ``n_raw`` raw noise keyframes: circles and random walks take
+    (start, second), the second defaulting to ``start + 1``; keyframe and spline paths need
+    something to move between."""
     if path.start_and_direction:
-        if len(seeds) > 2:
-            raise ValueError(f"path={path.name!r} takes one or two seeds (start, direction), got {len(seeds)}")
-        if len(seeds) == 1:
+        if n_raw + len(seeds) > 2:
+            given = f"{n_raw} raw noise{'s' if n_raw > 1 else ''} and {len(seeds)} seeds" if n_raw else f"{len(seeds)} seeds"
+            fix = "give one seed (the direction) after the raw noise" if n_raw == 1 else "give at most two"
+            raise ValueError(f"path={path.name!r} takes one or two noise keyframes (start, direction), got {given}: {fix}")
+        if n_raw + len(seeds) == 1:
             seeds = [seeds[0], seeds[0] + 1 if seeds[0] < MAX_SEED else seeds[0] - 1]
-    elif n_prompts == 1 and len(seeds) == 1:
+    elif n_prompts == 1 and n_raw + len(seeds) == 1:
         raise ValueError(
             "a walk through one prompt and one seed stands still: add a prompt or a seed, or use path='circle' or 'random'"
         )

@@ -7,7 +7,7 @@ walk, Directions, Prompt map, Your image, Model, Recipe — whose buttons call t
 a click brings one back with its settings). Every action is a named API endpoint (``/generate``,
 ``/interpolate``, ``/blend``, ``/blend_cell``, ``/style_knob``, ``/knob_position``,
 ``/weights_position``, ``/walk``, ``/directions``, ``/prompt_map``, ``/map_click``, ``/map_path``,
-``/image_variations``, ``/invert_image``, ``/read_recipe``, ``/render_recipe``, ``/model_info``,
+``/image_variations``, ``/use_variation``, ``/invert_image``, ``/read_recipe``, ``/render_recipe``, ``/model_info``,
 ``/load_checkpoint``, ``/upload_weights``, ``/load_official``, ``/use_default_model``,
 ``/list_checkpoints``, ``/random_seed``) that ``gradio_client`` can call; history, send-to and Stop
 are page-only.
@@ -164,8 +164,8 @@ def _wire_send_to(page: Page, generate: GenerateTab, interpolate: InterpolateTab
     send(generate.send_seed, reuse_seed, [picked], [generate.seed])
 
 
-def _wire_send_found(page: Page, your_image: YourImageTab, interpolate: InterpolateTab, knobs: KnobsTab, blend: BlendTab) -> None:
-    """Send the found point ("[your image]") from Your image to a knob or blend corner or an Interpolate end."""
+def _wire_send_found(page: Page, your_image: YourImageTab, interpolate: InterpolateTab, knobs: KnobsTab, blend: BlendTab, walk: WalkTab) -> None:
+    """Send the found point ("[your image]") from Your image to a knob or blend corner, an Interpolate end or the walk's first line."""
     found, tabs = page.session.found, page.tabs
 
     def to_knobs(point: Any, corner: str, *prompts_weights_seed: Any) -> tuple[Any, ...]:
@@ -193,6 +193,11 @@ def _wire_send_found(page: Page, your_image: YourImageTab, interpolate: Interpol
     send(your_image.send_blend, to_blend, [found, your_image.send_corner, *blend.corners], [*blend.corners, tabs])
     send(your_image.send_a, to_interpolate("A"), [found, interpolate.a, interpolate.b], [interpolate.a, interpolate.b, tabs])
     send(your_image.send_b, to_interpolate("B"), [found, interpolate.a, interpolate.b], [interpolate.a, interpolate.b, tabs])
+
+    def to_walk(point: Any, prompts: str) -> tuple[Any, ...]:
+        return ih.send_found_to_walk(point, prompts), gr.Tabs(selected="walk")
+
+    send(your_image.send_walk, to_walk, [found, walk.prompts], [walk.prompts, tabs])
 
 
 def _wire_blend_cell(page: Page, blend: BlendTab, knobs: KnobsTab) -> None:
@@ -305,7 +310,7 @@ def build_app(
         your_image.wire(page)
         generate.wire(page)
         _wire_send_to(page, generate, interpolate, knobs, walk)
-        _wire_send_found(page, your_image, interpolate, knobs, blend)
+        _wire_send_found(page, your_image, interpolate, knobs, blend, walk)
         interpolate.wire(page)
         blend.wire(page)
         knobs.wire(page)

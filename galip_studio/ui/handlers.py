@@ -39,6 +39,7 @@ EXPORT_FORMATS = ("GIF", "MP4")
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 EXPORT_SIZES = (("native", 0), ("64 px", 64), ("128 px", 128), ("256 px", 256), ("512 px", 512), ("1024 px", 1024))  # per image, for downloads
 RESAMPLE_CHOICES = (("crisp pixels (nearest)", "nearest"), ("smooth (Lanczos)", "lanczos"))
+MAX_FOUND_LINES = 4  # "[your image]" lines in one walk: each stores ~10 kB of vectors, and an MP4's recipe goes to ffmpeg as one argument (<128 kB)
 WEIGHT_DECIMALS = 4  # knob weights as shown: x and y move in steps of 0.01, so their products are exact at 4
 
 
@@ -481,6 +482,7 @@ def walk(
     formats: Sequence[str],
     size: int | float | None,
     resample: str = "nearest",
+    found: dict[str, Any] | None = None,
     *,
     outdir: str | Path,
     limits: explore.Limits = explore.DEFAULT_LIMITS,
@@ -492,9 +494,20 @@ def walk(
     re-times the frames to equal steps in CLIP space; ``size`` scales frames (0 or None: native)
     with ``resample`` (``nearest``: crisp pixels, a whole number of times; ``lanczos``: smooth).
     Frames x size² is checked before anything is made, and the frames are written one at a time.
+
+    A line may be ``[your image]``: the session's ``found`` point (from Invert or a variation) is
+    that keyframe's sentence vector, and its noise the walk's first noise keyframe, before the
+    seeds' (a circle or random walk starts there, toward / with steps from the one seed given). On
+    the first line, the walk starts at the found image (at truncation 1; ψ scales the whole path).
     """
-    prompt_list = parse_prompts(prompts)
+    prompt_list = [point_or_prompt(p, found) for p in parse_prompts(prompts)]
+    if sum(isinstance(p, dict) for p in prompt_list) > MAX_FOUND_LINES:
+        raise user_error(f"{YOUR_IMAGE} may be on at most {MAX_FOUND_LINES} lines of a walk (the recipe stores its vectors on each): remove some.")
     seed_list = parse_seeds(seeds)
+    point = point_noise(prompt_list)
+    noise_path = explore.NOISE_PATHS.get(str(path))  # an unknown one is explore.walk's error
+    if point is not None and noise_path is not None and noise_path.start_and_direction and len(seed_list) > 1:
+        raise user_error(f"a {path} walk with {YOUR_IMAGE} starts at its noise: give one seed (the direction), e.g. “{seed_list[0]}”.")
     if playback not in PLAYBACK:
         raise user_error(f"playback must be one of {', '.join(PLAYBACK)}, got {playback!r}.")
     formats = animation_formats(formats)
@@ -510,11 +523,11 @@ def walk(
     if progress is not None:
         progress = walk_stages(progress, int(frames), bool(even_speed))
     render = explore.walk(
-        pipeline_of(model), prompt_list, frames=int(frames), seeds=seed_list, path=path,
+        pipeline_of(model), prompt_list, frames=int(frames), seeds=seed_list, noise=None if point is None else [point], path=path,
         loop=playback == "loop", pingpong=playback == "ping-pong", easing=easing, truncation=float(truncation),
         fps=float(fps), retime="clip" if even_speed else None, limits=limits, progress=progress,
     )
-    stem = f"walk-{_slug(prompt_list[0], 24)}-{render.images.shape[0]}f"
+    stem = f"walk-{_slug(explore.label_of(prompt_list[0]), 24)}-{render.images.shape[0]}f"
     recipe = render.recipe
     files = export_animation(render, new_job_dir(outdir), stem, formats, asked, limits, scaling)
     del render  # the frames are in the files now: nothing of them stays in memory
@@ -523,8 +536,20 @@ def walk(
         f"**{n_frames} frames** at {float(fps):g} fps = {n_frames / float(fps):.1f} s, "
         f"{shown_size}×{shown_size} px{crisp_note} · path *{recipe['path']}*, {playback}, easing *{easing}*"
         + (" · re-timed to even CLIP steps" if even_speed else "")
+        + (_found_note(prompt_list, float(truncation)) if point is not None else "")
     )
     return WalkResult(files.gif, files.mp4, files.gif, files.mp4, info, recipe_text(recipe))
+
+
+def _found_note(keyframes: Sequence[str | dict[str, Any]], truncation: float) -> str:
+    """What the walk's info line says about ``[your image]``: where its sentence vector and noise went."""
+    if not isinstance(keyframes[0], dict):
+        where = f"its noise is the first noise keyframe; put {YOUR_IMAGE} on the first line to start at your image"
+    elif truncation != 1.0:
+        where = f"starts at your image's point, its noise scaled by ψ {truncation:g} like the whole path (ψ 1 starts at your image exactly)"
+    else:
+        where = "starts at your image (its sentence vector and noise)"
+    return f" · {YOUR_IMAGE}: {where}"
 
 
 RETIME_DENSITY = 4  # explore.walk's default: dense samples per frame when re-timing (even speed)

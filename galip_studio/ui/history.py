@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .plumbing import user_error
+from .plumbing import prompt_label, user_error
 
 HISTORY_SIZE = 12
 
@@ -70,7 +70,7 @@ def _what(tab: str, settings: dict[str, Any], result: dict[str, Any]) -> str:
         return " / ".join(prompts[:2])
     recipe = _recipe_of(result)
     if recipe:
-        made = " / ".join(str(p) for p in (recipe.get("prompts") or [])[:2])
+        made = " / ".join(prompt_label(p) for p in (recipe.get("prompts") or [])[:2])
         return f"{recipe.get('kind', 'render')} of {made}" if made else str(recipe.get("kind", "render"))
     if tab == "map":
         return f"{settings.get('view') or 'map'} of the {'typed' if str(settings.get('vocabulary') or '').strip() else 'bundled'} phrases"

@@ -7,17 +7,24 @@ The upload arrives as a file path (a ``gr.File``, not a ``gr.Image``, so Gradio 
 pipeline under its lock (it calls the generator with gradients, not only ``synthesize``); the
 image-text offset is computed once per loaded model (and kept in the cache folder). Images shown
 are rendered through the session's locked view, so recipes name the model as clients may see it.
+
+The found point (the session's ``found`` slot, what ``[your image]`` stands for in the other tabs)
+comes from Invert, or, without inverting, from one of the Variations (:func:`use_variation`); the
+send buttons put ``[your image]`` into Style knobs, Blend grid, Interpolate and Noise walk.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import torch
+
 from .. import explore, invert
-from ..export import save_png
+from ..export import MAX_RECIPE_CHARS, save_png
 from ..files import save_safetensors
-from ..pipeline import to_pil
+from ..pipeline import noise_from_seeds, to_pil
 from . import handlers as h
 from .discover_handlers import _loaded, _remember
 from .models import Model, pipeline_of
@@ -64,11 +71,25 @@ def image_variations(model: Model, image: Any, seeds: str, truncation: float, *,
 
 
 class InvertResult(NamedTuple):
+    """What Invert and Use variation show: the found point's image and files, and the session's slot."""
+
     reconstruction: str  # PNG with its ``vectors`` recipe
-    summary: str  # markdown: distance, PSNR, steps, time
+    summary: str  # markdown: distance, PSNR, steps, time (Invert) or which variation (Use variation)
     recipe: str
     vectors: str  # safetensors: sentence and noise
     found: dict[str, Any]  # the session's slot: {"sentence", "noise", "label"}, what ``[your image]`` stands for in other tabs
+
+
+def _show_found(model: Model, sentence: torch.Tensor, noise: torch.Tensor, label: str, caption: str, summary: str, outdir: str | Path) -> InvertResult:
+    """The found point ``(sentence, noise)`` rendered one image at a time (as Style knobs renders it),
+    its PNG with its ``vectors`` recipe, its vectors as safetensors, and the session's slot."""
+    shown = invert.vector_grid(pipeline_of(model), [sentence.tolist()], noise=[noise.tolist()], labels=[caption], batch_size=1)
+    folder = new_job_dir(outdir)
+    png = save_png(shown.pil()[0], folder / "reconstruction.png", shown.recipe, compress_level=PNG_LEVEL)
+    vectors = folder / "vectors.safetensors"
+    save_safetensors({"sentence": sentence, "noise": noise}, vectors)
+    found_point = {"sentence": sentence.tolist(), "noise": noise.tolist(), "label": label}
+    return InvertResult(str(png), summary, recipe_text(shown.recipe), str(vectors), found_point)
 
 
 @user_errors
@@ -85,23 +106,57 @@ def invert_image(
     gap = _gap(model)
     with _loaded(model) as pipe:
         found = invert.invert(pipe, picture, steps=steps, seed=seed_or_random(seed), starts=starts, max_seconds=APP_MAX_SECONDS, gap=gap, progress=progress)
-    shown = invert.vector_grid(pipeline_of(model), [found.sentence.tolist()], noise=[found.noise.tolist()], labels=["inversion"], batch_size=1)
-    folder = new_job_dir(outdir)
-    png = save_png(shown.pil()[0], folder / "reconstruction.png", shown.recipe, compress_level=PNG_LEVEL)
-    vectors = folder / "vectors.safetensors"
-    save_safetensors({"sentence": found.sentence, "noise": found.noise}, vectors)
     summary = (
         f"**{found.steps} steps** in {found.seconds:.1f} s{' (time limit reached)' if found.stopped else ''} · "
         f"CLIP distance {found.distance:.4f} · PSNR {found.psnr:.2f} dB · best start: seed {found.start_seed}"
     )
-    found_point = {"sentence": found.sentence.tolist(), "noise": found.noise.tolist(), "label": "your image"}
-    return InvertResult(str(png), summary, recipe_text(shown.recipe), str(vectors), found_point)
+    return _show_found(model, found.sentence, found.noise, "your image", "inversion", summary, outdir)
+
+
+def _variations_recipe(text: str | dict[str, Any] | None) -> dict[str, Any]:
+    """The recipe Variations showed (its JSON text), or a one-line error that says to run Variations."""
+    recipe: Any = text
+    if isinstance(text, str):
+        if len(text) > MAX_RECIPE_CHARS:
+            raise user_error(f"that recipe is {len(text):,} characters long, not the one Variations showed: run Variations again.")
+        try:
+            recipe = json.loads(text) if text.strip() else None
+        except (ValueError, RecursionError):
+            recipe = None
+    if not isinstance(recipe, dict) or recipe.get("kind") != "vectors" or not recipe.get("seeds") or not recipe.get("sentence"):
+        raise user_error("Run Variations first, then pick one of its images by number.")
+    return recipe
+
+
+@user_errors
+def use_variation(
+    model: Model, variations_recipe: str, number: int | float, *, outdir: str | Path, limits: explore.Limits = explore.DEFAULT_LIMITS,
+) -> InvertResult:
+    """Make variation ``number`` (1: the first seed's) the found point, without inverting: the image's
+    sentence vector and that seed's noise as Variations drew it (truncation included), so that
+    ``[your image]`` in another tab is that variation (the seed of the tab is then unused)."""
+    recipe = _variations_recipe(variations_recipe)
+    seeds = explore.check_seeds(recipe["seeds"])
+    try:
+        n = explore.whole_at_least("variation", number, 1)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= len(seeds):
+        raise user_error(f"pick a variation from 1 to {len(seeds)} (the strip's images, left to right), got {number}.")
+    truncation = recipe.get("truncation", 1.0)
+    explore.check_truncation_and_batch(truncation, 1, limits)
+    view = pipeline_of(model)
+    sentence = explore.check_vectors("the variations' sentence vector", recipe["sentence"], view.clip.embed_dim, 1)[0]
+    noise = noise_from_seeds([seeds[n - 1]], view.z_dim, float(truncation))[0]
+    psi = f", truncation ψ {float(truncation):g}" if float(truncation) != 1.0 else ""
+    summary = f"**Variation {n}** (seed {seeds[n - 1]}{psi}) is the found point: your image's sentence vector and that seed's noise, no inversion."
+    return _show_found(model, sentence, noise, f"your image (seed {seeds[n - 1]})", f"variation {n}", summary, outdir)
 
 
 # ------------------------------------------------------------------------------------------ send the found point
 def _need_found(found: dict[str, Any] | None) -> None:
     if not found:
-        raise user_error("Nothing found yet: run Invert first, then send the image.")
+        raise user_error("Nothing found yet: run Invert first (or use one of the Variations), then send the image.")
 
 
 def send_found_to_knobs(
@@ -130,3 +185,12 @@ def send_found_to_interpolate(found: dict[str, Any] | None, end: str, prompt_a: 
     if end not in ("A", "B"):
         raise user_error("send to prompt A or prompt B.")
     return (YOUR_IMAGE, prompt_b) if end == "A" else (prompt_a, YOUR_IMAGE)
+
+
+def send_found_to_walk(found: dict[str, Any] | None, prompts: str) -> str:
+    """Make :data:`YOUR_IMAGE` the Noise walk's first keyframe line, before the lines already there
+    (an earlier ``[your image]`` line moves up): its noise is the walk's first noise keyframe, so the
+    walk starts at the found image and, with the seeds typed, keeps prompts and noises in step."""
+    _need_found(found)
+    lines = [line for line in (prompts or "").splitlines() if line.strip() and line.strip().lower() != YOUR_IMAGE]
+    return "\n".join([YOUR_IMAGE, *lines])

@@ -104,7 +104,7 @@ def parse_prompts(text: str, what: str = "prompt") -> list[str]:
 
 YOUR_IMAGE = "[your image]"
 """What a prompt box holds when it stands for the point Your image found (the session's slot, set by
-a successful Invert): the handlers swap the stored sentence vector (and noise) in for it."""
+a successful Invert or by Use variation): the handlers swap the stored sentence vector (and noise) in for it."""
 
 
 def point_or_prompt(text: str, found: dict[str, Any] | None) -> str | dict[str, Any]:
@@ -112,8 +112,17 @@ def point_or_prompt(text: str, found: dict[str, Any] | None) -> str | dict[str, 
     if (text or "").strip().lower() != YOUR_IMAGE:
         return text
     if not found:
-        raise user_error(f"{YOUR_IMAGE} stands for the image found in Your image: run Invert there first (or type a prompt).")
+        raise user_error(f"{YOUR_IMAGE} stands for the image found in Your image: run Invert there first, or use one of its Variations (or type a prompt).")
     return found
+
+
+def prompt_label(item: Any) -> str:
+    """A recipe's prompt, or a point's label (a found image, stored in place of a prompt), as a short
+    text for summaries and captions; a recipe is user input, so anything else is "a point"."""
+    if isinstance(item, dict):
+        label = item.get("label")
+        return " ".join(label.split())[:80] if isinstance(label, str) and label.strip() else "a point"
+    return str(item)
 
 
 def point_noise(items: Sequence[str | dict[str, Any]]) -> list[float] | None:

@@ -17,7 +17,7 @@ import gradio as gr
 from .. import explore
 from ..export import GIF_MAX_FPS, load_recipe
 from .models import Model, pipeline_of
-from .plumbing import PNG_LEVEL, Progress, model_label, new_job_dir, recipe_text, user_error, user_errors
+from .plumbing import PNG_LEVEL, Progress, model_label, new_job_dir, prompt_label, recipe_text, user_error, user_errors
 
 
 def _file_path(file: Any) -> Path:
@@ -31,7 +31,7 @@ def _recipe_summary(recipe: dict[str, Any]) -> str:
     kind = recipe.get("kind", "?")
     model = explore.recipe_model(recipe)
     prompts = recipe.get("prompts") or []
-    parts = [f"**{kind}**", f"{len(prompts)} prompt{'s' if len(prompts) != 1 else ''}: " + "; ".join(f"“{p}”" for p in prompts[:4])]
+    parts = [f"**{kind}**", f"{len(prompts)} prompt{'s' if len(prompts) != 1 else ''}: " + "; ".join(f"“{prompt_label(p)}”" for p in prompts[:4])]
     if "seeds" in recipe:
         parts.append(f"seeds {recipe['seeds']}")
     elif "seed" in recipe:

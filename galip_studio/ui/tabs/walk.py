@@ -19,7 +19,7 @@ class WalkTab(Tab):
         with gr.Tab("Noise walk", id=self.id):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2, min_width=320):
-                    self.prompts = gr.Textbox(value="a 3d emoji of a smiling face\na red heart", label="Prompts (one per line: keyframes)", lines=3, info="Shift+Enter runs")
+                    self.prompts = gr.Textbox(value="a 3d emoji of a smiling face\na red heart", label="Prompts (one per line: keyframes)", lines=3, info="Shift+Enter runs · [your image]: the point Your image found")
                     self.seeds = gr.Textbox(value="0, 1", label="Seeds (noise keyframes)", info="circle / random paths use one or two")
                     with gr.Row():
                         self.path = gr.Dropdown(list(NOISE_PATHS), value="keyframes", label="Noise path")
@@ -60,10 +60,10 @@ class WalkTab(Tab):
         self.results = {"preview": self.preview, "video": self.video, "gif": self.gif, "mp4": self.mp4, "info": self.info, "recipe": self.recipe}
 
     def wire(self, page: Page) -> None:
-        """Walk (Shift+Enter in the prompts)."""
+        """Walk (Shift+Enter in the prompts; a "[your image]" line is the session's found point)."""
         page.long_event(
             self, [self.go.click, self.prompts.submit], h.walk,
             [self.prompts, self.seeds, self.path, self.frames, self.fps, self.playback, self.easing, self.truncation, self.even, self.formats, self.size,
-             page.scaling],
+             page.scaling, page.session.found],
             [self.preview, self.video, self.gif, self.mp4, self.info, self.recipe], "walk",
         )
