@@ -108,7 +108,7 @@ def invert_image(
         found = invert.invert(pipe, picture, steps=steps, seed=seed_or_random(seed), starts=starts, max_seconds=APP_MAX_SECONDS, gap=gap, progress=progress)
     summary = (
         f"**{found.steps} steps** in {found.seconds:.1f} s{' (time limit reached)' if found.stopped else ''} · "
-        f"CLIP distance {found.distance:.4f} · PSNR {found.psnr:.2f} dB · best start: seed {found.start_seed}"
+        f"CLIP distance {found.distance:.4f} · PSNR {found.psnr:.2f} dB · started from “{found.start_from}”, seed {found.start_seed}"
     )
     return _show_found(model, found.sentence, found.noise, "your image", "inversion", summary, outdir)
 
