@@ -376,7 +376,7 @@ def test_your_image_in_a_walk_starts_there_and_its_recipe_remakes_the_gif(pipe, 
     assert torch.allclose(again.images[0], planted[0][0], atol=1e-5)  # the first frame is the found image
     assert torch.equal(again.noise[0], planted[2]) and torch.equal(again.sentence[0], planted[1])
     assert "“your image”; “a house”" in rh.read_recipe(out.gif_file).summary  # the point by its label, not its numbers
-    remade = rh.render_recipe(pipe, out.gif_file, outdir=tmp_path).file  # the Recipe tab
+    remade = rh.remake_from_recipe(pipe, out.gif_file, outdir=tmp_path).file  # the Recipe tab
     with Image.open(out.gif_file) as a, Image.open(remade) as b:
         assert a.n_frames == b.n_frames == 4
         for k in range(4):

@@ -147,7 +147,7 @@ def test_generate_gallery_pngs_carry_recipes_that_remake_them(tiny_pipeline, tmp
     # The same image as the pipeline makes for that prompt and seed, and again from its recipe.
     direct = tiny_pipeline("a green heart", seeds=[8], truncation=0.9).images[0]
     assert np.abs(_arr(path) - _arr(direct)).max() <= 1
-    again = rh.render_recipe(tiny_pipeline, path, outdir=tmp_path)
+    again = rh.remake_from_recipe(tiny_pipeline, path, outdir=tmp_path)
     assert Image.open(again.image).size == (32, 32)
     assert np.abs(_arr(again.image) - _arr(path)).max() <= 1
     grid = Image.open(out.grid_file)
@@ -326,13 +326,13 @@ def test_walk_gif_and_mp4_and_recipe_roundtrip(tiny_pipeline, tmp_path):
     assert recipe["frames"] == 6 and recipe["pingpong"] is True and recipe["fps"] == 12.0
     assert "10 frames" in out.info
     # The GIF's recipe makes the same frames again.
-    again = rh.render_recipe(tiny_pipeline, out.gif_file, outdir=tmp_path)
+    again = rh.remake_from_recipe(tiny_pipeline, out.gif_file, outdir=tmp_path)
     assert again.file.endswith(".gif")
     assert all(np.array_equal(a, b) for a, b in zip(_gif_frames(again.file), frames))
     # So does the MP4's (into an MP4, with a GIF to look at).
     info = rh.read_recipe(out.mp4_file)
     assert json.loads(info.recipe)["kind"] == "walk" and "**walk**" in info.summary
-    again = rh.render_recipe(tiny_pipeline, out.mp4_file, outdir=tmp_path)
+    again = rh.remake_from_recipe(tiny_pipeline, out.mp4_file, outdir=tmp_path)
     assert again.file.endswith(".mp4") and again.image.endswith(".gif")
 
 
@@ -354,22 +354,22 @@ def test_render_recipe_json_and_errors(tiny_pipeline, tmp_path):
     recipe = {"format": explore.RECIPE_FORMAT, "kind": "seeds", "prompts": ["a red apple"], "seeds": [0, 1], "truncation": 1.0, "batch_size": 8}
     path = tmp_path / "r.json"
     path.write_text(json.dumps(recipe))
-    out = rh.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
+    out = rh.remake_from_recipe(tiny_pipeline, str(path), outdir=tmp_path)
     assert Image.open(out.image).size == (2 * 32 + 3 * 2, 32 + 2 * 2)  # the plain grid, as the CLI writes it
     plain = tmp_path / "plain.png"
     save_png(Image.new("RGB", (8, 8)), plain)
     with pytest.raises(gr.Error, match="no recipe found"):
-        rh.render_recipe(tiny_pipeline, str(plain), outdir=tmp_path)
+        rh.remake_from_recipe(tiny_pipeline, str(plain), outdir=tmp_path)
     with pytest.raises(gr.Error) as e:
         rh.read_recipe(str(plain))
     assert "plain.png" in str(e.value) and str(tmp_path) not in str(e.value)  # the file's name, not where the server keeps it
     assert rh.read_recipe(None) == ("", "")  # a cleared file clears the summary: no error
     with pytest.raises(gr.Error, match="Drop a PNG"):
-        rh.render_recipe(tiny_pipeline, None, outdir=tmp_path)
+        rh.remake_from_recipe(tiny_pipeline, None, outdir=tmp_path)
     wrong = dict(recipe, model={"source": "checkpoint", "id": "elsewhere", "image_size": 64})
     path.write_text(json.dumps(wrong))
     with pytest.raises(gr.Error, match="image_size 64"):
-        rh.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
+        rh.remake_from_recipe(tiny_pipeline, str(path), outdir=tmp_path)
 
 
 def test_render_recipe_notes_another_model(tiny_pipeline, tmp_path):
@@ -377,12 +377,12 @@ def test_render_recipe_notes_another_model(tiny_pipeline, tmp_path):
     path = tmp_path / "r.json"
     path.write_text(json.dumps(recipe))
     with pytest.warns(UserWarning, match="other-model"):
-        out = rh.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
+        out = rh.remake_from_recipe(tiny_pipeline, str(path), outdir=tmp_path)
     assert "loaded model differs" in out.note
     # A `generate` recipe of an earlier version names its model by path: the same policy applies.
     path.write_text(json.dumps({"kind": "generate", "prompts": ["a"], "seeds": [0], "model": "runs/older"}))
     with pytest.warns(UserWarning, match="checkpoint “runs/older”"):
-        out = rh.render_recipe(tiny_pipeline, str(path), outdir=tmp_path)
+        out = rh.remake_from_recipe(tiny_pipeline, str(path), outdir=tmp_path)
     assert Image.open(out.image).size == (32, 32) and json.loads(out.recipe)["kind"] == "seeds"  # one image saved bare: bare again
 
 
@@ -431,7 +431,7 @@ def test_generate_exports_the_grid_at_a_chosen_size_named_after_every_prompt(tin
     with pytest.raises(gr.Error, match="scaling must be one of"):
         h.generate(tiny_pipeline, "a red apple", 1, 0, 1.0, 64, "bicubic", outdir=tmp_path)
     # The nearest-scaled grid's recipe makes it again, scaled the same way.
-    again = rh.render_recipe(tiny_pipeline, out.grid_file, outdir=tmp_path)
+    again = rh.remake_from_recipe(tiny_pipeline, out.grid_file, outdir=tmp_path)
     assert np.abs(_arr(again.file) - _arr(grid)).max() <= 1
 
 

@@ -72,7 +72,7 @@ class RecipeResult(NamedTuple):
 
 
 @user_errors
-def render_recipe(
+def remake_from_recipe(
     model: Model,
     file: Any,
     *,

@@ -37,4 +37,4 @@ class RecipeTab(Tab):
     def wire(self, page: Page) -> None:
         """Reading a file shows its recipe (clearing it clears them, no error); the button makes it again."""
         page_and_api([self.file.change], rh.read_recipe, [self.file], [self.recipe, self.summary], self.error, "read_recipe", show_progress="hidden")
-        page.long_event(self, [self.go.click], rh.render_recipe, [self.file], [self.image, self.out, self.note, self.recipe], "render_recipe")
+        page.long_event(self, [self.go.click], rh.remake_from_recipe, [self.file], [self.image, self.out, self.note, self.recipe], "render_recipe")
