@@ -433,3 +433,25 @@ def test_use_variation_makes_that_variation_the_found_point(pipe, gap, tmp_path,
             ih.use_variation(pipe, v.recipe, wrong, outdir=tmp_path)
     with pytest.raises(gr.Error, match="Run Variations first"):
         ih.use_variation(pipe, "[" * 100_000, 1, outdir=tmp_path)  # nested too deep for JSON: one line, not a crash
+
+
+def test_variations_and_inversion_on_an_official_224_model(tmp_path):
+    """The official checkpoints' architecture (CLIP ViT-B/32 inside G and D, 224 px; random weights
+    here, as no real weights are reachable offline): variations and inversion run, and the found
+    point's recipe renders the same image again."""
+    from galip_studio.config import get_preset
+    from galip_studio.nets import GALIP
+    from galip_studio.pipeline import GALIPPipeline
+
+    preset = get_preset("official-224")
+    preset.clip.pretrained = None
+    torch.manual_seed(0)
+    pipe = GALIPPipeline(GALIP.from_configs(preset.galip, preset.clip).eval(), device="cpu")
+    assert pipe.image_size == 224
+    gap = invert.image_gap(pipe, phrases=2, cache=False)
+    image = _png(tmp_path / "red.png", Image.new("RGB", (300, 200), (200, 20, 20)))
+    v = invert.variations(pipe, image, seeds=[0], gap=gap, nearest=0)
+    assert v.render.images.shape == (1, 3, 224, 224)
+    found = invert.invert(pipe, image, steps=1, seed=0, starts=1, candidates=2, phrases=0, gap=gap)
+    assert found.image.shape == (1, 3, 224, 224) and found.steps == 1
+    assert torch.equal(explore.render_recipe(json.loads(json.dumps(found.recipe)), pipe).images, found.image)
