@@ -320,18 +320,14 @@ class Inversion:
 
 
 def check_invert_settings(steps: int, starts: int, max_seconds: float, lr: float, candidates: int = 0, phrases: int = 0) -> None:
-    whole_at_least("steps", steps, 0)
-    if steps > MAX_STEPS:
-        raise ValueError(f"steps is {steps}, above the limit of {MAX_STEPS}: use fewer steps")
-    whole_at_least("starts", starts, 1)
-    if starts > MAX_STARTS:
-        raise ValueError(f"starts is {starts}, above the limit of {MAX_STARTS}: use fewer starts")
-    whole_at_least("candidates", candidates, 0)
-    if candidates > MAX_CANDIDATES:
-        raise ValueError(f"candidates is {candidates}, above the limit of {MAX_CANDIDATES}: use fewer candidate seeds")
-    whole_at_least("phrases", phrases, 0)
-    if phrases > MAX_NEAREST:
-        raise ValueError(f"phrases is {phrases}, above the limit of {MAX_NEAREST}: use fewer starting phrases")
+    counts = (  # name, value, least, most, what to use fewer of
+        ("steps", steps, 0, MAX_STEPS, "steps"), ("starts", starts, 1, MAX_STARTS, "starts"),
+        ("candidates", candidates, 0, MAX_CANDIDATES, "candidate seeds"), ("phrases", phrases, 0, MAX_NEAREST, "starting phrases"),
+    )
+    for name, value, least, most, what in counts:
+        whole_at_least(name, value, least)
+        if value > most:
+            raise ValueError(f"{name} is {value}, above the limit of {most}: use fewer {what}")
     if not (isinstance(max_seconds, (int, float)) and math.isfinite(max_seconds) and 0 < max_seconds <= MAX_SECONDS):
         raise ValueError(f"max_seconds must be a number of seconds in (0, {MAX_SECONDS:g}], got {max_seconds!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr <= 1):
