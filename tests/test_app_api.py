@@ -220,6 +220,6 @@ def test_every_tab_long_job_has_stop_and_history(tiny_pipeline, tmp_path):
     demo = build_app(tiny_pipeline, checkpoint_roots=[], outdir=tmp_path)
     fns = [f.fn for f in demo.fns.values()]
     stoppable = {name for fn in fns for name in getattr(fn, "handlers", ())}
-    assert stoppable == {"generate", "interpolate", "blend", "walk", "directions", "prompt_map", "map_path", "invert_image", "render_recipe"}
+    assert stoppable == {"generate", "interpolate", "blend", "walk", "directions", "prompt_map", "map_path", "invert_image", "remake_from_recipe"}
     recorded = {fn.__name__.removeprefix("record_") for fn in fns if getattr(fn, "__name__", "").startswith("record_")}
     assert recorded == {"generate", "interpolate", "blend", "knobs", "walk", "directions", "map", "recipe"}
