@@ -474,7 +474,8 @@ def _not_a_number(name: str) -> Any:
 MAX_RECIPE_CHARS = 1_000_000
 
 
-def _parse_recipe(text: str | bytes, source: str) -> dict[str, Any]:
+def parse_recipe(text: str | bytes, source: str) -> dict[str, Any]:
+    """A recipe from its JSON text (bounded size and depth, no NaN); ``source`` names it in the errors."""
     if len(text) > MAX_RECIPE_CHARS:
         raise ValueError(f"the recipe in {source} is {len(text):,} characters long; a GALIP Studio recipe is far smaller")
     try:
@@ -523,13 +524,13 @@ def load_recipe(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     if path.suffix.lower() == ".json":
-        return _parse_recipe(path.read_text(encoding="utf-8"), str(path))
+        return parse_recipe(path.read_text(encoding="utf-8"), str(path))
     embedded = _embedded_recipe(path)
     if embedded:
-        return _parse_recipe(embedded, str(path))
+        return parse_recipe(embedded, str(path))
     side = sidecar_path(path)
     if side.is_file():
-        return _parse_recipe(side.read_text(encoding="utf-8"), str(side))
+        return parse_recipe(side.read_text(encoding="utf-8"), str(side))
     raise ValueError(
         f"no recipe found for {path}: it carries none and there is no sidecar {side.name}; "
         "only files exported by GALIP Studio (or their .json sidecars) can be re-rendered"

@@ -16,7 +16,6 @@ The other tabs' logic: :mod:`.discover_handlers` (Directions, Prompt map), :mod:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -31,7 +30,7 @@ from ..latent import corner_position, corner_weights
 from ..metrics import measure_path, plot_path
 from .models import Model, pipeline_of
 from .plumbing import (
-    YOUR_IMAGE, PNG_LEVEL, Progress, new_job_dir, parse_prompts, parse_seeds, point_noise, point_or_prompt, recipe_text, seed_or_random, user_error, user_errors,
+    YOUR_IMAGE, PNG_LEVEL, Progress, new_job_dir, parse_prompts, parse_seeds, point_noise, point_or_prompt, recipe_text, seed_or_random, shown_recipe, user_error, user_errors,
 )
 
 PLAYBACK = ("once", "loop", "ping-pong")
@@ -147,11 +146,7 @@ class GalleryItem(NamedTuple):
 def gallery_item(recipe: str | dict[str, Any] | None, index: int | float | None) -> GalleryItem:
     """The prompt and seed of image ``index`` of a Generate gallery, from the gallery's recipe
     (row-major: one row of seeds per prompt)."""
-    if isinstance(recipe, str):
-        try:
-            recipe = json.loads(recipe) if recipe.strip() else None
-        except ValueError:
-            recipe = None
+    recipe = shown_recipe(recipe)
     if not isinstance(recipe, dict) or not recipe.get("prompts") or not recipe.get("seeds"):
         raise user_error("Generate some images first, then click one to pick it.")
     if index is None:

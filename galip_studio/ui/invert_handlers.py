@@ -15,7 +15,6 @@ send buttons put ``[your image]`` into Style knobs, Blend grid, Interpolate and 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,7 +27,7 @@ from ..pipeline import noise_from_seeds, to_pil
 from . import handlers as h
 from .discover_handlers import _loaded, _remember
 from .models import Model, pipeline_of
-from .plumbing import YOUR_IMAGE, PNG_LEVEL, new_job_dir, parse_seeds, recipe_text, seed_or_random, user_error, user_errors
+from .plumbing import YOUR_IMAGE, PNG_LEVEL, new_job_dir, parse_seeds, recipe_text, seed_or_random, shown_recipe, user_error, user_errors
 
 APP_MAX_STEPS = 500  # the app's bound on inversion steps (the library's is invert.MAX_STEPS)
 APP_MAX_SECONDS = 300.0  # an inversion in the app ends after this, with the best so far
@@ -115,14 +114,9 @@ def invert_image(
 
 def _variations_recipe(text: str | dict[str, Any] | None) -> dict[str, Any]:
     """The recipe Variations showed (its JSON text), or a one-line error that says to run Variations."""
-    recipe: Any = text
-    if isinstance(text, str):
-        if len(text) > MAX_RECIPE_CHARS:
-            raise user_error(f"that recipe is {len(text):,} characters long, not the one Variations showed: run Variations again.")
-        try:
-            recipe = json.loads(text) if text.strip() else None
-        except (ValueError, RecursionError):
-            recipe = None
+    if isinstance(text, str) and len(text) > MAX_RECIPE_CHARS:
+        raise user_error(f"that recipe is {len(text):,} characters long, not the one Variations showed: run Variations again.")
+    recipe = shown_recipe(text)
     if not isinstance(recipe, dict) or recipe.get("kind") != "vectors" or not recipe.get("seeds") or not recipe.get("sentence"):
         raise user_error("Run Variations first, then pick one of its images by number.")
     return recipe

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence, TypeVar
 import gradio as gr
 
 from .. import explore
+from ..export import parse_recipe
 from ..pipeline import MAX_SEED, check_prompt
 from .models import ModelLoadError
 
@@ -123,6 +124,17 @@ def prompt_label(item: Any) -> str:
         label = item.get("label")
         return " ".join(label.split())[:80] if isinstance(label, str) and label.strip() else "a point"
     return str(item)
+
+
+def shown_recipe(text: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """The recipe a result shows (its JSON text, as a client sends it back), or None where it holds
+    none: empty, not JSON, too large, too deep or not a recipe (:func:`~galip_studio.export.parse_recipe`)."""
+    if isinstance(text, dict) or text is None:
+        return text
+    try:
+        return parse_recipe(text, "the recipe shown") if str(text).strip() else None
+    except ValueError:
+        return None
 
 
 def point_noise(items: Sequence[str | dict[str, Any]]) -> list[float] | None:
