@@ -122,6 +122,10 @@ def _add_train_parser(sub: Any) -> None:
                    help="weight of --feature-d's term in the generator loss (default 1.0)")
     g.add_argument("--feature-d-ramp", type=int, metavar="STEPS", default=S,
                    help="raise that weight linearly from 0 over the run's first STEPS steps (default 0: at once)")
+    g.add_argument("--recon-weight", type=float, metavar="W", default=S,
+                   help="add W x the mean absolute pixel difference between each generated image and the real "
+                        "image whose caption it was drawn for to the generator loss (paired reconstruction, for "
+                        "data with one drawing per caption such as emoji); 0 = off (the paper; default)")
 
     g = p.add_argument_group("schedule")
     g.add_argument("--batch-size", type=int, default=S, help="images per step and process (default 32)")

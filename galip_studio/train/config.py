@@ -94,6 +94,8 @@ class TrainConfig(DictConfig):
     feature_d_size: int = 128  # side the images are resized to for the feature network
     feature_d_weight: float = 1.0  # weight of its term in L_G
     feature_d_ramp: int = 0  # the weight rises linearly from 0 over this many steps of the run (0: at once)
+    # paired reconstruction: L1 between each fake and the real image its caption came from; 0: the paper
+    recon_weight: float = 0.0
     # schedule
     batch_size: int = 32  # per process
     steps: int | None = None  # total optimizer steps; with neither steps nor epochs: until Ctrl-C
@@ -159,6 +161,8 @@ class TrainConfig(DictConfig):
         _ = self.feature_d_config  # FeatureDConfig checks the input size
         if not (math.isfinite(self.feature_d_weight) and self.feature_d_weight >= 0):
             raise ValueError(f"feature_d_weight must be zero or positive, got {self.feature_d_weight}")
+        if not (math.isfinite(self.recon_weight) and self.recon_weight >= 0):
+            raise ValueError(f"recon_weight must be zero (off) or positive, got {self.recon_weight}")
         if self.feature_d_ramp < 0:
             raise ValueError(f"feature_d_ramp is a number of steps, zero or more, got {self.feature_d_ramp}")
         if not 0.0 <= self.ema < 1.0:

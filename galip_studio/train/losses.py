@@ -21,7 +21,11 @@ With a second discriminator over frozen pretrained features (``train --feature-d
     L_D += L_DF                                                     D_F's heads are D's parameters too
     L_G += -w * mean(D_F(F_fake, s))
 
-GALIP's terms are unchanged by it. The mismatched and fake terms share one batched forward (D has no cross-sample operations, so
+GALIP's terms are unchanged by it. With ``train --recon-weight r`` (not in the paper), each fake G(z_i, s_i) is
+also pulled towards the real image x_i whose caption gave s_i:
+
+    L_G += r * mean(|G(z_i, s_i) - x_i|)                            pixels in [-1, 1], before any augmentation
+ The mismatched and fake terms share one batched forward (D has no cross-sample operations, so
 this equals separate calls); the matched reals get their own, so that MA-GP differentiates only them. Losses are accumulated in float32 whatever the
 autocast dtype of the forward.
 """
@@ -212,3 +216,15 @@ def feature_generator_loss(
     with autocast():
         out = discriminator(fake_features, sentence)
     return -out.float().mean()
+
+
+def reconstruction_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The paired reconstruction term of L_G, before its weight: ``mean(|fake - real|)`` over pixels,
+    in float32; ``fake[i]`` was generated for the caption of ``real[i]``. Reals of another side (256 px
+    for a 224 px model) are resized to the fakes' side first."""
+    if fake.shape[:2] != real.shape[:2]:
+        raise ValueError(f"fake images {tuple(fake.shape)} and real images {tuple(real.shape)} do not pair up")
+    real = real.float()
+    if real.shape[-2:] != fake.shape[-2:]:
+        real = F.interpolate(real, size=fake.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
+    return F.l1_loss(fake.float(), real)

@@ -35,7 +35,8 @@ from ..runlog import RunLogger
 from .augment import diff_augment, parse_policy
 from .config import BEST_METRICS, TrainConfig, format_minutes
 from .evaluate import summarize
-from .losses import discriminator_loss, feature_discriminator_loss, feature_generator_loss, generator_loss
+from .losses import (discriminator_loss, feature_discriminator_loss, feature_generator_loss, generator_loss,
+                     reconstruction_loss)
 from .rundir import RunDirectory
 from .runtime import StopSignal, setup_distributed
 from .plan import RunPlan, plan_run
@@ -210,6 +211,10 @@ class Stepper:
                 weight = cfg.feature_d_weight_at(self.step)
                 g_total = g_total + weight * g_fd
                 g_extra = {"loss_g_fd": float(g_fd.detach()), "fd_weight": weight}
+            if cfg.recon_weight > 0:
+                recon = reconstruction_loss(fake, real)
+                g_total = g_total + cfg.recon_weight * recon
+                g_extra["loss_recon"] = float(recon.detach())
             g_ok = self._check_finite(g_total, "generator")
             if g_ok or p.scalers is not None:
                 self._update(g_total, p.opt_g, "g")
