@@ -25,7 +25,8 @@ GALIP's terms are unchanged by it. With ``train --recon-weight r`` (not in the p
 also pulled towards the real image x_i whose caption gave s_i:
 
     L_G += r * mean(|G(z_i, s_i) - x_i|)                            pixels in [-1, 1], before any augmentation
- The mismatched and fake terms share one batched forward (D has no cross-sample operations, so
+
+The mismatched and fake terms share one batched forward (D has no cross-sample operations, so
 this equals separate calls); the matched reals get their own, so that MA-GP differentiates only them. Losses are accumulated in float32 whatever the
 autocast dtype of the forward.
 """
