@@ -17,24 +17,17 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from galip_studio.checkpoint import load_checkpoint
-from galip_studio.pipeline import GALIPPipeline, default_checkpoint_dir
 from galip_studio.datasets.folders import load_rgb, scan_dataset
-
-
-def _images(paths: list[Path], size: int) -> torch.Tensor:
-    arrays = [np.array(load_rgb(p).resize((size, size), Image.BICUBIC)) for p in paths]
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1
+from galip_studio.invert import image_tensor, psnr
+from galip_studio.pipeline import GALIPPipeline, default_checkpoint_dir
 
 
 def _median_psnr(fake: torch.Tensor, real: torch.Tensor) -> float:
-    mse = ((fake.clamp(-1, 1) - real) ** 2).mean(dim=(1, 2, 3)) / 4  # pixels in [0, 1]
-    return float((10 * torch.log10(1 / mse.clamp_min(1e-10))).median())
+    return float(psnr(fake, real).median())
 
 
 def main() -> None:
@@ -52,13 +45,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     checkpoint = Path(args.checkpoint) if args.checkpoint else default_checkpoint_dir()
-    model, _ = load_checkpoint(checkpoint, load_discriminator=False)
     pipe = GALIPPipeline.from_pretrained(checkpoint, device="cpu")
     samples = sorted(scan_dataset(args.data)[0], key=lambda s: str(s.image))[: args.max_images]
     if not samples:
         raise SystemExit(f"no image-caption pairs in {args.data}")
-    G = model.generator.float().train()
-    real = _images([s.image for s in samples], G.config.img_size)
+    G = pipe.generator.float().train()
+    real = torch.cat([image_tensor(load_rgb(s.image), G.config.img_size) for s in samples])
     with torch.no_grad():
         sentence = pipe.encode([s.captions[0] for s in samples]).float()
     noise = torch.randn(len(samples), G.z_dim, generator=torch.Generator().manual_seed(1))
