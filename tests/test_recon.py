@@ -54,6 +54,22 @@ def test_reconstruction_loss_is_the_mean_absolute_pixel_difference_of_pairs():
         reconstruction_loss(fake, real[:2])
 
 
+def test_recon_size_compares_layout_and_colour_only():
+    # a fine checkerboard and flat grey have the same 2 x 2 average: at size 2 they match, at full size not
+    board = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 2.0 - 1.0
+    fake, real = board.expand(1, 3, 8, 8).clone(), torch.zeros(1, 3, 8, 8)
+    assert reconstruction_loss(fake, real) == pytest.approx(1.0)
+    assert reconstruction_loss(fake, real, size=2) < 0.01  # measured 0.005, against 1.0 at full size
+    # but a different layout still differs: left half white vs right half white
+    left, right = torch.full((1, 3, 8, 8), -1.0), torch.full((1, 3, 8, 8), -1.0)
+    left[..., :4], right[..., 4:] = 1.0, 1.0
+    assert reconstruction_loss(left, right, size=2) > 1.0  # measured 1.43 (2.0 at full size)
+    # a size at or over the fakes' side is the full-size term; bigger reals are resized to the size
+    assert reconstruction_loss(fake, real, size=8) == reconstruction_loss(fake, real, size=64) == reconstruction_loss(fake, real)
+    big = F.interpolate(left, size=(16, 16), mode="nearest")
+    assert reconstruction_loss(left, big, size=4) < 0.01  # measured 0.005: the edge's filter footprints differ
+
+
 def test_recon_weight_adds_a_term_to_the_generator_loss_only_and_pulls_fakes_to_their_images(tmp_path, flat):
     _, plain = _run(flat, tmp_path / "plain", 2, lr_g=1e-3, batch_size=6)
     assert not any("recon" in k for row in plain for k in row)
@@ -68,10 +84,10 @@ def test_recon_weight_adds_a_term_to_the_generator_loss_only_and_pulls_fakes_to_
 
 
 def test_a_recon_run_resumes_bit_exact_and_bad_weights_are_one_line_errors(tmp_path, data, capsys):
-    straight, _ = _run(data, tmp_path / "a", 4, recon_weight=2.0)
-    _run(data, tmp_path / "b", 2, recon_weight=2.0)
+    straight, _ = _run(data, tmp_path / "a", 4, recon_weight=2.0, recon_size=8)
+    _run(data, tmp_path / "b", 2, recon_weight=2.0, recon_size=8)
     saved = json.loads((tmp_path / "b" / "config.json").read_text())["train"]
-    assert saved["recon_weight"] == 2.0
+    assert saved["recon_weight"] == 2.0 and saved["recon_size"] == 8
     resumed = Trainer(resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "b"), "resume": "latest", "steps": 4}, saved)).run()
     a = load_file(str(straight.last_checkpoint / "generator.safetensors"))
     b = load_file(str(resumed.last_checkpoint / "generator.safetensors"))
@@ -86,3 +102,6 @@ def test_a_recon_run_resumes_bit_exact_and_bad_weights_are_one_line_errors(tmp_p
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "recon_weight must be zero (off) or positive" in err[0], err
     assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match="recon_size is a side in pixels"):
+        quick_config(data, tmp_path / "x", recon_weight=1.0, recon_size=-4)
+    assert quick_config(data, tmp_path / "x", recon_weight=1.0, recon_size=16).recon_size == 16

@@ -126,6 +126,9 @@ def _add_train_parser(sub: Any) -> None:
                    help="add W x the mean absolute pixel difference between each generated image and the real "
                         "image whose caption it was drawn for to the generator loss (paired reconstruction, for "
                         "data with one drawing per caption such as emoji); 0 = off (the paper; default)")
+    g.add_argument("--recon-size", type=int, metavar="PX", default=S,
+                   help="compare --recon-weight's pairs downscaled to PX x PX (layout and colour only, detail "
+                        "left to the discriminators); 0 = at the model's side (default)")
 
     g = p.add_argument_group("schedule")
     g.add_argument("--batch-size", type=int, default=S, help="images per step and process (default 32)")

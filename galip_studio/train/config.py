@@ -96,6 +96,7 @@ class TrainConfig(DictConfig):
     feature_d_ramp: int = 0  # the weight rises linearly from 0 over this many steps of the run (0: at once)
     # paired reconstruction: L1 between each fake and the real image its caption came from; 0: the paper
     recon_weight: float = 0.0
+    recon_size: int = 0  # compare at this side (layout and colour only); 0: the model's side
     # schedule
     batch_size: int = 32  # per process
     steps: int | None = None  # total optimizer steps; with neither steps nor epochs: until Ctrl-C
@@ -163,6 +164,8 @@ class TrainConfig(DictConfig):
             raise ValueError(f"feature_d_weight must be zero or positive, got {self.feature_d_weight}")
         if not (math.isfinite(self.recon_weight) and self.recon_weight >= 0):
             raise ValueError(f"recon_weight must be zero (off) or positive, got {self.recon_weight}")
+        if not 0 <= self.recon_size <= 1024:
+            raise ValueError(f"recon_size is a side in pixels, 1-1024 (0: the model's side), got {self.recon_size}")
         if self.feature_d_ramp < 0:
             raise ValueError(f"feature_d_ramp is a number of steps, zero or more, got {self.feature_d_ramp}")
         if not 0.0 <= self.ema < 1.0:

@@ -219,13 +219,23 @@ def feature_generator_loss(
     return -out.float().mean()
 
 
-def reconstruction_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+def reconstruction_loss(fake: torch.Tensor, real: torch.Tensor, size: int = 0) -> torch.Tensor:
     """The paired reconstruction term of L_G, before its weight: ``mean(|fake - real|)`` over pixels,
     in float32; ``fake[i]`` was generated for the caption of ``real[i]``. Reals of another side (256 px
-    for a 224 px model) are resized to the fakes' side first."""
+    for a 224 px model) are resized to the fakes' side first. ``size`` > 0 and under the fakes' side
+    compares both at ``size`` x ``size`` (antialiased): only layout and colour are pulled, the detail
+    is left to the discriminators."""
     if fake.shape[:2] != real.shape[:2]:
         raise ValueError(f"fake images {tuple(fake.shape)} and real images {tuple(real.shape)} do not pair up")
-    real = real.float()
-    if real.shape[-2:] != fake.shape[-2:]:
-        real = F.interpolate(real, size=fake.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
-    return F.l1_loss(fake.float(), real)
+    fake, real = fake.float(), real.float()
+    side = fake.shape[-2:]
+    if 0 < size < min(side):
+        side = (size, size)
+        fake = _resize(fake, side)
+    if real.shape[-2:] != side:
+        real = _resize(real, side)
+    return F.l1_loss(fake, real)
+
+
+def _resize(images: torch.Tensor, side: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(images, size=side, mode="bilinear", antialias=True, align_corners=False)

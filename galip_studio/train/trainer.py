@@ -212,7 +212,7 @@ class Stepper:
                 g_total = g_total + weight * g_fd
                 g_extra = {"loss_g_fd": float(g_fd.detach()), "fd_weight": weight}
             if cfg.recon_weight > 0:
-                recon = reconstruction_loss(fake, real)
+                recon = reconstruction_loss(fake, real, cfg.recon_size)
                 g_total = g_total + cfg.recon_weight * recon
                 g_extra["loss_recon"] = float(recon.detach())
             g_ok = self._check_finite(g_total, "generator")
