@@ -83,11 +83,23 @@ def test_recon_weight_adds_a_term_to_the_generator_loss_only_and_pulls_fakes_to_
     assert sum(curve[-5:]) < 0.7 * sum(curve[:5]), curve  # measured 0.55
 
 
+def test_recon_samples_trains_on_the_nearest_of_k_noise_draws(tmp_path, data):
+    # the step's own noise is one of the K candidates, so the first step's term can only fall; with
+    # 8 captions and 3 more draws each, some caption finds a nearer drawing
+    _, one = _run(data, tmp_path / "one", 1, recon_weight=2.0)
+    _, four = _run(data, tmp_path / "four", 1, recon_weight=2.0, recon_samples=4)
+    assert four[0]["loss_recon"] < one[0]["loss_recon"]
+    # and without --recon-weight the option draws nothing: the same run as the paper's
+    _, plain = _run(data, tmp_path / "plain", 1)
+    _, unused = _run(data, tmp_path / "unused", 1, recon_samples=4)
+    assert unused[0] == plain[0]
+
+
 def test_a_recon_run_resumes_bit_exact_and_bad_weights_are_one_line_errors(tmp_path, data, capsys):
-    straight, _ = _run(data, tmp_path / "a", 4, recon_weight=2.0, recon_size=8)
-    _run(data, tmp_path / "b", 2, recon_weight=2.0, recon_size=8)
+    straight, _ = _run(data, tmp_path / "a", 4, recon_weight=2.0, recon_size=8, recon_samples=3)
+    _run(data, tmp_path / "b", 2, recon_weight=2.0, recon_size=8, recon_samples=3)
     saved = json.loads((tmp_path / "b" / "config.json").read_text())["train"]
-    assert saved["recon_weight"] == 2.0 and saved["recon_size"] == 8
+    assert saved["recon_weight"] == 2.0 and saved["recon_size"] == 8 and saved["recon_samples"] == 3
     resumed = Trainer(resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "b"), "resume": "latest", "steps": 4}, saved)).run()
     a = load_file(str(straight.last_checkpoint / "generator.safetensors"))
     b = load_file(str(resumed.last_checkpoint / "generator.safetensors"))
@@ -105,3 +117,6 @@ def test_a_recon_run_resumes_bit_exact_and_bad_weights_are_one_line_errors(tmp_p
     with pytest.raises(ValueError, match="recon_size is a side in pixels"):
         quick_config(data, tmp_path / "x", recon_weight=1.0, recon_size=-4)
     assert quick_config(data, tmp_path / "x", recon_weight=1.0, recon_size=16).recon_size == 16
+    for bad in (0, 65):
+        with pytest.raises(ValueError, match="recon_samples is a number of noise draws"):
+            quick_config(data, tmp_path / "x", recon_weight=1.0, recon_samples=bad)

@@ -129,6 +129,10 @@ def _add_train_parser(sub: Any) -> None:
     g.add_argument("--recon-size", type=int, metavar="PX", default=S,
                    help="compare --recon-weight's pairs downscaled to PX x PX (layout and colour only, detail "
                         "left to the discriminators); 0 = at the model's side (default)")
+    g.add_argument("--recon-samples", type=int, metavar="K", default=S,
+                   help="with --recon-weight: draw K noise vectors per caption and train on the one whose image is "
+                        "nearest the caption's real image (conditional IMLE), so different noise can keep drawing "
+                        "different images; 1 = one draw (default)")
 
     g = p.add_argument_group("schedule")
     g.add_argument("--batch-size", type=int, default=S, help="images per step and process (default 32)")

@@ -97,6 +97,7 @@ class TrainConfig(DictConfig):
     # paired reconstruction: L1 between each fake and the real image its caption came from; 0: the paper
     recon_weight: float = 0.0
     recon_size: int = 0  # compare at this side (layout and colour only); 0: the model's side
+    recon_samples: int = 1  # draw this many noises per caption and train on the nearest (conditional IMLE)
     # schedule
     batch_size: int = 32  # per process
     steps: int | None = None  # total optimizer steps; with neither steps nor epochs: until Ctrl-C
@@ -166,6 +167,8 @@ class TrainConfig(DictConfig):
             raise ValueError(f"recon_weight must be zero (off) or positive, got {self.recon_weight}")
         if not 0 <= self.recon_size <= 1024:
             raise ValueError(f"recon_size is a side in pixels, 1-1024 (0: the model's side), got {self.recon_size}")
+        if not 1 <= self.recon_samples <= 64:
+            raise ValueError(f"recon_samples is a number of noise draws per caption, 1-64, got {self.recon_samples}")
         if self.feature_d_ramp < 0:
             raise ValueError(f"feature_d_ramp is a number of steps, zero or more, got {self.feature_d_ramp}")
         if not 0.0 <= self.ema < 1.0:

@@ -225,6 +225,11 @@ def reconstruction_loss(fake: torch.Tensor, real: torch.Tensor, size: int = 0) -
     for a 224 px model) are resized to the fakes' side first. ``size`` > 0 and under the fakes' side
     compares both at ``size`` x ``size`` (antialiased): only layout and colour are pulled, the detail
     is left to the discriminators."""
+    return reconstruction_distances(fake, real, size).mean()
+
+
+def reconstruction_distances(fake: torch.Tensor, real: torch.Tensor, size: int = 0) -> torch.Tensor:
+    """:func:`reconstruction_loss` of each pair: ``(batch,)`` mean absolute pixel differences."""
     if fake.shape[:2] != real.shape[:2]:
         raise ValueError(f"fake images {tuple(fake.shape)} and real images {tuple(real.shape)} do not pair up")
     fake, real = fake.float(), real.float()
@@ -234,7 +239,7 @@ def reconstruction_loss(fake: torch.Tensor, real: torch.Tensor, size: int = 0) -
         fake = _resize(fake, side)
     if real.shape[-2:] != side:
         real = _resize(real, side)
-    return F.l1_loss(fake, real)
+    return (fake - real).abs().flatten(1).mean(1)
 
 
 def _resize(images: torch.Tensor, side: tuple[int, int]) -> torch.Tensor:

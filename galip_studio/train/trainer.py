@@ -36,7 +36,7 @@ from .augment import diff_augment, parse_policy
 from .config import BEST_METRICS, TrainConfig, format_minutes
 from .evaluate import summarize
 from .losses import (discriminator_loss, feature_discriminator_loss, feature_generator_loss, generator_loss,
-                     reconstruction_loss)
+                     reconstruction_distances, reconstruction_loss)
 from .rundir import RunDirectory
 from .runtime import StopSignal, setup_distributed
 from .plan import RunPlan, plan_run
@@ -85,7 +85,8 @@ def _noise(seed: int, step: int, rank: int, batch: int, z_dim: int) -> torch.Ten
 
 AUGMENT_STREAM = 1  # the augmentation draws of a step use their own stream, apart from the noise
 FEATURE_AUGMENT_STREAM = 2  # --feature-d: what its network sees is augmented with draws of its own
-FEATURE_AUGMENT = ("translation", "cutout")  # Projected GAN's DiffAugment, without colour (see augment.py)
+FEATURE_AUGMENT = ("translation", "cutout")
+RECON_STREAM = 3  # --recon-samples: the step's extra noise candidates  # Projected GAN's DiffAugment, without colour (see augment.py)
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -165,6 +166,19 @@ class Stepper:
         if scaler.get_scale() < self.config.scaler_min:
             scaler.update(16384.0)
 
+    def _nearest_noise(self, z: torch.Tensor, sentence: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """``--recon-samples K`` (conditional IMLE): of K noise vectors per caption (the step's own and
+        K - 1 more of a stream of their own), the one whose image is nearest the caption's real image,
+        chosen without gradient. The step then trains on it: the term pulls the nearest drawing, not
+        every noise's, towards the real image, so the noise is free to keep choosing among drawings."""
+        cfg, p = self.config, self.parts
+        gen = _step_generator(cfg.seed, self.step, p.ctx.rank, RECON_STREAM)
+        candidates = torch.cat([z[None], torch.randn(cfg.recon_samples - 1, *z.shape, generator=gen).to(z.device)])
+        with torch.no_grad(), p.autocast():
+            distances = torch.stack([reconstruction_distances(p.generator(c, sentence), real, cfg.recon_size)
+                                     for c in candidates])
+        return candidates[distances.argmin(0), torch.arange(z.shape[0], device=z.device)]
+
     def train_step(self, images: torch.Tensor, captions: Sequence[str]) -> dict[str, float]:
         """One D step and one G step on a batch; returns the losses (this rank's values)."""
         cfg, p = self.config, self.parts
@@ -172,6 +186,8 @@ class Stepper:
         real = images.to(device, non_blocking=True)
         sentence = p.sentences(captions)
         z = _noise(cfg.seed, self.step, p.ctx.rank, real.shape[0], p.model.config.z_dim).to(device)
+        if cfg.recon_weight > 0 and cfg.recon_samples > 1:
+            z = self._nearest_noise(z, sentence, real)
         policy = parse_policy(cfg.augment)
         aug = _step_generator(cfg.seed, self.step, p.ctx.rank, AUGMENT_STREAM) if policy else None
         with p.autocast():
