@@ -14,9 +14,9 @@ from ..history import add_history, history_gallery
 from ..jobs import PAGE_ONLY, Runner, connect_stop, page_and_api, was_stopped
 from ..models import DEFAULT_SPEC
 
-CORNER_DEFAULTS = ("a red heart", "a 3d emoji of a smiling face", "a flag", "a house")
+CORNER_DEFAULTS = ("a red heart", "a 3d emoji of a smiling face", "a strawberry", "a house")
 # the blend grid's and the knobs' examples
-CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a dog face", "a flat emoji of a smiling face", "a pizza", "a flat emoji of a cat face"]]
+CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a dog face", "a flat emoji of a smiling face", "a green apple", "a flat emoji of a cat face"]]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ class InterpolateTab(Tab):
                 self.go, self.stop = run_stop("Interpolate")
                 self.error = error_line("galip-interpolate-error")
                 gr.Examples(
-                    [["a red heart", "a 3d emoji of a smiling face"], ["a flag", "a house"], ["a dog face", "a pizza"]],
+                    [["a red heart", "a 3d emoji of a smiling face"], ["a strawberry", "a house"], ["a dog face", "a green apple"]],
                     [self.a, self.b],
                     label="Try",
                 )

@@ -47,8 +47,8 @@ class WalkTab(Tab):
             gr.Examples(
                 [
                     ["a 3d emoji of a smiling face\na red heart", "0, 1", "keyframes", "loop"],
-                    ["a flag", "3", "circle", "loop"],
-                    ["a red heart\na flag\na flat emoji of a cat face", "0", "spline", "ping-pong"],
+                    ["a strawberry", "3", "circle", "loop"],
+                    ["a red heart\na strawberry\na flat emoji of a cat face", "0", "spline", "ping-pong"],
                 ],
                 [self.prompts, self.seeds, self.path, self.playback],
                 label="Try",
