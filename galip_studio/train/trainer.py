@@ -85,8 +85,8 @@ def _noise(seed: int, step: int, rank: int, batch: int, z_dim: int) -> torch.Ten
 
 AUGMENT_STREAM = 1  # the augmentation draws of a step use their own stream, apart from the noise
 FEATURE_AUGMENT_STREAM = 2  # --feature-d: what its network sees is augmented with draws of its own
-FEATURE_AUGMENT = ("translation", "cutout")
-RECON_STREAM = 3  # --recon-samples: the step's extra noise candidates  # Projected GAN's DiffAugment, without colour (see augment.py)
+FEATURE_AUGMENT = ("translation", "cutout")  # Projected GAN's DiffAugment, without colour (see augment.py)
+RECON_STREAM = 3  # --recon-samples: the step's extra noise candidates
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
