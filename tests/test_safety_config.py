@@ -510,7 +510,7 @@ def test_the_bundled_models_carry_no_machine_paths(capsys):
         assert not [s for s in _strings(config) if os.path.isabs(s)], name
     assert main(["info", str(CHECKPOINTS_DIR / "galip-emoji-64")]) == 0
     out = capsys.readouterr().out
-    assert "emoji64v2/train" in out and "/work/data" not in out and "/work/runs" not in out  # (the header shows the path given)
+    assert "everyday/train" in out and "/work/data" not in out and "/work/runs" not in out  # (the header shows the path given)
 
 
 def test_saved_checkpoints_store_names_not_machine_paths(tiny_model, tiny_checkpoint, tmp_path, capsys):
