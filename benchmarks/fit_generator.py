@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from galip_studio.datasets.folders import load_rgb, scan_dataset
+from galip_studio.export import to_pil
 from galip_studio.invert import image_tensor, psnr
 from galip_studio.pipeline import GALIPPipeline, default_checkpoint_dir
 
@@ -79,7 +79,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     show = slice(0, min(len(samples), 20))
     grid = torch.cat([torch.cat(list(real[show]), dim=2), torch.cat(list(fitted()[show].clamp(-1, 1)), dim=2)], dim=1)
-    Image.fromarray(((grid + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).save(out / "fit.png")
+    to_pil(grid[None])[0].save(out / "fit.png")
     (out / "fit.json").write_text(json.dumps({"checkpoint": str(checkpoint), "data": args.data, "curve": curve}, indent=1))
     print(f"wrote {out / 'fit.png'} (top: real, bottom: fitted) and {out / 'fit.json'}")
 
