@@ -32,6 +32,7 @@ import math
 import os
 import re
 import subprocess
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
@@ -383,6 +384,22 @@ def save_gif(
     return path
 
 
+def _ffmetadata_escape(value: str) -> str:
+    """A value for an ffmetadata file: ``=``, ``;``, ``#``, ``\\`` and newlines escaped with a backslash."""
+    return re.sub(r"([=;#\\\n])", r"\\\1", value)
+
+
+def _add_metadata(video: Path, metadata: Path, out: Path, ffmpeg: str) -> None:
+    """Copy ``video``'s streams (no re-encoding) to ``out`` with the global metadata of the ffmetadata
+    file ``metadata``, the index at the front. Absolute paths: never read as options or protocols."""
+    cmd = [ffmpeg, "-v", "error", "-y", "-i", str(video.resolve()), "-f", "ffmetadata", "-i", str(metadata.resolve())]
+    cmd += ["-map", "0", "-map_metadata", "1", "-c", "copy", "-movflags", "+faststart", str(out.resolve())]
+    done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    if done.returncode != 0:
+        message = done.stderr.strip()[-2000:] or f"exit status {done.returncode}"
+        raise RuntimeError(f"ffmpeg could not store the recipe in {out.name}: {message}")
+
+
 def save_mp4(
     frames: Frames,
     path: str | os.PathLike,
@@ -403,8 +420,15 @@ def save_mp4(
         fps: frames per second (any positive rate; 24000/1001-style rates are kept as fractions).
         quality: 1 (smallest) to 10 (best); maps to x264 CRF ``int(51 * (1 - quality / 10))``.
         pingpong: play forward then back.
-        recipe: stored in the ``comment`` tag and (``sidecar``) in ``NAME.mp4.json``.
+        recipe: stored in the ``comment`` tag and (``sidecar``) in ``NAME.mp4.json``. Of any size:
+            the tag is not put on ffmpeg's command line (one argument is limited to 128 KiB) but
+            written to an ffmetadata file, and the encoded video is remuxed once (streams copied,
+            not re-encoded) with it, which costs one more short ffmpeg run.
         upscale: enlarge every frame this many times with nearest neighbour (crisp pixels).
+
+    Raises:
+        ValueError: bad arguments or frames, or a recipe that is not plain JSON.
+        RuntimeError: ffmpeg could not add the recipe (its error message included).
     """
     import imageio_ffmpeg
 
@@ -424,13 +448,11 @@ def save_mp4(
             arr = np.pad(arr, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         return np.ascontiguousarray(arr)
 
-    params = ["-movflags", "+faststart"]
-    if recipe is not None:
-        params += ["-metadata", "comment=" + _recipe_json(recipe)]
-    path = Path(path)
-    with atomic_path(path) as tmp:
+    comment = None if recipe is None else _recipe_json(recipe)  # checked before anything is written
+
+    def encode(out: Path, params: list[str]) -> None:
         writer = imageio_ffmpeg.write_frames(
-            str(tmp),
+            str(out),
             (width + pad_w, height + pad_h),
             fps=Fraction(fps).limit_denominator(1001),
             quality=float(quality),
@@ -447,6 +469,18 @@ def save_mp4(
                 writer.send(prepared(frame))
         finally:
             writer.close()
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if comment is None:
+            encode(tmp, ["-movflags", "+faststart"])
+        else:
+            # A dot folder beside the file (skipped by folder scans, on the same disk), removed after.
+            with tempfile.TemporaryDirectory(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent) as work:
+                encoded, metadata = Path(work, "encoded.mp4"), Path(work, "metadata.txt")
+                encode(encoded, [])
+                metadata.write_text(";FFMETADATA1\ncomment=" + _ffmetadata_escape(comment) + "\n", encoding="utf-8", newline="\n")
+                _add_metadata(encoded, metadata, tmp, imageio_ffmpeg.get_ffmpeg_exe())
     if recipe is not None and sidecar:
         write_sidecar(path, recipe)
     return path

@@ -161,6 +161,35 @@ def test_mp4_reads_back_with_frames_size_fps_and_plays_in_browsers(tmp_path):
     assert _no_temp_files(tmp_path)
 
 
+def test_mp4_recipe_of_any_size_and_characters_round_trips_through_the_comment_tag(tmp_path):
+    """The tag goes through an ffmetadata file, not ffmpeg's command line: one argument is limited to
+    128 KiB on Linux, so a recipe over it used to fail (E2BIG) instead of writing the file."""
+    tricky = "a=b; c#d \\ e\\=f \\\n g\nline two\r\t é ü 猫 🐈 \u2028 \"q\" ;FFMETADATA1 [chapter]"
+    big = dict(RECIPE, prompts=[tricky, "= ; # \\"], weights=[i / 7 for i in range(20000)], note="=;#\\" * 20000)
+    assert len(json.dumps(big)) > 200_000
+    for name, recipe in (("tricky.mp4", dict(RECIPE, prompts=[tricky])), ("big.mp4", big)):
+        path = save_mp4(_frames(3), tmp_path / name, 24, recipe=recipe, sidecar=False)
+        assert not sidecar_path(path).exists()
+        assert load_recipe(path) == recipe  # from the MP4 comment tag alone
+        assert iio.imread(path, index=None).shape == (3, 32, 32, 3)
+    assert _no_temp_files(tmp_path)
+
+
+def test_mp4_failing_to_store_the_recipe_is_an_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import galip_studio.export as export
+
+    fake = tmp_path / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'cannot mux: disk on fire' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    add_metadata = export._add_metadata
+    monkeypatch.setattr(export, "_add_metadata", lambda *a: add_metadata(*a[:3], str(fake)))
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="could not store the recipe.*disk on fire"):
+        save_mp4(_frames(2), out / "walk.mp4", 24, recipe=RECIPE)
+    assert list(out.iterdir()) == []  # no video, no sidecar, no temporary files
+
+
 def test_mp4_pads_odd_sizes_to_even_and_checks_arguments(tmp_path):
     path = save_mp4(_frames(4, 33, 21), tmp_path / "odd.mp4", 30, pingpong=True, sidecar=False)
     reader = iio2.get_reader(path, format="FFMPEG")
