@@ -1,4 +1,5 @@
-"""The run log both trainers write: JSON lines, and TensorBoard scalars when it is installed.
+"""The run log both trainers write: JSON lines, and TensorBoard scalars when it is installed; and
+the progress bar both draw over their steps (:func:`step_bar`).
 
 The GAN trainer writes ``runs/NAME/log.jsonl``, the mini-CLIP ``train_log.jsonl`` beside its
 weights; TensorBoard events go to ``tensorboard/`` beside the log file either way.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,15 @@ class RunLogger:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def step_bar(total: int | None, *, initial: int = 0, enabled: bool = True) -> Any:
+    """The tqdm bar both trainers draw over their steps, on stderr: ``total`` steps (None: no end),
+    starting at ``initial`` (a resumed run), as wide as the terminal. ``enabled`` False (``--no-progress``)
+    draws nothing; enabled, it is drawn whether or not stderr is a terminal."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, disable=not enabled, file=sys.stderr)
 
 
 def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:

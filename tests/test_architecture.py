@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "galip_studio"
 # The table in docs/architecture.md ("Module layers"), as module-name prefixes; the longest match wins.
 LAYERS: dict[str, int] = {
     # 0: pure (tensor maths, building blocks, losses, augmentation, data files, device facts)
+    "choices": 0,  # the names the command-line options offer (imports nothing)
     "latent": 0,
     "nets.blocks": 0,
     "train.losses": 0,

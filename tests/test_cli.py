@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -98,9 +99,78 @@ def test_latent_commands_offer_the_choices_latent_defines():
     assert tuple(choices["interpolate"]["interp"]) == latent.INTERPOLATIONS
 
 
+def test_the_light_copies_of_the_choices_equal_their_tables():
+    """choices.py copies the names the parsers offer so that building them imports no torch; each
+    copy must stay equal to the table that implements it."""
+    from galip_studio import choices, device, latent
+    from galip_studio.datasets.folders import LAYOUT_CHOICES
+    from galip_studio.explore import NOISE_PATHS
+    from galip_studio.nets.feature_discriminator import FEATURE_D_CHOICES
+    from galip_studio.train.config import BEST_METRICS, DEFAULT_PRESET
+
+    assert choices.AMP_CHOICES == device.AMP_CHOICES
+    assert choices.INTERPOLATIONS == latent.INTERPOLATIONS
+    assert choices.EASINGS == tuple(latent.EASINGS)
+    assert choices.NOISE_PATHS == tuple(NOISE_PATHS)
+    assert choices.LAYOUT_CHOICES == LAYOUT_CHOICES
+    assert choices.FEATURE_D_CHOICES == FEATURE_D_CHOICES
+    assert choices.BEST_METRICS == tuple(sorted(BEST_METRICS))
+    assert choices.DEFAULT_PRESET == DEFAULT_PRESET
+
+
 def test_console_script_runs():
     r = subprocess.run([sys.executable, "-m", "galip_studio.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "generate" in r.stdout
+
+
+# Run in a fresh interpreter: galip-studio's own main, as the console script calls it, with --help
+# at the root and at every command (nested ones too: data emoji, data pack). Prints each help's exit
+# code and text, and which heavy libraries got imported.
+HELP_PROBE = r"""
+import argparse, contextlib, io, json, sys
+
+from galip_studio.cli import build_parser, main
+
+def commands(parser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from commands(sub, (*prefix, name))
+
+def help_of(argv):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            main([*argv, "--help"])
+        except SystemExit as e:
+            return e.code, out.getvalue()
+    return None, out.getvalue()
+
+helps = {" ".join(argv): help_of(list(argv)) for argv in [(), *commands(build_parser())]}
+heavy = sorted(m for m in ("torch", "open_clip", "gradio", "transformers") if m in sys.modules)
+print(json.dumps({"helps": helps, "heavy": heavy}))
+"""
+
+
+def test_help_imports_no_torch():
+    """`galip-studio --help` and every `galip-studio COMMAND --help` print their help without importing
+    torch, open_clip, gradio or transformers (seconds of start-up): the parsers import only light modules."""
+    import argparse
+
+    r = subprocess.run([sys.executable, "-c", HELP_PROBE], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    probe = json.loads(r.stdout)
+    assert probe["heavy"] == [], f"building the parsers imported {probe['heavy']}"
+    helps = probe["helps"]
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) <= set(helps) and {"train", "train-clip", "serve", "data emoji", "data pack"} <= set(helps)
+    code, root = helps[""]
+    assert code == 0 and root.startswith("usage: galip-studio")
+    for name in sub.choices:  # the root's help lists every command
+        assert f"\n    {name} " in root or f"\n    {name}\n" in root, name
+    for command, (code, text) in helps.items():
+        assert code == 0 and text.startswith(f"usage: galip-studio {command}".rstrip()), command
 
 
 def test_data_emoji_is_wired():

@@ -546,7 +546,9 @@ def test_train_clip_command(mini, shapes_root, tmp_path, capsys):
     out = tmp_path / "cli-clip"
     args = ["train-clip", str(shapes_root), "--out", str(out), "--samples", "16", "--batch-size", "8", "--eval-every", "0"]
     assert main(args) == 0
-    assert "done: 16 samples, 2 steps" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "done: 16 samples, 2 steps" in captured.out
+    assert "2/2 [" in captured.err and "step/s" in captured.err  # train's progress bar, on stderr (not a terminal here too)
     assert json.loads((out / "metrics.json").read_text())["data"]["eval_identities"] == 2
     cfg = json.loads((out / "clip_config.json").read_text())
     assert cfg["arch"] == MINICLIP_ARCH and cfg["tap_layers"] == [0, 1, 2] and cfg["prompt_layers"] == [1, 2]
@@ -559,10 +561,14 @@ def test_train_clip_command(mini, shapes_root, tmp_path, capsys):
             assert capsys.readouterr().err.strip() == "galip-studio: error: --device cuda: CUDA is not available on this machine; use --device cpu"
 
     # --init fine-tunes a saved CLIP's image tower: at a vanishing learning rate the weights stay its own.
+    # (With --no-progress: no bar, the same run and files.)
     tuned = tmp_path / "tuned-clip"
     assert main(["train-clip", str(shapes_root), "--out", str(tuned), "--init", str(out), "--samples", "8",
-                 "--batch-size", "8", "--lr", "1e-12", "--warmup-steps", "0", "--eval-every", "0"]) == 0
-    assert "init: fine-tuning the image tower of" in capsys.readouterr().out
+                 "--batch-size", "8", "--lr", "1e-12", "--warmup-steps", "0", "--eval-every", "0", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "init: fine-tuning the image tower of" in captured.out and "done: 8 samples, 1 steps" in captured.out
+    assert "step/s" not in captured.err and "1/1 [" not in captured.err
+    assert {p.name for p in tuned.iterdir()} == {"clip_config.json", "clip.safetensors", "train_log.jsonl", "metrics.json"}
     from safetensors.torch import load_file
 
     before, after = load_file(str(out / "clip.safetensors")), load_file(str(tuned / "clip.safetensors"))

@@ -100,7 +100,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``directions`` and ``map`` to the ``galip-studio`` command."""
-    from ..latent import EASINGS
+    from ..choices import EASINGS
 
     p = add_command(
         sub, "directions", cmd_directions,

@@ -100,8 +100,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ parsers
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``interpolate``, ``blend``, ``walk`` and ``render`` to the ``galip-studio`` command."""
-    from ..explore import NOISE_PATHS
-    from ..latent import EASINGS, INTERPOLATIONS
+    from ..choices import EASINGS, INTERPOLATIONS, NOISE_PATHS
 
     p = add_command(
         sub, "interpolate", cmd_interpolate,

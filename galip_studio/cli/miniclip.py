@@ -55,7 +55,7 @@ def cmd_train_clip(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     train_dir, eval_dir = resolve_data_dirs(args.data_dir, args.eval_dir)
     config = train_config_from_args(args)
-    result = train_miniclip(train_dir, args.out, eval_dir, config, overwrite=args.overwrite)
+    result = train_miniclip(train_dir, args.out, eval_dir, config, overwrite=args.overwrite, progress=args.progress)
     m = result.metrics
     print(f"done: {m['samples']} samples, {m['steps']} steps in {m['wall_s'] / 60:.1f} min ({m['train_img_per_s']:.0f} img/s)")
     return 0
@@ -82,7 +82,7 @@ def cmd_eval_clip(args: argparse.Namespace) -> int:
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-clip`` and ``eval-clip`` to the ``galip-studio`` command."""
-    from ..device import AMP_CHOICES
+    from ..choices import AMP_CHOICES
 
     p = add_command(
         subparsers, "train-clip", cmd_train_clip,
@@ -118,6 +118,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help=argparse.SUPPRESS)
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default auto: cuda if available, else cpu)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar (as in 'galip-studio train')")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
 
     p = add_command(

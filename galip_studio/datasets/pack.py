@@ -326,7 +326,7 @@ def format_report(report: Mapping[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------ CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the pack command's arguments to ``parser``."""
-    from .folders import LAYOUT_CHOICES
+    from ..choices import LAYOUT_CHOICES
 
     parser.add_argument("src", metavar="SRC", help="a training folder that galip-studio train reads (any layout)")
     parser.add_argument("dst", metavar="DST", help=f"output folder: WebP images and one {METADATA}")

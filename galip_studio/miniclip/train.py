@@ -34,7 +34,7 @@ from ..checkpoint import atomic_directory, portable_path
 from ..clip_backbone import ClipBackbone
 from ..config import MINICLIP_VISION_CFG
 from ..device import AMP_CHOICES, autocast_factory, hardware_info, resolve_amp, resolve_device
-from ..runlog import RunLogger
+from ..runlog import RunLogger, step_bar
 from .augmentation import AugmentConfig, augment
 from .data import ImageCaptionSet, load_caption_set
 from .evaluate import MiniClipEvaluator, format_metrics
@@ -321,10 +321,13 @@ def contrastive_step(
 # ------------------------------------------------------------------------------------------ the loop
 class MiniClipLoop:
     """Runs a :class:`MiniClipSetup`: ``config.total_steps`` steps, a training-log row every
-    ``log_every`` steps and an evaluation every ``eval_every`` samples, then the final evaluation."""
+    ``log_every`` steps and an evaluation every ``eval_every`` samples, then the final evaluation.
+    With ``progress``, the GAN trainer's bar over the steps (:func:`~galip_studio.runlog.step_bar`)."""
 
-    def __init__(self, setup: MiniClipSetup, log: RunLogger):
+    def __init__(self, setup: MiniClipSetup, log: RunLogger, progress: bool = False):
         self.setup, self.config, self.log = setup, setup.config, log
+        self.progress = progress
+        self.bar: Any = None  # the progress bar while the steps run
         self.total_steps = setup.config.total_steps
         self.step = self.samples = 0
         self.losses: list[float] = []
@@ -336,7 +339,11 @@ class MiniClipLoop:
 
     def _record(self, row: dict[str, Any], message: str) -> None:
         self.log.log(row)
-        self.setup.say(message)
+        if self.bar is None or self.bar.disable:
+            self.setup.say(message)
+        else:  # the bar steps aside for the line and is drawn again below it
+            with self.bar.external_write_mode():
+                self.setup.say(message)
 
     def train_step(self) -> float:
         """This step's learning rate (:func:`lr_at`), the next batch (:func:`draw_batch`) and
@@ -374,6 +381,8 @@ class MiniClipLoop:
         }
         self._record(row, f"step {self.step}/{self.total_steps}  samples {self.samples}  loss {loss:.3f} "
                           f"(ema {self.loss_ema:.3f})  scale {scale:.1f}  {rate:.0f} img/s")
+        if self.bar is not None:
+            self.bar.set_postfix({"img/s": f"{rate:.1f}", "loss": f"{self.loss_ema:.3f}"})
 
     def evaluate(self) -> dict[str, Any]:
         """The evaluator on the current weights (timed as evaluation, outside the throughput)."""
@@ -399,12 +408,18 @@ class MiniClipLoop:
         """Train every step, then evaluate; returns the final metrics with the run's account
         (:meth:`summary`): the CLIP directory's ``metrics.json``."""
         t_train = self.t_window = time.perf_counter()
-        while self.step < self.total_steps:
-            loss = self.train_step()
-            if self.step % self.config.log_every == 0 or self.step == self.total_steps:
-                self.log_train(loss)
-            if self._due_eval():
-                self.periodic_eval()
+        self.bar = step_bar(self.total_steps, enabled=self.progress)
+        try:
+            while self.step < self.total_steps:
+                loss = self.train_step()
+                if self.step % self.config.log_every == 0 or self.step == self.total_steps:
+                    self.log_train(loss)
+                self.bar.update(1)
+                if self._due_eval():
+                    self.periodic_eval()
+        finally:
+            self.bar.close()
+            self.bar = None
         train_s = time.perf_counter() - t_train - self.eval_s
         metrics = self.evaluate()
         wall_s = self.setup.started.elapsed()
@@ -457,6 +472,7 @@ def train_miniclip(
     backbone: ClipBackbone | None = None,
     overwrite: bool = False,
     echo: Callable[[str], None] | None = print,
+    progress: bool = False,
 ) -> MiniClipResult:
     """Train the mini-CLIP image tower contrastively against the frozen text tower.
 
@@ -473,10 +489,12 @@ def train_miniclip(
             :func:`build_miniclip` with ``config.seed``/``vision_cfg``).
         overwrite: replace an existing model directory at ``out_dir``.
         echo: where progress lines go (None: silent).
+        progress: draw a progress bar over the steps on stderr, as ``galip-studio train`` does
+            (:func:`~galip_studio.runlog.step_bar`; ``train-clip`` draws it unless ``--no-progress``).
     """
     setup = prepare_run(train_dir, out_dir, eval_dir, config or MiniClipTrainConfig(), backbone, overwrite, echo or (lambda _msg: None))
     log = RunLogger(setup.out_dir / LOG_FILE, tensorboard=False, append=False)
-    loop = MiniClipLoop(setup, log)
+    loop = MiniClipLoop(setup, log, progress)
     try:
         metrics = loop.run()
     finally:

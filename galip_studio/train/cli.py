@@ -35,8 +35,8 @@ def _duration(text: str) -> float:
 
 def _add_clip_options(g: Any) -> None:
     """The options that choose the model and so its CLIP: ``train``'s, shared with ``text-cache``."""
+    from ..choices import DEFAULT_PRESET
     from ..config import preset_names
-    from .config import DEFAULT_PRESET
 
     g.add_argument("--preset", choices=preset_names(), default=S,
                    help=f"architecture and training defaults (default {DEFAULT_PRESET}; with --init, the preset the "
@@ -52,10 +52,7 @@ def _add_clip_options(g: Any) -> None:
 
 
 def _add_train_parser(sub: Any) -> None:
-    from ..nets.feature_discriminator import FEATURE_D_CHOICES
-    from .config import BEST_METRICS
-    from ..datasets.folders import LAYOUT_CHOICES
-    from ..device import AMP_CHOICES
+    from ..choices import AMP_CHOICES, BEST_METRICS, FEATURE_D_CHOICES, LAYOUT_CHOICES
 
     p = add_command(
         sub, "train", cmd_train,
@@ -180,7 +177,7 @@ def _add_train_parser(sub: Any) -> None:
 
 
 def _add_text_cache_parser(sub: Any) -> None:
-    from ..datasets.folders import LAYOUT_CHOICES
+    from ..choices import LAYOUT_CHOICES
 
     p = add_command(
         sub, "text-cache", cmd_text_cache,
@@ -207,7 +204,7 @@ def _add_text_cache_parser(sub: Any) -> None:
 
 
 def _add_eval_parser(sub: Any) -> None:
-    from ..datasets.folders import LAYOUT_CHOICES
+    from ..choices import LAYOUT_CHOICES
 
     p = add_command(
         sub, "eval", cmd_eval,

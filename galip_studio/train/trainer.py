@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from torch import nn
 
 from ..checkpoint import FEATURE_D_FILE, TRAIN_STATE_FORMAT, TRAINING_STATE_FILE, save_checkpoint
 from ..export import make_grid, save_png, to_pil
-from ..runlog import RunLogger
+from ..runlog import RunLogger, step_bar
 from .augment import diff_augment, parse_policy
 from .config import BEST_METRICS, TrainConfig, format_minutes
 from .evaluate import summarize
@@ -414,10 +413,7 @@ class TrainLoop(Stepper):
         setup; all ranks stop at the same step when any rank's clock has passed it."""
         cfg, ctx, data = self.config, self.ctx, self.data
         total = data.total_steps
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=not (ctx.is_main and cfg.progress), file=sys.stderr)
+        bar = step_bar(total, initial=self.step, enabled=ctx.is_main and cfg.progress)
         sums: dict[str, float] = {}
         count, t_last, failed_total = 0, time.perf_counter(), 0
         stopper = StopSignal()
