@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +23,10 @@ from galip_studio.ui.handlers import display_cell
 ENDPOINTS = {
     "/generate", "/random_seed", "/interpolate", "/blend", "/blend_cell", "/style_knob", "/knob_position", "/weights_position", "/walk",
     "/read_recipe", "/render_recipe", "/model_info", "/load_checkpoint", "/upload_weights", "/load_official", "/use_default_model",
-    "/list_checkpoints",
+    "/list_checkpoints", "/directions", "/prompt_map", "/map_click", "/map_path", "/image_variations", "/use_variation",
+    "/invert_image",
 }
+APP_DOCS = Path(__file__).resolve().parents[1] / "docs" / "app.md"
 CORNERS = ("a red apple", "a smiling sun", "a slice of pizza", "a green heart")
 
 
@@ -48,6 +52,9 @@ def test_every_action_is_a_named_endpoint_on_localhost(app_url, client):
     assert app_url.startswith("http://127.0.0.1:")
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert ENDPOINTS <= set(endpoints)
+    # docs/app.md's tab table names the same public endpoints, no more and no fewer
+    table = [line for line in APP_DOCS.read_text().splitlines() if line.startswith("| ")]
+    assert set(re.findall(r"`(/[a-z_]+)`", "\n".join(row.rsplit("|", 2)[-2] for row in table))) == ENDPOINTS
     # every parameter has its name on the API page ("seed", not "param_3")
     unnamed = {name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in endpoints.items()
                if any(p["parameter_name"].startswith("param_") for p in ep["parameters"])}
