@@ -14,7 +14,7 @@ from ..widgets import IMAGE_BUTTONS, error_line, export_size, recipe_panel, run_
 from .base import Page, Tab
 
 # Prompts the bundled model does well, measured at release (its model card): each of 8 seeds' images
-# is nearest its own prompt, in the mini-CLIP's space, among 36 candidate prompts.
+# is nearest its own prompt, in the mini-CLIP's space, among 34 candidate prompts (6 of 8 for the 3d smiling face).
 PROMPTS = (
     "a red heart", "a 3d emoji of a smiling face", "a dog face", "a house", "a flat emoji of a smiling face", "a strawberry",
 )
