@@ -104,6 +104,12 @@ def test_a_recon_run_resumes_bit_exact_and_bad_weights_are_one_line_errors(tmp_p
     a = load_file(str(straight.last_checkpoint / "generator.safetensors"))
     b = load_file(str(resumed.last_checkpoint / "generator.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # the checkpoint, and a release converted from it, say how it was trained
+    recipe = json.loads((resumed.last_checkpoint / "config.json").read_text())["training"]["recipe"]
+    assert (recipe["recon_weight"], recipe["recon_size"], recipe["recon_samples"]) == (2.0, 8, 3)
+    assert main(["convert", str(resumed.last_checkpoint), str(tmp_path / "release")]) == 0
+    released = json.loads((tmp_path / "release" / "config.json").read_text())["training"]
+    assert released["recipe"] == recipe and released["converted_from"]
 
     capsys.readouterr()
     for bad in ("-1", "nan"):

@@ -29,6 +29,14 @@ RESUME_OVERRIDABLE = frozenset(
 )
 # Settings that may also differ when resuming with --new-data (the data and how it is drawn).
 RESUME_NEW_DATA = frozenset({"balance"})
+# The settings that shape the weights (data transform, objective, optimizers, schedule): every step
+# checkpoint records them under training.recipe in its config.json, and `convert` keeps them, so a
+# released model says how its last stage was trained.
+RECIPE_FIELDS = (
+    "preset", "resize_ratio", "flip", "flip_exclude", "balance", "lr_g", "lr_d", "beta1", "beta2", "sim_weight",
+    "gp_weight", "gp_power", "ema", "augment", "feature_d", "feature_d_size", "feature_d_weight", "feature_d_ramp",
+    "recon_weight", "recon_size", "recon_samples", "batch_size", "seed",
+)
 _DURATION = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*([smh]?)\s*", re.IGNORECASE)
 _MINUTES_PER_UNIT = {"s": 1 / 60, "m": 1.0, "": 1.0, "h": 60.0}
 
@@ -176,6 +184,10 @@ class TrainConfig(DictConfig):
         self.augment = ",".join(parse_policy(self.augment)) or None  # validates; one spelling
         if self.best_metric == "fid" and not self.inception_weights:
             raise ValueError("--best-metric fid needs --inception-weights")
+
+    def recipe(self) -> dict[str, Any]:
+        """The settings of :data:`RECIPE_FIELDS`, by name."""
+        return {name: getattr(self, name) for name in RECIPE_FIELDS}
 
     @property
     def loss(self) -> LossConfig:

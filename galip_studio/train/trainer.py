@@ -341,6 +341,7 @@ class TrainLoop(Stepper):
             "amp": self.amp,
             "real_size": self.data.real_size,
             "ema": self.config.ema,
+            "recipe": self.config.recipe(),
         }
         extra_files = {TRAINING_STATE_FILE: buf.getvalue()}
         if self.parts.feature_d is not None:  # its heads (and fixed projection), so --resume and --init continue them
