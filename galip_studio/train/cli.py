@@ -164,7 +164,7 @@ def _add_train_parser(sub: Any) -> None:
         "--sample-captions": "rows of the sample grid: fixed captions (default 8)",
         "--sample-noise": "columns of the sample grid: fixed noise vectors (default 8)",
         "--save-every": "steps between checkpoints, 0 = only at the end (default 1000)",
-        "--keep-last": "step checkpoints kept besides the best (default 3)",
+        "--keep-last": "step checkpoints kept besides the best, 0 = all (default 3; 2 with --preset emoji-64)",
         "--eval-every": "steps between evaluations, 0 = never (default: every checkpoint)",
         "--eval-images": "images per evaluation (default 256)",
         "--eval-batch-size": "batch size of evaluation (default: --batch-size)",
