@@ -2,7 +2,7 @@
 deviation across seeds (pixels in [0, 1]), averaged over the image and then over the prompts.
 
 A generator that ignores its noise (every seed the same drawing) scores near 0. On the model card's
-24 everyday prompts the bundled model scores 0.093, the release before its everyday stage 0.204. Paired reconstruction (`train
+24 everyday prompts the bundled model scores 0.060, the release before its everyday stage 0.204. Paired reconstruction (`train
 --recon-weight`) pulls a caption's images towards its training images whatever the noise, so watch
 this figure beside the naming and CLIP FD when using it (docs/training.md).
 

@@ -143,8 +143,7 @@ DISTRACTORS = (
 
 def test_app_examples_are_prompts_the_model_does_well(bundled):
     """The app offers prompts whose images its CLIP places nearest their own prompt: at release all 8
-    seeds' images were, among 34 candidates, for every example but the 3d smiling face (6 of 8); most
-    must stay so."""
+    seeds' images were, among 36 candidates, for every example; most must stay so."""
     import torch.nn.functional as F
 
     from galip_studio.metrics import clip_image_embeddings

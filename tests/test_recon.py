@@ -111,6 +111,18 @@ def test_a_recon_run_resumes_bit_exact_and_bad_weights_are_one_line_errors(tmp_p
     released = json.loads((tmp_path / "release" / "config.json").read_text())["training"]
     assert released["recipe"] == recipe and released["converted_from"]
 
+    # the weight may change when resuming (a schedule by hand), and the log says from which step; the
+    # rest of the objective may not
+    lowered = Trainer(resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "b"), "resume": "latest",
+                                            "steps": 5, "recon_weight": 0.5}, saved)).run()
+    recipe = json.loads((lowered.last_checkpoint / "config.json").read_text())["training"]["recipe"]
+    assert recipe["recon_weight"] == 0.5 and recipe["recon_samples"] == 3
+    starts = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    starts = [(r["step"], r["recipe"]["recon_weight"]) for r in starts if r.get("event") in ("start", "resume")]
+    assert starts == [(0, 2.0), (2, 2.0), (4, 0.5)]
+    with pytest.raises(ValueError, match="cannot change recon_size when resuming"):
+        resolve_train_config({"data_dir": str(data), "out": str(tmp_path / "b"), "resume": "latest", "recon_size": 4}, saved)
+
     capsys.readouterr()
     for bad in ("-1", "nan"):
         with pytest.raises(ValueError, match="recon_weight must be zero"):

@@ -29,6 +29,10 @@ RESUME_OVERRIDABLE = frozenset(
 )
 # Settings that may also differ when resuming with --new-data (the data and how it is drawn).
 RESUME_NEW_DATA = frozenset({"balance"})
+# Weights that may change when resuming, from that step on (a schedule by hand: e.g. lower the paired
+# term once the shapes have formed); everything else continues exactly, and each start's log line
+# records the recipe it ran with.
+RESUME_SCHEDULE = frozenset({"recon_weight"})
 # The settings that shape the weights (data transform, objective, optimizers, schedule): every step
 # checkpoint records them under training.recipe in its config.json, and `convert` keeps them, so a
 # released model says how its last stage was trained.
@@ -226,7 +230,7 @@ def resolve_train_config(
     """
     merged: dict[str, Any] = {}
     if saved is not None:
-        allowed = RESUME_OVERRIDABLE | {"data_dir", "out"} | (RESUME_NEW_DATA if new_data else frozenset())
+        allowed = RESUME_OVERRIDABLE | RESUME_SCHEDULE | {"data_dir", "out"} | (RESUME_NEW_DATA if new_data else frozenset())
         # a setting newer than the run's config.json was at its default there
         defaults = {f.name: f.default for f in fields(TrainConfig)}
         changed = sorted(k for k, v in explicit.items() if k not in allowed and saved.get(k, defaults.get(k)) != v)

@@ -402,7 +402,7 @@ class TrainLoop(Stepper):
             f"{', time limit ' + format_minutes(cfg.time_limit) if cfg.time_limit else ''}"
         )
         logger.log({"event": "resume" if resumed else "start", "step": self.step, "data": data.report.counts(),
-                    "usable": data.report.usable, "world_size": ctx.world_size, "amp": self.amp})
+                    "usable": data.report.usable, "world_size": ctx.world_size, "amp": self.amp, "recipe": cfg.recipe()})
         if self.step == 0 and cfg.sample_every:
             self.save_samples()
             self.done["samples"] = 0

@@ -18,7 +18,7 @@ def write_example_recipes(outdir: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     recipes = {
         "hearts-and-faces.json": {"format": explore.RECIPE_FORMAT, "kind": "seeds", "prompts": ["a red heart", "a 3d emoji of a smiling face"], "seeds": [0, 1, 2, 3], "truncation": 1.0, "batch_size": 8},
-        "strawberry-to-cat.json": {"format": explore.RECIPE_FORMAT, "kind": "interpolate", "prompts": ["a strawberry", "a flat emoji of a cat face"], "steps": 6, "seeds": [0, 1, 2], "interp": "lerp", "easing": "linear", "truncation": 1.0, "batch_size": 8},
+        "strawberry-to-cat.json": {"format": explore.RECIPE_FORMAT, "kind": "interpolate", "prompts": ["a strawberry", "a cat face"], "steps": 6, "seeds": [0, 1, 2], "interp": "lerp", "easing": "linear", "truncation": 1.0, "batch_size": 8},
     }
     paths = []
     for name, recipe in recipes.items():

@@ -16,7 +16,7 @@ from ..models import DEFAULT_SPEC
 
 CORNER_DEFAULTS = ("a red heart", "a 3d emoji of a smiling face", "a strawberry", "a house")
 # the blend grid's and the knobs' examples
-CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a dog face", "a flat emoji of a smiling face", "a green apple", "a flat emoji of a cat face"]]
+CORNER_EXAMPLES = [list(CORNER_DEFAULTS), ["a dog face", "a crescent moon", "a green apple", "a cat face"]]
 
 
 @dataclass(frozen=True)

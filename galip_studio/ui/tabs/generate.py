@@ -14,9 +14,9 @@ from ..widgets import IMAGE_BUTTONS, error_line, export_size, recipe_panel, run_
 from .base import Page, Tab
 
 # Prompts the bundled model does well, measured at release (its model card): each of 8 seeds' images
-# is nearest its own prompt, in the mini-CLIP's space, among 34 candidate prompts (6 of 8 for the 3d smiling face).
+# is nearest its own prompt, in the mini-CLIP's space, among 36 candidate prompts.
 PROMPTS = (
-    "a red heart", "a 3d emoji of a smiling face", "a dog face", "a house", "a flat emoji of a smiling face", "a strawberry",
+    "a red heart", "a 3d emoji of a smiling face", "a dog face", "a house", "a snowman", "a strawberry",
 )
 PICK_HINT = "Click an image, then send its prompt and seed: to a Style-knob corner (pick which), Interpolate A or B, a Noise-walk keyframe, or reuse its seed here."
 LANDING = dict(prompt=PROMPTS[0], images=8, seed=0, truncation=1.0)  # the result the Generate tab opens with

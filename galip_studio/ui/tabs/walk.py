@@ -48,7 +48,7 @@ class WalkTab(Tab):
                 [
                     ["a 3d emoji of a smiling face\na red heart", "0, 1", "keyframes", "loop"],
                     ["a strawberry", "3", "circle", "loop"],
-                    ["a red heart\na strawberry\na flat emoji of a cat face", "0", "spline", "ping-pong"],
+                    ["a red heart\na strawberry\na cat face", "0", "spline", "ping-pong"],
                 ],
                 [self.prompts, self.seeds, self.path, self.playback],
                 label="Try",
