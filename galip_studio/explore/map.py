@@ -76,7 +76,9 @@ def map_weights(coords: torch.Tensor, point: Sequence[float] | torch.Tensor, nei
     if v == 0:
         raise ValueError("the map has no points")
     k = max(1, min(int(neighbors), v))
-    d = torch.cdist(p, c)  # [P, V]
+    # direct differences, not the matrix-product form: a vocabulary point must be at distance exactly 0
+    # from itself (the product form leaves ~1e-8 on some CPUs, and the blend would not be one-hot there)
+    d = torch.cdist(p, c, compute_mode="donot_use_mm_for_euclid_dist")  # [P, V]
     dist, idx = d.sort(dim=1, stable=True)
     near, near_idx = dist[:, :k], idx[:, :k]
     radius = dist[:, k] if k < v else dist[:, -1] * 1.5 + 1e-12
