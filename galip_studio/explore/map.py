@@ -59,6 +59,14 @@ TSNE_ITERATIONS = 500  # half scikit-learn's default: the layout has settled by 
 
 
 # ------------------------------------------------------------------------------------------ maths
+def _distances(points: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances ``[P, V]`` between map points, from direct differences, not cdist's
+    matrix-product form: a vocabulary point must be at distance exactly 0 from itself (the product
+    form leaves ~1e-8 on some CPUs, and its blend would not be one-hot there), and every caller must
+    rank the neighbours alike."""
+    return torch.cdist(points, coords, compute_mode="donot_use_mm_for_euclid_dist")
+
+
 def map_weights(coords: torch.Tensor, point: Sequence[float] | torch.Tensor, neighbors: int = DEFAULT_NEIGHBORS, power: float = 2.0) -> torch.Tensor:
     """Blend weights ``[V]`` (sum 1, at most ``neighbors`` non-zero) of the map's points ``coords``
     ``[V, 2]`` for ``point`` (see the module docstring: modified Shepard interpolation).
@@ -76,9 +84,7 @@ def map_weights(coords: torch.Tensor, point: Sequence[float] | torch.Tensor, nei
     if v == 0:
         raise ValueError("the map has no points")
     k = max(1, min(int(neighbors), v))
-    # direct differences, not the matrix-product form: a vocabulary point must be at distance exactly 0
-    # from itself (the product form leaves ~1e-8 on some CPUs, and the blend would not be one-hot there)
-    d = torch.cdist(p, c, compute_mode="donot_use_mm_for_euclid_dist")  # [P, V]
+    d = _distances(p, c)  # [P, V]
     dist, idx = d.sort(dim=1, stable=True)
     near, near_idx = dist[:, :k], idx[:, :k]
     radius = dist[:, k] if k < v else dist[:, -1] * 1.5 + 1e-12
@@ -105,7 +111,7 @@ def map_sentence(vectors: torch.Tensor, coords: torch.Tensor, point: Sequence[fl
 def _anchors(coords: torch.Tensor, points: torch.Tensor, neighbors: int) -> list[int]:
     """Indices of the vocabulary points that the blends at ``points`` depend on (the ``neighbors + 1``
     nearest of each), in vocabulary order: a recipe keeps only these, and gives the same weights."""
-    d = torch.cdist(torch.as_tensor(points, dtype=torch.float64).reshape(-1, 2), torch.as_tensor(coords, dtype=torch.float64))
+    d = _distances(torch.as_tensor(points, dtype=torch.float64).reshape(-1, 2), torch.as_tensor(coords, dtype=torch.float64))
     k = min(int(neighbors) + 1, d.shape[1])
     used = d.sort(dim=1, stable=True).indices[:, :k].unique()
     return sorted(int(i) for i in used)
@@ -161,7 +167,7 @@ class PromptMap:
         return float(self.coords[i, 0]), float(self.coords[i, 1])
 
     def nearest(self, point: Sequence[float], n: int = 3) -> list[str]:
-        d = torch.cdist(torch.as_tensor([list(point)], dtype=torch.float64), self.coords)[0]
+        d = _distances(torch.as_tensor([list(point)], dtype=torch.float64), self.coords)[0]
         return [self.prompts[i] for i in d.argsort()[:n].tolist()]
 
     def image(self, path: Sequence[Sequence[float]] | None = None, marker: Sequence[float] | None = None, labels: int = 80) -> Image.Image:
@@ -445,7 +451,7 @@ def map_grid(
     ys = b[3] - latent.grid_positions(rows) * (b[3] - b[2])
     points = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1).reshape(-1, 2)
     anchors, anchor_xy, sentence, noise, images = _render_points(pipe, prompts, c, points, neighbors, power, seed, truncation, batch_size, progress)
-    nearest = torch.cdist(points, anchor_xy).argmin(dim=1).tolist()
+    nearest = _distances(points, anchor_xy).argmin(dim=1).tolist()
     row_labels = [f"y {float(ys[r]):.2f}: {short(anchors[nearest[r * cols]], 30)} …" for r in range(rows)]
     recipe = make_recipe(
         pipe, "map_grid", prompts=anchors, coords=anchor_xy.tolist(), rows=rows, cols=cols, bounds=b, seed=seed,
