@@ -513,10 +513,47 @@ def test_eval_truncation_scales_the_noise_and_is_reported(tmp_path, tiny_checkpo
     assert main(["eval", str(tiny_checkpoint), str(data), "--images", "6", "--device", "cpu"]) == 0
     assert "at truncation" not in capsys.readouterr().out
     assert main(["eval", str(tiny_checkpoint), str(data), "--images", "6", "--device", "cpu", "--truncation", "0.7"]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("over 6 images at truncation 0.7")
+    assert "over 6 images at truncation 0.7; real images framed at" in capsys.readouterr().out
     assert main(["eval", str(tiny_checkpoint), str(data), "--truncation", "1.5"]) == 1
     err = capsys.readouterr().err
     assert "truncation must be in [0, 1], got 1.5" in err and "Traceback" not in err
+
+
+def test_eval_frames_real_images_as_the_checkpoint_was_trained(tmp_path, tiny_model, data, capsys):
+    """The real images are framed by the checkpoint's recorded training.recipe.resize_ratio (a model
+    trained on whole images is compared with whole images), else the paper's 76/64; --resize-ratio
+    overrides; the JSON and the summary say which; a ratio outside [1, 4], given or recorded, is a
+    one-line error."""
+    from galip_studio.checkpoint import save_checkpoint
+
+    def save(name, training):
+        save_checkpoint(tiny_model, tmp_path / name, training=training)
+        return str(tmp_path / name)
+
+    def run(ckpt, *extra):
+        assert main(["eval", ckpt, str(data), "--images", "6", "--json", "--device", "cpu", *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    plain = save("plain", {"note": "no recipe"})
+    whole = save("whole", {"recipe": {"resize_ratio": 1.0}})
+    paper = run(plain)
+    assert paper["resize_ratio"] == pytest.approx(76 / 64) and paper["framing"].startswith("the paper's")
+    trained = run(whole)
+    assert trained["resize_ratio"] == 1.0 and trained["framing"] == "as the checkpoint was trained"
+    # same model and noise, other reals: the real side changes, and --resize-ratio gives either framing back
+    assert trained["clip_fd"] != paper["clip_fd"] and trained["clip_score"] == paper["clip_score"]
+    assert {k: v for k, v in run(whole, "--resize-ratio", str(76 / 64)).items() if k not in ("checkpoint", "framing")} \
+        == {k: v for k, v in paper.items() if k not in ("checkpoint", "framing")}
+    assert run(plain, "--resize-ratio", "1")["clip_fd"] == trained["clip_fd"]
+    assert main(["eval", whole, str(data), "--images", "6", "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("real images framed at resize ratio 1 (as the checkpoint was trained)")
+    for ckpt, extra, said in ((plain, ["--resize-ratio", "0.5"], "--resize-ratio must be between 1 and 4, got 0.5"),
+                              (plain, ["--resize-ratio", "nan"], "--resize-ratio must be between 1 and 4, got nan"),
+                              (save("odd", {"recipe": {"resize_ratio": 1e9}}), [],
+                               "the checkpoint's training.recipe.resize_ratio must be between 1 and 4, got 1e+09")):
+        assert main(["eval", ckpt, str(data), "--images", "6", "--device", "cpu", *extra]) == 1
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err
 
 
 @pytest.mark.slow  # builds and runs a full Inception-v3

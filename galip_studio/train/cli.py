@@ -222,6 +222,10 @@ def _add_eval_parser(sub: Any) -> None:
     p.add_argument("--layout", choices=LAYOUT_CHOICES, default="auto")
     p.add_argument("--split", default="test", help="official layout: which filenames.pickle (default test)")
     p.add_argument("--real-size", type=int, default=None, help="side of real images (default: as in training)")
+    p.add_argument("--resize-ratio", type=float, default=None, metavar="R",
+                   help="frame the real images as training did: shorter side to size x R, then the centre crop "
+                        "(1 to 4; default: the checkpoint's recorded training.recipe.resize_ratio, "
+                        "else the paper's 76/64)")
     p.add_argument("--inception-weights", metavar="PATH", help="torchvision inception_v3 state dict: adds Inception FID")
     p.add_argument("--clip-weights", metavar="TAG|PATH", help="CLIP weights for checkpoints that reference pretrained CLIP weights")
     p.add_argument("--judge", metavar="CLIP_DIR",
@@ -309,13 +313,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from ..datasets.folders import scan_dataset
     from .data import ImageCaptionDataset, ImageTransform
-    from .evaluate import EvalConfig, evaluate_checkpoint, summarize
+    from .evaluate import EvalConfig, check_resize_ratio, eval_framing, evaluate_checkpoint, summarize
     from ..official import load_model
     from ..device import resolve_device
     from ..clip_backbone import ClipBackbone
     from .plan import default_real_size
 
     config = EvalConfig(args.images, args.batch_size, args.seed, args.truncation)  # a bad psi fails before loading
+    if args.resize_ratio is not None:
+        check_resize_ratio(args.resize_ratio, "--resize-ratio")
     path = Path(args.checkpoint)
     model, info = load_model(path, args.clip_weights)
     judge = ClipBackbone.from_pretrained(args.judge) if args.judge else None
@@ -324,12 +330,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not args.json:
         print(report.format())
     size = args.real_size or real_size or default_real_size(model.config.img_size)
-    dataset = ImageCaptionDataset(samples, ImageTransform(size, flip=False))
+    ratio, framing = eval_framing(info, args.resize_ratio)
+    dataset = ImageCaptionDataset(samples, ImageTransform(size, ratio, flip=False))
     with torch.inference_mode():
         result = evaluate_checkpoint(model, dataset, config, resolve_device(args.device), args.inception_weights, judge)
     if args.json:
         print(json.dumps({"checkpoint": str(path), "data": str(args.data_dir), "truncation": args.truncation,
+                          "resize_ratio": ratio, "framing": framing,
                           **({"judge": str(args.judge)} if args.judge else {}), **result}, indent=2))
     else:
-        print(summarize(result) + (f" at truncation {args.truncation:g}" if args.truncation != 1 else ""))
+        print(summarize(result) + (f" at truncation {args.truncation:g}" if args.truncation != 1 else "")
+              + f"; real images framed at resize ratio {ratio:.4g} ({framing})")
     return 0

@@ -35,7 +35,7 @@ from ..metrics import (
     prompt_retrieval,
 )
 from ..nets import GALIP
-from .data import ImageCaptionDataset
+from .data import OFFICIAL_RESIZE_RATIO, ImageCaptionDataset
 
 EncodeFn = Callable[[Sequence[str]], torch.Tensor]
 
@@ -222,6 +222,33 @@ def evaluate_checkpoint(
         evaluator = Evaluator(dataset, model.clip, config, inception)
     encode = model.clip.encode_text
     return evaluator(model.generator, lambda caps: encode(list(caps)), model.config.z_dim)
+
+
+# eval's real-image framing: at most this many times the image side before the centre crop
+MAX_EVAL_RESIZE_RATIO = 4.0
+
+
+def check_resize_ratio(ratio: float, source: str) -> float:
+    """``ratio`` if it is a framing ``eval`` takes (1 to :data:`MAX_EVAL_RESIZE_RATIO`), else a
+    ``ValueError`` that names ``source``."""
+    if not 1.0 <= ratio <= MAX_EVAL_RESIZE_RATIO:  # also refuses nan
+        raise ValueError(f"{source} must be between 1 and {MAX_EVAL_RESIZE_RATIO:g}, got {ratio:g}")
+    return ratio
+
+
+def eval_framing(info: dict[str, Any], resize_ratio: float | None = None) -> tuple[float, str]:
+    """How ``eval`` frames the real images, and why: ``resize_ratio`` when given, else the one the
+    checkpoint's last training stage used (``training.recipe.resize_ratio``, so a model trained on
+    whole images is compared with whole images), else the paper's 76/64 (official checkpoints and
+    ones written before the recipe was recorded)."""
+    if resize_ratio is not None:
+        return check_resize_ratio(float(resize_ratio), "--resize-ratio"), "--resize-ratio"
+    training = info.get("training")
+    recipe = training.get("recipe") if isinstance(training, dict) else None
+    recorded = recipe.get("resize_ratio") if isinstance(recipe, dict) else None
+    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        return check_resize_ratio(float(recorded), "the checkpoint's training.recipe.resize_ratio"), "as the checkpoint was trained"
+    return OFFICIAL_RESIZE_RATIO, "the paper's; the checkpoint records no training framing"
 
 
 # what an evaluation line also says of the trained weights when a run keeps a moving average of G
