@@ -3,6 +3,7 @@ it was drawn for (not in the paper; off by default)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -138,3 +139,12 @@ def test_a_recon_run_resumes_bit_exact_and_bad_weights_are_one_line_errors(tmp_p
     for bad in (0, 65):
         with pytest.raises(ValueError, match="recon_samples is a number of noise draws"):
             quick_config(data, tmp_path / "x", recon_weight=1.0, recon_samples=bad)
+
+
+def test_every_train_setting_is_in_the_recipe_or_said_not_to_be():
+    """RECIPE_FIELDS and NOT_RECIPE_FIELDS split TrainConfig's fields between them, each once: a new
+    setting that shapes the weights cannot be left out of the checkpoints' training.recipe unseen."""
+    from galip_studio.train.config import NOT_RECIPE_FIELDS, RECIPE_FIELDS, TrainConfig
+
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    assert sorted(RECIPE_FIELDS + NOT_RECIPE_FIELDS) == sorted(fields)

@@ -41,6 +41,18 @@ RECIPE_FIELDS = (
     "gp_weight", "gp_power", "ema", "augment", "feature_d", "feature_d_size", "feature_d_weight", "feature_d_ramp",
     "recon_weight", "recon_size", "recon_samples", "batch_size", "seed",
 )
+# Every other setting, and why it is not in the recipe (a test keeps the two lists covering every
+# TrainConfig field, so a new setting must be placed in one of them): where the data and the run are
+# and how they are read; the network, its CLIP and its start, which the checkpoint's own config and
+# training metadata (init, real_size, amp) already record; how long and on what it ran; logging,
+# samples, checkpoints and evaluation, which do not change the weights.
+NOT_RECIPE_FIELDS = (
+    "data_dir", "out", "layout", "split", "verify_images", "workers", "text_cache_size", "text_cache", "resume",
+    "clip", "clip_model", "clip_weights", "clip_preprocess", "init", "img_size", "ngf", "ndf", "z_dim", "real_size",
+    "steps", "epochs", "time_limit", "device", "amp", "threads", "channels_last", "scaler_min",
+    "log_every", "sample_every", "sample_captions", "sample_noise", "save_every", "keep_last", "eval_every",
+    "eval_images", "eval_batch_size", "eval_data", "best_metric", "inception_weights", "tensorboard", "progress",
+)
 _DURATION = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*([smh]?)\s*", re.IGNORECASE)
 _MINUTES_PER_UNIT = {"s": 1 / 60, "m": 1.0, "": 1.0, "h": 60.0}
 
