@@ -24,14 +24,13 @@ from galip_studio.datasets.folders import scan_dataset
 from galip_studio.metrics import clip_frechet_distance, clip_image_embeddings
 from galip_studio.official import load_model
 from galip_studio.train.data import ImageCaptionDataset, ImageTransform
-from galip_studio.train.evaluate import eval_framing
-from galip_studio.train.plan import default_real_size
+from galip_studio.train.evaluate import eval_transform
 
 
-def embed_folder(clip, data_dir: str, size: int, resize_ratio: float, limit: int | None, seed: int) -> torch.Tensor:
+def embed_folder(clip, data_dir: str, transform: ImageTransform, limit: int | None, seed: int) -> torch.Tensor:
     """CLIP image embeddings of (a random ``limit`` of) a folder's images, framed as ``eval`` frames them."""
     samples, _ = scan_dataset(data_dir)
-    dataset = ImageCaptionDataset(samples, ImageTransform(size, resize_ratio, flip=False))
+    dataset = ImageCaptionDataset(samples, transform)
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).tolist()[:limit]
     with torch.inference_mode():
         return clip_image_embeddings(clip, torch.stack([dataset[i]["image"] for i in order]))
@@ -52,10 +51,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     model, info = load_model(args.checkpoint)
     clip = model.clip.eval()
-    ratio, framing = eval_framing(info, args.resize_ratio)
-    size = info.get("training", {}).get("real_size") or default_real_size(model.config.img_size)
-    first = embed_folder(clip, args.data_dir, size, ratio, args.limit, seed=0)
-    second = embed_folder(clip, args.against, size, ratio, args.limit, seed=1) if args.against else None
+    transform, framing = eval_transform(info, model.config.img_size, resize_ratio=args.resize_ratio)
+    ratio = transform.resize_ratio
+    first = embed_folder(clip, args.data_dir, transform, args.limit, seed=0)
+    second = embed_folder(clip, args.against, transform, args.limit, seed=1) if args.against else None
     print(f"{args.data_dir}{' vs ' + args.against if args.against else ''}: resize ratio {ratio:.4g} ({framing}), "
           f"{len(first)}{f' and {len(second)}' if second is not None else ''} images")
     for n in args.images:

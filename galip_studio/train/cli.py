@@ -312,12 +312,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from ..datasets.folders import scan_dataset
-    from .data import ImageCaptionDataset, ImageTransform
-    from .evaluate import EvalConfig, check_resize_ratio, eval_framing, evaluate_checkpoint, summarize
+    from .data import ImageCaptionDataset
+    from .evaluate import EvalConfig, check_resize_ratio, eval_transform, evaluate_checkpoint, summarize
     from ..official import load_model
     from ..device import resolve_device
     from ..clip_backbone import ClipBackbone
-    from .plan import default_real_size
 
     config = EvalConfig(args.images, args.batch_size, args.seed, args.truncation)  # a bad psi fails before loading
     if args.resize_ratio is not None:
@@ -325,13 +324,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = Path(args.checkpoint)
     model, info = load_model(path, args.clip_weights)
     judge = ClipBackbone.from_pretrained(args.judge) if args.judge else None
-    real_size = info.get("training", {}).get("real_size")
     samples, report = scan_dataset(args.data_dir, args.layout, args.split)
     if not args.json:
         print(report.format())
-    size = args.real_size or real_size or default_real_size(model.config.img_size)
-    ratio, framing = eval_framing(info, args.resize_ratio)
-    dataset = ImageCaptionDataset(samples, ImageTransform(size, ratio, flip=False))
+    transform, framing = eval_transform(info, model.config.img_size, args.real_size, args.resize_ratio)
+    ratio = transform.resize_ratio
+    dataset = ImageCaptionDataset(samples, transform)
     with torch.inference_mode():
         result = evaluate_checkpoint(model, dataset, config, resolve_device(args.device), args.inception_weights, judge)
     if args.json:

@@ -35,7 +35,8 @@ from ..metrics import (
     prompt_retrieval,
 )
 from ..nets import GALIP
-from .data import OFFICIAL_RESIZE_RATIO, ImageCaptionDataset
+from .data import OFFICIAL_RESIZE_RATIO, ImageCaptionDataset, ImageTransform
+from .plan import default_real_size
 
 EncodeFn = Callable[[Sequence[str]], torch.Tensor]
 
@@ -249,6 +250,19 @@ def eval_framing(info: dict[str, Any], resize_ratio: float | None = None) -> tup
     if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
         return check_resize_ratio(float(recorded), "the checkpoint's training.recipe.resize_ratio"), "as the checkpoint was trained"
     return OFFICIAL_RESIZE_RATIO, "the paper's; the checkpoint records no training framing"
+
+
+def eval_transform(
+    info: dict[str, Any], img_size: int, real_size: int | None = None, resize_ratio: float | None = None,
+) -> tuple[ImageTransform, str]:
+    """The transform ``eval`` loads a checkpoint's real images with (centre crop, no flip): side
+    ``real_size``, else the one the checkpoint was trained at, else the default for ``img_size``;
+    framing by :func:`eval_framing`, whose reason comes back with it."""
+    training = info.get("training")
+    trained_size = training.get("real_size") if isinstance(training, dict) else None
+    size = real_size or trained_size or default_real_size(img_size)
+    ratio, framing = eval_framing(info, resize_ratio)
+    return ImageTransform(size, ratio, flip=False), framing
 
 
 # what an evaluation line also says of the trained weights when a run keeps a moving average of G
